@@ -1,0 +1,3 @@
+from certdesk.cli import main
+
+main()

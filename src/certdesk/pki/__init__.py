@@ -1,0 +1,54 @@
+"""certdesk's pure X.509 layer: bytes in, typed values out.
+
+No database, no network, no file system and no clock of its own: callers pass the
+bytes, the trust roots and the instant ``at``. Imports only ``cryptography``,
+``idna`` and the standard library.
+"""
+
+from certdesk.pki.chain import ChainAnalysis, Verification, order_chain, pick_leaf, verify
+from certdesk.pki.checks import CheckOptions, CheckReport, Finding, Severity, check_bundle
+from certdesk.pki.export import ensure_key_matches, key_to_pem, to_der, to_p7b, to_pem, to_pfx
+from certdesk.pki.facts import CertificateInfo, describe, fingerprint, iso_utc, spki_sha256
+from certdesk.pki.load import (
+    DEFAULT_MAX_BYTES,
+    Bundle,
+    PrivateKey,
+    load_bundle,
+    load_certificates,
+    load_private_key,
+)
+from certdesk.pki.names import Host, covers, parse_host, pattern_matches
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "Bundle",
+    "CertificateInfo",
+    "ChainAnalysis",
+    "CheckOptions",
+    "CheckReport",
+    "Finding",
+    "Host",
+    "PrivateKey",
+    "Severity",
+    "Verification",
+    "check_bundle",
+    "covers",
+    "describe",
+    "ensure_key_matches",
+    "fingerprint",
+    "iso_utc",
+    "key_to_pem",
+    "load_bundle",
+    "load_certificates",
+    "load_private_key",
+    "order_chain",
+    "parse_host",
+    "pattern_matches",
+    "pick_leaf",
+    "spki_sha256",
+    "to_der",
+    "to_p7b",
+    "to_pem",
+    "to_pfx",
+    "verify",
+]

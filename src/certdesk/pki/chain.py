@@ -1,0 +1,188 @@
+"""Chains: order an unordered bundle leaf → root, and verify a path to a trusted root.
+
+Certificate authorities ship bundles in every order, with duplicates and, now and
+then, a certificate that belongs to another chain. ``order_chain`` finds the
+leaf, follows issuers by name *and* signature, and names what is left over.
+``verify`` asks ``cryptography.x509.verification`` (the web PKI rules browsers
+apply) whether the path reaches a trusted root at a given instant.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.x509 import verification
+
+from certdesk.pki.facts import fingerprint, spki_sha256
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnalysis:
+    """How a bundle's certificates relate.
+
+    ``path`` runs leaf → the highest certificate the bundle holds. ``complete`` is
+    True when that top certificate is self-signed (a root) or issued by one of the
+    trust roots given. ``missing_issuer`` names the issuer that is needed but absent.
+    """
+
+    leaf: x509.Certificate
+    path: tuple[x509.Certificate, ...]
+    unrelated: tuple[x509.Certificate, ...]
+    duplicates: int
+    in_order: bool
+    top_is_root: bool
+    anchor: x509.Certificate | None
+    missing_issuer: x509.Name | None
+
+    @property
+    def complete(self) -> bool:
+        return self.top_is_root or self.anchor is not None
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Was ``cert`` signed by ``issuer``'s key (names match, signature verifies)?"""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return issued_by(cert, cert)
+
+
+def pick_leaf(certs: Sequence[x509.Certificate], key_spki: str | None = None) -> x509.Certificate:
+    """The end-entity certificate of a bundle.
+
+    The one matching the private key when a key is known; otherwise the one that
+    issued nothing else in the bundle, preferring a non-CA; otherwise the first.
+    """
+    if key_spki is not None:
+        for cert in certs:
+            if spki_sha256(cert.public_key()) == key_spki:
+                return cert
+    issuers = {id(c) for c in certs for other in certs if other is not c and issued_by(other, c)}
+    candidates = [c for c in certs if id(c) not in issuers]
+    non_ca = [c for c in candidates if not _is_ca(c)]
+    return (non_ca or candidates or list(certs))[0]
+
+
+def order_chain(
+    certs: Sequence[x509.Certificate],
+    *,
+    leaf: x509.Certificate | None = None,
+    roots: Sequence[x509.Certificate] = (),
+) -> ChainAnalysis:
+    """Order ``certs`` from the leaf up, dropping duplicates and naming unrelated ones."""
+    unique: list[x509.Certificate] = []
+    seen: set[str] = set()
+    for cert in certs:
+        fp = fingerprint(cert)
+        if fp not in seen:
+            seen.add(fp)
+            unique.append(cert)
+    duplicates = len(certs) - len(unique)
+    if leaf is None:
+        leaf = pick_leaf(unique)
+    path = [leaf]
+    remaining = [c for c in unique if c is not leaf and c != leaf]
+    while True:
+        current = path[-1]
+        if is_self_signed(current):
+            break
+        parent = next((c for c in remaining if issued_by(current, c)), None)
+        if parent is None:
+            break
+        path.append(parent)
+        remaining.remove(parent)
+    top = path[-1]
+    top_is_root = is_self_signed(top)
+    anchor = None
+    if not top_is_root:
+        anchor = next((r for r in roots if issued_by(top, r)), None)
+    # In order when the bundle, duplicates removed, lists the path first and leaf first.
+    in_order = [fingerprint(c) for c in unique[: len(path)]] == [fingerprint(c) for c in path]
+    return ChainAnalysis(
+        leaf=leaf,
+        path=tuple(path),
+        unrelated=tuple(remaining),
+        duplicates=duplicates,
+        in_order=in_order,
+        top_is_root=top_is_root,
+        anchor=anchor,
+        missing_issuer=None if (top_is_root or anchor is not None) else top.issuer,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of verifying a path with the web PKI rules."""
+
+    ok: bool
+    path: tuple[x509.Certificate, ...]
+    reason: str | None
+
+
+def verify(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    at: datetime,
+) -> Verification:
+    """Verify ``leaf`` up to one of ``roots`` at the instant ``at``.
+
+    The leaf is verified for one of its own names, so that this answers "is the
+    chain trusted" only; which hosts it covers is :func:`certdesk.pki.names.covers`.
+    """
+    if not roots:
+        return Verification(False, (), "no trusted roots were given")
+    subject = _own_subject(leaf)
+    if subject is None:
+        return Verification(False, (), "the certificate has no subjectAltName to verify")
+    try:
+        verifier = (
+            verification.PolicyBuilder()
+            .store(verification.Store(list(roots)))
+            .time(at)
+            .build_server_verifier(subject)
+        )
+        chain = verifier.verify(leaf, list(intermediates))
+    except verification.VerificationError as exc:
+        return Verification(False, (), str(exc))
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return Verification(False, (), str(exc))
+    return Verification(True, tuple(chain), None)
+
+
+def _own_subject(leaf: x509.Certificate) -> verification.Subject | None:
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for name in san.get_values_for_type(x509.DNSName):
+        candidate = name[2:] if name.startswith("*.") else name
+        # A wildcard name is verified through a host it covers.
+        host = ("x." + candidate) if name.startswith("*.") else candidate
+        try:
+            return x509.DNSName(host)
+        except ValueError:
+            continue
+    for ip in san.get_values_for_type(x509.IPAddress):
+        if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return x509.IPAddress(ip)
+    return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False

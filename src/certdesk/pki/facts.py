@@ -1,0 +1,220 @@
+"""The facts of one certificate, as plain values: what ``inspect`` shows and checks use."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_FIELD_NAMES = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.POSTAL_CODE: "postalCode",
+}
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+}
+
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """Everything certdesk reads off one certificate. Times are UTC-aware."""
+
+    subject: str
+    subject_fields: tuple[tuple[str, str], ...]
+    common_name: str | None
+    issuer: str
+    issuer_common_name: str | None
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    has_san: bool
+    key_type: str
+    key_size: int
+    key_curve: str | None
+    signature_algorithm: str
+    signature_hash: str | None
+    sha256: str
+    sha1: str
+    spki_sha256: str
+    is_ca: bool
+    path_length: int | None
+    key_usage: tuple[str, ...] | None
+    extended_key_usage: tuple[str, ...] | None
+    self_issued: bool
+
+    def field(self, short: str) -> str | None:
+        """The first value of a subject field by its short name (``CN``, ``O``, ``C``…)."""
+        return next((v for k, v in self.subject_fields if k == short), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "subject_fields": [[k, v] for k, v in self.subject_fields],
+            "common_name": self.common_name,
+            "issuer": self.issuer,
+            "issuer_common_name": self.issuer_common_name,
+            "serial": self.serial,
+            "not_before": iso_utc(self.not_before),
+            "not_after": iso_utc(self.not_after),
+            "dns_names": list(self.dns_names),
+            "ip_addresses": list(self.ip_addresses),
+            "key": {"type": self.key_type, "size": self.key_size, "curve": self.key_curve},
+            "signature_algorithm": self.signature_algorithm,
+            "signature_hash": self.signature_hash,
+            "sha256": self.sha256,
+            "sha1": self.sha1,
+            "spki_sha256": self.spki_sha256,
+            "is_ca": self.is_ca,
+            "path_length": self.path_length,
+            "key_usage": list(self.key_usage) if self.key_usage is not None else None,
+            "extended_key_usage": (
+                list(self.extended_key_usage) if self.extended_key_usage is not None else None
+            ),
+            "self_issued": self.self_issued,
+        }
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``, as every JSON output of certdesk writes times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(cert: x509.Certificate) -> CertificateInfo:
+    """Read the facts of ``cert``."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    public_key = cert.public_key()
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key_type, key_size, curve = key_facts(public_key)
+    dns_names: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    has_san = False
+    is_ca = False
+    path_length: int | None = None
+    key_usage: tuple[str, ...] | None = None
+    eku: tuple[str, ...] | None = None
+    for ext in cert.extensions:
+        value = ext.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            has_san = True
+            dns_names = tuple(value.get_values_for_type(x509.DNSName))
+            ips = tuple(str(ip) for ip in value.get_values_for_type(x509.IPAddress))
+        elif isinstance(value, x509.BasicConstraints):
+            is_ca = value.ca
+            path_length = value.path_length
+        elif isinstance(value, x509.KeyUsage):
+            key_usage = tuple(name for name in _KEY_USAGES if getattr(value, name))
+            if value.key_agreement:
+                key_usage += tuple(
+                    n for n in ("encipher_only", "decipher_only") if getattr(value, n)
+                )
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in value)
+    subject_fields = tuple(
+        (_FIELD_NAMES.get(attr.oid, attr.oid.dotted_string), _text(attr.value))
+        for attr in cert.subject
+    )
+    issuer_cn = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    sig_hash = cert.signature_hash_algorithm
+    return CertificateInfo(
+        subject=cert.subject.rfc4514_string(),
+        subject_fields=subject_fields,
+        common_name=next((v for k, v in subject_fields if k == "CN"), None),
+        issuer=cert.issuer.rfc4514_string(),
+        issuer_common_name=_text(issuer_cn[0].value) if issuer_cn else None,
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        dns_names=dns_names,
+        ip_addresses=ips,
+        has_san=has_san,
+        key_type=key_type,
+        key_size=key_size,
+        key_curve=curve,
+        signature_algorithm=_signature_name(cert),
+        signature_hash=sig_hash.name if sig_hash is not None else None,
+        sha256=hashlib.sha256(der).hexdigest(),
+        sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest(),
+        spki_sha256=hashlib.sha256(spki).hexdigest(),
+        is_ca=is_ca,
+        path_length=path_length,
+        key_usage=key_usage,
+        extended_key_usage=eku,
+        self_issued=cert.subject == cert.issuer,
+    )
+
+
+def key_facts(public_key: object) -> tuple[str, int, str | None]:
+    """``(type, size in bits, curve)`` of a public or private key."""
+    if isinstance(public_key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return "RSA", public_key.key_size, None
+    if isinstance(public_key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return "EC", public_key.curve.key_size, public_key.curve.name
+    if isinstance(public_key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return "Ed25519", 256, None
+    if isinstance(public_key, ed448.Ed448PublicKey | ed448.Ed448PrivateKey):
+        return "Ed448", 456, None
+    if isinstance(public_key, dsa.DSAPublicKey | dsa.DSAPrivateKey):
+        return "DSA", public_key.key_size, None
+    return type(public_key).__name__, 0, None
+
+
+def spki_sha256(public_key: Any) -> str:
+    """SHA-256 of a key's SubjectPublicKeyInfo: how certdesk pairs keys and certificates."""
+    if hasattr(public_key, "public_key"):
+        public_key = public_key.public_key()
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """Lower-case hex SHA-256 of the certificate's DER encoding."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _signature_name(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid
+    name = getattr(oid, "_name", None)
+    return name if isinstance(name, str) and name != "Unknown OID" else oid.dotted_string
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.hex()

@@ -1,0 +1,452 @@
+"""Recognise and load every certificate and key format the seed names, from the bytes alone.
+
+The file name never decides the format: a ``.crt`` that holds DER, a ``.pem`` that
+holds a PKCS#7 bundle or a ``.pfx`` that was base64-encoded by a mail client are
+all read for what they are. What cannot be used is refused with a ``certdesk``
+error whose message says what the bytes are and what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import (
+    load_der_private_key,
+    load_pem_private_key,
+    pkcs7,
+    pkcs12,
+)
+
+from certdesk.errors import (
+    Malformed,
+    NoCertificate,
+    NoPrivateKey,
+    TooLarge,
+    UnsupportedFormat,
+    WrongPassword,
+)
+from certdesk.pki import der
+
+PrivateKey: TypeAlias = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+    | dsa.DSAPrivateKey
+)
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+PASSWORD_HINT = (
+    "give the password with --password-file or --password-env "
+    "(it is the one chosen when the file was exported)"
+)
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----",
+    re.DOTALL,
+)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
+_KEY_LABELS = {
+    b"PRIVATE KEY",
+    b"RSA PRIVATE KEY",
+    b"EC PRIVATE KEY",
+    b"DSA PRIVATE KEY",
+    b"ENCRYPTED PRIVATE KEY",
+}
+_P7_LABELS = {b"PKCS7", b"CMS", b"PKCS #7 SIGNED DATA"}
+_REFUSED_LABELS = {
+    b"CERTIFICATE REQUEST": "a certificate signing request (CSR), not a certificate: "
+    "send it to your certificate authority and load the certificate it returns",
+    b"NEW CERTIFICATE REQUEST": "a certificate signing request (CSR), not a certificate: "
+    "send it to your certificate authority and load the certificate it returns",
+    b"X509 CRL": "a certificate revocation list (CRL), not a certificate",
+    b"PUBLIC KEY": "a public key alone: a certificate or private key is needed",
+    b"RSA PUBLIC KEY": "a public key alone: a certificate or private key is needed",
+    b"OPENSSH PRIVATE KEY": "an OpenSSH private key, which TLS servers do not use: "
+    "give the key that belongs to the certificate (PEM, PKCS#8 or PKCS#1)",
+    b"TRUSTED CERTIFICATE": "an OpenSSL 'trusted certificate' with trust settings: "
+    "convert it with 'openssl x509 -in FILE -out plain.pem' first",
+    b"PGP PUBLIC KEY BLOCK": "a PGP key, not an X.509 certificate",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What one file held: its certificates in file order, and the private key if any.
+
+    ``format`` names what the bytes were: ``pkcs12``, ``pem``, ``der``, ``pkcs7-pem``,
+    ``pkcs7-der``. ``encryption`` is the PKCS#12 encryption (``modern``, ``legacy``,
+    ``none``) or the PEM key's (``encrypted``/``none``), empty when nothing applies.
+    """
+
+    certificates: tuple[x509.Certificate, ...]
+    private_key: PrivateKey | None
+    format: str
+    encryption: str = ""
+    friendly_name: str | None = None
+
+
+def load_bundle(
+    data: bytes,
+    password: bytes | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Bundle:
+    """Load whatever certificates and key ``data`` holds.
+
+    ``password`` opens a PKCS#12 file or an encrypted private key; ``None`` means
+    none was given (an unprotected file, or one with an empty password, still opens).
+    """
+    if len(data) > max_bytes:
+        raise TooLarge(
+            f"the file is {len(data):,} bytes, more than the limit of {max_bytes:,}",
+            hint="a certificate file is a few kilobytes: check that this is the right file",
+        )
+    if not data.strip():
+        raise Malformed("the file is empty", hint="give the certificate file itself")
+    if b"-----BEGIN " in data:
+        return _load_pem(data, password)
+    if data[0] == der.SEQUENCE:
+        return _load_der(data, password)
+    decoded = _maybe_base64(data)
+    if decoded is not None:
+        return load_bundle(decoded, password, max_bytes=max_bytes)
+    raise UnsupportedFormat(
+        f"this is {_describe_unknown(data)}, not a certificate, key, PKCS#12 or PKCS#7 file",
+        hint="give a .pfx/.p12, a .crt/.pem/.cer (PEM or DER), a .p7b or a private key file",
+    )
+
+
+def load_certificates(
+    data: bytes, password: bytes | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[x509.Certificate, ...]:
+    """Load a file that must hold at least one certificate (a chain, a CA bundle)."""
+    bundle = load_bundle(data, password, max_bytes=max_bytes)
+    if not bundle.certificates:
+        raise NoCertificate(
+            "the file holds a private key but no certificate",
+            hint="give the certificate file (.crt, .pem, .cer) here",
+        )
+    return bundle.certificates
+
+
+def load_private_key(
+    data: bytes, password: bytes | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> PrivateKey:
+    """Load a file that must hold a private key (PEM or DER, PKCS#1, PKCS#8 or SEC1)."""
+    bundle = load_bundle(data, password, max_bytes=max_bytes)
+    if bundle.private_key is None:
+        raise NoPrivateKey(
+            "the file holds no private key",
+            hint="give the key file made with the certificate signing request (often .key)",
+        )
+    return bundle.private_key
+
+
+# --- PEM -------------------------------------------------------------------
+
+
+def _load_pem(data: bytes, password: bytes | None) -> Bundle:
+    blocks = _PEM_BLOCK.findall(data)
+    begun = _PEM_BEGIN.findall(data)
+    if len(begun) > len(blocks):
+        missing = next(
+            (label for label in begun if label not in {b[0] for b in blocks}),
+            begun[-1],
+        )
+        raise Malformed(
+            f"a PEM '{missing.decode()}' block has no matching END line: "
+            "the file is truncated or was cut when copied",
+            hint="copy the whole block, from -----BEGIN to -----END, again",
+        )
+    certs: list[x509.Certificate] = []
+    key: PrivateKey | None = None
+    key_encrypted = False
+    p7 = False
+    refused: list[str] = []
+    for index, (label, body) in enumerate(blocks, start=1):
+        if label in _CERT_LABELS:
+            certs.append(_pem_certificate(label, body, index))
+        elif label in _KEY_LABELS:
+            if key is not None:
+                raise UnsupportedFormat(
+                    "the file holds more than one private key",
+                    hint="keep only the key that belongs to the certificate",
+                )
+            block = b"-----BEGIN " + label + b"-----\n" + body + b"-----END " + label + b"-----\n"
+            key_encrypted = label == b"ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in body[:64]
+            key = _pem_key(block, password)
+        elif label in _P7_LABELS:
+            p7 = True
+            certs.extend(_pkcs7(_b64(body, label, index), "PEM"))
+        elif label in _REFUSED_LABELS:
+            refused.append(_REFUSED_LABELS[label])
+    if not certs and key is None:
+        if refused:
+            raise UnsupportedFormat(
+                f"this is {refused[0]}",
+                hint="give a certificate (.crt, .pem, .cer), a .pfx or a private key",
+            )
+        labels = ", ".join(sorted({b[0].decode() for b in blocks})) or "none"
+        raise UnsupportedFormat(
+            f"this PEM file holds no certificate or private key (blocks found: {labels})",
+            hint="give a certificate (.crt, .pem, .cer), a .pfx or a private key",
+        )
+    return Bundle(
+        certificates=tuple(certs),
+        private_key=key,
+        format="pkcs7-pem" if p7 else "pem",
+        encryption=("encrypted" if key_encrypted else "none") if key is not None else "",
+    )
+
+
+def _b64(body: bytes, label: bytes, index: int) -> bytes:
+    lines = [line for line in body.splitlines() if b":" not in line]
+    try:
+        return base64.b64decode(b"".join(lines), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Malformed(
+            f"PEM block {index} ('{label.decode()}') is not valid base64: "
+            "it was damaged when copied or edited",
+            hint="copy the block again from the original file",
+        ) from exc
+
+
+def _pem_certificate(label: bytes, body: bytes, index: int) -> x509.Certificate:
+    raw = _b64(body, label, index)
+    try:
+        return x509.load_der_x509_certificate(raw)
+    except ValueError as exc:
+        raise Malformed(
+            f"PEM block {index} is labelled CERTIFICATE but is not a valid certificate ({exc})",
+            hint="ask the issuer for the certificate file again",
+        ) from exc
+
+
+def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
+    try:
+        key = load_pem_private_key(block, password=password or None)
+    except TypeError as exc:
+        if password:  # a password was given for an unencrypted key: ignore it
+            return _pem_key(block, None)
+        raise WrongPassword(
+            "the private key is encrypted and no password was given", hint=PASSWORD_HINT
+        ) from exc
+    except ValueError as exc:
+        if b"ENCRYPTED" in block[:200] or b"Proc-Type: 4,ENCRYPTED" in block:
+            raise WrongPassword(
+                "the password does not open the encrypted private key", hint=PASSWORD_HINT
+            ) from exc
+        raise Malformed(
+            f"the private key block is corrupt or truncated ({exc})",
+            hint="copy the key file again from where it was made",
+        ) from exc
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedFormat(
+            f"the private key uses an algorithm certdesk cannot read ({exc})",
+            hint="re-export the key as PKCS#8 (openssl pkcs8 -topk8)",
+        ) from exc
+    return _check_key_type(key)
+
+
+def _check_key_type(key: object) -> PrivateKey:
+    if isinstance(
+        key,
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey
+        | dsa.DSAPrivateKey,
+    ):
+        return key
+    raise UnsupportedFormat(
+        f"the private key is of a kind TLS certificates do not use ({type(key).__name__})",
+        hint="give the RSA or EC key that belongs to the certificate",
+    )
+
+
+# --- DER -------------------------------------------------------------------
+
+
+def _load_der(data: bytes, password: bytes | None) -> Bundle:
+    try:
+        kind = der.sniff(data)
+    except der.DerError as exc:
+        raise Malformed(
+            f"the file looks like binary (DER) data but {exc}",
+            hint="the file was probably cut short when downloaded or attached: get it again",
+        ) from exc
+    if kind == "pkcs12":
+        return _load_pkcs12(data, password)
+    if kind == "pkcs7":
+        return Bundle(certificates=tuple(_pkcs7(data, "DER")), private_key=None, format="pkcs7-der")
+    end = der.outer(data).end
+    if end != len(data) and data[end:].strip(b"\x00\r\n "):
+        raise Malformed(
+            f"the file has {len(data) - end} unexpected bytes after its DER content",
+            hint="the file was damaged or two files were joined: get it again",
+        )
+    body = data[:end]
+    try:
+        return Bundle(certificates=(x509.load_der_x509_certificate(body),), private_key=None,
+                      format="der")
+    except ValueError:
+        pass
+    key = _der_key(body, password)
+    if key is not None:
+        return Bundle(certificates=(), private_key=key, format="der",
+                      encryption="encrypted" if password else "none")
+    raise UnsupportedFormat(
+        f"this is {_describe_der(body)}",
+        hint="give a certificate (.crt, .pem, .cer), a .pfx or a private key",
+    )
+
+
+def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
+    try:
+        return _check_key_type(load_der_private_key(body, password=None))
+    except TypeError:
+        # An encrypted PKCS#8 key: it needs the password.
+        if not password:
+            raise WrongPassword(
+                "the private key is encrypted and no password was given", hint=PASSWORD_HINT
+            ) from None
+        try:
+            return _check_key_type(load_der_private_key(body, password=password))
+        except ValueError as exc:
+            raise WrongPassword(
+                "the password does not open the encrypted private key", hint=PASSWORD_HINT
+            ) from exc
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _describe_der(body: bytes) -> str:
+    try:
+        x509.load_der_x509_csr(body)
+    except ValueError:
+        pass
+    else:
+        return _REFUSED_LABELS[b"CERTIFICATE REQUEST"]
+    try:
+        x509.load_der_x509_crl(body)
+    except ValueError:
+        pass
+    else:
+        return _REFUSED_LABELS[b"X509 CRL"]
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        load_der_public_key(body)
+    except (ValueError, UnsupportedAlgorithm):
+        pass
+    else:
+        return _REFUSED_LABELS[b"PUBLIC KEY"]
+    return (
+        "binary (DER) data that is neither a certificate, a private key, a PKCS#12 "
+        "nor a PKCS#7 file (it may be corrupt)"
+    )
+
+
+def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
+    try:
+        certs = pkcs7.load_der_pkcs7_certificates(raw)
+    except ValueError as exc:
+        raise Malformed(
+            f"the PKCS#7 ({encoding}) bundle is corrupt ({exc})",
+            hint="download the .p7b from the certificate authority again",
+        ) from exc
+    if not certs:
+        raise NoCertificate(
+            "the PKCS#7 bundle holds no certificates",
+            hint="ask the certificate authority for the certificate itself (.crt or .p7b)",
+        )
+    return certs
+
+
+# --- PKCS#12 ---------------------------------------------------------------
+
+
+def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
+    # With no password given, try "no password" and then the empty password: tools differ.
+    candidates: list[bytes | None] = [password] if password else [None, b""]
+    last: Exception | None = None
+    for candidate in candidates:
+        try:
+            loaded = pkcs12.load_pkcs12(data, candidate)
+        except ValueError as exc:
+            last = exc
+            continue
+        except UnsupportedAlgorithm as exc:
+            raise UnsupportedFormat(
+                f"the .pfx uses an encryption certdesk cannot open ({exc})",
+                hint="export it again with AES-256 (modern) or 3DES (legacy) encryption",
+            ) from exc
+        return _pkcs12_bundle(data, loaded)
+    if password:
+        raise WrongPassword(
+            "the password does not open this .pfx file",
+            hint="check the password for typing errors and that it belongs to this file; "
+            "in a password file, only a trailing newline is ignored",
+        ) from last
+    raise WrongPassword("this .pfx file is protected by a password and none was given",
+                        hint=PASSWORD_HINT) from last
+
+
+def _pkcs12_bundle(data: bytes, loaded: pkcs12.PKCS12KeyAndCertificates) -> Bundle:
+    certs: list[x509.Certificate] = []
+    name: bytes | None = None
+    if loaded.cert is not None:
+        certs.append(loaded.cert.certificate)
+        name = loaded.cert.friendly_name
+    certs.extend(c.certificate for c in loaded.additional_certs)
+    key = _check_key_type(loaded.key) if loaded.key is not None else None
+    return Bundle(
+        certificates=tuple(certs),
+        private_key=key,
+        format="pkcs12",
+        encryption=der.pkcs12_encryption(data),
+        friendly_name=name.decode("utf-8", "replace") if name else None,
+    )
+
+
+# --- neither PEM nor DER -------------------------------------------------------
+
+
+def _maybe_base64(data: bytes) -> bytes | None:
+    """A .pfx or .cer pasted as bare base64 (as some mail and ticket tools do)."""
+    compact = b"".join(data.split())
+    if len(compact) < 64 or len(compact) % 4:
+        return None
+    try:
+        raw = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw[:1] == bytes([der.SEQUENCE]) else None
+
+
+def _describe_unknown(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page (perhaps a download or login page saved by mistake)"
+    if head.startswith(b"%pdf"):
+        return "a PDF document"
+    if head.startswith(b"pk\x03\x04"):
+        return "a ZIP archive: unpack it and give the certificate file inside"
+    if head.startswith(b"ssh-") or head.startswith(b"ecdsa-sha2"):
+        return "an SSH public key"
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return "text without any PEM block (no -----BEGIN line)"
