@@ -6,6 +6,7 @@ is wrong, and a ``hint`` that says what to do about it::
 
     CertdeskError                      (code: "error")
     ├── InputError                     bad bytes handed to certdesk
+    │   ├── Unreadable                 unreadable (no such file, permission denied)
     │   ├── TooLarge                   too-large
     │   ├── Malformed                  malformed (truncated, corrupt)
     │   ├── UnsupportedFormat          unsupported-format (a CSR, a CRL, an SSH key…)
@@ -46,6 +47,10 @@ class InputError(CertdeskError):
     """The bytes given to certdesk cannot be used."""
 
     code: ClassVar[str] = "invalid-input"
+
+
+class Unreadable(InputError):
+    code: ClassVar[str] = "unreadable"
 
 
 class TooLarge(InputError):
@@ -89,6 +94,7 @@ __all__ = [
     "NoCertificate",
     "NoPrivateKey",
     "TooLarge",
+    "Unreadable",
     "UnsupportedFormat",
     "WrongPassword",
 ]
