@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from certdesk import __version__
-from certdesk.cli import files
+from certdesk.cli import accounts, files, flows
 from certdesk.cli.output import EXIT_INTERNAL, err
+from certdesk.cli.state import state
 
 app = typer.Typer(
     name="certdesk",
@@ -29,14 +32,31 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="CERTDESK_HOME",
+            help="The data folder (database, master key, outbox). "
+            "Default: $XDG_DATA_HOME/certdesk or ~/.local/share/certdesk.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Take in, check, convert, install and watch the TLS certificates of custom domains."""
+    state.home = home
 
 
 files.register(app)
+flows.register(app)
+app.add_typer(accounts.tenant_app, name="tenant")
+app.add_typer(accounts.domain_app, name="domain")
 
 
 def main() -> None:
@@ -44,6 +64,7 @@ def main() -> None:
     try:
         app(prog_name="certdesk")
     except SystemExit:
+        state.close()
         raise
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +12,8 @@ from rich.markup import escape
 
 from certdesk import clock, pki
 from certdesk.cli.inputs import PASSWORD_HELP, read_input, read_password, write_output
-from certdesk.cli.output import EXIT_FINDINGS, EXIT_INPUT, out, print_json, report_error
-from certdesk.errors import CertdeskError, NoPrivateKey
+from certdesk.cli.output import EXIT_FINDINGS, out, print_json, refusals
+from certdesk.errors import NoPrivateKey
 from certdesk.pki.assemble import assemble
 from certdesk.trust import is_public_suffix, trust_roots
 
@@ -91,16 +89,6 @@ ChainOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print stable JSON (see the README) instead of text.")
 ]
-
-
-@contextmanager
-def refusals(as_json: bool) -> Iterator[None]:
-    """Turn a certdesk refusal into its message and exit code 2."""
-    try:
-        yield
-    except CertdeskError as error:
-        report_error(error, as_json=as_json)
-        raise typer.Exit(EXIT_INPUT) from None
 
 
 def _load(

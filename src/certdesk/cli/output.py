@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import typer
 from rich.console import Console
 
 from certdesk.errors import CertdeskError
@@ -15,13 +19,23 @@ EXIT_FINDINGS = 1
 EXIT_INPUT = 2
 EXIT_INTERNAL = 70
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped or captured output is not cut at 80 columns: tables keep whole URLs and names.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 def print_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+# Refusals after the input was read and judged exit 1; input that cannot be used exits 2.
+_EXIT_ONE = {"refused", "conflict", "duplicate", "not-found"}
+
+
+def exit_code_for(error: CertdeskError) -> int:
+    return EXIT_FINDINGS if error.code in _EXIT_ONE else EXIT_INPUT
 
 
 def report_error(error: CertdeskError, *, as_json: bool) -> None:
@@ -30,8 +44,22 @@ def report_error(error: CertdeskError, *, as_json: bool) -> None:
         print_json({"schema": "certdesk.error/1", "error": error.to_dict()})
         return
     err.print(f"[bold red]error[/]{_escape(f'[{error.code}]')}: {_escape(error.message)}")
+    for finding in getattr(error, "findings", ()):
+        sev = finding.severity.value
+        err.print(f"  {sev}{_escape(f'[{finding.code}]')}: {_escape(finding.message)}")
+        err.print(f"    fix: {_escape(finding.fix)}")
     if error.hint:
         err.print(f"  [bold]fix:[/] {_escape(error.hint)}")
+
+
+@contextmanager
+def refusals(as_json: bool) -> Iterator[None]:
+    """Turn a certdesk refusal into its message and exit code (1 or 2)."""
+    try:
+        yield
+    except CertdeskError as error:
+        report_error(error, as_json=as_json)
+        raise typer.Exit(exit_code_for(error)) from None
 
 
 def _escape(text: str) -> str:

@@ -1,0 +1,197 @@
+"""``certdesk tenant ...`` and ``certdesk domain ...``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from certdesk import desk
+from certdesk.cli.output import out, print_json, refusals
+from certdesk.cli.state import state
+from certdesk.pki import iso_utc
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+tenant_app = typer.Typer(help="Tenants: the platform's resellers.", no_args_is_help=True)
+domain_app = typer.Typer(
+    help="Custom domains: the URLs of the tenants' portals.", no_args_is_help=True
+)
+
+
+def _tenant_json(t: desk.TenantView) -> dict[str, object]:
+    return {"id": t.id, "name": t.name, "emails": list(t.emails), "domains": t.domains}
+
+
+@tenant_app.command("add")
+def tenant_add(
+    name: Annotated[str, typer.Argument(help="The reseller's name.")],
+    email: Annotated[
+        list[str] | None,
+        typer.Option("--email", help="A contact e-mail for its reports. Repeatable."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a tenant (a reseller)."""
+    with refusals(as_json):
+        view = state.desk().run(state.actor(), desk.add_tenant, name=name, emails=email or [])
+    if as_json:
+        print_json(_tenant_json(view))
+    else:
+        out.print(f"added tenant {escape(view.name)} (id {view.id})")
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonOpt = False) -> None:
+    """List the tenants with their contact e-mails and number of domains."""
+    with refusals(as_json):
+        views = state.desk().run(state.actor(), desk.list_tenants)
+    if as_json:
+        print_json({"tenants": [_tenant_json(v) for v in views]})
+        return
+    table = Table("id", "name", "e-mails", "domains")
+    for v in views:
+        table.add_row(str(v.id), escape(v.name), escape(", ".join(v.emails)), str(v.domains))
+    out.print(table)
+
+
+@tenant_app.command("change")
+def tenant_change(
+    name: str,
+    rename: Annotated[str | None, typer.Option("--rename", help="A new name.")] = None,
+    email: Annotated[
+        list[str] | None, typer.Option("--email", help="Replace the contact e-mails. Repeatable.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename a tenant or replace its contact e-mails."""
+    with refusals(as_json):
+        view = state.desk().run(
+            state.actor(), desk.change_tenant, name=name, new_name=rename, emails=email
+        )
+    if as_json:
+        print_json(_tenant_json(view))
+    else:
+        out.print(f"tenant {escape(view.name)}: e-mails {escape(', '.join(view.emails))}")
+
+
+def _domain_json(d: desk.DomainView) -> dict[str, object]:
+    return {
+        "id": d.id,
+        "url": d.url,
+        "hostname": d.hostname,
+        "port": d.port,
+        "tenant": d.tenant,
+        "portal": d.portal,
+        "monitored": d.monitored,
+        "connect_to": d.connect_to,
+        "certificate": d.certificate_sha256,
+        "not_after": iso_utc(d.not_after) if d.not_after else None,
+    }
+
+
+PortalOpt = Annotated[
+    desk.Portal | None, typer.Option("--portal", help="Which portal the URL serves.")
+]
+ConnectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--connect-to",
+        metavar="HOST:PORT",
+        help="Reach the platform's own terminator here, sending the domain as SNI.",
+    ),
+]
+
+
+@domain_app.command("add")
+def domain_add(
+    url: Annotated[str, typer.Argument(help="https://name[:port][/path] or a bare name.")],
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant it belongs to.")],
+    portal: PortalOpt = None,
+    connect_to: ConnectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a custom-domain URL for a tenant (monitored from now on)."""
+    with refusals(as_json):
+        view = state.desk().run(
+            state.actor(),
+            desk.add_domain,
+            url=url,
+            tenant=tenant,
+            portal=(portal or desk.Portal.OTHER).value,
+            connect_to=connect_to,
+        )
+    if as_json:
+        print_json(_domain_json(view))
+    else:
+        out.print(f"added {escape(view.url)} for {escape(view.tenant)} ({view.portal})")
+
+
+@domain_app.command("list")
+def domain_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the domains with the certificate each has and when it expires."""
+    with refusals(as_json):
+        views = state.desk().run(state.actor(), desk.list_domains, tenant=tenant)
+    if as_json:
+        print_json({"domains": [_domain_json(v) for v in views]})
+        return
+    table = Table("url", "tenant", "portal", "monitored", "certificate", "expires")
+    for v in views:
+        table.add_row(
+            escape(v.url),
+            escape(v.tenant),
+            v.portal,
+            "yes" if v.monitored else "no",
+            (v.certificate_sha256 or "-")[:16],
+            iso_utc(v.not_after) if v.not_after else "-",
+        )
+    out.print(table)
+
+
+def _change(url: str, as_json: bool, **changes: object) -> None:
+    with refusals(as_json):
+        view = state.desk().run(state.actor(), desk.change_domain, url=url, **changes)
+    if as_json:
+        print_json(_domain_json(view))
+    else:
+        out.print(
+            f"{escape(view.url)}: portal {view.portal}, "
+            f"{'monitored' if view.monitored else 'not monitored'}"
+            + (f", connect to {view.connect_to}" if view.connect_to else "")
+        )
+
+
+@domain_app.command("change")
+def domain_change(
+    url: str, portal: PortalOpt = None, connect_to: ConnectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Change a domain's portal or connect-to address."""
+    _change(url, as_json, portal=portal.value if portal else None, connect_to=connect_to)
+
+
+@domain_app.command("unmonitor")
+def domain_unmonitor(url: str, as_json: JsonOpt = False) -> None:
+    """Stop monitoring a domain (it leaves the expiry reports); its history stays."""
+    _change(url, as_json, monitored=False)
+
+
+@domain_app.command("monitor")
+def domain_monitor(url: str, as_json: JsonOpt = False) -> None:
+    """Monitor a domain again."""
+    _change(url, as_json, monitored=True)
+
+
+@domain_app.command("remove")
+def domain_remove(url: str, as_json: JsonOpt = False) -> None:
+    """Retire a domain: no longer monitored or served; its history is kept."""
+    with refusals(as_json):
+        view = state.desk().run(state.actor(), desk.remove_domain, url=url)
+    if as_json:
+        print_json(_domain_json(view))
+    else:
+        out.print(f"removed {escape(view.url)} (history kept)")

@@ -1,0 +1,81 @@
+"""The use cases of certdesk: one function per flow, each over a ``Ctx`` in one transaction.
+
+No HTTP and no command line here: the interfaces parse their input, call these
+functions through ``Desk.run`` and present the result.
+"""
+
+from certdesk.desk.context import (
+    Actor,
+    Conflict,
+    Ctx,
+    Desk,
+    Duplicate,
+    NotFound,
+    Policy,
+    Refused,
+)
+from certdesk.desk.domains import (
+    DomainView,
+    Portal,
+    add_domain,
+    change_domain,
+    list_domains,
+    parse_url,
+    remove_domain,
+)
+from certdesk.desk.export import Export, export_certificate
+from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
+from certdesk.desk.intake import SubmitResult, submit_pfx
+from certdesk.desk.orders import (
+    CompleteResult,
+    OrderView,
+    cancel_order,
+    complete_order,
+    list_orders,
+    order_csr,
+    renew,
+    show_order,
+)
+from certdesk.desk.tenants import TenantView, add_tenant, change_tenant, list_tenants
+from certdesk.desk.vaultops import RotateResult, rotate_master_key
+
+__all__ = [
+    "Actor",
+    "AuditView",
+    "CompleteResult",
+    "Conflict",
+    "Ctx",
+    "Desk",
+    "DomainView",
+    "Duplicate",
+    "Export",
+    "NotFound",
+    "OrderView",
+    "Policy",
+    "Portal",
+    "Refused",
+    "RequestView",
+    "RotateResult",
+    "SubmitResult",
+    "TenantView",
+    "add_domain",
+    "add_tenant",
+    "cancel_order",
+    "change_domain",
+    "change_tenant",
+    "complete_order",
+    "export_certificate",
+    "get_request",
+    "list_audit",
+    "list_domains",
+    "list_orders",
+    "list_requests",
+    "list_tenants",
+    "order_csr",
+    "parse_url",
+    "remove_domain",
+    "renew",
+    "rotate_master_key",
+    "show_order",
+    "submit_pfx",
+]

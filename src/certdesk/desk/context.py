@@ -1,0 +1,144 @@
+"""What every use case runs with: a session in one transaction, the vault, the policy, who
+is acting, and the instant. Also the desk's errors and the audit log writer.
+
+Tenancy is enforced here, not in the interfaces: an actor bound to a tenant sees
+only that tenant's rows, and anything else answers ``not-found``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from cryptography import x509
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from certdesk import clock
+from certdesk.errors import CertdeskError
+from certdesk.pki import Finding
+from certdesk.pki.names import PublicSuffixTest
+from certdesk.store.db import Store
+from certdesk.store.models import AuditEvent, Tenant
+from certdesk.store.vault import Vault
+
+T = TypeVar("T")
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+
+
+class NotFound(CertdeskError):
+    code: ClassVar[str] = "not-found"
+
+
+class Conflict(CertdeskError):
+    code: ClassVar[str] = "conflict"
+
+
+class Duplicate(Conflict):
+    code: ClassVar[str] = "duplicate"
+
+
+class Refused(CertdeskError):
+    """The input was read but fails the checks: ``findings`` says every reason."""
+
+    code: ClassVar[str] = "refused"
+
+    def __init__(self, message: str, findings: Sequence[Finding], *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.findings = tuple(findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "findings": [f.to_json() for f in self.findings]}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: an operator (``tenant_id`` None) sees every tenant; a reseller only its own."""
+
+    name: str
+    tenant_id: int | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.tenant_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The platform's rules for the checks: trust roots, limits, thresholds."""
+
+    roots: Sequence[x509.Certificate] = ()
+    is_public_suffix: PublicSuffixTest | None = None
+    expires_soon_days: int = 30
+    max_upload_bytes: int = 1024 * 1024
+
+
+@dataclass
+class Ctx:
+    session: Session
+    vault: Vault
+    policy: Policy
+    actor: Actor
+    now: datetime
+    _audit: list[AuditEvent] = field(default_factory=list)
+
+    def audit(
+        self,
+        action: str,
+        object_type: str,
+        object_id: object | None,
+        tenant_id: int | None,
+        **detail: Any,
+    ) -> None:
+        """Record who did what; ``detail`` must never hold a secret."""
+        self.session.add(
+            AuditEvent(
+                at=self.now,
+                actor=self.actor.name,
+                tenant_id=tenant_id,
+                action=action,
+                object_type=object_type,
+                object_id=None if object_id is None else str(object_id),
+                detail=detail,
+            )
+        )
+
+    def scoped(self, stmt: S, tenant_column: Any) -> S:
+        """Limit a query to the actor's tenant (operators see all)."""
+        if self.actor.tenant_id is None:
+            return stmt
+        return stmt.where(tenant_column == self.actor.tenant_id)
+
+    def visible(self, tenant_id: int) -> bool:
+        return self.actor.tenant_id is None or self.actor.tenant_id == tenant_id
+
+
+@dataclass
+class Desk:
+    """Everything a use case needs besides its inputs; interfaces hold one of these."""
+
+    store: Store
+    vault: Vault
+    policy: Policy
+    now: Callable[[], datetime] = clock.now
+
+    @contextmanager
+    def context(self, actor: Actor, *, at: datetime | None = None) -> Iterator[Ctx]:
+        with self.store.transaction() as session:
+            yield Ctx(session, self.vault, self.policy, actor, at or self.now())
+
+    def run(self, actor: Actor, use_case: Callable[..., T], /, **inputs: Any) -> T:
+        """Run one use case in one transaction: all of it is stored, or none of it."""
+        with self.context(actor) as ctx:
+            return use_case(ctx, **inputs)
+
+
+def tenant_by_name(ctx: Ctx, name: str) -> Tenant:
+    """The tenant named ``name``, if the actor may see it."""
+    tenant = ctx.session.scalars(select(Tenant).where(Tenant.name == name.strip())).one_or_none()
+    if tenant is None or not ctx.visible(tenant.id):
+        raise NotFound(f"no tenant named {name!r}", hint="see 'certdesk tenant list'")
+    return tenant

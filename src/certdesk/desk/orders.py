@@ -1,0 +1,423 @@
+"""Flows 2–4: a CSR certdesk makes, the signed certificate's return, and renewal.
+
+The private key is made here and never leaves certdesk (it is sealed by the vault);
+the customer gets the ``.csr``. When the signed certificate comes back — PEM or DER,
+leaf alone or with its chain, or ``.p7b`` — certdesk finds the waiting order by the
+certificate's public key, so the user need not say which order it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from sqlalchemy import select
+
+from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, tenant_by_name
+from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
+from certdesk.desk.records import (
+    advance,
+    bind,
+    chain_of,
+    open_key,
+    open_request,
+    seal_key,
+    store_certificate,
+)
+from certdesk.errors import InvalidArgument, NoCertificate, UnsupportedFormat
+from certdesk.pki import (
+    Bundle,
+    CheckOptions,
+    Finding,
+    Severity,
+    check_bundle,
+    load_bundle,
+    parse_host,
+    spki_sha256,
+)
+from certdesk.pki.csr import (
+    KeyKind,
+    Subject,
+    build_csr,
+    csr_names,
+    csr_pem,
+    generate_key,
+    subject_of,
+)
+from certdesk.pki.names import pattern_matches
+from certdesk.store.models import (
+    Binding,
+    CertificateRecord,
+    CsrOrder,
+    Domain,
+    PrivateKeyRecord,
+    Request,
+    Tenant,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: int
+    tenant: str
+    common_name: str
+    sans: tuple[str, ...]
+    urls: tuple[str, ...]
+    key_kind: str
+    status: str
+    csr_pem: str
+    created_at: datetime
+    renewal_of: str | None  # SHA-256 of the certificate it renews
+    certificate: str | None  # SHA-256 of the certificate that fulfilled it
+
+
+def order_csr(
+    ctx: Ctx,
+    *,
+    tenant: str,
+    subject: Subject,
+    sans: Sequence[str] = (),
+    urls: Sequence[str] = (),
+    key_kind: str = KeyKind.RSA2048,
+    renewal_of: CertificateRecord | None = None,
+) -> OrderView:
+    """Make a key and a CSR for ``subject``; the order waits for the signed certificate."""
+    owner = tenant_by_name(ctx, tenant)
+    kind = _key_kind(key_kind)
+    parsed = [parse_url(u) for u in urls]
+    new_key = generate_key(kind)
+    csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
+    names = csr_names(subject_of(csr), sans)
+    uncovered = [
+        u.url
+        for u in parsed
+        if not any(pattern_matches(n, u.hostname, ctx.policy.is_public_suffix) for n in names)
+    ]
+    if uncovered:
+        raise InvalidArgument(
+            "the request's names do not cover " + ", ".join(uncovered),
+            hint="add those host names with --san, or correct the URLs",
+        )
+    sealed = seal_key(ctx, owner.id, new_key)
+    request = open_request(
+        ctx,
+        owner.id,
+        "renew" if renewal_of is not None else "csr",
+        f"CSR for {names[0]}" + (f" (renewal of {renewal_of.sha256[:16]}…)" if renewal_of else ""),
+    )
+    advance(
+        ctx,
+        request,
+        "processing",
+        "CSR made; waiting for the certificate authority's signed certificate",
+    )
+    order = CsrOrder(
+        tenant_id=owner.id,
+        common_name=names[0],
+        subject=subject_of(csr).fields(),
+        sans=list(names),
+        urls=[u.url for u in parsed],
+        key_kind=kind.value,
+        private_key_id=sealed.id,
+        spki_sha256=sealed.spki_sha256,
+        csr_pem=csr_pem(csr).decode("ascii"),
+        status="pending",
+        renewal_of_id=renewal_of.id if renewal_of is not None else None,
+        request_id=request.id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(order)
+    ctx.session.flush()
+    ctx.audit(
+        "csr.order",
+        "csr_order",
+        order.id,
+        owner.id,
+        common_name=names[0],
+        sans=list(names),
+        urls=order.urls,
+        key=kind.value,
+        renewal_of=renewal_of.sha256 if renewal_of else None,
+    )
+    return _view(ctx, order)
+
+
+def _key_kind(value: str) -> KeyKind:
+    try:
+        return KeyKind(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"unknown key type {value!r}",
+            hint="choose one of " + ", ".join(k.value for k in KeyKind),
+        ) from None
+
+
+def list_orders(
+    ctx: Ctx, *, tenant: str | None = None, status: str | None = None
+) -> list[OrderView]:
+    stmt = select(CsrOrder).order_by(CsrOrder.id)
+    if tenant is not None:
+        stmt = stmt.where(CsrOrder.tenant_id == tenant_by_name(ctx, tenant).id)
+    if status is not None:
+        stmt = stmt.where(CsrOrder.status == status)
+    return [_view(ctx, o) for o in ctx.session.scalars(ctx.scoped(stmt, CsrOrder.tenant_id))]
+
+
+def get_order(ctx: Ctx, order_id: int) -> CsrOrder:
+    order = ctx.session.get(CsrOrder, order_id)
+    if order is None or not ctx.visible(order.tenant_id):
+        raise NotFound(f"no CSR order {order_id}", hint="see 'certdesk csr list'")
+    return order
+
+
+def show_order(ctx: Ctx, *, order_id: int) -> OrderView:
+    return _view(ctx, get_order(ctx, order_id))
+
+
+def cancel_order(ctx: Ctx, *, order_id: int) -> OrderView:
+    order = get_order(ctx, order_id)
+    if order.status != "pending":
+        raise Conflict(f"CSR order {order_id} is {order.status}, not pending")
+    order.status = "cancelled"
+    order.updated_at = ctx.now
+    if order.request_id is not None:
+        request = ctx.session.get(Request, order.request_id)
+        if request is not None:
+            advance(ctx, request, "rejected", f"cancelled by {ctx.actor.name}")
+    ctx.audit("csr.cancel", "csr_order", order.id, order.tenant_id)
+    return _view(ctx, order)
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteResult:
+    sha256: str
+    order_id: int
+    urls: tuple[str, ...]
+    not_after: datetime
+    replaced: tuple[str, ...]  # SHA-256 of certificates this one replaced on those URLs
+    findings: tuple[Finding, ...]
+
+
+def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
+    """Take the signed certificate back and pair it with its waiting order by public key."""
+    bundle = load_bundle(data, None, max_bytes=ctx.policy.max_upload_bytes)
+    if bundle.format == "pkcs12" or bundle.private_key is not None:
+        raise UnsupportedFormat(
+            "this file holds a private key; for a CSR certdesk made, send only the signed "
+            "certificate (.crt, .pem, .cer or .p7b)",
+            hint="the key never leaves certdesk; to bring your own key, use 'certdesk submit'",
+        )
+    if not bundle.certificates:
+        raise NoCertificate("the file holds no certificate")
+    order, leaf = _match_order(ctx, bundle)
+    owner = ctx.session.get(Tenant, order.tenant_id)
+    assert owner is not None
+    key = open_key(ctx, _key_record(ctx, order))
+    certs = list(bundle.certificates) + list(_known_intermediates(ctx, leaf))
+    full = Bundle(
+        certificates=(leaf, *[c for c in certs if c != leaf]), private_key=key, format=bundle.format
+    )
+    hosts = [parse_host(n) for n in order.sans if not n.startswith("*.")]
+    report = check_bundle(
+        full,
+        CheckOptions(
+            at=ctx.now,
+            hosts=hosts,
+            roots=ctx.policy.roots,
+            expires_soon_days=ctx.policy.expires_soon_days,
+            is_public_suffix=ctx.policy.is_public_suffix,
+        ),
+    )
+    findings = list(report.findings)
+    missing = [
+        n
+        for n in order.sans
+        if n.startswith("*.") and n not in {d.lower() for d in report.leaf.dns_names}
+    ]
+    findings += [
+        Finding(
+            "name-mismatch",
+            Severity.ERROR,
+            f"the certificate does not include the wildcard {n} that was requested",
+            "ask the certificate authority to issue it with every name of the CSR",
+            host=n,
+        )
+        for n in missing
+    ]
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        raise Refused(
+            f"the signed certificate cannot be accepted: {len(errors)} problem(s)",
+            findings,
+            hint="fix every error listed and send the certificate again",
+        )
+    key_record = _key_record(ctx, order)
+    cert = store_certificate(ctx, owner.id, report.ordered_chain(), source="csr", key=key_record)
+    domains = [ensure_domain(ctx, owner, u) for u in order.urls]
+    if order.renewal_of_id is not None:
+        old = ctx.session.get(CertificateRecord, order.renewal_of_id)
+        if old is not None:
+            # A renewal replaces the old certificate wherever it is still in use.
+            for domain in ctx.session.scalars(
+                select(Domain)
+                .join(Binding, Binding.domain_id == Domain.id)
+                .where(Binding.certificate_id == old.id, Binding.unbound_at.is_(None))
+            ):
+                if domain not in domains:
+                    domains.append(domain)
+    before = current_certificates(ctx, [d.id for d in domains])
+    request = ctx.session.get(Request, order.request_id) if order.request_id else None
+    bind(ctx, cert, domains, request)
+    order.status = "fulfilled"
+    order.certificate_id = cert.id
+    order.updated_at = ctx.now
+    if request is not None:
+        advance(
+            ctx,
+            request,
+            "completed",
+            "signed certificate received and stored; bound to "
+            + (", ".join(d.url for d in domains) or "no URL"),
+        )
+    replaced = tuple(sorted({c.sha256 for c in before.values() if c.id != cert.id}))
+    ctx.audit(
+        "csr.complete",
+        "certificate",
+        cert.sha256,
+        owner.id,
+        order=order.id,
+        urls=[d.url for d in domains],
+        replaced=list(replaced),
+    )
+    return CompleteResult(
+        cert.sha256,
+        order.id,
+        tuple(d.url for d in domains),
+        report.leaf.not_after,
+        replaced,
+        tuple(findings),
+    )
+
+
+def _key_record(ctx: Ctx, order: CsrOrder) -> PrivateKeyRecord:
+    record = ctx.session.get(PrivateKeyRecord, order.private_key_id)
+    assert record is not None
+    return record
+
+
+def _match_order(ctx: Ctx, bundle: Bundle) -> tuple[CsrOrder, x509.Certificate]:
+    by_spki = {spki_sha256(c.public_key()): c for c in bundle.certificates}
+    orders = ctx.session.scalars(
+        ctx.scoped(
+            select(CsrOrder).where(CsrOrder.spki_sha256.in_(list(by_spki))), CsrOrder.tenant_id
+        )
+    ).all()
+    pending = [o for o in orders if o.status == "pending"]
+    if pending:
+        order = pending[0]
+        return order, by_spki[order.spki_sha256]
+    if any(o.status == "fulfilled" for o in orders):
+        raise Duplicate(
+            "this certificate's order was fulfilled already",
+            hint="nothing to do; see 'certdesk csr list'",
+        )
+    if any(o.status == "cancelled" for o in orders):
+        raise Conflict(
+            "this certificate belongs to a CSR order that was cancelled",
+            hint="order a new CSR with 'certdesk csr new'",
+        )
+    raise Refused(
+        "the certificate's public key matches no waiting CSR order",
+        [
+            Finding(
+                "no-matching-order",
+                Severity.ERROR,
+                "no CSR made by certdesk (for your account) has this certificate's key",
+                "send the certificate issued for the CSR certdesk made; a certificate with "
+                "its own key is submitted as a .pfx ('certdesk submit')",
+            )
+        ],
+    )
+
+
+def _known_intermediates(ctx: Ctx, leaf: x509.Certificate) -> list[x509.Certificate]:
+    """Chain certificates seen before with this issuer, to complete a leaf sent alone."""
+    issuer = leaf.issuer.rfc4514_string()
+    known = ctx.session.scalars(
+        select(CertificateRecord).where(CertificateRecord.issuer == issuer).limit(1)
+    ).first()
+    return list(chain_of(known)[1:]) if known is not None else []
+
+
+def renew(ctx: Ctx, *, url: str, key_kind: str | None = None) -> OrderView:
+    """A new CSR order pre-filled from the certificate now on ``url`` (a new key)."""
+    domain = find_domain(ctx, url)
+    current = current_certificates(ctx, [domain.id]).get(domain.id)
+    if current is None:
+        raise NotFound(
+            f"no certificate is installed on {domain.url}",
+            hint="order a CSR with 'certdesk csr new' instead",
+        )
+    owner = ctx.session.get(Tenant, domain.tenant_id)
+    assert owner is not None
+    leaf = chain_of(current)[0]
+    subject = subject_of(leaf)
+    if not subject.common_name:
+        subject = Subject(
+            common_name=current.dns_names[0] if current.dns_names else "",
+            organization=subject.organization,
+            unit=subject.unit,
+            locality=subject.locality,
+            state=subject.state,
+            country=subject.country,
+        )
+    urls = [
+        d.url
+        for d in ctx.session.scalars(
+            select(Domain)
+            .join(Binding, Binding.domain_id == Domain.id)
+            .where(Binding.certificate_id == current.id, Binding.unbound_at.is_(None))
+        )
+    ]
+    kind = key_kind or _kind_of(current)
+    return order_csr(
+        ctx,
+        tenant=owner.name,
+        subject=subject,
+        sans=[n for n in current.dns_names if n != subject.common_name],
+        urls=urls,
+        key_kind=kind,
+        renewal_of=current,
+    )
+
+
+def _kind_of(cert: CertificateRecord) -> str:
+    if cert.key_type == "EC":
+        return KeyKind.P384 if cert.key_size >= 384 else KeyKind.P256
+    return {3072: KeyKind.RSA3072, 4096: KeyKind.RSA4096}.get(cert.key_size, KeyKind.RSA2048)
+
+
+def _view(ctx: Ctx, order: CsrOrder) -> OrderView:
+    tenant = ctx.session.get(Tenant, order.tenant_id)
+    renewal = (
+        ctx.session.get(CertificateRecord, order.renewal_of_id) if order.renewal_of_id else None
+    )
+    cert = (
+        ctx.session.get(CertificateRecord, order.certificate_id) if order.certificate_id else None
+    )
+    return OrderView(
+        id=order.id,
+        tenant=tenant.name if tenant else "?",
+        common_name=order.common_name,
+        sans=tuple(order.sans),
+        urls=tuple(order.urls),
+        key_kind=order.key_kind,
+        status=order.status,
+        csr_pem=order.csr_pem,
+        created_at=order.created_at,
+        renewal_of=renewal.sha256 if renewal else None,
+        certificate=cert.sha256 if cert else None,
+    )

@@ -1,0 +1,147 @@
+"""Writing what the flows share: certificates, sealed keys, bindings, requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography import x509
+from sqlalchemy import select
+
+from certdesk.desk.context import Ctx
+from certdesk.pki import PrivateKey, describe, load_certificates, spki_sha256, to_pem
+from certdesk.pki.facts import key_facts
+from certdesk.store.models import (
+    Binding,
+    CertificateRecord,
+    Domain,
+    PrivateKeyRecord,
+    Request,
+    RequestEvent,
+)
+
+
+def seal_key(ctx: Ctx, tenant_id: int, key: PrivateKey) -> PrivateKeyRecord:
+    sealed = ctx.vault.seal(key)
+    record = PrivateKeyRecord(
+        tenant_id=tenant_id,
+        spki_sha256=spki_sha256(key),
+        key_type=key_facts(key)[0],
+        master_key_id=sealed.master_key_id,
+        wrapped_dek=sealed.wrapped_dek,
+        ciphertext=sealed.ciphertext,
+        created_at=ctx.now,
+    )
+    ctx.session.add(record)
+    ctx.session.flush()
+    return record
+
+
+def open_key(ctx: Ctx, record: PrivateKeyRecord) -> PrivateKey:
+    return ctx.vault.open(
+        record.master_key_id, record.wrapped_dek, record.ciphertext, record.spki_sha256
+    )
+
+
+def find_certificate(ctx: Ctx, tenant_id: int, sha256: str) -> CertificateRecord | None:
+    return ctx.session.scalars(
+        select(CertificateRecord).where(
+            CertificateRecord.tenant_id == tenant_id, CertificateRecord.sha256 == sha256
+        )
+    ).one_or_none()
+
+
+def store_certificate(
+    ctx: Ctx,
+    tenant_id: int,
+    chain: Sequence[x509.Certificate],
+    *,
+    source: str,
+    key: PrivateKeyRecord | None,
+) -> CertificateRecord:
+    """Store ``chain`` (leaf first) once per tenant; return the existing row if known."""
+    info = describe(chain[0])
+    existing = find_certificate(ctx, tenant_id, info.sha256)
+    if existing is not None:
+        if existing.private_key_id is None and key is not None:
+            existing.private_key_id = key.id
+        return existing
+    record = CertificateRecord(
+        tenant_id=tenant_id,
+        sha256=info.sha256,
+        spki_sha256=info.spki_sha256,
+        common_name=info.common_name,
+        subject=info.subject,
+        issuer=info.issuer,
+        issuer_common_name=info.issuer_common_name,
+        serial=info.serial,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        dns_names=list(info.dns_names),
+        key_type=info.key_type,
+        key_size=info.key_size,
+        chain_pem=to_pem(chain).decode("ascii"),
+        source=source,
+        private_key_id=key.id if key is not None else None,
+        created_at=ctx.now,
+    )
+    ctx.session.add(record)
+    ctx.session.flush()
+    return record
+
+
+def chain_of(record: CertificateRecord) -> tuple[x509.Certificate, ...]:
+    return load_certificates(record.chain_pem.encode("ascii"))
+
+
+def bind(
+    ctx: Ctx, cert: CertificateRecord, domains: Sequence[Domain], request: Request | None
+) -> list[Domain]:
+    """Put ``cert`` on ``domains``: the previous binding ends now, and stays as history.
+
+    Returns the domains whose certificate actually changed.
+    """
+    changed: list[Domain] = []
+    for domain in domains:
+        current = ctx.session.scalars(
+            select(Binding).where(Binding.domain_id == domain.id, Binding.unbound_at.is_(None))
+        ).one_or_none()
+        if current is not None and current.certificate_id == cert.id:
+            continue
+        if current is not None:
+            current.unbound_at = ctx.now
+        ctx.session.add(
+            Binding(
+                domain_id=domain.id,
+                certificate_id=cert.id,
+                request_id=request.id if request is not None else None,
+                bound_at=ctx.now,
+            )
+        )
+        changed.append(domain)
+    ctx.session.flush()
+    return changed
+
+
+def open_request(ctx: Ctx, tenant_id: int, kind: str, summary: str) -> Request:
+    request = Request(
+        tenant_id=tenant_id,
+        kind=kind,
+        status="received",
+        summary=summary,
+        created_by=ctx.actor.name,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(request)
+    ctx.session.flush()
+    ctx.session.add(
+        RequestEvent(request_id=request.id, at=ctx.now, status="received", message=summary)
+    )
+    return request
+
+
+def advance(ctx: Ctx, request: Request, status: str, message: str) -> None:
+    """Move a request on (received → processing → completed | rejected), with its timeline."""
+    request.status = status
+    request.updated_at = ctx.now
+    ctx.session.add(RequestEvent(request_id=request.id, at=ctx.now, status=status, message=message))

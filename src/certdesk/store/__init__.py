@@ -1,0 +1,6 @@
+"""Persistence: SQLAlchemy models, migrations, sessions and the key vault."""
+
+from certdesk.store.db import Store, StoreUnavailable
+from certdesk.store.vault import Vault, VaultLocked
+
+__all__ = ["Store", "StoreUnavailable", "Vault", "VaultLocked"]

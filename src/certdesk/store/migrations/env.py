@@ -1,0 +1,20 @@
+"""Alembic environment: migrations run on the connection certdesk hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from certdesk.store.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - certdesk always passes its connection
+    raise RuntimeError("certdesk runs its migrations itself: use 'certdesk' commands")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

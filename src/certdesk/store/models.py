@@ -1,0 +1,196 @@
+"""The database tables. Times are stored in UTC; private keys only as vault ciphertext."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012
+
+
+class Tenant(Base):
+    """A reseller."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+
+
+class Domain(Base):
+    """A custom domain URL of a tenant's portal."""
+
+    __tablename__ = "domains"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    hostname: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer, default=443)
+    portal: Mapped[str] = mapped_column(String(20), default="other")
+    monitored: Mapped[bool] = mapped_column(Boolean, default=True)
+    connect_to: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+    tenant: Mapped[Tenant] = relationship()
+    __table_args__ = (
+        Index(
+            "uq_domains_active_host_port",
+            "hostname",
+            "port",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+
+
+class PrivateKeyRecord(Base):
+    """A private key, sealed by the vault: the database alone never yields it."""
+
+    __tablename__ = "private_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    key_type: Mapped[str] = mapped_column(String(20))
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class CertificateRecord(Base):
+    """A certificate with its chain (PEM, leaf first) and the facts reports need."""
+
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    common_name: Mapped[str | None] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    issuer_common_name: Mapped[str | None] = mapped_column(String(300))
+    serial: Mapped[str] = mapped_column(String(80))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime] = mapped_column(index=True)
+    dns_names: Mapped[list[str]] = mapped_column(JSON)
+    key_type: Mapped[str] = mapped_column(String(20))
+    key_size: Mapped[int] = mapped_column(Integer)
+    chain_pem: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))  # pfx | csr
+    private_key_id: Mapped[int | None] = mapped_column(ForeignKey("private_keys.id"))
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("tenant_id", "sha256", name="uq_certificates_tenant_sha"),)
+
+
+class CsrOrder(Base):
+    """A CSR certdesk made, waiting for the signed certificate."""
+
+    __tablename__ = "csr_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    common_name: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sans: Mapped[list[str]] = mapped_column(JSON)
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    key_kind: Mapped[str] = mapped_column(String(20))
+    private_key_id: Mapped[int] = mapped_column(ForeignKey("private_keys.id"))
+    spki_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    csr_pem: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    renewal_of_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Binding(Base):
+    """Which certificate is on which domain, from when until when (history kept)."""
+
+    __tablename__ = "bindings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), index=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    bound_at: Mapped[datetime]
+    unbound_at: Mapped[datetime | None]
+    domain: Mapped[Domain] = relationship()
+    certificate: Mapped[CertificateRecord] = relationship()
+
+
+class Request(Base):
+    """The support ticket of the seed: what was asked, and where it stands."""
+
+    __tablename__ = "requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # submit | csr | renew
+    status: Mapped[str] = mapped_column(String(20))  # received|processing|completed|rejected
+    summary: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    events: Mapped[list[RequestEvent]] = relationship(order_by="RequestEvent.id")
+
+
+class RequestEvent(Base):
+    __tablename__ = "request_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """Who did what to what, and when. Never a secret."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
