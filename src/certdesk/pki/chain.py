@@ -16,6 +16,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import verification
 
 from certdesk.pki.facts import fingerprint, spki_sha256
@@ -50,9 +51,32 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except ValueError:
+        # pyca refuses some signature algorithms outright (SHA-1): the issuer is still the
+        # issuer, and the weak signature is reported on its own (weak-signature).
+        return _signature_verifies(cert, issuer)
+    except (TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
+
+
+def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Check ``cert``'s RSA or ECDSA signature with ``issuer``'s key, whatever its hash."""
+    key = issuer.public_key()
+    try:
+        algorithm = cert.signature_hash_algorithm
+        params = cert.signature_algorithm_parameters
+        if algorithm is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey) and isinstance(params, padding.PKCS1v15 | padding.PSS):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params, algorithm)
+            return True
+        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params)
+            return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return False
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:

@@ -104,12 +104,15 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
     findings: list[Finding] = []
     findings += _validity(leaf, options)
     if key_spki is not None and key_spki != leaf.spki_sha256:
-        findings.append(Finding(
-            "key-mismatch", Severity.ERROR,
-            "the private key does not belong to any certificate in the file",
-            "export the .pfx again from the machine where the certificate request was made, "
-            "or give the key that was generated with this certificate's CSR",
-        ))
+        findings.append(
+            Finding(
+                "key-mismatch",
+                Severity.ERROR,
+                "the private key does not belong to any certificate in the file",
+                "export the .pfx again from the machine where the certificate request was made, "
+                "or give the key that was generated with this certificate's CSR",
+            )
+        )
     findings += _key_strength(chain.path)
     findings += _signatures(chain.path)
     findings += _names(leaf, options)
@@ -126,26 +129,35 @@ def _validity(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
     at = options.at
     if at > leaf.not_after:
         days = (at - leaf.not_after).days
-        return [Finding(
-            "expired", Severity.ERROR,
-            f"the certificate expired on {iso_utc(leaf.not_after)}"
-            + (f" ({days} days ago)" if days else ""),
-            "renew it with your certificate authority (certdesk can make the CSR) "
-            "and send the new certificate",
-        )]
+        return [
+            Finding(
+                "expired",
+                Severity.ERROR,
+                f"the certificate expired on {iso_utc(leaf.not_after)}"
+                + (f" ({days} days ago)" if days else ""),
+                "renew it with your certificate authority (certdesk can make the CSR) "
+                "and send the new certificate",
+            )
+        ]
     if at < leaf.not_before:
-        return [Finding(
-            "not-yet-valid", Severity.ERROR,
-            f"the certificate is valid only from {iso_utc(leaf.not_before)}",
-            "wait until then, or check the clock of the machine that issued it",
-        )]
+        return [
+            Finding(
+                "not-yet-valid",
+                Severity.ERROR,
+                f"the certificate is valid only from {iso_utc(leaf.not_before)}",
+                "wait until then, or check the clock of the machine that issued it",
+            )
+        ]
     left = leaf.not_after - at
     if left <= timedelta(days=options.expires_soon_days):
-        return [Finding(
-            "expires-soon", Severity.WARNING,
-            f"the certificate expires on {iso_utc(leaf.not_after)}, in {left.days} days",
-            "order the renewal now: certdesk can make the CSR from this certificate",
-        )]
+        return [
+            Finding(
+                "expires-soon",
+                Severity.WARNING,
+                f"the certificate expires on {iso_utc(leaf.not_after)}, in {left.days} days",
+                "order the renewal now: certdesk can make the CSR from this certificate",
+            )
+        ]
     return []
 
 
@@ -161,13 +173,19 @@ def _key_strength(path: Sequence[x509.Certificate]) -> list[Finding]:
         elif isinstance(key, dsa.DSAPublicKey):
             weak = "a DSA key, which browsers no longer accept"
         if weak:
-            who = "the certificate has" if index == 0 else f"the chain certificate {_name(cert)} has"
-            out.append(Finding(
-                "weak-key", Severity.ERROR, f"{who} {weak}",
-                "make a new key of RSA 2048 bits or more, or EC P-256, and have the "
-                "certificate issued again",
-                certificate=None if index == 0 else describe(cert).sha256,
-            ))
+            who = (
+                "the certificate has" if index == 0 else f"the chain certificate {_name(cert)} has"
+            )
+            out.append(
+                Finding(
+                    "weak-key",
+                    Severity.ERROR,
+                    f"{who} {weak}",
+                    "make a new key of RSA 2048 bits or more, or EC P-256, and have the "
+                    "certificate issued again",
+                    certificate=None if index == 0 else describe(cert).sha256,
+                )
+            )
     return out
 
 
@@ -179,59 +197,83 @@ def _signatures(path: Sequence[x509.Certificate]) -> list[Finding]:
         algo = cert.signature_hash_algorithm
         if algo is not None and algo.name in _WEAK_HASHES:
             who = "the certificate is" if index == 0 else f"the chain certificate {_name(cert)} is"
-            out.append(Finding(
-                "weak-signature", Severity.ERROR,
-                f"{who} signed with {algo.name.upper()}, which browsers reject",
-                "have the certificate issued again with a SHA-256 signature",
-                certificate=None if index == 0 else describe(cert).sha256,
-            ))
+            out.append(
+                Finding(
+                    "weak-signature",
+                    Severity.ERROR,
+                    f"{who} signed with {algo.name.upper()}, which browsers reject",
+                    "have the certificate issued again with a SHA-256 signature",
+                    certificate=None if index == 0 else describe(cert).sha256,
+                )
+            )
     return out
 
 
 def _names(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
     out: list[Finding] = []
     if not leaf.has_san:
-        out.append(Finding(
-            "no-san", Severity.ERROR,
-            "the certificate has no subjectAltName: browsers ignore the common name and refuse it",
-            "have the certificate issued again; every CA today adds the names as SANs",
-        ))
+        out.append(
+            Finding(
+                "no-san",
+                Severity.ERROR,
+                "the certificate has no subjectAltName: browsers ignore the common name and refuse it",
+                "have the certificate issued again; every CA today adds the names as SANs",
+            )
+        )
     names = ", ".join(leaf.dns_names + leaf.ip_addresses) or (leaf.common_name or "none")
     for host in options.hosts:
-        if not covers(leaf.dns_names, leaf.ip_addresses, leaf.common_name, leaf.has_san, host,
-                      options.is_public_suffix):
-            out.append(Finding(
-                "name-mismatch", Severity.ERROR,
-                f"the certificate does not cover {host.name} (it covers: {names})",
-                f"use a certificate whose names include {host.name} (or a wildcard one "
-                "level above it), or ask for the certificate to be issued again with it",
-                host=host.name,
-            ))
+        if not covers(
+            leaf.dns_names,
+            leaf.ip_addresses,
+            leaf.common_name,
+            leaf.has_san,
+            host,
+            options.is_public_suffix,
+        ):
+            out.append(
+                Finding(
+                    "name-mismatch",
+                    Severity.ERROR,
+                    f"the certificate does not cover {host.name} (it covers: {names})",
+                    f"use a certificate whose names include {host.name} (or a wildcard one "
+                    "level above it), or ask for the certificate to be issued again with it",
+                    host=host.name,
+                )
+            )
     expected = options.expected_common_name
     if expected is not None and (leaf.common_name or "").lower() != expected.strip().lower():
-        out.append(Finding(
-            "common-name-mismatch", Severity.ERROR,
-            f"the certificate's common name is {leaf.common_name!r}, not {expected!r}",
-            "send the certificate issued for that common name, or correct the common name given",
-        ))
+        out.append(
+            Finding(
+                "common-name-mismatch",
+                Severity.ERROR,
+                f"the certificate's common name is {leaf.common_name!r}, not {expected!r}",
+                "send the certificate issued for that common name, or correct the common name given",
+            )
+        )
     return out
 
 
 def _purpose(leaf: CertificateInfo) -> list[Finding]:
     out: list[Finding] = []
     if leaf.is_ca:
-        out.append(Finding(
-            "ca-certificate", Severity.ERROR,
-            "this is a certificate authority's certificate, not a server certificate",
-            "give the certificate issued for your domain (the one with your names in it)",
-        ))
+        out.append(
+            Finding(
+                "ca-certificate",
+                Severity.ERROR,
+                "this is a certificate authority's certificate, not a server certificate",
+                "give the certificate issued for your domain (the one with your names in it)",
+            )
+        )
     eku = leaf.extended_key_usage
     if eku is not None and not {"serverAuth", "anyExtendedKeyUsage"} & set(eku):
-        out.append(Finding(
-            "no-server-auth", Severity.ERROR,
-            f"the certificate may not be used by a TLS server (its uses: {', '.join(eku)})",
-            "order a TLS/SSL server certificate; this one is for another purpose",
-        ))
+        out.append(
+            Finding(
+                "no-server-auth",
+                Severity.ERROR,
+                f"the certificate may not be used by a TLS server (its uses: {', '.join(eku)})",
+                "order a TLS/SSL server certificate; this one is for another purpose",
+            )
+        )
     return out
 
 
@@ -242,64 +284,85 @@ def _trust(
     if len(chain.path) == 1 and chain.top_is_root:
         if _trusted(leaf, options.roots):
             return None, []
-        return None, [Finding(
-            "self-signed", Severity.ERROR,
-            "the certificate is self-signed: no browser trusts it",
-            "get the certificate from a public certificate authority (Let's Encrypt, "
-            "DigiCert, GlobalSign…); certdesk can make the CSR",
-        )]
+        return None, [
+            Finding(
+                "self-signed",
+                Severity.ERROR,
+                "the certificate is self-signed: no browser trusts it",
+                "get the certificate from a public certificate authority (Let's Encrypt, "
+                "DigiCert, GlobalSign…); certdesk can make the CSR",
+            )
+        ]
     if not chain.complete:
         issuer = chain.missing_issuer.rfc4514_string() if chain.missing_issuer else "?"
-        return None, [Finding(
-            "chain-incomplete", Severity.ERROR,
-            f"the chain stops at {_name(chain.path[-1])}: its issuer {issuer} is neither "
-            "in the file nor among the trusted roots (a missing intermediate certificate)",
-            "add the certificate authority's intermediate (bundle) certificates: export the "
-            ".pfx with its chain, or give them with --chain; for a private CA, add its root "
-            "to the operator's CA bundle (--ca-bundle, CERTDESK_CA_BUNDLE)",
-        )]
+        return None, [
+            Finding(
+                "chain-incomplete",
+                Severity.ERROR,
+                f"the chain stops at {_name(chain.path[-1])}: its issuer {issuer} is neither "
+                "in the file nor among the trusted roots (a missing intermediate certificate)",
+                "add the certificate authority's intermediate (bundle) certificates: export the "
+                ".pfx with its chain, or give them with --chain; for a private CA, add its root "
+                "to the operator's CA bundle (--ca-bundle, CERTDESK_CA_BUNDLE)",
+            )
+        ]
     if chain.top_is_root and not _trusted(chain.path[-1], options.roots):
-        return None, [Finding(
-            "untrusted-root", Severity.ERROR,
-            f"the chain ends at {_name(chain.path[-1])}, a root no browser trusts by default",
-            "use a certificate from a publicly trusted authority, or add this root to the "
-            "operator's CA bundle (CERTDESK_CA_BUNDLE, --ca-bundle) if it is a private CA",
-        )]
+        return None, [
+            Finding(
+                "untrusted-root",
+                Severity.ERROR,
+                f"the chain ends at {_name(chain.path[-1])}, a root no browser trusts by default",
+                "use a certificate from a publicly trusted authority, or add this root to the "
+                "operator's CA bundle (CERTDESK_CA_BUNDLE, --ca-bundle) if it is a private CA",
+            )
+        ]
     # The path reaches a trusted root by name and signature: ask the web PKI verifier,
     # at an instant inside the leaf's validity (expiry is reported on its own).
     at = min(max(options.at, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
     result = verify(leaf, chain.path[1:], options.roots, at)
     if result.ok or any(f.severity is Severity.ERROR for f in found):
         return result, []
-    return result, [Finding(
-        "chain-invalid", Severity.ERROR,
-        f"the chain does not verify under browser rules: {result.reason}",
-        "ask the certificate authority for the current intermediate certificates",
-    )]
+    return result, [
+        Finding(
+            "chain-invalid",
+            Severity.ERROR,
+            f"the chain does not verify under browser rules: {result.reason}",
+            "ask the certificate authority for the current intermediate certificates",
+        )
+    ]
 
 
 def _bundle_shape(chain: ChainAnalysis) -> list[Finding]:
     out: list[Finding] = []
     if not chain.in_order:
-        out.append(Finding(
-            "chain-order", Severity.INFO,
-            "the certificates are not in leaf → root order",
-            "nothing to do: certdesk writes them in the right order on export and install",
-        ))
+        out.append(
+            Finding(
+                "chain-order",
+                Severity.INFO,
+                "the certificates are not in leaf → root order",
+                "nothing to do: certdesk writes them in the right order on export and install",
+            )
+        )
     if chain.duplicates:
-        out.append(Finding(
-            "duplicate-certificates", Severity.INFO,
-            f"{chain.duplicates} certificate(s) appear more than once",
-            "nothing to do: certdesk keeps one copy of each",
-        ))
+        out.append(
+            Finding(
+                "duplicate-certificates",
+                Severity.INFO,
+                f"{chain.duplicates} certificate(s) appear more than once",
+                "nothing to do: certdesk keeps one copy of each",
+            )
+        )
     for cert in chain.unrelated:
-        out.append(Finding(
-            "extra-certificates", Severity.WARNING,
-            f"{_name(cert)} is not part of this certificate's chain",
-            "nothing breaks, but it is left out on export and install; remove it from the "
-            "file if it was added by mistake",
-            certificate=describe(cert).sha256,
-        ))
+        out.append(
+            Finding(
+                "extra-certificates",
+                Severity.WARNING,
+                f"{_name(cert)} is not part of this certificate's chain",
+                "nothing breaks, but it is left out on export and install; remove it from the "
+                "file if it was added by mistake",
+                certificate=describe(cert).sha256,
+            )
+        )
     return out
 
 

@@ -59,8 +59,9 @@ def read_tlv(data: bytes, offset: int = 0) -> Tlv:
         pos += count
     end = pos + length
     if end > len(data):
-        raise DerError(f"is truncated: a DER element declares {length} bytes, "
-                       f"only {len(data) - pos} follow")
+        raise DerError(
+            f"is truncated: a DER element declares {length} bytes, only {len(data) - pos} follow"
+        )
     return Tlv(tag, offset, pos, end)
 
 
@@ -97,9 +98,14 @@ def sniff(data: bytes) -> str:
         and parts[1].tag == SEQUENCE
     ):
         inner = children(data, parts[1])
-        if inner and inner[0].tag == OID and inner[0].content(data) in (
-            OID_PKCS7_DATA,
-            OID_PKCS7_SIGNED,
+        if (
+            inner
+            and inner[0].tag == OID
+            and inner[0].content(data)
+            in (
+                OID_PKCS7_DATA,
+                OID_PKCS7_SIGNED,
+            )
         ):
             return "pkcs12"
     if parts and parts[0].tag == OID and parts[0].content(data) == OID_PKCS7_SIGNED:

@@ -48,13 +48,13 @@ def to_pfx(
         ensure_key_matches(key, leaf)
     builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(PFX_KDF_ROUNDS)
     if legacy:
-        builder = builder.key_cert_algorithm(
-            pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC
-        ).hmac_hash(hashes.SHA1())
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
+            hashes.SHA1()
+        )  # noqa: S303 - the MAC Windows Server 2016 and older read
     else:
-        builder = builder.key_cert_algorithm(
-            pkcs12.PBES.PBESv2SHA256AndAES256CBC
-        ).hmac_hash(hashes.SHA256())
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(
+            hashes.SHA256()
+        )
     name = friendly_name.encode("utf-8") if friendly_name else None
     return pkcs12.serialize_key_and_certificates(
         name, key, leaf, list(chain) or None, builder.build(password)
@@ -82,5 +82,6 @@ def key_to_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
         if password
         else serialization.NoEncryption()
     )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from cryptography import x509
@@ -84,7 +83,7 @@ class CertificateInfo:
     def to_json(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
-            "subject_fields": [[k, v] for k, v in self.subject_fields],
+            "subject_fields": [{"field": k, "value": v} for k, v in self.subject_fields],
             "common_name": self.common_name,
             "issuer": self.issuer,
             "issuer_common_name": self.issuer_common_name,
@@ -158,7 +157,7 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         common_name=next((v for k, v in subject_fields if k == "CN"), None),
         issuer=cert.issuer.rfc4514_string(),
         issuer_common_name=_text(issuer_cn[0].value) if issuer_cn else None,
-        serial=format(cert.serial_number, "x"),
+        serial=_serial_hex(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         dns_names=dns_names,
@@ -218,3 +217,10 @@ def _signature_name(cert: x509.Certificate) -> str:
 
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.hex()
+
+
+def _serial_hex(serial: int) -> str:
+    """Lower-case hex with an even number of digits, as ``openssl x509 -serial`` prints it."""
+    text = format(serial, "x") if serial >= 0 else "-" + format(-serial, "x")
+    digits = text.lstrip("-")
+    return ("-" if serial < 0 else "") + ("0" + digits if len(digits) % 2 else digits)

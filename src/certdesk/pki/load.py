@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -225,12 +226,40 @@ def _b64(body: bytes, label: bytes, index: int) -> bytes:
 def _pem_certificate(label: bytes, body: bytes, index: int) -> x509.Certificate:
     raw = _b64(body, label, index)
     try:
-        return x509.load_der_x509_certificate(raw)
-    except ValueError as exc:
+        cert = x509.load_der_x509_certificate(raw)
+    except (ValueError, x509.InvalidVersion) as exc:
         raise Malformed(
             f"PEM block {index} is labelled CERTIFICATE but is not a valid certificate ({exc})",
             hint="ask the issuer for the certificate file again",
         ) from exc
+    return _readable(cert)
+
+
+def _readable(cert: x509.Certificate) -> x509.Certificate:
+    """Refuse a certificate now if a part pyca parses only on access cannot be read.
+
+    pyca reads names, extensions, the key and the signature algorithm lazily: without
+    this, a damaged extension or an unknown key type would surface later as a raw
+    ``ValueError`` or ``UnsupportedAlgorithm`` from ``describe`` or ``check_bundle``.
+    """
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.extensions
+        _ = cert.signature_hash_algorithm
+        cert.public_key()
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedFormat(
+            f"the certificate uses an algorithm certdesk cannot read ({exc})",
+            hint="TLS certificates use RSA, EC or Ed25519 keys and SHA-2 signatures: "
+            "ask the issuer for a current certificate",
+        ) from exc
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise Malformed(
+            f"the certificate is damaged or badly encoded ({exc})",
+            hint="ask the issuer for the certificate file again",
+        ) from exc
+    return cert
 
 
 def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
@@ -298,14 +327,24 @@ def _load_der(data: bytes, password: bytes | None) -> Bundle:
         )
     body = data[:end]
     try:
-        return Bundle(certificates=(x509.load_der_x509_certificate(body),), private_key=None,
-                      format="der")
+        cert = x509.load_der_x509_certificate(body)
+    except x509.InvalidVersion as exc:
+        raise Malformed(
+            f"the file is a certificate with an invalid version ({exc})",
+            hint="ask the issuer for the certificate file again",
+        ) from exc
     except ValueError:
         pass
+    else:
+        return Bundle(certificates=(_readable(cert),), private_key=None, format="der")
     key = _der_key(body, password)
     if key is not None:
-        return Bundle(certificates=(), private_key=key, format="der",
-                      encryption="encrypted" if password else "none")
+        return Bundle(
+            certificates=(),
+            private_key=key,
+            format="der",
+            encryption="encrypted" if password else "none",
+        )
     raise UnsupportedFormat(
         f"this is {_describe_der(body)}",
         hint="give a certificate (.crt, .pem, .cer), a .pfx or a private key",
@@ -360,7 +399,11 @@ def _describe_der(body: bytes) -> str:
 
 def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(raw)
+        with warnings.catch_warnings():
+            # OpenSSL's crl2pkcs7 (and many CAs) write the certificate SET unsorted, which
+            # is BER rather than DER; pyca reads it and warns. Browsers and OpenSSL accept it.
+            warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed")
+            certs = pkcs7.load_der_pkcs7_certificates(raw)
     except ValueError as exc:
         raise Malformed(
             f"the PKCS#7 ({encoding}) bundle is corrupt ({exc})",
@@ -371,13 +414,23 @@ def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
             "the PKCS#7 bundle holds no certificates",
             hint="ask the certificate authority for the certificate itself (.crt or .p7b)",
         )
-    return certs
+    return [_readable(c) for c in certs]
 
 
 # --- PKCS#12 ---------------------------------------------------------------
 
 
 def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
+    if password:
+        try:
+            password.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # pyca fails on such a password with a bare TypeError; PKCS#12 passwords are text.
+            raise WrongPassword(
+                "the password is not UTF-8 text, so it cannot open this .pfx file",
+                hint="save the password file as UTF-8 (it is the one chosen when the file "
+                "was exported)",
+            ) from exc
     # With no password given, try "no password" and then the empty password: tools differ.
     candidates: list[bytes | None] = [password] if password else [None, b""]
     last: Exception | None = None
@@ -399,17 +452,18 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
             hint="check the password for typing errors and that it belongs to this file; "
             "in a password file, only a trailing newline is ignored",
         ) from last
-    raise WrongPassword("this .pfx file is protected by a password and none was given",
-                        hint=PASSWORD_HINT) from last
+    raise WrongPassword(
+        "this .pfx file is protected by a password and none was given", hint=PASSWORD_HINT
+    ) from last
 
 
 def _pkcs12_bundle(data: bytes, loaded: pkcs12.PKCS12KeyAndCertificates) -> Bundle:
     certs: list[x509.Certificate] = []
     name: bytes | None = None
     if loaded.cert is not None:
-        certs.append(loaded.cert.certificate)
+        certs.append(_readable(loaded.cert.certificate))
         name = loaded.cert.friendly_name
-    certs.extend(c.certificate for c in loaded.additional_certs)
+    certs.extend(_readable(c.certificate) for c in loaded.additional_certs)
     key = _check_key_type(loaded.key) if loaded.key is not None else None
     return Bundle(
         certificates=tuple(certs),

@@ -48,7 +48,9 @@ def parse_host(value: str) -> Host:
     """Read a host name, ``host:port``, IP address or URL into a :class:`Host`."""
     text = value.strip()
     if not text:
-        raise InvalidArgument("an empty host name was given", hint="give a name like store.test.com")
+        raise InvalidArgument(
+            "an empty host name was given", hint="give a name like store.test.com"
+        )
     port: int | None = None
     if "://" in text or text.startswith("//"):
         parts = urlsplit(text if "://" in text else "https:" + text)

@@ -1,0 +1,13 @@
+"""Shared fixtures: the test PKI made by the openssl command line (see openssl_pki.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.openssl_pki import OpenSSLPKI, build_pki
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:
+    """The test PKI, built once per session in a temporary folder."""
+    return build_pki(tmp_path_factory.mktemp("pki"))
