@@ -216,7 +216,8 @@ def _names(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
             Finding(
                 "no-san",
                 Severity.ERROR,
-                "the certificate has no subjectAltName: browsers ignore the common name and refuse it",
+                "the certificate has no subjectAltName: browsers ignore the common name "
+                "and refuse it",
                 "have the certificate issued again; every CA today adds the names as SANs",
             )
         )
@@ -247,7 +248,8 @@ def _names(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
                 "common-name-mismatch",
                 Severity.ERROR,
                 f"the certificate's common name is {leaf.common_name!r}, not {expected!r}",
-                "send the certificate issued for that common name, or correct the common name given",
+                "send the certificate issued for that common name, or correct the common "
+                "name given",
             )
         )
     return out

@@ -48,9 +48,11 @@ def to_pfx(
         ensure_key_matches(key, leaf)
     builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(PFX_KDF_ROUNDS)
     if legacy:
+        # SHA-1 is the MAC that Windows Server 2016 and older read.
+        legacy_mac = hashes.SHA1()  # noqa: S303
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
-            hashes.SHA1()
-        )  # noqa: S303 - the MAC Windows Server 2016 and older read
+            legacy_mac
+        )
     else:
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(
             hashes.SHA256()
