@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certdesk import __version__
 from certdesk.cli import accounts, files, flows
@@ -61,6 +63,9 @@ app.add_typer(accounts.domain_app, name="domain")
 
 def main() -> None:
     """Entry point of the ``certdesk`` console script and ``python -m certdesk``."""
+    # pyca warns about certificates it will refuse in a future release (a negative serial,
+    # a long country name): certdesk reads them as browsers still do, quietly.
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
     try:
         app(prog_name="certdesk")
     except SystemExit:
