@@ -26,6 +26,27 @@ class Settings:
     ca_bundle: Path | None = None
     max_upload_bytes: int = 1024 * 1024
     expires_soon_days: int = 30
+    # Monitoring and reports (the seed's values are the defaults).
+    operator_emails: tuple[str, ...] = ()
+    smtp_url: str | None = None  # None: .eml files in the outbox folder
+    mail_from: str = "certdesk@localhost"
+    report_timezone: str = "+02:00"  # a fixed offset or an IANA zone name
+    daily_time: str = "10:00"
+    daily_window_minutes: int = 30
+    daily_days: int = 3
+    monthly_day: int = 1
+    monthly_time: str = "00:00"
+    monthly_window_minutes: int = 60
+    monthly_min_days: int = 30
+    monthly_max_days: int = 60
+    send_empty_reports: bool = False
+    probe_concurrency: int = 100
+    probe_timeout: float = 10.0
+    probe_allow_private: bool = False
+
+    @property
+    def outbox(self) -> Path:
+        return self.home / "outbox"
 
     @property
     def master_key_file(self) -> Path:
@@ -62,6 +83,22 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         ca_bundle=Path(bundle).expanduser() if bundle else None,
         max_upload_bytes=_int(get("max_upload_bytes"), 1024 * 1024, "max_upload_bytes"),
         expires_soon_days=_int(get("expires_soon_days"), 30, "expires_soon_days"),
+        operator_emails=_list(get("operator_emails")),
+        smtp_url=get("smtp_url") or None,
+        mail_from=get("mail_from") or "certdesk@localhost",
+        report_timezone=str(get("report_timezone") or "+02:00"),
+        daily_time=str(get("daily_time") or "10:00"),
+        daily_window_minutes=_int(get("daily_window_minutes"), 30, "daily_window_minutes"),
+        daily_days=_int(get("daily_days"), 3, "daily_days"),
+        monthly_day=_int(get("monthly_day"), 1, "monthly_day"),
+        monthly_time=str(get("monthly_time") or "00:00"),
+        monthly_window_minutes=_int(get("monthly_window_minutes"), 60, "monthly_window_minutes"),
+        monthly_min_days=_int(get("monthly_min_days"), 30, "monthly_min_days"),
+        monthly_max_days=_int(get("monthly_max_days"), 60, "monthly_max_days"),
+        send_empty_reports=_bool(get("send_empty_reports"), False, "send_empty_reports"),
+        probe_concurrency=_int(get("probe_concurrency"), 100, "probe_concurrency"),
+        probe_timeout=float(get("probe_timeout") or 10.0),
+        probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
     )
 
 
@@ -86,6 +123,26 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _bool(value: Any, default: bool, name: str) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InvalidArgument(f"the setting {name} must be true or false, not {value!r}")
 
 
 def _int(value: Any, default: int, name: str) -> int:

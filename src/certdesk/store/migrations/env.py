@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import certdesk.store.monitoring  # noqa: F401  (its tables belong to the metadata)
 from certdesk.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,143 @@
+"""Monitoring in the desk: which URLs to probe, and keeping what the probes found.
+
+A probe whose handshake completed tells what the URL *serves* — even an expired,
+untrusted or wrong-name certificate — and that served certificate's expiry is the
+date that counts in the reports from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from certdesk.desk.context import Ctx
+from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.pki import to_pem
+from certdesk.store.models import Domain
+from certdesk.store.monitoring import DomainState, Probe
+
+if TYPE_CHECKING:
+    from certdesk.monitor import ProbeResult, ProbeTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    domain_id: int
+    target: ProbeTarget
+
+
+def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
+    """The monitored domains (or the ``urls`` given), each with the fingerprint expected."""
+    from certdesk.monitor import ProbeTarget
+
+    if urls:
+        domains = [find_domain(ctx, u) for u in urls]
+    else:
+        stmt = select(Domain).where(Domain.monitored.is_(True), Domain.removed_at.is_(None))
+        domains = list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id).order_by(Domain.id)))
+    current = current_certificates(ctx, [d.id for d in domains])
+    out: list[Target] = []
+    for domain in domains:
+        connect = None
+        if domain.connect_to:
+            host, _, port = domain.connect_to.rpartition(":")
+            connect = (host.strip("[]"), int(port))
+        cert = current.get(domain.id)
+        out.append(
+            Target(
+                domain.id,
+                ProbeTarget(
+                    url=domain.url,
+                    host=domain.hostname,
+                    port=domain.port,
+                    connect_to=connect,
+                    expected_sha256=cert.sha256 if cert else None,
+                ),
+            )
+        )
+    return out
+
+
+def record_probes(ctx: Ctx, results: Sequence[tuple[int, ProbeResult]]) -> int:
+    """Keep each result in the history and update each domain's latest state."""
+    for domain_id, result in results:
+        leaf = result.chain[0] if result.chain else None
+        probe = Probe(
+            domain_id=domain_id,
+            at=result.started_at,
+            ok=result.ok,
+            error_kind=result.error.value if result.error else None,
+            error_message=result.message if not result.ok else None,
+            sha256=leaf.sha256 if leaf else None,
+            common_name=leaf.info.common_name if leaf else None,
+            issuer=(leaf.info.issuer_common_name or leaf.info.issuer) if leaf else None,
+            not_after=leaf.not_after if leaf else None,
+            verified=result.trusted,
+            covers_host=result.covers_host,
+            drift=result.drift,
+            chain_pem=to_pem([c.certificate() for c in result.chain]).decode("ascii")
+            if result.chain
+            else None,
+        )
+        ctx.session.add(probe)
+        ctx.session.flush()
+        state = ctx.session.get(DomainState, domain_id)
+        if state is None:
+            state = DomainState(domain_id=domain_id)
+            ctx.session.add(state)
+        if state.last_probe_at is not None and state.last_probe_at > result.started_at:
+            continue  # an older result arriving late does not overwrite a newer one
+        state.last_probe_id = probe.id
+        state.last_probe_at = result.started_at
+        state.last_ok = result.ok
+        state.last_error_kind = probe.error_kind
+        if leaf is not None:
+            state.served_probe_id = probe.id
+            state.served_at = result.started_at
+            state.served_sha256 = leaf.sha256
+            state.served_common_name = probe.common_name
+            state.served_issuer = probe.issuer
+            state.served_not_after = leaf.not_after
+            state.served_drift = result.drift
+    if results:
+        ctx.audit(
+            "probe.record",
+            "probe",
+            None,
+            None,
+            count=len(results),
+            failed=sum(not r.ok for _, r in results),
+        )
+    return len(results)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeView:
+    url: str
+    at: datetime
+    ok: bool
+    error: str | None
+    message: str | None
+    sha256: str | None
+    not_after: datetime | None
+    drift: bool | None
+
+
+def probe_history(ctx: Ctx, *, url: str, limit: int = 50) -> list[ProbeView]:
+    domain = find_domain(ctx, url)
+    rows = ctx.session.scalars(
+        select(Probe)
+        .where(Probe.domain_id == domain.id)
+        .order_by(Probe.at.desc(), Probe.id.desc())
+        .limit(limit)
+    )
+    return [
+        ProbeView(
+            domain.url, p.at, p.ok, p.error_kind, p.error_message, p.sha256, p.not_after, p.drift
+        )
+        for p in rows
+    ]

@@ -1,0 +1,108 @@
+"""Sending mail: SMTP (STARTTLS, implicit TLS, auth) or ``.eml`` files in an outbox folder.
+
+``CERTDESK_SMTP_URL`` chooses: ``smtp://user:pass@host:587`` (STARTTLS when offered;
+``?starttls=require`` insists, ``?starttls=off`` never), ``smtps://host:465`` (implicit
+TLS). Without it, messages are written to the outbox folder, one ``.eml`` each, named
+after the Message-ID so that writing the same message twice leaves one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from certdesk.errors import CertdeskError, InvalidArgument
+
+
+class SendError(CertdeskError):
+    code = "send-failed"
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class OutboxMailer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def describe(self) -> str:
+        return f"outbox {self.folder}"
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = str(message["Message-ID"] or "") or message.as_string()
+        name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
+        path = self.folder / name
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            tmp.write_bytes(message.as_bytes())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise SendError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+class SmtpMailer:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, context: ssl.SSLContext | None = None
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise InvalidArgument(
+                f"the SMTP URL must start with smtp:// or smtps://, not {parts.scheme}://"
+            )
+        if not parts.hostname:
+            raise InvalidArgument("the SMTP URL names no host")
+        self.implicit_tls = parts.scheme == "smtps"
+        self.host = parts.hostname
+        self.port = parts.port or (465 if self.implicit_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        starttls = parse_qs(parts.query).get("starttls", ["auto"])[0].lower()
+        if starttls not in ("auto", "require", "off"):
+            raise InvalidArgument("starttls= must be auto, require or off")
+        self.starttls = starttls
+        self.timeout = timeout
+        self.context = context or ssl.create_default_context()
+
+    def describe(self) -> str:  # never shows the password
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            if self.implicit_tls:
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self.context
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                client.ehlo()
+                if not self.implicit_tls and self.starttls != "off":
+                    if client.has_extn("starttls"):
+                        client.starttls(context=self.context)
+                        client.ehlo()
+                    elif self.starttls == "require":
+                        raise SendError(f"{self.describe()} does not offer STARTTLS")
+                if self.username:
+                    client.login(self.username, self.password or "")
+                client.send_message(message)
+        except SendError:
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"sending through {self.describe()} failed: {exc}") from exc
+
+
+def mailer_for(smtp_url: str | None, outbox: Path) -> Mailer:
+    return SmtpMailer(smtp_url) if smtp_url else OutboxMailer(outbox)

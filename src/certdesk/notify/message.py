@@ -1,0 +1,34 @@
+"""Building report e-mails: plain text and HTML alternatives, and the CSV attachment."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from certdesk.reports.model import Report
+from certdesk.reports.render import title, to_csv, to_html, to_text
+
+
+def message_id(kind: str, period: str, recipient: str, domain: str = "certdesk") -> str:
+    """The same Message-ID for the same report, so a resend can be recognised as one."""
+    digest = hashlib.sha256(f"{kind}|{period}|{recipient}".encode()).hexdigest()[:24]
+    return f"<report.{kind}.{period}.{digest}@{domain}>"
+
+
+def report_message(report: Report, *, sender: str, to: Sequence[str], msg_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = title(report)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Date"] = format_datetime(report.at)
+    message["Message-ID"] = msg_id
+    message["X-Certdesk-Report"] = f"{report.kind} {report.period or ''}".strip()
+    message.set_content(to_text(report))
+    message.add_alternative(to_html(report), subtype="html")
+    name = f"certdesk-{report.kind}-{report.period or report.at.date().isoformat()}.csv"
+    message.add_attachment(
+        to_csv(report).encode("utf-8"), maintype="text", subtype="csv", filename=name
+    )
+    return message

@@ -1,0 +1,47 @@
+"""A report as plain values: what every renderer and every mail is made from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    url: str
+    tenant: str
+    portal: str
+    common_name: str | None
+    issuer: str | None
+    not_after: datetime  # UTC
+    source: str  # "served" (latest successful probe) | "installed"
+    drift: bool | None
+    last_probe_at: datetime | None
+    last_probe_ok: bool | None
+    last_error: str | None
+
+    def days_left(self, at: datetime) -> int:
+        """Whole days until expiry (negative when expired), rounded towards expiry."""
+        seconds = (self.not_after - at).total_seconds()
+        return int(seconds // 86400)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    kind: str  # daily | monthly
+    at: datetime  # the instant the windows are measured from (UTC)
+    tz: tzinfo  # report time
+    audience: str  # "operators" or the tenant's name
+    expired: tuple[ReportRow, ...]
+    expiring: tuple[ReportRow, ...]
+    window_text: str  # e.g. "in the next 3 days"
+    period: str | None = None
+    late: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.expired and not self.expiring
+
+    @property
+    def rows(self) -> tuple[ReportRow, ...]:
+        return self.expired + self.expiring

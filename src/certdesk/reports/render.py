@@ -1,0 +1,210 @@
+"""A report as plain text, HTML (a table sorted by expiry, expired first), CSV and JSON.
+
+Rendering is apart from sending: these functions only turn a ``Report`` into text.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+from certdesk.pki import iso_utc
+from certdesk.reports.model import Report, ReportRow
+
+CSV_COLUMNS = (
+    "url",
+    "tenant",
+    "portal",
+    "common_name",
+    "issuer",
+    "not_after_utc",
+    "not_after_report_time",
+    "days_left",
+    "status",
+    "source",
+    "drift",
+    "last_probe_utc",
+    "last_probe_result",
+)
+
+
+def title(report: Report) -> str:
+    name = "Daily" if report.kind == "daily" else "Monthly"
+    when = report.at.astimezone(report.tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+    late = " (late)" if report.late else ""
+    return f"{name} SSL expiration report for {report.audience}, {when}{late}"
+
+
+def _local(report: Report, moment: datetime) -> str:
+    return moment.astimezone(report.tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _status(report: Report, row: ReportRow) -> str:
+    return "expired" if row.not_after <= report.at else "expiring"
+
+
+def _probe(row: ReportRow) -> str:
+    if row.last_probe_at is None:
+        return "never probed"
+    return "ok" if row.last_probe_ok else f"failed: {row.last_error or 'error'}"
+
+
+def _next_step(report: Report, row: ReportRow) -> str:
+    if row.not_after <= report.at:
+        return f"renew now (certdesk renew {row.url}): visitors see a security warning"
+    return f"order the renewal (certdesk renew {row.url}) before it expires"
+
+
+def row_json(report: Report, row: ReportRow) -> dict[str, Any]:
+    return {
+        "url": row.url,
+        "tenant": row.tenant,
+        "portal": row.portal,
+        "common_name": row.common_name,
+        "issuer": row.issuer,
+        "not_after": iso_utc(row.not_after),
+        "not_after_report_time": row.not_after.astimezone(report.tz).isoformat(),
+        "days_left": row.days_left(report.at),
+        "status": _status(report, row),
+        "source": row.source,
+        "drift": row.drift,
+        "last_probe": iso_utc(row.last_probe_at) if row.last_probe_at else None,
+        "last_probe_result": _probe(row),
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(
+        {
+            "schema": "certdesk.report/1",
+            "kind": report.kind,
+            "period": report.period,
+            "audience": report.audience,
+            "at": iso_utc(report.at),
+            "late": report.late,
+            "window": report.window_text,
+            "expired": [row_json(report, r) for r in report.expired],
+            "expiring": [row_json(report, r) for r in report.expiring],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report.rows:
+        data = row_json(report, row)
+        writer.writerow(
+            [
+                row.url,
+                row.tenant,
+                row.portal,
+                row.common_name or "",
+                row.issuer or "",
+                data["not_after"],
+                data["not_after_report_time"],
+                data["days_left"],
+                data["status"],
+                row.source,
+                "" if row.drift is None else str(row.drift).lower(),
+                data["last_probe"] or "",
+                data["last_probe_result"],
+            ]
+        )
+    return buffer.getvalue()
+
+
+def to_text(report: Report) -> str:
+    lines = [title(report), ""]
+    sections = (
+        (f"Expired and still monitored ({len(report.expired)})", report.expired),
+        (f"Certificates {report.window_text} ({len(report.expiring)})", report.expiring),
+    )
+    for heading, rows in sections:
+        lines.append(heading)
+        lines.append("-" * len(heading))
+        if not rows:
+            lines.append("  none")
+        for row in rows:
+            days = row.days_left(report.at)
+            left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
+            if row.not_after <= report.at and days == 0:
+                left = "expired today"
+            lines.append(f"  {row.url}  [{row.tenant}, {row.portal}]")
+            lines.append(
+                f"    {row.common_name or '?'} from {row.issuer or '?'}; "
+                f"expires {iso_utc(row.not_after)} ({_local(report, row.not_after)}), "
+                f"{left}; {row.source}"
+                + ("; DRIFT: not the certificate certdesk installed" if row.drift else "")
+            )
+            lines.append(f"    last probe: {_probe(row)}; next: {_next_step(report, row)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(report: Report) -> str:
+    esc = html.escape
+
+    def table(rows: tuple[ReportRow, ...]) -> str:
+        if not rows:
+            return "<p>None.</p>"
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "URL",
+                "Tenant",
+                "Portal",
+                "Common name",
+                "Issuer",
+                "Expires (UTC)",
+                "Expires (report time)",
+                "Days left",
+                "Source",
+                "Drift",
+                "Last probe",
+                "What to do",
+            )
+        )
+        body = []
+        for row in rows:
+            expired = row.not_after <= report.at
+            style = ' style="background:#fde2e1"' if expired else ""
+            cells = (
+                row.url,
+                row.tenant,
+                row.portal,
+                row.common_name or "",
+                row.issuer or "",
+                iso_utc(row.not_after),
+                _local(report, row.not_after),
+                str(row.days_left(report.at)),
+                row.source,
+                "yes" if row.drift else ("no" if row.drift is not None else ""),
+                _probe(row),
+                _next_step(report, row),
+            )
+            body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+        return (
+            f'<table border="1" cellpadding="4" cellspacing="0"><thead><tr>{head}</tr>'
+            f"</thead><tbody>{''.join(body)}</tbody></table>"
+        )
+
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{esc(title(report))}</title>'
+        f"</head><body><h1>{esc(title(report))}</h1>"
+        f"<h2>Expired and still monitored ({len(report.expired)})</h2>{table(report.expired)}"
+        f"<h2>Certificates {esc(report.window_text)} ({len(report.expiring)})</h2>"
+        f"{table(report.expiring)}</body></html>"
+    )
+
+
+def render(report: Report, fmt: str) -> str:
+    renderers = {"text": to_text, "html": to_html, "csv": to_csv, "json": to_json}
+    return renderers[fmt](report)

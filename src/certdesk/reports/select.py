@@ -1,0 +1,123 @@
+"""Which URLs a report lists: one query, filtered and sorted by the database.
+
+The date that counts for a URL is the served certificate's expiry from its latest
+successful probe; the installed certificate's when it has not been probed (yet, or
+ever successfully). Only monitored, not removed domains are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
+
+from sqlalchemy import and_, case, or_, select, type_coerce
+from sqlalchemy.orm import aliased
+
+from certdesk.desk.context import Ctx
+from certdesk.reports.model import Report, ReportRow
+from certdesk.reports.windows import Window, daily_window, monthly_window
+from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant, UTCDateTime
+from certdesk.store.monitoring import DomainState
+
+
+def select_rows(
+    ctx: Ctx, at: datetime, window: Window, *, tenant_id: int | None = None
+) -> Iterator[ReportRow]:
+    """Rows of expired URLs and of URLs expiring in ``window``, soonest first."""
+    cert = aliased(CertificateRecord)
+    served = DomainState.served_not_after
+    expiry = type_coerce(case((served.is_not(None), served), else_=cert.not_after), UTCDateTime())
+    low = expiry >= window.low if window.low_inclusive else expiry > window.low
+    stmt = (
+        select(
+            Domain.url,
+            Tenant.name,
+            Domain.portal,
+            expiry,
+            served.is_not(None),
+            DomainState.served_common_name,
+            DomainState.served_issuer,
+            DomainState.served_drift,
+            DomainState.last_probe_at,
+            DomainState.last_ok,
+            DomainState.last_error_kind,
+            cert.common_name,
+            cert.issuer_common_name,
+        )
+        .join(Tenant, Tenant.id == Domain.tenant_id)
+        .outerjoin(DomainState, DomainState.domain_id == Domain.id)
+        .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
+        .outerjoin(cert, cert.id == Binding.certificate_id)
+        .where(Domain.monitored.is_(True), Domain.removed_at.is_(None), expiry.is_not(None))
+        .where(or_(expiry <= at, and_(low, expiry <= window.high)))
+        .order_by(expiry, Domain.url)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(Domain.tenant_id == tenant_id)
+    stmt = ctx.scoped(stmt, Domain.tenant_id)
+    for row in ctx.session.execute(stmt.execution_options(yield_per=2000)):
+        (
+            url,
+            tenant,
+            portal,
+            not_after,
+            is_served,
+            s_cn,
+            s_issuer,
+            drift,
+            probe_at,
+            ok,
+            err,
+            c_cn,
+            c_issuer,
+        ) = row
+        yield ReportRow(
+            url=url,
+            tenant=tenant,
+            portal=portal,
+            common_name=s_cn if is_served else c_cn,
+            issuer=s_issuer if is_served else c_issuer,
+            not_after=not_after,
+            source="served" if is_served else "installed",
+            drift=drift,
+            last_probe_at=probe_at,
+            last_probe_ok=ok,
+            last_error=err,
+        )
+
+
+def build_report(
+    ctx: Ctx,
+    kind: str,
+    at: datetime,
+    tz: tzinfo,
+    *,
+    tenant_id: int | None = None,
+    audience: str = "operators",
+    daily_days: int = 3,
+    monthly_min_days: int = 30,
+    monthly_max_days: int = 60,
+    period: str | None = None,
+    late: bool = False,
+) -> Report:
+    if kind == "daily":
+        window = daily_window(at, daily_days)
+        text = f"expiring in the next {daily_days} days"
+    else:
+        window = monthly_window(at, monthly_min_days, monthly_max_days)
+        text = f"expiring in {monthly_min_days} to {monthly_max_days} days"
+    expired: list[ReportRow] = []
+    expiring: list[ReportRow] = []
+    for row in select_rows(ctx, at, window, tenant_id=tenant_id):
+        (expired if row.not_after <= at else expiring).append(row)
+    return Report(
+        kind=kind,
+        at=at,
+        tz=tz,
+        audience=audience,
+        expired=tuple(expired),
+        expiring=tuple(expiring),
+        window_text=text,
+        period=period,
+        late=late,
+    )

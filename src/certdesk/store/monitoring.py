@@ -1,0 +1,77 @@
+"""Tables of monitoring and reporting: probe history, each domain's latest state, and the
+report deliveries that make every report go out exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from certdesk.store.models import Base
+
+
+class Probe(Base):
+    """One look at what a URL really served (history: every probe is kept)."""
+
+    __tablename__ = "probes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error_kind: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    common_name: Mapped[str | None] = mapped_column(String(300))
+    issuer: Mapped[str | None] = mapped_column(Text)
+    not_after: Mapped[datetime | None]
+    verified: Mapped[bool | None] = mapped_column(Boolean)
+    covers_host: Mapped[bool | None] = mapped_column(Boolean)
+    drift: Mapped[bool | None] = mapped_column(Boolean)
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_probes_domain_at", "domain_id", "at"),)
+
+
+class DomainState(Base):
+    """The latest probe of each domain, and the latest successful one: what reports read."""
+
+    __tablename__ = "domain_states"
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), primary_key=True)
+    last_probe_id: Mapped[int | None] = mapped_column(ForeignKey("probes.id"))
+    last_probe_at: Mapped[datetime | None]
+    last_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_error_kind: Mapped[str | None] = mapped_column(String(40))
+    served_probe_id: Mapped[int | None] = mapped_column(ForeignKey("probes.id"))
+    served_at: Mapped[datetime | None]
+    served_sha256: Mapped[str | None] = mapped_column(String(64))
+    served_common_name: Mapped[str | None] = mapped_column(String(300))
+    served_issuer: Mapped[str | None] = mapped_column(Text)
+    served_not_after: Mapped[datetime | None] = mapped_column(index=True)
+    served_drift: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ReportDelivery(Base):
+    """One report for one recipient in one period, claimed before it is sent.
+
+    The unique (kind, period, recipient) row is the claim: whoever inserts it sends the
+    report; a claim whose sender died is taken over after its lease, and the report goes
+    out late. ``status``: claimed → sent | empty | failed (retried until ``give_up_at``).
+    """
+
+    __tablename__ = "report_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(200))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    __table_args__ = (UniqueConstraint("kind", "period", "recipient", name="uq_report_delivery"),)
