@@ -12,7 +12,7 @@ import typer
 from cryptography.utils import CryptographyDeprecationWarning
 
 from certdesk import __version__
-from certdesk.cli import accounts, files, flows, monitoring
+from certdesk.cli import accounts, files, flows, monitoring, serving
 from certdesk.cli.output import EXIT_INTERNAL, err
 from certdesk.cli.state import state
 
@@ -58,6 +58,7 @@ def _root(
 files.register(app)
 flows.register(app)
 monitoring.register(app)
+serving.register(app)
 app.add_typer(accounts.tenant_app, name="tenant")
 app.add_typer(accounts.domain_app, name="domain")
 

@@ -31,7 +31,7 @@ def print_json(payload: dict[str, Any]) -> None:
 
 
 # Refusals after the input was read and judged exit 1; input that cannot be used exits 2.
-_EXIT_ONE = {"refused", "conflict", "duplicate", "not-found"}
+_EXIT_ONE = {"refused", "conflict", "duplicate", "not-found", "forbidden"}
 
 
 def exit_code_for(error: CertdeskError) -> int:

@@ -33,6 +33,13 @@ class NotFound(CertdeskError):
     code: ClassVar[str] = "not-found"
 
 
+class Forbidden(CertdeskError):
+    """The actor may see the object but not do this to it (e.g. a reseller, an operator's
+    action)."""
+
+    code: ClassVar[str] = "forbidden"
+
+
 class Conflict(CertdeskError):
     code: ClassVar[str] = "conflict"
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from certdesk.desk.context import Conflict, Ctx, NotFound, tenant_by_name
+from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, tenant_by_name
 from certdesk.errors import InvalidArgument
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -50,6 +50,12 @@ def parse_url(value: str) -> Url:
     path = urlsplit(text if "://" in text else "https://" + text).path.rstrip("/")
     netloc = host.name if port == 443 else f"{host.name}:{port}"
     return Url(url=f"https://{netloc}{path}", hostname=host.name, port=port)
+
+
+def _operators_only_connect_to(ctx: Ctx) -> None:
+    # The connect-to address makes certdesk open connections to it: an operator's call.
+    if not ctx.actor.is_operator:
+        raise Forbidden("only the platform's operators set a connect-to address")
 
 
 def parse_connect_to(value: str | None) -> str | None:
@@ -130,6 +136,8 @@ def add_domain(
             f"{parsed.url} is registered already",
             hint="see 'certdesk domain list'; a URL belongs to one tenant",
         )
+    if connect_to:
+        _operators_only_connect_to(ctx)
     domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = parse_connect_to(connect_to)
     return _view(ctx, domain)
@@ -153,7 +161,7 @@ def current_certificates(ctx: Ctx, domain_ids: list[int]) -> dict[int, Certifica
         .join(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
         .where(Binding.unbound_at.is_(None), Binding.domain_id.in_(domain_ids))
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def change_domain(
@@ -169,6 +177,7 @@ def change_domain(
     if portal is not None:
         domain.portal = changes["portal"] = Portal(portal).value
     if connect_to is not None:
+        _operators_only_connect_to(ctx)
         domain.connect_to = parse_connect_to(connect_to)
         changes["connect_to"] = domain.connect_to
     if monitored is not None:

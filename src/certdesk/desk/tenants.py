@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from certdesk.desk.context import Conflict, Ctx, tenant_by_name
+from certdesk.desk.context import Conflict, Ctx, Forbidden, tenant_by_name
 from certdesk.errors import InvalidArgument
 from certdesk.store.models import Domain, Tenant
 
@@ -36,9 +36,7 @@ def _emails(values: Sequence[str]) -> list[str]:
 
 def _operator_only(ctx: Ctx, what: str) -> None:
     if not ctx.actor.is_operator:
-        from certdesk.desk.context import NotFound
-
-        raise NotFound(f"{what} is for the platform's operators")
+        raise Forbidden(f"{what} is for the platform's operators")
 
 
 def add_tenant(ctx: Ctx, *, name: str, emails: Sequence[str] = ()) -> TenantView:

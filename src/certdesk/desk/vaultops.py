@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from certdesk.desk.context import Ctx, NotFound
+from certdesk.desk.context import Ctx, Forbidden
 from certdesk.store.models import PrivateKeyRecord
 from certdesk.store.vault import Vault
 
@@ -21,7 +21,7 @@ class RotateResult:
 def rotate_master_key(ctx: Ctx, *, new: Vault) -> RotateResult:
     """Re-wrap every stored data key under ``new``'s master key (operators only)."""
     if not ctx.actor.is_operator:
-        raise NotFound("rotating the master key is for the platform's operators")
+        raise Forbidden("rotating the master key is for the platform's operators")
     count = 0
     for record in ctx.session.scalars(select(PrivateKeyRecord).with_for_update()):
         if record.master_key_id == new.active_id:

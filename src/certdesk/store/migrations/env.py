@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import certdesk.store.monitoring  # noqa: F401  (its tables belong to the metadata)
+import certdesk.store.accounts
+import certdesk.store.monitoring  # noqa: F401
 from certdesk.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,102 @@
+"""The web application: the JSON API under ``/api``, the portal, ``/metrics``, ``/healthz``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from certdesk import __version__
+from certdesk.api import metrics, routes
+from certdesk.api.auth import LoginLimiter
+from certdesk.api.errors import certdesk_error_handler
+from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
+from certdesk.settings import Settings
+
+
+class BodyLimit:
+    """Refuse request bodies larger than ``limit`` bytes before they are read (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        b'{"error":{"code":"too-large","message":"the request is larger than '
+        + str(limit).encode()
+        + b' bytes","hint":"a certificate file is a few kilobytes"}}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    desk: Desk, settings: Settings, *, trust_forwarded: bool = False, with_portal: bool = True
+) -> FastAPI:
+    app = FastAPI(
+        title="certdesk",
+        version=__version__,
+        description="The TLS certificates of a platform's custom domains.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.desk = desk
+    app.state.settings = settings
+    app.state.trust_forwarded = trust_forwarded
+    app.state.login_limiter = LoginLimiter()
+    app.add_exception_handler(CertdeskError, certdesk_error_handler)
+    app.include_router(routes.router)
+    app.include_router(metrics.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    if with_portal:
+        from certdesk.web import portal
+
+        portal.mount(app)
+    # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
+    return app

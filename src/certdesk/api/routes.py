@@ -1,0 +1,530 @@
+"""The JSON API: every route parses its input, calls one desk function, returns the result.
+
+Tenancy is the desk's: a reseller's calls run as its tenant's actor, and another
+tenant's objects answer 404. Responses never carry key material or passwords.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from certdesk import clock, desk
+from certdesk.api.auth import (
+    SESSION_COOKIE,
+    LoginLimiter,
+    Principal,
+    client_address,
+    is_https,
+    principal,
+)
+from certdesk.api.encode import jsonable
+from certdesk.desk import accounts
+from certdesk.desk.context import Desk, Forbidden, tenant_by_name
+from certdesk.errors import TooLarge
+from certdesk.pki.csr import KeyKind, Subject
+
+router = APIRouter(prefix="/api")
+
+
+def who(request: Request) -> Principal:
+    return principal(request)
+
+
+Who = Annotated[Principal, Depends(who)]
+
+
+def the_desk(request: Request) -> Desk:
+    return request.app.state.desk  # type: ignore[no-any-return]
+
+
+DeskDep = Annotated[Desk, Depends(the_desk)]
+
+
+async def read_upload(request: Request, upload: UploadFile) -> bytes:
+    limit = request.app.state.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(
+            f"the file is larger than the limit of {limit:,} bytes",
+            hint="a certificate file is a few kilobytes: check it is the right one",
+        )
+    return data
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+
+
+@router.post("/login", tags=["accounts"])
+def login(body: LoginIn, request: Request, response: Response, d: DeskDep) -> dict[str, Any]:
+    """Log in; sets the session cookie and returns the CSRF token for later calls."""
+    limiter: LoginLimiter = request.app.state.login_limiter
+    keys = (f"ip:{client_address(request)}", f"user:{body.username.strip().lower()}")
+    limiter.check(*keys)
+    try:
+        session = d.run(
+            desk.Actor(name=f"login:{client_address(request)}"),
+            accounts.login,
+            username=body.username,
+            password=body.password,
+        )
+    except accounts.LoginFailed:
+        limiter.failed(*keys)
+        raise
+    limiter.succeeded(*keys)
+    set_session_cookie(request, response, session)
+    return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
+
+
+def set_session_cookie(request: Request, response: Response, session: accounts.Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/",
+    )
+
+
+@router.post("/logout", tags=["accounts"])
+def logout(request: Request, response: Response, p: Who, d: DeskDep) -> dict[str, bool]:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        d.run(p.actor, accounts.logout, token=token)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return {"ok": True}
+
+
+@router.get("/me", tags=["accounts"])
+def me(p: Who) -> dict[str, Any]:
+    return {"user": jsonable(p.user), "csrf_token": p.csrf_token}
+
+
+# --- tenants and domains -------------------------------------------------------------
+
+
+class TenantIn(BaseModel):
+    name: str = Field(max_length=200)
+    emails: list[str] = []
+
+
+class TenantChange(BaseModel):
+    new_name: str | None = None
+    emails: list[str] | None = None
+
+
+@router.get("/tenants", tags=["tenants"])
+def tenants(p: Who, d: DeskDep) -> list[Any]:
+    return jsonable(d.run(p.actor, desk.list_tenants))  # type: ignore[no-any-return]
+
+
+@router.post("/tenants", tags=["tenants"], status_code=201)
+def tenant_add(body: TenantIn, p: Who, d: DeskDep) -> Any:
+    return jsonable(d.run(p.actor, desk.add_tenant, name=body.name, emails=body.emails))
+
+
+@router.patch("/tenants/{name}", tags=["tenants"])
+def tenant_change(name: str, body: TenantChange, p: Who, d: DeskDep) -> Any:
+    return jsonable(
+        d.run(p.actor, desk.change_tenant, name=name, new_name=body.new_name, emails=body.emails)
+    )
+
+
+class DomainIn(BaseModel):
+    url: str = Field(max_length=2048)
+    tenant: str
+    portal: Literal["bss", "storefront", "other"] = "other"
+    connect_to: str | None = None
+
+
+class DomainChange(BaseModel):
+    url: str
+    portal: Literal["bss", "storefront", "other"] | None = None
+    connect_to: str | None = None
+    monitored: bool | None = None
+
+
+@router.get("/domains", tags=["domains"])
+def domains(p: Who, d: DeskDep, tenant: str | None = None) -> Any:
+    return jsonable(d.run(p.actor, desk.list_domains, tenant=tenant))
+
+
+@router.post("/domains", tags=["domains"], status_code=201)
+def domain_add(body: DomainIn, p: Who, d: DeskDep) -> Any:
+    return jsonable(
+        d.run(
+            p.actor,
+            desk.add_domain,
+            url=body.url,
+            tenant=body.tenant,
+            portal=body.portal,
+            connect_to=body.connect_to,
+        )
+    )
+
+
+@router.patch("/domains", tags=["domains"])
+def domain_change(body: DomainChange, p: Who, d: DeskDep) -> Any:
+    return jsonable(
+        d.run(
+            p.actor,
+            desk.change_domain,
+            url=body.url,
+            portal=body.portal,
+            connect_to=body.connect_to,
+            monitored=body.monitored,
+        )
+    )
+
+
+@router.delete("/domains", tags=["domains"])
+def domain_remove(p: Who, d: DeskDep, url: str) -> Any:
+    return jsonable(d.run(p.actor, desk.remove_domain, url=url))
+
+
+# --- intake --------------------------------------------------------------------------
+
+
+@router.post("/submissions", tags=["certificates"], status_code=201)
+async def submit(
+    request: Request,
+    p: Who,
+    d: DeskDep,
+    file: Annotated[UploadFile, File(description="The .pfx/.p12 file.")],
+    common_name: Annotated[str, Form()],
+    tenant: Annotated[str, Form()],
+    urls: Annotated[list[str], Form()],
+    password: Annotated[str | None, Form()] = None,
+    portal: Annotated[Literal["bss", "storefront", "other"], Form()] = "other",
+) -> Any:
+    """Submit a customer's .pfx with its password, common name and URLs."""
+    from starlette.concurrency import run_in_threadpool
+
+    data = await read_upload(request, file)
+    result = await run_in_threadpool(
+        d.run,
+        p.actor,
+        desk.submit_pfx,
+        tenant=tenant,
+        data=data,
+        password=password.encode("utf-8") if password else None,
+        common_name=common_name,
+        urls=urls,
+        portal=portal,
+    )
+    return jsonable(result)
+
+
+class CsrIn(BaseModel):
+    tenant: str
+    common_name: str = Field(max_length=300)
+    organization: str | None = None
+    unit: str | None = None
+    locality: str | None = None
+    state: str | None = None
+    country: str | None = None
+    sans: list[str] = []
+    urls: list[str] = []
+    key: KeyKind = KeyKind.RSA2048
+
+
+def _order_json(view: desk.OrderView) -> dict[str, Any]:
+    return jsonable(view)  # type: ignore[no-any-return]
+
+
+@router.post("/csr", tags=["csr"], status_code=201)
+def csr_new(body: CsrIn, p: Who, d: DeskDep) -> Any:
+    subject = Subject(
+        common_name=body.common_name,
+        organization=body.organization,
+        unit=body.unit,
+        locality=body.locality,
+        state=body.state,
+        country=body.country,
+    )
+    return _order_json(
+        d.run(
+            p.actor,
+            desk.order_csr,
+            tenant=body.tenant,
+            subject=subject,
+            sans=body.sans,
+            urls=body.urls,
+            key_kind=body.key.value,
+        )
+    )
+
+
+@router.get("/csr", tags=["csr"])
+def csr_list(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
+    return [_order_json(v) for v in d.run(p.actor, desk.list_orders, tenant=tenant, status=status)]
+
+
+@router.get("/csr/{order_id}", tags=["csr"])
+def csr_show(order_id: int, p: Who, d: DeskDep) -> Any:
+    return _order_json(d.run(p.actor, desk.show_order, order_id=order_id))
+
+
+@router.get("/csr/{order_id}/csr", tags=["csr"], response_class=PlainTextResponse)
+def csr_download(order_id: int, p: Who, d: DeskDep) -> Response:
+    view = d.run(p.actor, desk.show_order, order_id=order_id)
+    name = view.common_name.replace("*", "wildcard")
+    return Response(
+        view.csr_pem,
+        media_type="application/pkcs10",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csr"'},
+    )
+
+
+@router.post("/csr/complete", tags=["csr"])
+async def csr_complete(
+    request: Request,
+    p: Who,
+    d: DeskDep,
+    file: Annotated[UploadFile, File(description=".crt/.pem/.cer/.p7b")],
+) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    data = await read_upload(request, file)
+    return jsonable(await run_in_threadpool(d.run, p.actor, desk.complete_order, data=data))
+
+
+@router.post("/csr/{order_id}/cancel", tags=["csr"])
+def csr_cancel(order_id: int, p: Who, d: DeskDep) -> Any:
+    return _order_json(d.run(p.actor, desk.cancel_order, order_id=order_id))
+
+
+class RenewIn(BaseModel):
+    url: str
+    key: KeyKind | None = None
+
+
+@router.post("/renewals", tags=["csr"], status_code=201)
+def renew(body: RenewIn, p: Who, d: DeskDep) -> Any:
+    return _order_json(
+        d.run(p.actor, desk.renew, url=body.url, key_kind=body.key.value if body.key else None)
+    )
+
+
+class ExportIn(BaseModel):
+    url: str
+    to: Literal["pfx", "pem"]
+    password: str | None = Field(default=None, max_length=1024)
+    legacy: bool = False
+
+
+@router.post("/exports", tags=["certificates"])
+def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
+    """The certificate on a URL with its chain and key (audited). The password protects
+    the .pfx (required) or encrypts the PEM key."""
+    result = d.run(
+        p.actor,
+        desk.export_certificate,
+        url=body.url,
+        to=body.to,
+        password=body.password.encode("utf-8") if body.password else None,
+        legacy=body.legacy,
+    )
+    return Response(
+        result.data,
+        media_type=result.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{result.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --- monitoring and reports ------------------------------------------------------------
+
+
+@router.get("/reports/{kind}", tags=["reports"])
+def report_preview(
+    kind: Literal["daily", "monthly"],
+    request: Request,
+    p: Who,
+    d: DeskDep,
+    at: str | None = None,
+    tenant: str | None = None,
+    format: Literal["json", "csv", "html", "text"] = "json",
+) -> Response:
+    from certdesk.reports import build_report, render
+    from certdesk.scheduler.reports import report_config
+
+    config = report_config(request.app.state.settings)
+    moment = clock.parse_instant(at) if at else clock.now()
+    with d.context(p.actor, at=moment) as ctx:
+        owner = tenant_by_name(ctx, tenant) if tenant else None
+        if owner is None and p.actor.tenant_id is not None:
+            from certdesk.store.models import Tenant
+
+            owner = ctx.session.get(Tenant, p.actor.tenant_id)
+        report = build_report(
+            ctx,
+            kind,
+            moment,
+            config.tz,
+            tenant_id=owner.id if owner else None,
+            audience=owner.name if owner else "the platform's operators",
+            daily_days=config.daily_days,
+            monthly_min_days=config.monthly_min_days,
+            monthly_max_days=config.monthly_max_days,
+        )
+    media = {
+        "json": "application/json",
+        "csv": "text/csv",
+        "html": "text/html",
+        "text": "text/plain",
+    }[format]
+    return Response(render(report, format), media_type=f"{media}; charset=utf-8")
+
+
+@router.get("/report-deliveries", tags=["reports"])
+def report_deliveries(p: Who, d: DeskDep, limit: int = Query(200, ge=1, le=1000)) -> Any:
+    from certdesk.scheduler.reports import history
+
+    return [
+        {
+            "kind": r.kind,
+            "period": r.period,
+            "recipient": r.recipient,
+            "status": r.status,
+            "late": r.late,
+            "rows": r.rows,
+            "attempts": r.attempts,
+            "sent_at": jsonable(r.sent_at),
+            "last_error": r.last_error,
+        }
+        for r in history(d, p.actor, limit=limit)
+    ]
+
+
+class ProbeIn(BaseModel):
+    urls: list[str] = []
+
+
+@router.post("/probes", tags=["monitoring"])
+def probe(body: ProbeIn, request: Request, p: Who, d: DeskDep) -> Any:
+    """Probe URLs now (default: every monitored URL the caller can see) and record it."""
+    from certdesk.desk.monitoring import probe_targets, record_probes
+    from certdesk.monitor import probe_all
+
+    settings = request.app.state.settings
+    with d.context(p.actor) as ctx:
+        targets = probe_targets(ctx, urls=body.urls)
+    results = probe_all(
+        [t.target for t in targets],
+        roots=d.policy.roots,
+        now=clock.now,
+        concurrency=settings.probe_concurrency,
+        timeout=settings.probe_timeout,
+        allow_private=settings.probe_allow_private,
+    )
+    with d.context(p.actor) as ctx:
+        record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
+    return [
+        {
+            "url": r.target.url,
+            "ok": r.ok,
+            "error": str(r.error) if r.error else None,
+            "message": r.message,
+            "sha256": r.chain[0].sha256 if r.chain else None,
+            "not_after": jsonable(r.chain[0].not_after) if r.chain else None,
+            "drift": r.drift,
+        }
+        for r in results
+    ]
+
+
+@router.get("/probes", tags=["monitoring"])
+def probe_history(p: Who, d: DeskDep, url: str, limit: int = Query(50, ge=1, le=500)) -> Any:
+    from certdesk.desk.monitoring import probe_history as history
+
+    return jsonable(d.run(p.actor, history, url=url, limit=limit))
+
+
+# --- requests, audit, accounts -------------------------------------------------------------
+
+
+@router.get("/requests", tags=["requests"])
+def requests_(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
+    return jsonable(d.run(p.actor, desk.list_requests, tenant=tenant, status=status))
+
+
+@router.get("/requests/{request_id}", tags=["requests"])
+def request_show(request_id: int, p: Who, d: DeskDep) -> Any:
+    return jsonable(d.run(p.actor, desk.get_request, request_id=request_id))
+
+
+@router.get("/audit", tags=["requests"])
+def audit(
+    p: Who, d: DeskDep, tenant: str | None = None, limit: int = Query(200, ge=1, le=1000)
+) -> Any:
+    return jsonable(d.run(p.actor, desk.list_audit, tenant=tenant, limit=limit))
+
+
+class TokenIn(BaseModel):
+    name: str = Field(max_length=200)
+
+
+@router.get("/tokens", tags=["accounts"])
+def tokens(p: Who, d: DeskDep) -> Any:
+    return jsonable(d.run(p.actor, accounts.list_tokens, user_id=p.user.id))
+
+
+@router.post("/tokens", tags=["accounts"], status_code=201)
+def token_create(body: TokenIn, p: Who, d: DeskDep) -> Any:
+    """A new API token for the caller, shown once: keep it."""
+    return jsonable(d.run(p.actor, accounts.create_token, user_id=p.user.id, name=body.name))
+
+
+@router.delete("/tokens/{token_id}", tags=["accounts"])
+def token_revoke(token_id: int, p: Who, d: DeskDep) -> Any:
+    return jsonable(d.run(p.actor, accounts.revoke_token, user_id=p.user.id, token_id=token_id))
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+    role: Literal["operator", "reseller"]
+    tenant: str | None = None
+
+
+@router.get("/users", tags=["accounts"])
+def users(p: Who, d: DeskDep) -> Any:
+    return jsonable(d.run(p.actor, accounts.list_users))
+
+
+@router.post("/users", tags=["accounts"], status_code=201)
+def user_create(body: UserIn, p: Who, d: DeskDep) -> Any:
+    return jsonable(
+        d.run(
+            p.actor,
+            accounts.create_user,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            tenant=body.tenant,
+        )
+    )
+
+
+def require_operator(p: Principal) -> None:
+    if not p.actor.is_operator:
+        raise Forbidden("this is for the platform's operators")
+
+
+def json_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "hint": None}}, status_code=status
+    )

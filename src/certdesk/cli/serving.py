@@ -1,0 +1,156 @@
+"""``certdesk serve`` and ``certdesk user ...``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from certdesk.cli.files import JsonOpt
+from certdesk.cli.inputs import read_password
+from certdesk.cli.output import err, out, print_json, refusals
+from certdesk.cli.state import state
+
+user_app = typer.Typer(help="Accounts of the portal and the API.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(user_app, name="user")
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+    trust_forwarded: Annotated[
+        bool,
+        typer.Option(
+            "--trust-forwarded", help="Behind a reverse proxy: honour X-Forwarded-For/-Proto."
+        ),
+    ] = False,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option("--no-scheduler", help="Do not run the report scheduler in this process."),
+    ] = False,
+) -> None:
+    """Run the portal, the JSON API (OpenAPI at /docs) and the report scheduler.
+
+    On first start an operator account 'admin' is made; its one-time password is printed
+    (or taken from CERTDESK_ADMIN_PASSWORD).
+    """
+    import uvicorn
+
+    from certdesk.server import build_app, first_start
+
+    with refusals(False):
+        settings = state.settings()
+        desk = state.desk()
+        password = first_start(desk, os.environ.get("CERTDESK_ADMIN_PASSWORD") or None)
+    if password:
+        err.print(
+            "[bold]First start:[/] an operator account was made.\n"
+            f"  user: admin\n  password: {password}\n"
+            "This password is shown once. Change it with 'certdesk user password admin'."
+        )
+    app = build_app(desk, settings, trust_forwarded=trust_forwarded, scheduler=not no_scheduler)
+    err.print(f"certdesk on http://{host}:{port}/ (data: {settings.home})")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=trust_forwarded,
+        forwarded_allow_ips="*" if trust_forwarded else None,
+    )
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option("--role", help="operator or reseller.")] = "reseller",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="A reseller's tenant.")] = None,
+    password_file: Annotated[str | None, typer.Option("--password-file")] = None,
+    password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a portal/API account (password from a file or variable; 12 characters at least)."""
+    from pathlib import Path
+
+    from certdesk.desk import accounts
+    from certdesk.errors import InvalidArgument
+
+    with refusals(as_json):
+        raw = read_password(Path(password_file) if password_file else None, password_env, None)
+        if raw is None:
+            raise InvalidArgument("give the password with --password-file or --password-env")
+        view = state.desk().run(
+            state.actor(),
+            accounts.create_user,
+            username=username,
+            password=raw.decode("utf-8"),
+            role=role,
+            tenant=tenant,
+        )
+    if as_json:
+        print_json(
+            {"id": view.id, "username": view.username, "role": view.role, "tenant": view.tenant}
+        )
+    else:
+        out.print(
+            f"added {view.role} {escape(view.username)}"
+            + (f" of {escape(view.tenant)}" if view.tenant else "")
+        )
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List the accounts."""
+    from certdesk.desk import accounts
+
+    with refusals(as_json):
+        views = state.desk().run(state.actor(), accounts.list_users)
+    if as_json:
+        print_json(
+            {
+                "users": [
+                    {
+                        "id": v.id,
+                        "username": v.username,
+                        "role": v.role,
+                        "tenant": v.tenant,
+                        "disabled": v.disabled,
+                    }
+                    for v in views
+                ]
+            }
+        )
+        return
+    table = Table("id", "user", "role", "tenant")
+    for v in views:
+        table.add_row(str(v.id), escape(v.username), v.role, escape(v.tenant or "-"))
+    out.print(table)
+
+
+@user_app.command("password")
+def user_password(
+    username: str,
+    password_file: Annotated[str | None, typer.Option("--password-file")] = None,
+    password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR")] = None,
+) -> None:
+    """Set an account's password (its sessions are logged out)."""
+    from pathlib import Path
+
+    from certdesk.desk import accounts
+    from certdesk.errors import InvalidArgument
+
+    with refusals(False):
+        raw = read_password(Path(password_file) if password_file else None, password_env, None)
+        if raw is None:
+            raise InvalidArgument("give the password with --password-file or --password-env")
+        state.desk().run(
+            state.actor(), accounts.set_password, username=username, password=raw.decode("utf-8")
+        )
+    out.print(f"password of {escape(username)} changed")

@@ -1,0 +1,271 @@
+"""Accounts: operators and resellers, their passwords, browser sessions and API tokens.
+
+A reseller belongs to one tenant and acts as ``Actor(tenant_id=...)``: every use case
+then sees only that tenant's rows. Passwords are hashed with argon2; sessions and
+tokens are random values stored only as SHA-256 hashes, shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+
+from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, tenant_by_name
+from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.store.accounts import ApiToken, User, WebSession
+from certdesk.store.models import Tenant
+
+_HASHER = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _HASHER.hash("certdesk-no-such-user")
+SESSION_LIFETIME = timedelta(hours=12)
+TOKEN_PREFIX = "cdk_"
+
+
+class LoginFailed(CertdeskError):
+    code = "login-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: int
+    username: str
+    role: str
+    tenant: str | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str  # the cookie value: shown once, stored hashed
+    csrf_token: str
+    actor: Actor
+    user: UserView
+    expires_at: datetime
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(name=f"user:{user.username}", tenant_id=user.tenant_id)
+
+
+def _view(ctx: Ctx, user: User) -> UserView:
+    tenant = ctx.session.get(Tenant, user.tenant_id) if user.tenant_id else None
+    return UserView(
+        user.id, user.username, user.role, tenant.name if tenant else None, user.disabled
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12:
+        raise InvalidArgument("a password needs at least 12 characters")
+    if len(password) > 1024:
+        raise InvalidArgument("a password may have at most 1024 characters")
+
+
+def create_user(
+    ctx: Ctx, *, username: str, password: str, role: str, tenant: str | None = None
+) -> UserView:
+    if not ctx.actor.is_operator:
+        raise Forbidden("only operators create accounts")
+    name = username.strip().lower()
+    if not name or len(name) > 200 or any(c.isspace() for c in name):
+        raise InvalidArgument("a user name is 1 to 200 characters without spaces")
+    if role not in ("operator", "reseller"):
+        raise InvalidArgument("the role is operator or reseller")
+    tenant_id = None
+    if role == "reseller":
+        if tenant is None:
+            raise InvalidArgument("a reseller account belongs to a tenant: give --tenant")
+        tenant_id = tenant_by_name(ctx, tenant).id
+    elif tenant is not None:
+        raise InvalidArgument("an operator account belongs to no tenant")
+    _check_password(password)
+    if ctx.session.scalars(select(User.id).where(User.username == name)).first() is not None:
+        raise Conflict(f"the user name {name!r} is taken")
+    user = User(
+        username=name,
+        password_hash=_HASHER.hash(password),
+        role=role,
+        tenant_id=tenant_id,
+        created_at=ctx.now,
+    )
+    ctx.session.add(user)
+    ctx.session.flush()
+    ctx.audit("user.add", "user", user.id, tenant_id, username=name, role=role)
+    return _view(ctx, user)
+
+
+def list_users(ctx: Ctx) -> list[UserView]:
+    stmt = ctx.scoped(select(User).order_by(User.username), User.tenant_id)
+    return [_view(ctx, u) for u in ctx.session.scalars(stmt)]
+
+
+def set_password(ctx: Ctx, *, username: str, password: str) -> UserView:
+    user = ctx.session.scalars(
+        select(User).where(User.username == username.strip().lower())
+    ).one_or_none()
+    if user is None or not (ctx.actor.is_operator or ctx.actor.name == f"user:{user.username}"):
+        raise NotFound(f"no user {username!r}")
+    _check_password(password)
+    user.password_hash = _HASHER.hash(password)
+    ctx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    ctx.audit("user.password", "user", user.id, user.tenant_id, username=user.username)
+    return _view(ctx, user)
+
+
+def operators_exist(ctx: Ctx) -> bool:
+    count = ctx.session.scalar(select(func.count(User.id)).where(User.role == "operator"))
+    return bool(count)
+
+
+def authenticate(ctx: Ctx, *, username: str, password: str) -> User:
+    """The user whose password this is; ``login-failed`` (the same for every reason)."""
+    user = ctx.session.scalars(
+        select(User).where(User.username == username.strip().lower())
+    ).one_or_none()
+    try:
+        _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        user = None
+    if user is None or user.disabled:
+        raise LoginFailed(
+            "the user name or password is wrong",
+            hint="check both; after several failures, wait a minute",
+        )
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = _HASHER.hash(password)
+    user.last_login_at = ctx.now
+    return user
+
+
+def login(ctx: Ctx, *, username: str, password: str) -> Session:
+    user = authenticate(ctx, username=username, password=password)
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    expires = ctx.now + SESSION_LIFETIME
+    ctx.session.add(
+        WebSession(
+            token_hash=_hash_token(token),
+            csrf_token=csrf,
+            user_id=user.id,
+            created_at=ctx.now,
+            expires_at=expires,
+        )
+    )
+    ctx.session.execute(delete(WebSession).where(WebSession.expires_at < ctx.now))
+    ctx.audit("user.login", "user", user.id, user.tenant_id, username=user.username)
+    return Session(token, csrf, actor_of(user), _view(ctx, user), expires)
+
+
+def session_for(ctx: Ctx, *, token: str) -> Session | None:
+    """The live session of a cookie value, or None."""
+    row = ctx.session.scalars(
+        select(WebSession).where(WebSession.token_hash == _hash_token(token))
+    ).one_or_none()
+    if row is None or row.expires_at <= ctx.now:
+        return None
+    user = ctx.session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    return Session(token, row.csrf_token, actor_of(user), _view(ctx, user), row.expires_at)
+
+
+def logout(ctx: Ctx, *, token: str) -> None:
+    ctx.session.execute(delete(WebSession).where(WebSession.token_hash == _hash_token(token)))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+    token: str | None = None  # only when just created
+
+
+def create_token(ctx: Ctx, *, user_id: int, name: str) -> TokenView:
+    user = ctx.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        name=name.strip()[:200] or "token",
+        token_hash=_hash_token(token),
+        prefix=token[:12],
+        created_at=ctx.now,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    ctx.audit("token.create", "api_token", row.id, user.tenant_id, name=row.name, prefix=row.prefix)
+    return TokenView(row.id, row.name, row.prefix, row.created_at, None, False, token)
+
+
+def list_tokens(ctx: Ctx, *, user_id: int) -> list[TokenView]:
+    rows = ctx.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+    )
+    return [
+        TokenView(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked_at is not None)
+        for r in rows
+    ]
+
+
+def revoke_token(ctx: Ctx, *, user_id: int, token_id: int) -> TokenView:
+    row = ctx.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = ctx.now
+        ctx.audit("token.revoke", "api_token", row.id, ctx.actor.tenant_id, prefix=row.prefix)
+    return TokenView(row.id, row.name, row.prefix, row.created_at, row.last_used_at, True)
+
+
+def actor_for_token(ctx: Ctx, *, token: str) -> tuple[Actor, UserView] | None:
+    row = ctx.session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = ctx.session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    if row.last_used_at is None or ctx.now - row.last_used_at > timedelta(minutes=5):
+        row.last_used_at = ctx.now
+    return actor_of(user), _view(ctx, user)
+
+
+def ensure_first_operator(
+    ctx: Ctx, *, username: str = "admin", password: str | None = None
+) -> str | None:
+    """On first start, create an operator; return the one-time password made, if any."""
+    if operators_exist(ctx):
+        return None
+    made = password is None
+    secret = password or secrets.token_urlsafe(18)
+    _check_password(secret)
+    user = User(
+        username=username,
+        password_hash=_HASHER.hash(secret),
+        role="operator",
+        tenant_id=None,
+        created_at=ctx.now,
+    )
+    ctx.session.add(user)
+    ctx.session.flush()
+    ctx.audit(
+        "user.add", "user", user.id, None, username=username, role="operator", first_start=True
+    )
+    return secret if made else None

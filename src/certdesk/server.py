@@ -1,0 +1,79 @@
+"""``certdesk serve``: the portal, the JSON API and the scheduler in one process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from certdesk import clock
+from certdesk.desk.accounts import ensure_first_operator
+from certdesk.desk.context import Actor, Desk
+from certdesk.settings import Settings
+
+log = logging.getLogger("certdesk.server")
+
+
+class SchedulerThread(threading.Thread):
+    """Ticks the report scheduler every ``interval`` seconds until stopped."""
+
+    def __init__(self, desk: Desk, settings: Settings, interval: float = 60.0) -> None:
+        super().__init__(name="certdesk-scheduler", daemon=True)
+        self.desk = desk
+        self.settings = settings
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from certdesk.notify import mailer_for
+        from certdesk.scheduler import report_config, tick
+
+        config = report_config(self.settings)
+        mailer = mailer_for(self.settings.smtp_url, self.settings.outbox)
+        while not self.stopping.is_set():
+            try:
+                for outcome in tick(self.desk, config, mailer, now=clock.now()):
+                    if outcome.status in ("sent", "failed", "gave-up"):
+                        log.info(
+                            "report %s %s to %s: %s%s",
+                            outcome.kind,
+                            outcome.period,
+                            outcome.recipient,
+                            outcome.status,
+                            f" ({outcome.error})" if outcome.error else "",
+                        )
+            except Exception:  # one bad tick must not stop the scheduler
+                log.exception("scheduler tick failed")
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def first_start(desk: Desk, admin_password: str | None) -> str | None:
+    """Create the first operator account; return the one-time password if one was made."""
+    with desk.context(Actor(name="first-start")) as ctx:
+        return ensure_first_operator(ctx, password=admin_password)
+
+
+def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, scheduler: bool) -> FastAPI:
+    from certdesk.api.app import create_app
+
+    app = create_app(desk, settings, trust_forwarded=trust_forwarded)
+    if scheduler:
+
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            thread = SchedulerThread(desk, settings)
+            thread.start()
+            try:
+                yield
+            finally:
+                thread.stop()
+                thread.join(timeout=10)
+
+        app.router.lifespan_context = lifespan
+    return app
