@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-ARGS ?= --help
+ARGS ?= serve
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -19,7 +19,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-## run: set up certdesk and run it (pass a command with ARGS="inspect my.pfx ...")
+## run: set up certdesk and run it: the portal, API and scheduler (or ARGS="inspect my.pfx ...")
 run: $(VENV)/.installed-run
 	$(BIN)/certdesk $(ARGS)
 
