@@ -79,12 +79,14 @@ class TLSServer:
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)
-        with contextlib.suppress(Exception), conn:
-            with self.default.wrap_socket(conn, server_side=True) as tls:
-                with self._lock:
-                    self.handshakes += 1
-                with contextlib.suppress(Exception):
-                    tls.recv(1)
+        with (
+            contextlib.suppress(Exception),
+            conn,
+            self.default.wrap_socket(conn, server_side=True) as tls,
+        ):
+            with self._lock:
+                self.handshakes += 1
+            tls.recv(1)
 
     def close(self) -> None:
         self._stop.set()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import struct
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from OpenSSL import SSL, crypto
 from certdesk.monitor.model import ErrorKind
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)
+# OpenSSL's reasons for an alert received from the peer: "sslv3 alert handshake failure",
+# "tlsv13 alert certificate required", "tlsv1 unrecognized name"…
+_ALERT = re.compile(r"^(?:sslv3|tlsv1|tlsv13) (?:alert )?(?P<name>.+)$")
 
 
 class HandshakeFailed(Exception):
@@ -145,11 +149,11 @@ def _translate(exc: SSL.Error, address: tuple[str, int]) -> HandshakeFailed:
         return HandshakeFailed(ErrorKind.TLS_ERROR, text)
     reasons = _reasons(exc)
     for reason in reasons:
-        if " alert " in f" {reason} ":
-            alert = reason.split("alert", 1)[1].strip() or reason
+        alert = _ALERT.match(reason)
+        if alert is not None:
             return HandshakeFailed(
                 ErrorKind.TLS_ALERT,
-                f"{_where(address)} aborted the handshake with the alert {alert!r}",
+                f"{_where(address)} aborted the handshake with the alert {alert['name']!r}",
             )
     detail = "; ".join(reasons) or "unknown error"
     return HandshakeFailed(ErrorKind.TLS_ERROR, f"the TLS handshake failed: {detail}")

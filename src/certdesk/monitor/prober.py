@@ -118,7 +118,9 @@ class _Batch:
         return [r for r in results if r is not None]
 
 
-def _check_options(concurrency: int, timeout: float, workers: int) -> None:
+def _check_options(now: datetime | Clock, concurrency: int, timeout: float, workers: int) -> None:
+    if isinstance(now, datetime) and now.utcoffset() is None:
+        raise InvalidArgument("the instant of a batch must be timezone-aware (UTC)")
     if concurrency < 1:
         raise InvalidArgument("concurrency must be at least 1")
     if not timeout > 0:
@@ -146,7 +148,7 @@ async def probe_many(
     a large batch over that many processes (a clock must then be picklable, such as
     :func:`certdesk.clock.now`).
     """
-    _check_options(concurrency, timeout, workers)
+    _check_options(now, concurrency, timeout, workers)
     targets = list(targets)
     if not targets:
         return []
