@@ -103,6 +103,10 @@ def record_probes(ctx: Ctx, results: Sequence[tuple[int, ProbeResult]]) -> int:
             state.served_issuer = probe.issuer
             state.served_not_after = leaf.not_after
             state.served_drift = result.drift
+            domain = ctx.session.get(Domain, domain_id)
+            if domain is not None:
+                domain.expires_at = leaf.not_after
+                domain.expiry_source = "served"
     if results:
         ctx.audit(
             "probe.record",

@@ -21,6 +21,7 @@ from certdesk.desk.records import (
     advance,
     bind,
     chain_of,
+    name_sha256,
     open_key,
     open_request,
     seal_key,
@@ -345,9 +346,10 @@ def _match_order(ctx: Ctx, bundle: Bundle) -> tuple[CsrOrder, x509.Certificate]:
 
 def _known_intermediates(ctx: Ctx, leaf: x509.Certificate) -> list[x509.Certificate]:
     """Chain certificates seen before with this issuer, to complete a leaf sent alone."""
-    issuer = leaf.issuer.rfc4514_string()
     known = ctx.session.scalars(
-        select(CertificateRecord).where(CertificateRecord.issuer == issuer).limit(1)
+        select(CertificateRecord)
+        .where(CertificateRecord.issuer_sha256 == name_sha256(leaf.issuer))
+        .limit(1)
     ).first()
     return list(chain_of(known)[1:]) if known is not None else []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -73,6 +74,7 @@ def store_certificate(
         subject=info.subject,
         issuer=info.issuer,
         issuer_common_name=info.issuer_common_name,
+        issuer_sha256=name_sha256(chain[0].issuer),
         serial=info.serial,
         not_before=info.not_before,
         not_after=info.not_after,
@@ -87,6 +89,11 @@ def store_certificate(
     ctx.session.add(record)
     ctx.session.flush()
     return record
+
+
+def name_sha256(name: x509.Name) -> str:
+    """An indexable key for a distinguished name: SHA-256 of its DER encoding."""
+    return hashlib.sha256(name.public_bytes()).hexdigest()
 
 
 def chain_of(record: CertificateRecord) -> tuple[x509.Certificate, ...]:
@@ -109,6 +116,9 @@ def bind(
             continue
         if current is not None:
             current.unbound_at = ctx.now
+        if domain.expiry_source != "served":  # a probe's finding outranks what was installed
+            domain.expires_at = cert.not_after
+            domain.expiry_source = "installed"
         ctx.session.add(
             Binding(
                 domain_id=domain.id,

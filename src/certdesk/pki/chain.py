@@ -9,6 +9,7 @@ apply) whether the path reaches a trusted root at a given instant.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,7 +132,7 @@ def order_chain(
     top_is_root = is_self_signed(top)
     anchor = None
     if not top_is_root:
-        anchor = next((r for r in roots if issued_by(top, r)), None)
+        anchor = next((r for r in roots if r.subject == top.issuer and issued_by(top, r)), None)
     # In order when the bundle, duplicates removed, lists the path first and leaf first.
     in_order = [fingerprint(c) for c in unique[: len(path)]] == [fingerprint(c) for c in path]
     return ChainAnalysis(
@@ -174,7 +175,7 @@ def verify(
     try:
         verifier = (
             verification.PolicyBuilder()
-            .store(verification.Store(list(roots)))
+            .store(_store(tuple(roots)))
             .time(at)
             .build_server_verifier(subject)
         )
@@ -184,6 +185,12 @@ def verify(
     except (ValueError, UnsupportedAlgorithm) as exc:
         return Verification(False, (), str(exc))
     return Verification(True, tuple(chain), None)
+
+
+@functools.lru_cache(maxsize=8)
+def _store(roots: tuple[x509.Certificate, ...]) -> verification.Store:
+    """The verifier's trust store, built once per set of roots (~0.4 ms for Mozilla's)."""
+    return verification.Store(list(roots))
 
 
 def _own_subject(leaf: x509.Certificate) -> verification.Subject | None:

@@ -302,10 +302,10 @@ def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
             f"the private key uses an algorithm certdesk cannot read ({exc})",
             hint="re-export the key as PKCS#8 (openssl pkcs8 -topk8)",
         ) from exc
-    return _check_key_type(key)
+    return check_key_type(key)
 
 
-def _check_key_type(key: object) -> PrivateKey:
+def check_key_type(key: object) -> PrivateKey:
     if isinstance(
         key,
         rsa.RSAPrivateKey
@@ -370,7 +370,7 @@ def _load_der(data: bytes, password: bytes | None) -> Bundle:
 
 def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
     try:
-        return _check_key_type(load_der_private_key(body, password=None))
+        return check_key_type(load_der_private_key(body, password=None))
     except TypeError:
         # An encrypted PKCS#8 key: it needs the password.
         if not password:
@@ -378,7 +378,7 @@ def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
                 "the private key is encrypted and no password was given", hint=PASSWORD_HINT
             ) from None
         try:
-            return _check_key_type(load_der_private_key(body, password=password))
+            return check_key_type(load_der_private_key(body, password=password))
         except ValueError as exc:
             raise WrongPassword(
                 "the password does not open the encrypted private key", hint=PASSWORD_HINT
@@ -481,7 +481,7 @@ def _pkcs12_bundle(data: bytes, loaded: pkcs12.PKCS12KeyAndCertificates) -> Bund
         certs.append(_readable(loaded.cert.certificate))
         name = loaded.cert.friendly_name
     certs.extend(_readable(c.certificate) for c in loaded.additional_certs)
-    key = _check_key_type(loaded.key) if loaded.key is not None else None
+    key = check_key_type(loaded.key) if loaded.key is not None else None
     return Bundle(
         certificates=tuple(certs),
         private_key=key,

@@ -70,6 +70,10 @@ class Domain(Base):
     connect_to: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+    # The expiry that counts in reports, kept up to date where probes and bindings are
+    # written: the served certificate's (latest handshake), else the installed one's.
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    expiry_source: Mapped[str | None] = mapped_column(String(20))  # served | installed
     tenant: Mapped[Tenant] = relationship()
     __table_args__ = (
         Index(
@@ -109,6 +113,7 @@ class CertificateRecord(Base):
     subject: Mapped[str] = mapped_column(Text)
     issuer: Mapped[str] = mapped_column(Text)
     issuer_common_name: Mapped[str | None] = mapped_column(String(300))
+    issuer_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     serial: Mapped[str] = mapped_column(String(80))
     not_before: Mapped[datetime]
     not_after: Mapped[datetime] = mapped_column(index=True)
