@@ -6,6 +6,9 @@ import pytest
 
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
+# database_url (SQLite and PostgreSQL), settings, desk, operator: see tests/database.py
+pytest_plugins = ["tests.database"]
+
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:

@@ -46,7 +46,7 @@ def list_requests(
     if status is not None:
         stmt = stmt.where(Request.status == status)
     stmt = ctx.scoped(stmt, Request.tenant_id).order_by(Request.id.desc()).limit(limit)
-    rows = ctx.session.execute(stmt).tuples().all()
+    rows = ctx.session.execute(stmt).all()
     ids = [r.id for r, _ in rows]
     events: dict[int, list[tuple[datetime, str, str]]] = {i: [] for i in ids}
     if ids:
@@ -87,5 +87,5 @@ def list_audit(ctx: Ctx, *, tenant: str | None = None, limit: int = 500) -> list
     stmt = ctx.scoped(stmt, AuditEvent.tenant_id).order_by(AuditEvent.id.desc()).limit(limit)
     return [
         AuditView(a.id, a.at, a.actor, name, a.action, a.object_type, a.object_id, dict(a.detail))
-        for a, name in ctx.session.execute(stmt).tuples()
+        for a, name in ctx.session.execute(stmt)
     ]
