@@ -8,6 +8,7 @@ after the Message-ID so that writing the same message twice leaves one file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import smtplib
@@ -38,16 +39,17 @@ class OutboxMailer:
         return f"outbox {self.folder}"
 
     def send(self, message: EmailMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = str(message["Message-ID"] or "") or message.as_string()
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
         path = self.folder / name
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp.write_bytes(message.as_bytes())
             os.replace(tmp, path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the folder itself may be what failed
+                tmp.unlink(missing_ok=True)
             raise SendError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
@@ -67,6 +69,10 @@ class SmtpMailer:
         self.port = parts.port or (465 if self.implicit_tls else 25)
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
+        if not (self.username or "").isascii() or not (self.password or "").isascii():
+            # smtplib encodes AUTH credentials as ASCII: anything else would fail at every
+            # send with an error that is not a SendError.
+            raise InvalidArgument("the SMTP user name and password must be ASCII")
         starttls = parse_qs(parts.query).get("starttls", ["auto"])[0].lower()
         if starttls not in ("auto", "require", "off"):
             raise InvalidArgument("starttls= must be auto, require or off")

@@ -1,0 +1,205 @@
+"""A platform with tenants and expiring certificates, a real SMTP server, and ways to read
+what it received: the text and HTML parts and the CSV attachment of each report."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import select
+
+from certdesk.desk import Desk
+from certdesk.scheduler import ReportConfig, report_config
+from certdesk.settings import Settings
+from certdesk.store.monitoring import ReportDelivery
+from tests.notify.smtpd import Received, smtp
+from tests.openssl_pki import OpenSSLPKI
+from tests.reports.certs import CertMaker, certs
+from tests.reports.cli import certdesk_cli
+from tests.reports.world import DAY, add_tenant, first_of_month, install, local
+
+__all__ = ["certdesk_cli", "certs", "smtp"]
+
+OPERATORS = ("noc@platform.test", "ops@platform.test")
+
+
+@dataclass(frozen=True)
+class Platform:
+    day: object  # the date of the reports (the 1st of a month)
+    daily_at: datetime  # 10:00 report time that day
+    monthly_at: datetime  # 00:00 report time that day
+    expiries: dict[str, datetime]
+    tenant_ids: dict[str, int]
+
+
+def build_platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Platform:
+    """Acme (one e-mail) and Beta (two) have URLs in the reports; Gamma has URLs but no
+    e-mail (only the operators hear of them); Delta has an e-mail and nothing to report."""
+    day = first_of_month(pki)
+    daily_at = local(day, 10)
+    monthly_at = local(day, 0)
+    ids = {
+        "Acme Hosting": add_tenant(desk, "Acme Hosting", ["ops@acme.test"]),
+        "Beta Cloud": add_tenant(desk, "Beta Cloud", ["a@beta.test", "b@beta.test"]),
+        "Gamma Net": add_tenant(desk, "Gamma Net"),
+        "Delta Web": add_tenant(desk, "Delta Web", ["hello@delta.test"]),
+    }
+    expiries = {
+        # host: (tenant, expiry)
+        "acme-old.test.com": ("Acme Hosting", daily_at - 2 * DAY),
+        "acme-soon.test.com": ("Acme Hosting", daily_at + DAY),
+        "acme-month.test.com": ("Acme Hosting", daily_at + 45 * DAY),
+        "acme-fine.test.com": ("Acme Hosting", daily_at + 200 * DAY),
+        "beta-soon.test.com": ("Beta Cloud", daily_at + 2 * DAY + timedelta(hours=5)),
+        "beta-month.test.com": ("Beta Cloud", daily_at + 31 * DAY),
+        "gamma-old.test.com": ("Gamma Net", daily_at - 10 * DAY),
+        "gamma-soon.test.com": ("Gamma Net", daily_at + timedelta(hours=3)),
+        "delta-fine.test.com": ("Delta Web", daily_at + 300 * DAY),
+    }
+    for host, (tenant, not_after) in expiries.items():
+        portal = "storefront" if "soon" in host else "bss"
+        install(desk, certs, tenant=tenant, host=host, not_after=not_after, portal=portal)
+    return Platform(day, daily_at, monthly_at, {h: e for h, (_, e) in expiries.items()}, ids)
+
+
+@pytest.fixture
+def platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Platform:
+    return build_platform(desk, certs, pki)
+
+
+def config_for(settings: Settings, **changes: object) -> ReportConfig:
+    values: dict[str, object] = {
+        "operator_emails": OPERATORS,
+        "mail_from": "certdesk@platform.test",
+    }
+    values.update(changes)
+    return report_config(dataclasses.replace(settings, **values))  # type: ignore[arg-type]
+
+
+def deliveries(desk: Desk) -> dict[tuple[str, str, str], ReportDelivery]:
+    with desk.store.transaction() as session:
+        rows = session.scalars(select(ReportDelivery).order_by(ReportDelivery.id)).all()
+    return {(r.kind, r.period, r.recipient): r for r in rows}
+
+
+def once_each(received: Sequence[Received]) -> dict[str, Received]:
+    """The received messages by Message-ID, asserting that none came twice."""
+    counts = Counter(r.message_id for r in received)
+    assert all(n == 1 for n in counts.values()), counts
+    return {r.message_id: r for r in received}
+
+
+def by_report(received: Sequence[Received]) -> dict[tuple[str, tuple[str, ...]], Received]:
+    """The received messages by (X-Certdesk-Report, sorted envelope recipients)."""
+    out: dict[tuple[str, tuple[str, ...]], Received] = {}
+    for r in received:
+        key = (str(r.message["X-Certdesk-Report"]), tuple(sorted(r.rcpt_tos)))
+        assert key not in out, f"{key} received twice"
+        out[key] = r
+    return out
+
+
+# --- reading a report e-mail --------------------------------------------------------------
+
+
+class _Tables(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.headings: list[str] = []
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+        self._heading: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "h2":
+            self._heading = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1].append(self._row)
+            self._row = None
+        elif tag == "h2" and self._heading is not None:
+            self.headings.append("".join(self._heading))
+            self._heading = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
+
+
+@dataclass
+class ReportMail:
+    text: str
+    html: str
+    csv_name: str
+    csv_rows: list[dict[str, str]]
+    html_headings: list[str]
+    html_tables: list[list[dict[str, str]]]  # each table's rows as {header: cell}
+
+
+def read_mail(message: EmailMessage) -> ReportMail:
+    plain = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    assert plain is not None
+    assert html_part is not None
+    attachments = list(message.iter_attachments())
+    assert len(attachments) == 1
+    [attachment] = attachments
+    assert attachment.get_content_type() == "text/csv"
+    csv_text = attachment.get_payload(decode=True).decode("utf-8")
+    parser = _Tables()
+    parser.feed(html_part.get_content())
+    tables = []
+    for table in parser.tables:
+        header, *rows = table
+        tables.append([dict(zip(header, row, strict=True)) for row in rows])
+    return ReportMail(
+        text=plain.get_content(),
+        html=html_part.get_content(),
+        csv_name=str(attachment.get_filename()),
+        csv_rows=list(csv.DictReader(io.StringIO(csv_text, newline=""))),
+        html_headings=parser.headings,
+        html_tables=tables,
+    )
+
+
+@dataclass(frozen=True)
+class Small:
+    day: object
+    daily_at: datetime
+    acme: int
+
+
+def small_platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Small:
+    """One reseller with one e-mail and one URL expiring in a day, one expired a day ago."""
+    day = first_of_month(pki)
+    daily_at = local(day, 10)
+    acme = add_tenant(desk, "Acme Hosting", ["ops@acme.test"])
+    install(desk, certs, tenant="Acme Hosting", host="acme-old.test.com", not_after=daily_at - DAY)
+    install(desk, certs, tenant="Acme Hosting", host="acme-soon.test.com", not_after=daily_at + DAY)
+    return Small(day, daily_at, acme)
+
+
+@pytest.fixture
+def small(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Small:
+    return small_platform(desk, certs, pki)
