@@ -1,0 +1,161 @@
+"""Writing files so that a reader never sees half of one, and undoing a set of writes.
+
+``write_atomic`` creates a temporary file beside the target with mode 0600 (so a key
+is never readable by others, whatever the umask, even while it is being written),
+writes and fsyncs it, sets the final mode, renames it over the target and fsyncs the
+folder. ``Journal`` keeps what a set of writes replaced (the previous bytes and mode,
+or that the file was absent) in a private folder, so that ``restore`` puts it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+PUBLIC_FILE = 0o644
+PUBLIC_DIR = 0o755
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One file to write: its bytes and its final mode."""
+
+    path: Path
+    data: bytes
+    mode: int
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` by ``data`` with ``mode`` in one rename; the temporary file is 0600."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, PRIVATE_FILE)
+    try:
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # whatever the umask did, never more than 0600
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dir(folder: Path, mode: int = PUBLIC_DIR) -> None:
+    """Create ``folder`` (and its parents) if missing; an existing one keeps its mode."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, mode)
+
+
+def differs(write: Write) -> bool:
+    """Whether writing ``write`` would change the file (its bytes or its mode)."""
+    try:
+        st = os.stat(write.path, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != write.mode:
+        return True
+    return write.path.read_bytes() != write.data
+
+
+def apply(writes: Sequence[Write], journal: Journal) -> tuple[Path, ...]:
+    """Write what differs, after recording in ``journal`` what it replaces.
+
+    Returns the paths written. When nothing differs nothing is written and the
+    journal is left as it was (a later ``restore`` undoes the last real change).
+    """
+    changed = [w for w in writes if differs(w)]
+    if not changed:
+        return ()
+    journal.begin(w.path for w in changed)
+    for write in changed:
+        make_dir(write.path.parent)
+        write_atomic(write.path, write.data, write.mode)
+    return tuple(w.path for w in changed)
+
+
+class Journal:
+    """What the last set of writes replaced, kept in ``folder`` (mode 0700)."""
+
+    INDEX = "index.json"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def pending(self) -> bool:
+        return (self.folder / self.INDEX).is_file()
+
+    def begin(self, paths: Iterable[Path]) -> None:
+        """Forget the previous journal and record the current state of ``paths``."""
+        self.clear()
+        make_dir(self.folder, PRIVATE_DIR)
+        entries: list[dict[str, object]] = []
+        for n, path in enumerate(paths):
+            entry: dict[str, object] = {"path": str(path), "saved": None, "mode": None}
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode):
+                saved = f"{n}.bin"
+                write_atomic(self.folder / saved, path.read_bytes(), PRIVATE_FILE)
+                entry["saved"] = saved
+                entry["mode"] = stat.S_IMODE(st.st_mode)
+            entries.append(entry)
+        index = json.dumps({"format": 1, "entries": entries}, indent=2).encode() + b"\n"
+        write_atomic(self.folder / self.INDEX, index, PRIVATE_FILE)
+
+    def restore(self) -> tuple[Path, ...]:
+        """Put every recorded file back (or remove it if it was absent); then forget.
+
+        Returns the paths put back or removed; nothing when there is no journal.
+        """
+        if not self.pending:
+            return ()
+        index = json.loads((self.folder / self.INDEX).read_text())
+        done: list[Path] = []
+        for entry in index["entries"]:
+            path = Path(entry["path"])
+            if entry["saved"] is None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    fsync_dir(path.parent)
+            else:
+                previous = Write(path, (self.folder / entry["saved"]).read_bytes(), entry["mode"])
+                if differs(previous):
+                    write_atomic(path, previous.data, previous.mode)
+            done.append(path)
+        self.clear()
+        return tuple(done)
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / self.INDEX).unlink()
+        if self.folder.is_dir():
+            shutil.rmtree(self.folder)

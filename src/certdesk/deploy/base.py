@@ -1,0 +1,256 @@
+"""The seam every deploy target sits behind, and the values it deals in.
+
+A target installs certificates somewhere a TLS terminator reads them. Like certbot's
+``Installer``, it offers ``deploy``, ``config_test``, ``reload`` and ``rollback``,
+each raising :class:`DeployError` when it cannot do what was asked; ``plan`` tells
+what ``deploy`` would change without touching anything (``--dry-run``).
+
+``deploy`` adds or replaces the given host names and leaves every other one as it
+is. ``rollback`` undoes the last ``deploy`` (one level), and is a no-op when there is
+nothing to undo. A ``deploy`` that changes nothing writes nothing and reloads nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from cryptography import x509
+
+from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.pki.export import ensure_key_matches
+from certdesk.pki.facts import fingerprint, iso_utc
+from certdesk.pki.load import PrivateKey
+from certdesk.pki.names import parse_host, to_alabel
+
+
+class DeployError(CertdeskError):
+    """A target could not install, test, reload or roll back.
+
+    ``target`` names the target, ``reason`` is what the terminator said (nginx's or
+    HAProxy's own message), and ``rolled_back`` tells whether the previous files and
+    configuration were put back before the error was raised.
+    """
+
+    code: ClassVar[str] = "deploy-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str,
+        reason: str | None = None,
+        rolled_back: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.target = target
+        self.reason = reason
+        self.rolled_back = rolled_back
+
+    def to_dict(self) -> dict[str, str | None]:
+        data = super().to_dict()
+        data["target"] = self.target
+        data["reason"] = self.reason
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class DeployItem:
+    """One certificate to install for one URL.
+
+    ``hostname`` is the custom domain in A-label form (a wildcard ``*.example.com``
+    is allowed), ``chain`` the certificates leaf first, ``key`` the leaf's private
+    key. ``sha256`` is the leaf's fingerprint; it is computed when left empty and
+    checked when given. The key must belong to the leaf.
+    """
+
+    hostname: str
+    url: str
+    chain: tuple[x509.Certificate, ...]
+    key: PrivateKey = field(repr=False)
+    port: int = 443
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.chain:
+            raise InvalidArgument(f"no certificate to deploy for {self.url!r}")
+        name = normalise_hostname(self.hostname)
+        object.__setattr__(self, "hostname", name)
+        object.__setattr__(self, "chain", tuple(self.chain))
+        if not 0 < self.port < 65536:
+            raise InvalidArgument(f"the port {self.port} of {self.url!r} is out of range")
+        actual = fingerprint(self.chain[0])
+        given = self.sha256.replace(":", "").strip().lower()
+        if given and given != actual:
+            raise InvalidArgument(
+                f"the fingerprint given for {self.url!r} is not the leaf's",
+                hint="leave sha256 empty to have it computed from the leaf",
+            )
+        object.__setattr__(self, "sha256", actual)
+        ensure_key_matches(self.key, self.chain[0])
+
+    @classmethod
+    def for_url(cls, url: str, chain: Sequence[x509.Certificate], key: PrivateKey) -> DeployItem:
+        """An item for ``url`` (a URL or ``host[:port]``; port 443 unless given)."""
+        host = parse_host(url)
+        if host.ip is not None:
+            raise InvalidArgument(
+                f"{url!r} is an IP address; deploy targets serve host names",
+                hint="give the custom domain the certificate is for",
+            )
+        return cls(
+            hostname=host.name,
+            url=url,
+            chain=tuple(chain),
+            key=key,
+            port=host.port if host.port is not None else 443,
+        )
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def not_after(self) -> datetime:
+        return self.chain[0].not_valid_after_utc
+
+
+def normalise_hostname(value: str) -> str:
+    """A host name as targets use it in file names: lower-case A-label, no IP."""
+    text = value.strip().rstrip(".").lower()
+    if not text or "/" in text or ":" in text:
+        raise InvalidArgument(
+            f"{value!r} is not a host name", hint="give a name like store.test.com"
+        )
+    name = to_alabel(text, what=value, wildcard=True)
+    if parse_host(name.removeprefix("*.")).ip is not None:
+        raise InvalidArgument(
+            f"{value!r} is an IP address; deploy targets serve host names",
+            hint="give the custom domain the certificate is for",
+        )
+    return name
+
+
+def file_stem(hostname: str) -> str:
+    """The file name stem for a host: ``*.test.com`` is written ``_wildcard.test.com``."""
+    if hostname.startswith("*."):
+        return "_wildcard." + hostname[2:]
+    return hostname
+
+
+class Action(enum.StrEnum):
+    """What a deploy does to one host name."""
+
+    ADD = "add"  # the target does not serve this name yet
+    REPLACE = "replace"  # another certificate is installed for it (a renewal)
+    UNCHANGED = "unchanged"  # this very certificate is installed already
+
+
+@dataclass(frozen=True, slots=True)
+class HostChange:
+    """The plan for one host name: its action, the new and the previous fingerprints."""
+
+    hostname: str
+    action: Action
+    sha256: str
+    previous_sha256: str | None
+    not_after: datetime
+    urls: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname,
+            "action": self.action.value,
+            "sha256": self.sha256,
+            "previous_sha256": self.previous_sha256,
+            "not_after": iso_utc(self.not_after),
+            "urls": list(self.urls),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeployPlan:
+    """What a deploy would do, host by host (sorted by host name)."""
+
+    target: str
+    hosts: tuple[HostChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(h.action is not Action.UNCHANGED for h in self.hosts)
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return tuple(h.hostname for h in self.hosts if h.action is Action.ADD)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "hosts": [h.to_json() for h in self.hosts]}
+
+
+@dataclass(frozen=True, slots=True)
+class DeployResult:
+    """What a deploy did: the plan it carried out, the files it wrote, how it went live.
+
+    ``reloaded`` is true when the terminator re-read its configuration;
+    ``hot_updated`` names the hosts swapped in place without a reload (HAProxy).
+    """
+
+    plan: DeployPlan
+    written: tuple[str, ...] = ()
+    reloaded: bool = False
+    hot_updated: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return self.plan.target
+
+    @property
+    def changed(self) -> bool:
+        return self.plan.changed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.plan.to_json(),
+            "written": list(self.written),
+            "reloaded": self.reloaded,
+            "hot_updated": list(self.hot_updated),
+        }
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A place certificates are installed: files, nginx, HAProxy, a plugin's own.
+
+    ``address`` is where the terminator accepts TLS connections (for the post-deploy
+    proof), or None when the target only writes files.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def address(self) -> tuple[str, int] | None: ...
+
+    def plan(self, items: Sequence[DeployItem]) -> DeployPlan:
+        """What ``deploy`` would change; touches nothing."""
+        ...
+
+    def deploy(self, items: Sequence[DeployItem]) -> DeployResult:
+        """Install ``items`` (add or replace their hosts) and make them live."""
+        ...
+
+    def config_test(self) -> None:
+        """Check that the terminator accepts its configuration as it is on disk."""
+        ...
+
+    def reload(self) -> None:
+        """Make the terminator re-read its configuration and certificates."""
+        ...
+
+    def rollback(self) -> None:
+        """Put back what the last ``deploy`` replaced, and make it live."""
+        ...

@@ -1,0 +1,286 @@
+"""The ``haproxy`` target: a crt-list, hot updates through the runtime API.
+
+Each host gets ``HOSTNAME.pem`` in ``folder``: leaf, chain and key in one file (mode
+0600), the form HAProxy loads without extra settings. ``crt_list`` lists them, one
+line per host with its name as the SNI filter; the configuration binds it::
+
+    global
+        stats socket /run/haproxy/admin.sock mode 600 level admin
+    frontend https
+        bind :443 ssl crt /etc/haproxy/default.pem crt-list /var/lib/certdesk/haproxy/crt-list
+
+A renewal of a host the running HAProxy already serves is swapped in place through
+the runtime API (``set ssl cert FILE`` with the new PEM, then ``commit ssl cert
+FILE``): no reload, no handshake lost. A new host needs a reload: ``haproxy -c``
+first, then ``reload_command`` or SIGUSR2 to the master process whose pid is in
+``pid_file`` (master-worker mode, ``-W``), then certdesk waits until the new worker
+answers on the socket with every certificate of the crt-list loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from certdesk.deploy._command import run
+from certdesk.deploy._fileset import PRIVATE_FILE, PUBLIC_FILE, Write
+from certdesk.deploy._folder import FolderTarget, Manifest
+from certdesk.deploy._options import Options
+from certdesk.deploy.base import DeployError, DeployItem, DeployPlan, DeployResult, file_stem
+from certdesk.errors import InvalidArgument
+from certdesk.pki.export import key_to_pem, to_pem
+
+HAPROXY = "/usr/sbin/haproxy"
+_INSTALL = "HAProxy (Debian package haproxy)"
+
+
+class HAProxyTarget(FolderTarget):
+    """Combined PEM files and a crt-list; hot updates for renewals, reloads for new names."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        socket_path: Path,
+        config: Path,
+        crt_list: Path | None = None,
+        haproxy: str = HAPROXY,
+        pid_file: Path | None = None,
+        reload_command: Sequence[str] | None = None,
+        address: tuple[str, int] | None = None,
+        ssl_options: str = "",
+        timeout: float = 10.0,
+        name: str = "haproxy",
+    ) -> None:
+        super().__init__(folder, name=name)
+        self.socket_path = Path(socket_path)
+        self.config = Path(config).absolute()
+        self.crt_list = Path(crt_list).absolute() if crt_list else self.folder / "crt-list"
+        self.haproxy = haproxy
+        self.pid_file = pid_file
+        self.reload_command = tuple(reload_command) if reload_command else None
+        self._address = address
+        self.ssl_options = ssl_options.strip()
+        self.timeout = timeout
+        self._reload_sent = False
+        if any(c.isspace() or c in "\"'#\\" for c in str(self.folder)):
+            raise InvalidArgument(
+                f"the haproxy folder {str(self.folder)!r} has spaces or quotes",
+                hint="HAProxy's crt-list and runtime API take paths without them",
+            )
+        if self.ssl_options and not (
+            self.ssl_options.startswith("[") and self.ssl_options.endswith("]")
+        ):
+            raise InvalidArgument(
+                "the haproxy ssl_options must be in brackets, e.g. '[alpn h2,http/1.1]'"
+            )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> HAProxyTarget:
+        """Options: ``folder``, ``socket`` (runtime API), ``config`` (required);
+        ``crt_list`` (``FOLDER/crt-list``), ``haproxy`` (binary), ``pid_file`` (master
+        pid) or ``reload_command`` (list), ``address`` (``host:port`` for the proof),
+        ``ssl_options`` (``[alpn h2,http/1.1]``), ``timeout``."""
+        opts = Options("haproxy", options)
+        target = cls(
+            opts.path("folder"),
+            socket_path=opts.path("socket"),
+            config=opts.path("config"),
+            crt_list=opts.optional_path("crt_list"),
+            haproxy=opts.text("haproxy", HAPROXY),
+            pid_file=opts.optional_path("pid_file"),
+            reload_command=opts.command("reload_command"),
+            address=opts.address("address"),
+            ssl_options=opts.text("ssl_options", ""),
+            timeout=opts.number("timeout", 10.0),
+        )
+        opts.done()
+        return target
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return self._address
+
+    def cert_path(self, hostname: str) -> Path:
+        return self.folder / f"{file_stem(hostname)}.pem"
+
+    def paths(self, hostname: str) -> tuple[Path, ...]:
+        return (self.cert_path(hostname),)
+
+    def _render(self, item: DeployItem) -> list[Write]:
+        data = to_pem(item.chain) + key_to_pem(item.key)
+        return [Write(self.cert_path(item.hostname), data, PRIVATE_FILE)]
+
+    def _shared_writes(self, manifest: Manifest) -> list[Write]:
+        options = f" {self.ssl_options}" if self.ssl_options else ""
+        lines = [f"{self.cert_path(host)}{options} {host}\n" for host in sorted(manifest)]
+        return [Write(self.crt_list, "".join(lines).encode(), PUBLIC_FILE)]
+
+    # --- the runtime API ------------------------------------------------------------
+
+    def ask(self, command: str, payload: str | None = None) -> str:
+        """Send one command (with an optional ``<<`` payload) to the runtime API."""
+        text = command + (f" <<\n{payload.rstrip()}\n\n" if payload is not None else "\n")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(self.timeout)
+                conn.connect(str(self.socket_path))
+                conn.sendall(text.encode())
+                chunks = []
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise DeployError(
+                f"the haproxy target cannot reach HAProxy's runtime API at {self.socket_path}",
+                target=self.name,
+                reason=str(exc),
+                hint="is HAProxy running with 'stats socket PATH level admin' in global?",
+            ) from exc
+        return b"".join(chunks).decode("utf-8", "replace").strip()
+
+    def loaded(self) -> set[str]:
+        """The certificate files the running HAProxy has loaded (``show ssl cert``)."""
+        answer = self.ask("show ssl cert")
+        return {
+            line.strip().lstrip("*")
+            for line in answer.splitlines()
+            if line.strip() and not line.startswith("#")
+        }
+
+    def hot_update(self, path: Path) -> None:
+        """Swap the certificate HAProxy serves from ``path`` for what the file holds now."""
+        payload = path.read_text()
+        answer = self.ask(f"set ssl cert {path}", payload)
+        if "Transaction created" not in answer and "Transaction updated" not in answer:
+            with contextlib.suppress(DeployError):
+                self.ask(f"abort ssl cert {path}")
+            raise DeployError(
+                f"HAProxy refused the new certificate {path.name}: {answer}",
+                target=self.name,
+                reason=answer,
+            )
+        answer = self.ask(f"commit ssl cert {path}")
+        if "Success!" not in answer:
+            with contextlib.suppress(DeployError):
+                self.ask(f"abort ssl cert {path}")
+            raise DeployError(
+                f"HAProxy could not commit {path.name}: {answer}", target=self.name, reason=answer
+            )
+
+    # --- the protocol ---------------------------------------------------------------
+
+    def config_test(self) -> None:
+        """``haproxy -c -f CONFIG``; HAProxy's message in the DeployError when it fails."""
+        run(
+            [self.haproxy, "-c", "-f", str(self.config)],
+            target=self.name,
+            doing="check the HAProxy configuration",
+            install=_INSTALL,
+            timeout=self.timeout,
+        )
+
+    def worker_pid(self) -> int | None:
+        """The pid of the worker process answering on the runtime socket (``show info``)."""
+        for line in self.ask("show info").splitlines():
+            key, _, value = line.partition(":")
+            if key == "Pid" and value.strip().isdigit():
+                return int(value)
+        return None
+
+    def reload(self) -> None:
+        """Reload HAProxy, then wait until a new worker answers with every certificate of
+        the crt-list loaded (so that a reload right after is not lost in this one)."""
+        try:
+            before = self.worker_pid()
+        except DeployError:
+            before = None
+        self._reload_sent = True
+        if self.reload_command is not None:
+            run(
+                self.reload_command,
+                target=self.name,
+                doing="reload HAProxy",
+                install=_INSTALL,
+                timeout=self.timeout,
+            )
+        elif self.pid_file is not None:
+            try:
+                pid = int(self.pid_file.read_text().split()[0])
+                os.kill(pid, signal.SIGUSR2)
+            except (OSError, ValueError, IndexError) as exc:
+                raise DeployError(
+                    f"the haproxy target cannot signal the master process in {self.pid_file}",
+                    target=self.name,
+                    reason=str(exc),
+                    hint="run HAProxy in master-worker mode (-W) with -p PIDFILE",
+                ) from exc
+        else:
+            raise DeployError(
+                "the haproxy target does not know how to reload HAProxy",
+                target=self.name,
+                hint="give the option pid_file (master-worker mode) or reload_command",
+            )
+        self._wait_loaded(before)
+
+    def _wait_loaded(self, old_worker: int | None) -> None:
+        wanted = {str(self.cert_path(host)) for host in self.read_manifest()}
+        deadline = time.monotonic() + self.timeout
+        seen: set[str] | None = None
+        while True:
+            with contextlib.suppress(DeployError):
+                worker = self.worker_pid()
+                seen = {p for p in self.loaded() if Path(p).parent == self.folder}
+                if seen == wanted and (old_worker is None or worker != old_worker):
+                    return
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    "HAProxy did not load the new certificates after the reload",
+                    target=self.name,
+                    reason=f"loaded {sorted(seen or ())}, expected {sorted(wanted)}"
+                    f" from a worker other than {old_worker}",
+                    hint="see HAProxy's log for why the new worker did not start",
+                )
+            time.sleep(0.05)
+
+    def _go_live(self, plan: DeployPlan, written: tuple[Path, ...]) -> DeployResult:
+        self._reload_sent = False
+        loaded = self.loaded()
+        pems = [p for p in written if p.parent == self.folder and p.suffix == ".pem"]
+        done = tuple(map(str, written))
+        if self.crt_list in written or any(str(p) not in loaded for p in pems):
+            self.config_test()
+            self.reload()
+            return DeployResult(plan=plan, written=done, reloaded=True)
+        hosts = {str(self.cert_path(h.hostname)): h.hostname for h in plan.hosts}
+        for path in pems:
+            self.hot_update(path)
+        return DeployResult(
+            plan=plan, written=done, hot_updated=tuple(hosts.get(str(p), p.stem) for p in pems)
+        )
+
+    def _undo_live(self, restored: tuple[Path, ...]) -> None:
+        if self._reload_sent:
+            self.config_test()
+            self.reload()
+            return
+        loaded = self.loaded()
+        for path in restored:
+            mine = path.parent == self.folder and path.suffix == ".pem"
+            if mine and path.is_file() and str(path) in loaded:
+                self.hot_update(path)
+
+    def _revert_live(self, restored: tuple[Path, ...]) -> None:
+        loaded = self.loaded()
+        pems = [p for p in restored if p.parent == self.folder and p.suffix == ".pem"]
+        if self.crt_list in restored or any(not p.is_file() or str(p) not in loaded for p in pems):
+            self.config_test()
+            self.reload()
+            return
+        for path in pems:
+            self.hot_update(path)

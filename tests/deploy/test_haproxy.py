@@ -1,0 +1,115 @@
+"""The haproxy target against a real HAProxy: reloads for new names, hot swaps for renewals."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from certdesk.deploy import DeployError, HAProxyTarget, load_target, prove
+from tests.deploy.conftest import STORE, Certs
+from tests.deploy.servers import ClientLoop, HAProxy, served_sha256
+
+
+def _target(server: HAProxy, **extra: object) -> HAProxyTarget:
+    target = load_target("haproxy", server.options(**extra))
+    assert isinstance(target, HAProxyTarget)
+    return target
+
+
+def test_a_new_name_is_loaded_by_a_reload(haproxy_server: HAProxy, certs: Certs) -> None:
+    target = _target(haproxy_server)
+    before = haproxy_server.worker_pid()
+    item = certs.store.item(f"https://{STORE}/")
+    result = target.deploy([item])
+    assert result.reloaded
+    assert result.hot_updated == ()
+    assert haproxy_server.worker_pid() != before
+    assert haproxy_server.crt_list.read_text() == f"{target.cert_path(STORE)} {STORE}\n"
+    pem = target.cert_path(STORE)
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600  # leaf, chain and key in one file
+    assert str(pem) in haproxy_server.ask("show ssl cert")
+    [proof] = prove([item], connect_to=haproxy_server.address)
+    assert proof.ok, proof.reason
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256
+    # Another name still gets the default certificate.
+    assert served_sha256(haproxy_server.address, "other.example") == certs.default.sha256
+
+
+def test_renewal_is_hot_swapped_with_no_failed_handshake(
+    haproxy_server: HAProxy, certs: Certs
+) -> None:
+    target = _target(haproxy_server)
+    target.deploy([certs.store.item(f"https://{STORE}/")])
+    worker = haproxy_server.worker_pid()
+    old, new = certs.store.sha256, certs.store2.sha256
+
+    with ClientLoop(haproxy_server.address, STORE, threads=3) as loop:
+        loop.wait_for(old, 30)
+        result = target.deploy([certs.store2.item(f"https://{STORE}/")])
+        assert result.hot_updated == (STORE,)
+        assert not result.reloaded
+        loop.wait_for(new, 30)
+        # Rolling the renewal back is a hot swap as well.
+        target.rollback()
+        loop.wait_for(old, loop.count(old) + 30)
+
+    assert loop.failures == [], loop.failures[:5]
+    assert loop.count() >= 90
+    assert haproxy_server.worker_pid() == worker, "a hot swap must not reload HAProxy"
+    assert served_sha256(haproxy_server.address, STORE) == old
+
+
+def test_an_unreachable_runtime_api_leaves_the_previous_files(
+    haproxy_server: HAProxy, certs: Certs, tmp_path: Path
+) -> None:
+    target = _target(haproxy_server)
+    target.deploy([certs.store.item(f"https://{STORE}/")])
+    before = target.cert_path(STORE).read_bytes()
+    lost = _target(haproxy_server, socket=str(tmp_path / "nowhere.sock"))
+    with pytest.raises(DeployError) as caught:
+        lost.deploy([certs.store2.item(f"https://{STORE}/")])
+    assert caught.value.code == "deploy-failed"
+    assert caught.value.rolled_back
+    assert "runtime API" in caught.value.message
+    assert target.cert_path(STORE).read_bytes() == before
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256
+
+
+def test_a_crt_list_haproxy_refuses_is_rolled_back(haproxy_server: HAProxy, certs: Certs) -> None:
+    good = _target(haproxy_server)
+    good.deploy([certs.store.item(f"https://{STORE}/")])
+    crt_list = haproxy_server.crt_list.read_text()
+    worker = haproxy_server.worker_pid()
+    bad = _target(haproxy_server, ssl_options="[no-such-option]")
+    with pytest.raises(DeployError) as caught:
+        bad.deploy([certs.wildcard.item("https://shop.test.com/", hostname="*.test.com")])
+    assert caught.value.rolled_back
+    assert "no-such-option" in (caught.value.reason or "")
+    assert haproxy_server.crt_list.read_text() == crt_list
+    assert not bad.cert_path("*.test.com").exists()
+    assert haproxy_server.worker_pid() == worker
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256
+
+
+def test_reload_needs_a_way_to_signal(haproxy_server: HAProxy, certs: Certs) -> None:
+    target = _target(haproxy_server, pid_file=None)
+    with pytest.raises(DeployError) as caught:
+        target.deploy([certs.store.item(f"https://{STORE}/")])
+    assert caught.value.rolled_back
+    assert "pid_file" in (caught.value.hint or "")
+    assert not target.cert_path(STORE).exists()
+    assert haproxy_server.crt_list.read_text() == ""
+
+
+def test_a_missing_haproxy_says_what_to_install(tmp_path: Path) -> None:
+    target = HAProxyTarget(
+        tmp_path / "certs",
+        socket_path=tmp_path / "s.sock",
+        config=tmp_path / "haproxy.cfg",
+        haproxy=str(tmp_path / "no-haproxy"),
+    )
+    with pytest.raises(DeployError) as caught:
+        target.config_test()
+    assert "haproxy" in (caught.value.hint or "")
