@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__
 from certdesk.api import metrics, routes
 from certdesk.api.auth import LoginLimiter
-from certdesk.api.errors import certdesk_error_handler
+from certdesk.api.errors import (
+    certdesk_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
 from certdesk.settings import Settings
@@ -32,19 +40,30 @@ class BodyLimit:
             await _too_large(send, self.limit)
             return
         seen = 0
+        exceeded = started = False
 
         async def counting() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, counting, send)
-        except _BodyTooLarge:
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            # Whatever the app makes of the interrupted body (FastAPI turns any error while
+            # parsing it into a 400), the answer is 413.
+            if exceeded and not started:
+                return
+            started = True
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLarge):
+            await self.app(scope, counting, guarded)
+        if exceeded and not started:
             await _too_large(send, self.limit)
 
 
@@ -86,6 +105,9 @@ def create_app(
     app.state.trust_forwarded = trust_forwarded
     app.state.login_limiter = LoginLimiter()
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(routes.router)
     app.include_router(metrics.router)
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from datetime import datetime
 from typing import Any
 
 from certdesk.pki import iso_utc
 
+_PLAIN = frozenset({str, int, float, bool})  # exact types: a StrEnum goes on to .value
+
 
 def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not f.name.startswith("_")
-        }
+        return {name: jsonable(getattr(value, name)) for name in _public_fields(type(value))}
+    if value is None or type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return iso_utc(value)
     if isinstance(value, enum.Enum):
@@ -26,3 +27,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     return value
+
+
+@functools.cache
+def _public_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
 
@@ -32,3 +36,70 @@ async def certdesk_error_handler(request: Request, exc: Exception) -> JSONRespon
     assert isinstance(exc, CertdeskError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
     return JSONResponse({"error": exc.to_dict()}, status_code=status_for(exc), headers=headers)
+
+
+# Errors raised by the framework before a route runs (no such route, wrong method, a body
+# that does not parse): the same JSON shape, with a code of their own.
+HTTP_CODES = {
+    400: "invalid-argument",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+    415: "unsupported-media-type",
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http-error")
+    message = exc.detail if isinstance(exc.detail, str) else "the request was refused"
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "hint": None}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A request that does not match the route's parameters: ``invalid-argument`` (400).
+
+    The offending input is not sent back (FastAPI's default does): it may hold a password.
+    """
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return JSONResponse(
+        {
+            "error": {
+                "code": "invalid-argument",
+                "message": message,
+                "hint": "see /docs for the parameters this call takes",
+                "fields": fields,
+            }
+        },
+        status_code=400,
+    )
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Anything else: still JSON with a code (the server logs the traceback)."""
+    if isinstance(exc, OperationalError | PoolTimeout):  # locked, unreachable, pool full
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "store-unavailable",
+                    "message": "the database is busy or cannot be reached",
+                    "hint": "try again in a moment",
+                }
+            },
+            status_code=503,
+        )
+    return JSONResponse(
+        {"error": {"code": "internal-error", "message": "an unexpected error", "hint": None}},
+        status_code=500,
+    )

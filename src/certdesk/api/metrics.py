@@ -54,7 +54,7 @@ def metrics(request: Request) -> Response:
             .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
             .where(Domain.removed_at.is_(None), Domain.monitored.is_(True))
             .order_by(Domain.url)
-        ).tuples()
+        )
         for url, tenant, served, installed, ok, drift in rows:
             labels = f'url="{_label(url)}",tenant="{_label(tenant)}"'
             expiry = served or installed
@@ -72,7 +72,7 @@ def metrics(request: Request) -> Response:
             select(ReportDelivery.kind, ReportDelivery.status, func.count(ReportDelivery.id))
             .group_by(ReportDelivery.kind, ReportDelivery.status)
             .order_by(ReportDelivery.kind, ReportDelivery.status)
-        ).tuples()
+        )
         report_lines = [
             "# HELP certdesk_report_deliveries Report deliveries by kind and status.",
             "# TYPE certdesk_report_deliveries gauge",

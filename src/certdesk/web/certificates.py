@@ -1,0 +1,374 @@
+"""Pages that change something: a ``.pfx`` upload, a CSR order, the signed certificate's
+return, renewal, and an export download.
+
+Each form calls one desk function. A refusal changes nothing (the desk's transaction
+is rolled back) and the form comes back with every problem next to its field, and every
+finding of a refused certificate with its fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from certdesk import desk
+from certdesk.api.auth import Principal
+from certdesk.api.routes import read_upload
+from certdesk.desk import NotFound, Refused
+from certdesk.errors import CertdeskError, InputError, WrongPassword
+from certdesk.pki.csr import KeyKind, Subject
+from certdesk.web.common import PageError, render, run, the_desk, viewer
+from certdesk.web.forms import Problems, lines, mentions, problems_of
+
+router = APIRouter(include_in_schema=False)
+
+PORTALS = (("bss", "BSS (billing) portal"), ("storefront", "Storefront"), ("other", "Other"))
+KEYS = tuple(
+    (k.value, label)
+    for k, label in zip(
+        KeyKind, ("RSA 2048", "RSA 3072", "RSA 4096", "ECDSA P-256", "ECDSA P-384"), strict=True
+    )
+)
+
+Csrf = Annotated[str, Form(max_length=200)]
+
+
+def _tenants(request: Request, who: Principal) -> list[str]:
+    """The tenants the viewer may act for: its own, or (an operator) every one."""
+    if who.user.tenant is not None:
+        return [who.user.tenant]
+    return [t.name for t in run(request, who, desk.list_tenants)]
+
+
+def _attempt(
+    request: Request,
+    who: Principal,
+    use_case: Callable[..., Any],
+    place: Callable[[CertdeskError], str],
+    **inputs: Any,
+) -> tuple[Any, Problems]:
+    """Run the use case; a not-found is the 404 page, any other refusal the form's problems."""
+    try:
+        return the_desk(request).run(who.actor, use_case, **inputs), Problems()
+    except NotFound as exc:
+        raise PageError.of(exc) from exc
+    except CertdeskError as exc:
+        return None, problems_of(exc, place)
+
+
+# --- a customer's .pfx -------------------------------------------------------------------
+
+
+def _place_pfx(error: CertdeskError) -> str:
+    if isinstance(error, WrongPassword):
+        return "password"
+    if isinstance(error, InputError | Refused):
+        return "file"
+    if mentions(error, ("common name",)):
+        return "common_name"
+    if mentions(error, ("url", "host", "ip address", "wildcard", "available", "registered")):
+        return "urls"
+    return ""
+
+
+def _pfx_form(
+    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+) -> HTMLResponse:
+    return render(
+        request,
+        "upload.html",
+        {
+            "values": values,
+            "problems": problems,
+            "errors": problems.errors,
+            "tenants": _tenants(request, who),
+            "portals": PORTALS,
+        },
+        who=who,
+        status=status,
+    )
+
+
+@router.get("/upload")
+def upload_form(request: Request) -> HTMLResponse:
+    who = viewer(request)
+    return _pfx_form(request, who, {"portal": "other", "tenant": who.user.tenant or ""}, Problems())
+
+
+@router.post("/upload", response_model=None)
+async def upload(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    csrf_token: Csrf = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    common_name: Annotated[str, Form(max_length=300)] = "",
+    urls: Annotated[str, Form(max_length=20000)] = "",
+    portal: Annotated[str, Form(max_length=20)] = "other",
+    tenant: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    who = viewer(request, form_csrf=csrf_token)
+    values = {"common_name": common_name, "urls": urls, "portal": portal, "tenant": tenant}
+    try:
+        data = await read_upload(request, file)
+    except CertdeskError as exc:
+        return _pfx_form(request, who, values, problems_of(exc, lambda _: "file"), 413)
+    result, problems = await run_in_threadpool(
+        _attempt,
+        request,
+        who,
+        desk.submit_pfx,
+        _place_pfx,
+        tenant=tenant or who.user.tenant or "",
+        data=data,
+        password=password.encode("utf-8") if password else None,
+        common_name=common_name,
+        urls=lines(urls),
+        portal=portal if portal in ("bss", "storefront", "other") else "other",
+    )
+    if problems:
+        return _pfx_form(request, who, values, problems, 422)
+    return render(request, "upload_result.html", {"result": result}, who=who)
+
+
+# --- a CSR made by certdesk ----------------------------------------------------------------
+
+
+def _place_csr(error: CertdeskError) -> str:
+    if mentions(error, ("key type",)):
+        return "key"
+    if mentions(error, ("common name",)):
+        return "common_name"
+    if mentions(error, ("url", "cover", "ip address", "wildcard")):
+        return "urls"
+    return ""
+
+
+def _csr_form(
+    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+) -> HTMLResponse:
+    return render(
+        request,
+        "csr_form.html",
+        {
+            "values": values,
+            "problems": problems,
+            "errors": problems.errors,
+            "tenants": _tenants(request, who),
+            "keys": KEYS,
+        },
+        who=who,
+        status=status,
+    )
+
+
+@router.get("/csr/new")
+def csr_form(request: Request) -> HTMLResponse:
+    who = viewer(request)
+    return _csr_form(
+        request, who, {"key": KeyKind.RSA2048.value, "tenant": who.user.tenant or ""}, Problems()
+    )
+
+
+@router.post("/csr/new", response_model=None)
+def csr_new(
+    request: Request,
+    csrf_token: Csrf = "",
+    common_name: Annotated[str, Form(max_length=300)] = "",
+    organization: Annotated[str, Form(max_length=300)] = "",
+    unit: Annotated[str, Form(max_length=300)] = "",
+    locality: Annotated[str, Form(max_length=300)] = "",
+    state: Annotated[str, Form(max_length=300)] = "",
+    country: Annotated[str, Form(max_length=10)] = "",
+    sans: Annotated[str, Form(max_length=20000)] = "",
+    urls: Annotated[str, Form(max_length=20000)] = "",
+    key: Annotated[str, Form(max_length=20)] = KeyKind.RSA2048.value,
+    tenant: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    values = {
+        "common_name": common_name,
+        "organization": organization,
+        "unit": unit,
+        "locality": locality,
+        "state": state,
+        "country": country,
+        "sans": sans,
+        "urls": urls,
+        "key": key,
+        "tenant": tenant,
+    }
+    subject = Subject(
+        common_name=common_name,
+        organization=organization or None,
+        unit=unit or None,
+        locality=locality or None,
+        state=state or None,
+        country=country or None,
+    )
+    view, problems = _attempt(
+        request,
+        who,
+        desk.order_csr,
+        _place_csr,
+        tenant=tenant or who.user.tenant or "",
+        subject=subject,
+        sans=lines(sans),
+        urls=lines(urls),
+        key_kind=key,
+    )
+    if problems:
+        return _csr_form(request, who, values, problems, 422)
+    return RedirectResponse(f"/orders/{view.id}", status_code=303)
+
+
+@router.get("/orders")
+def orders(request: Request) -> HTMLResponse:
+    who = viewer(request)
+    found = run(request, who, desk.list_orders)
+    return render(request, "orders.html", {"orders": list(reversed(found))}, who=who)
+
+
+@router.get("/orders/{order_id}")
+def order_page(request: Request, order_id: int) -> HTMLResponse:
+    who = viewer(request)
+    view = run(request, who, desk.show_order, order_id=order_id)
+    return render(
+        request, "order.html", {"order": view, "errors": {}, "problems": Problems()}, who=who
+    )
+
+
+@router.get("/orders/{order_id}/csr")
+def order_csr_download(request: Request, order_id: int) -> Response:
+    who = viewer(request)
+    view = run(request, who, desk.show_order, order_id=order_id)
+    name = "".join(
+        c if c.isalnum() or c in ".-" else "_" for c in view.common_name.replace("*", "wildcard")
+    )
+    return Response(
+        view.csr_pem,
+        media_type="application/pkcs10",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.csr"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/orders/{order_id}/cancel")
+def order_cancel(request: Request, order_id: int, csrf_token: Csrf = "") -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    run(request, who, desk.cancel_order, order_id=order_id)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+
+
+@router.post("/renew")
+def renew(
+    request: Request, csrf_token: Csrf = "", url: Annotated[str, Form(max_length=2048)] = ""
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    view = run(request, who, desk.renew, url=url)
+    return RedirectResponse(f"/orders/{view.id}", status_code=303)
+
+
+# --- the signed certificate back -------------------------------------------------------------
+
+
+def _signed_form(
+    request: Request, who: Principal, problems: Problems, status: int = 200
+) -> HTMLResponse:
+    pending = run(request, who, desk.list_orders, status="pending")
+    return render(
+        request,
+        "signed_form.html",
+        {"problems": problems, "errors": problems.errors, "pending": pending},
+        who=who,
+        status=status,
+    )
+
+
+@router.get("/signed")
+def signed_form(request: Request) -> HTMLResponse:
+    return _signed_form(request, viewer(request), Problems())
+
+
+@router.post("/signed", response_model=None)
+async def signed(
+    request: Request, file: Annotated[UploadFile, File()], csrf_token: Csrf = ""
+) -> HTMLResponse:
+    who = viewer(request, form_csrf=csrf_token)
+    try:
+        data = await read_upload(request, file)
+    except CertdeskError as exc:
+        return _signed_form(request, who, problems_of(exc, lambda _: "file"), 413)
+    result, problems = await run_in_threadpool(
+        _attempt, request, who, desk.complete_order, lambda _: "file", data=data
+    )
+    if problems:
+        return await run_in_threadpool(_signed_form, request, who, problems, 422)
+    return render(request, "signed_result.html", {"result": result}, who=who)
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _export_form(
+    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+) -> HTMLResponse:
+    domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
+    return render(
+        request,
+        "export.html",
+        {"values": values, "problems": problems, "errors": problems.errors, "domains": domains},
+        who=who,
+        status=status,
+    )
+
+
+def _place_export(error: CertdeskError) -> str:
+    if mentions(error, ("pfx or pem",)):
+        return "to"
+    if mentions(error, ("url", "host", "ip address", "wildcard")):
+        return "url"
+    return ""
+
+
+@router.get("/export")
+def export_form(request: Request, url: str = "") -> HTMLResponse:
+    who = viewer(request)
+    return _export_form(request, who, {"url": url, "to": "pfx"}, Problems())
+
+
+@router.post("/export")
+def export(
+    request: Request,
+    csrf_token: Csrf = "",
+    url: Annotated[str, Form(max_length=2048)] = "",
+    to: Annotated[str, Form(max_length=10)] = "pfx",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    legacy: Annotated[bool, Form()] = False,
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    result, problems = _attempt(
+        request,
+        who,
+        desk.export_certificate,
+        _place_export,
+        url=url,
+        to=to,
+        password=password.encode("utf-8") if password else None,
+        legacy=legacy,
+    )
+    if problems:
+        return _export_form(request, who, {"url": url, "to": to}, problems, 422)
+    return Response(
+        result.data,
+        media_type=result.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{result.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,164 @@
+"""What every page shares: the templates, who is looking, calling the desk, error pages.
+
+Pages call the same desk functions as the API and the CLI, with the viewer's actor:
+tenancy is the desk's. A desk ``not-found`` (another tenant's object included) becomes
+the 404 page; a missing session sends the browser to the login page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from certdesk.api.auth import CsrfFailed, Principal, Unauthenticated, principal
+from certdesk.api.errors import status_for
+from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
+from certdesk.web.forms import FormError
+
+T = TypeVar("T")
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+class PageError(Exception):
+    """Answer with the error page: ``status``, a stable code, what is wrong, what to do."""
+
+    def __init__(self, status: int, code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    @classmethod
+    def of(cls, error: CertdeskError) -> PageError:
+        return cls(status_for(error), error.code, error.message, error.hint)
+
+
+class LoginRequired(Exception):
+    """No session: the browser goes to the login page and comes back to ``next``."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def the_desk(request: Request) -> Desk:
+    return request.app.state.desk  # type: ignore[no-any-return]
+
+
+def viewer(request: Request, *, form_csrf: str | None = None) -> Principal:
+    """The logged-in caller (CSRF checked on forms), or the login page / a 403 page."""
+    try:
+        return principal(request, form_csrf=form_csrf if form_csrf is not None else "")
+    except Unauthenticated:
+        if request.method == "GET":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target) from None
+        raise PageError(401, "unauthenticated", "your session has ended", "log in again") from None
+    except CsrfFailed as exc:
+        raise PageError.of(exc) from None
+
+
+def run(request: Request, who: Principal, use_case: Callable[..., T], /, **inputs: Any) -> T:
+    """One desk use case as the viewer; any refusal becomes the error page (404 for
+    another tenant's object)."""
+    try:
+        return the_desk(request).run(who.actor, use_case, **inputs)
+    except CertdeskError as exc:
+        raise PageError.of(exc) from exc
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    who: Principal | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    values = {
+        "who": who,
+        "csrf_token": who.csrf_token if who is not None else None,
+        "path": request.url.path,
+        **context,
+    }
+    response = templates.TemplateResponse(request, name, values, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this site (no ``//host``, no scheme) may be where login returns to."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+# --- template helpers ----------------------------------------------------------------------
+
+
+def aria(
+    name: str,
+    errors: Mapping[str, Sequence[FormError]],
+    help_text: bool = False,
+    also: str | None = None,
+) -> Markup:
+    """``aria-describedby`` (help, error and ``also`` elements) and ``aria-invalid``."""
+    ids = []
+    if help_text:
+        ids.append(f"{name}-help")
+    if errors.get(name):
+        ids.append(f"{name}-error")
+    if also:
+        ids.append(also)
+    out = f' aria-describedby="{" ".join(ids)}"' if ids else ""
+    if errors.get(name):
+        out += ' aria-invalid="true"'
+    return Markup(out)  # noqa: S704 - the ids are field names chosen by our templates
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment is not None else "—"
+
+
+def urlquote(value: str) -> str:
+    return quote(value, safe="")
+
+
+def pairs(values: Sequence[str]) -> list[tuple[str, str]]:
+    return [(v, v) for v in values]
+
+
+templates.env.globals["aria"] = aria
+templates.env.filters["pairs"] = pairs
+templates.env.filters["when"] = when
+templates.env.filters["day"] = day
+templates.env.filters["q"] = urlquote

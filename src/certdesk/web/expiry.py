@@ -1,0 +1,130 @@
+"""Days left, urgency classes, and the dashboard's chart of expiries (server-made SVG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from certdesk.desk import DomainView
+
+WEEKS = 13  # 91 days: the coming 90 days, a bar per week
+CHART_DAYS = 90
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days until expiry, negative when expired (as the reports count them)."""
+    return int((not_after - now).total_seconds() // 86400)
+
+
+def urgency(not_after: datetime | None, now: datetime) -> str:
+    """``none`` (no certificate), ``expired``, ``critical`` (≤3 days), ``warning`` (≤30), ``ok``."""
+    if not_after is None:
+        return "none"
+    if not_after <= now:
+        return "expired"
+    left = days_left(not_after, now)
+    if left <= 3:
+        return "critical"
+    if left <= 30:
+        return "warning"
+    return "ok"
+
+
+URGENCY_TEXT = {
+    "none": "no certificate",
+    "expired": "expired",
+    "critical": "3 days or less",
+    "warning": "30 days or less",
+    "ok": "more than 30 days",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    domain: DomainView
+    days_left: int | None
+    urgency: str
+
+
+def rows(domains: Sequence[DomainView], now: datetime) -> list[Row]:
+    """Soonest expiry first; domains without a certificate last."""
+    out = [
+        Row(
+            d,
+            days_left(d.not_after, now) if d.not_after is not None else None,
+            urgency(d.not_after, now),
+        )
+        for d in domains
+    ]
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    out.sort(key=lambda r: (r.domain.not_after or far, r.domain.url))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    count: int
+    start: datetime
+    end: datetime
+    css: str
+    label: str | None  # the axis label under this bar, every other week
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    base: float  # y of the axis
+    bars: tuple[Bar, ...]
+    top: int  # the count the tallest bar stands for
+    total: int
+    summary: str  # the text alternative
+
+
+def chart(expiries: Sequence[datetime], now: datetime) -> Chart:
+    """Certificates expiring in each of the coming 13 weeks (days 0–90), as SVG geometry."""
+    counts = [0] * WEEKS
+    horizon = now + timedelta(days=CHART_DAYS)
+    for moment in expiries:
+        if now < moment <= horizon:
+            counts[min((moment - now) // timedelta(days=7), WEEKS - 1)] += 1
+    width, height, pad_left, pad_bottom, pad_top = 650, 220, 34, 30, 26
+    base = height - pad_bottom
+    top = max(max(counts), 1)
+    slot = (width - pad_left) / WEEKS
+    bars = []
+    for week, count in enumerate(counts):
+        start = now + timedelta(days=7 * week)
+        first_day = 7 * week
+        css = "critical" if first_day <= 3 else "warning" if first_day <= 30 else "ok"
+        tall = (base - pad_top) * count / top
+        bars.append(
+            Bar(
+                x=round(pad_left + week * slot + slot * 0.15, 1),
+                y=round(base - tall, 1),
+                width=round(slot * 0.7, 1),
+                height=round(tall, 1),
+                count=count,
+                start=start,
+                end=min(start + timedelta(days=7), horizon),
+                css=css,
+                label=start.strftime("%d %b") if week % 2 == 0 else None,
+            )
+        )
+    total = sum(counts)
+    busiest = max(range(WEEKS), key=lambda i: counts[i])
+    summary = (
+        f"{total} certificate(s) expire in the coming {CHART_DAYS} days"
+        + (
+            f"; the busiest week starts {bars[busiest].start:%d %b} with {counts[busiest]}"
+            if total
+            else ""
+        )
+        + "."
+    )
+    return Chart(width, height, base, tuple(bars), top, total, summary)

@@ -1,0 +1,79 @@
+"""A refusal from the desk, placed next to the form field it is about.
+
+The desk says what is wrong once (a stable code, a message, a hint); a form shows it
+beside the field concerned. A ``refused`` upload carries every finding with its fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from certdesk.desk.context import Refused
+from certdesk.errors import CertdeskError
+from certdesk.pki import Finding
+from certdesk.pki.csr import SubjectInvalid
+
+SUBJECT_FIELDS = {
+    "CN": "common_name",
+    "O": "organization",
+    "OU": "unit",
+    "L": "locality",
+    "ST": "state",
+    "C": "country",
+    "SAN": "sans",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FormError:
+    code: str
+    message: str
+    fix: str | None
+
+
+@dataclass
+class Problems:
+    """Errors by field name (``""``: the form as a whole) and a refusal's findings."""
+
+    errors: dict[str, list[FormError]] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    message: str | None = None
+
+    def add(self, name: str, error: FormError) -> None:
+        self.errors.setdefault(name, []).append(error)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.findings)
+
+
+def problems_of(error: CertdeskError, place: Callable[[CertdeskError], str]) -> Problems:
+    """Where each part of ``error`` goes: ``place`` names the field of a plain error."""
+    found = Problems(message=error.message)
+    if isinstance(error, SubjectInvalid):
+        for problem in error.problems:
+            found.add(
+                SUBJECT_FIELDS.get(problem.field, ""),
+                FormError(error.code, problem.message, error.hint),
+            )
+        return found
+    name = place(error)
+    found.add(name, FormError(error.code, error.message, error.hint))
+    if isinstance(error, Refused):
+        found.findings = error.findings
+    return found
+
+
+def lines(text: str) -> list[str]:
+    """The non-empty entries of a textarea: one per line (commas also separate)."""
+    out: list[str] = []
+    for line in text.replace(",", "\n").splitlines():
+        value = line.strip()
+        if value:
+            out.append(value)
+    return out
+
+
+def mentions(error: CertdeskError, words: Iterable[str]) -> bool:
+    text = f"{error.message} {error.hint or ''}".lower()
+    return any(w in text for w in words)

@@ -1,0 +1,151 @@
+"""Pages that show: the dashboard, the domains and what they serve, the requests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from certdesk import desk
+from certdesk.desk.monitoring import probe_history
+from certdesk.reports import ReportRow, select_rows
+from certdesk.reports.windows import Window
+from certdesk.web.common import PageError, render, run, the_desk, viewer
+from certdesk.web.expiry import URGENCY_TEXT, chart, days_left, rows, urgency
+
+router = APIRouter(include_in_schema=False)
+
+
+PAGE = 100
+
+
+@router.get("/")
+def dashboard(
+    request: Request,
+    show: str | None = Query(None, max_length=20),
+    page: int = Query(1, ge=1, le=100_000),
+) -> HTMLResponse:
+    """The viewer's domains: counts by urgency, the 90-day chart, and a page of the table
+    (most urgent first; ``show`` keeps one urgency)."""
+    who = viewer(request)
+    now = the_desk(request).now()
+    domains = run(request, who, desk.list_domains)
+    table = rows(domains, now)
+    counts = dict.fromkeys(URGENCY_TEXT, 0)
+    for row in table:
+        counts[row.urgency] += 1
+    if show in URGENCY_TEXT:
+        table = [r for r in table if r.urgency == show]
+    pages = max(1, -(-len(table) // PAGE))
+    page = min(page, pages)
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "rows": table[(page - 1) * PAGE : page * PAGE],
+            "total": len(table),
+            "page": page,
+            "pages": pages,
+            "show": show if show in URGENCY_TEXT else "",
+            "counts": counts,
+            "urgency_text": URGENCY_TEXT,
+            "chart": chart([d.not_after for d in domains if d.not_after is not None], now),
+            "now": now,
+        },
+        who=who,
+    )
+
+
+@router.get("/domains")
+def domains_served(request: Request, page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
+    """Every URL the viewer may see, with what its latest probes found it serving."""
+    who = viewer(request)
+    d = the_desk(request)
+    now = d.now()
+    domains = run(request, who, desk.list_domains)
+    # The reports' selection knows the served state: every monitored URL with a date.
+    everything = Window(now, now + timedelta(days=365 * 100), low_inclusive=False)
+    with d.context(who.actor, at=now) as ctx:
+        served = {r.url: r for r in select_rows(ctx, now, everything)}
+    every = rows(domains, now)
+    pages = max(1, -(-len(every) // PAGE))
+    page = min(page, pages)
+    table = [
+        (row, served.get(row.domain.url), urgency(_date(served.get(row.domain.url)), now))
+        for row in every[(page - 1) * PAGE : page * PAGE]
+    ]
+    return render(
+        request,
+        "domains.html",
+        {
+            "table": table,
+            "total": len(every),
+            "page": page,
+            "pages": pages,
+            "now": now,
+            "urgency_text": URGENCY_TEXT,
+        },
+        who=who,
+    )
+
+
+def _date(row: ReportRow | None) -> datetime | None:
+    return row.not_after if row is not None else None
+
+
+@router.get("/domain")
+def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
+    """One URL: its certificate, its probes, export and renewal."""
+    who = viewer(request)
+    now = the_desk(request).now()
+    probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
+    parsed = desk.parse_url(url)  # read already by probe_history: it cannot fail here
+    # A domain is its host and port (the stored URL may carry a path).
+    view = next(
+        (
+            v
+            for v in run(request, who, desk.list_domains)
+            if (v.hostname, v.port) == (parsed.hostname, parsed.port)
+        ),
+        None,
+    )
+    if view is None:
+        raise PageError(404, "not-found", f"no domain {parsed.url}")
+    left = days_left(view.not_after, now) if view.not_after is not None else None
+    return render(
+        request,
+        "domain.html",
+        {
+            "domain": view,
+            "probes": probes,
+            "days_left": left,
+            "urgency": urgency(view.not_after, now),
+            "urgency_text": URGENCY_TEXT,
+        },
+        who=who,
+    )
+
+
+@router.get("/requests")
+def requests_page(
+    request: Request, status: str | None = Query(None, max_length=40)
+) -> HTMLResponse:
+    who = viewer(request)
+    found = run(request, who, desk.list_requests, status=status or None)
+    return render(
+        request,
+        "requests.html",
+        {"requests": found, "status": status or "", "statuses": _STATUSES},
+        who=who,
+    )
+
+
+_STATUSES = ("received", "processing", "completed", "rejected")
+
+
+@router.get("/requests/{request_id}")
+def request_page(request: Request, request_id: int) -> HTMLResponse:
+    who = viewer(request)
+    found = run(request, who, desk.get_request, request_id=request_id)
+    return render(request, "request.html", {"item": found}, who=who)
