@@ -7,12 +7,16 @@ the server call it and hand the desk to the use cases.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from certdesk.desk.context import Desk, Policy
 from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.vault import Vault, key_id, load_master_key, parse_master_key
 from certdesk.trust import is_public_suffix, trust_roots
+
+if TYPE_CHECKING:
+    from certdesk.installer import Installer
 
 
 def pending_key_file(settings: Settings) -> Path:
@@ -41,6 +45,7 @@ def policy_for(settings: Settings) -> Policy:
         is_public_suffix=is_public_suffix,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
+        installs=settings.deploy_default is not None,
     )
 
 
@@ -49,3 +54,11 @@ def open_desk(settings: Settings) -> Desk:
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(settings)
     return Desk(store=store, vault=open_vault(settings), policy=policy_for(settings))
+
+
+def open_installer(settings: Settings, desk: Desk) -> Installer:
+    """The installer of ``desk``'s certificates on the configured deploy targets."""
+    from certdesk.installer import Installer
+    from certdesk.notify import mailer_for
+
+    return Installer(desk, settings, mailer_for(settings.smtp_url, settings.outbox))

@@ -6,6 +6,7 @@ below reads the environment by itself.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +44,17 @@ class Settings:
     probe_concurrency: int = 100
     probe_timeout: float = 10.0
     probe_allow_private: bool = False
+    # Deploy targets by name: (kind, options); ``deploy_default`` is used for every domain
+    # that names none. No target: certificates are stored and bound, not installed.
+    deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
+    deploy_default: str | None = None
+
+    def deploy_target(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """``(kind, options)`` of the target called ``name``."""
+        for target, kind, options in self.deploy_targets:
+            if target == name:
+                return kind, dict(options)
+        return None
 
     @property
     def outbox(self) -> Path:
@@ -99,6 +111,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_concurrency=_int(get("probe_concurrency"), 100, "probe_concurrency"),
         probe_timeout=float(get("probe_timeout") or 10.0),
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
+        **_deploy(env, file_values.get("deploy")),
     )
 
 
@@ -123,6 +136,44 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _deploy(env: Mapping[str, str], section: Any) -> dict[str, Any]:
+    """Deploy targets from ``[deploy]`` in certdesk.toml, or CERTDESK_DEPLOY_TARGET/_OPTIONS.
+
+    ``[deploy] target = "nginx"`` with ``[deploy.options]`` names one default target;
+    ``[deploy.targets.NAME] kind = "nginx" ...`` names several, ``[deploy] default = NAME``.
+    """
+    targets: dict[str, tuple[str, dict[str, Any]]] = {}
+    default: str | None = None
+    if isinstance(section, dict):
+        for name, table in (section.get("targets") or {}).items():
+            if not isinstance(table, dict) or "kind" not in table:
+                raise InvalidArgument(f'[deploy.targets.{name}] needs kind = "files"|…')
+            options = {k: v for k, v in table.items() if k != "kind"}
+            targets[str(name)] = (str(table["kind"]), options)
+        if section.get("target"):
+            targets["default"] = (str(section["target"]), dict(section.get("options") or {}))
+            default = "default"
+        default = str(section["default"]) if section.get("default") else default
+    if env.get("CERTDESK_DEPLOY_TARGET"):
+        try:
+            options = json.loads(env.get("CERTDESK_DEPLOY_OPTIONS") or "{}")
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"CERTDESK_DEPLOY_OPTIONS is not JSON: {exc}") from exc
+        if not isinstance(options, dict):
+            raise InvalidArgument("CERTDESK_DEPLOY_OPTIONS must be a JSON object")
+        targets["default"] = (env["CERTDESK_DEPLOY_TARGET"], options)
+        default = "default"
+    if default is not None and default not in targets:
+        raise InvalidArgument(f"the default deploy target {default!r} is not defined")
+    return {
+        "deploy_targets": tuple(
+            (name, kind, tuple(sorted(options.items())))
+            for name, (kind, options) in targets.items()
+        ),
+        "deploy_default": default,
+    }
 
 
 def _list(value: Any) -> tuple[str, ...]:

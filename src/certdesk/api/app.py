@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from certdesk.api.errors import (
 )
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
+from certdesk.service import open_installer
 from certdesk.settings import Settings
 
 
@@ -104,6 +105,7 @@ def create_app(
     app.state.settings = settings
     app.state.trust_forwarded = trust_forwarded
     app.state.login_limiter = LoginLimiter()
+    app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -119,6 +121,20 @@ def create_app(
         from certdesk.web import portal
 
         portal.mount(app)
+        # The portal answers unknown pages with its own handler; the API's errors stay
+        # JSON with a stable code whatever the portal does for its pages.
+        page_handler = app.exception_handlers.get(HTTPException)
+        if page_handler is not None and page_handler is not http_error_handler:
+            app.add_exception_handler(HTTPException, _api_first(page_handler))
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app
+
+
+def _api_first(page_handler: Any) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith(("/api/", "/metrics")):
+            return await http_error_handler(request, exc)
+        return await page_handler(request, exc)  # type: ignore[no-any-return]
+
+    return handler

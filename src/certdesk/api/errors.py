@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
@@ -51,8 +51,10 @@ HTTP_CODES = {
 }
 
 
-async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304) or exc.status_code < 400:  # no body: as Starlette does
+        return Response(status_code=exc.status_code, headers=exc.headers)
     code = HTTP_CODES.get(exc.status_code, "http-error")
     message = exc.detail if isinstance(exc.detail, str) else "the request was refused"
     return JSONResponse(

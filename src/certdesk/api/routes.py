@@ -224,7 +224,10 @@ async def submit(
         urls=urls,
         portal=portal,
     )
-    return jsonable(result)
+    installs = await run_in_threadpool(
+        request.app.state.installer.after_intake, p.actor, result.request_id
+    )
+    return {**jsonable(result), "installed": jsonable(installs)}
 
 
 class CsrIn(BaseModel):
@@ -298,7 +301,11 @@ async def csr_complete(
     from starlette.concurrency import run_in_threadpool
 
     data = await read_upload(request, file)
-    return jsonable(await run_in_threadpool(d.run, p.actor, desk.complete_order, data=data))
+    result = await run_in_threadpool(d.run, p.actor, desk.complete_order, data=data)
+    installs = await run_in_threadpool(
+        request.app.state.installer.after_intake, p.actor, result.request_id
+    )
+    return {**jsonable(result), "installed": jsonable(installs)}
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])
@@ -530,3 +537,26 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message, "hint": None}}, status_code=status
     )
+
+
+class DeployIn(BaseModel):
+    urls: list[str] = []
+    all: bool = False
+    target: str | None = None
+    dry_run: bool = False
+
+
+@router.post("/deployments", tags=["certificates"])
+def deploy(body: DeployIn, request: Request, p: Who) -> Any:
+    """Install the certificates bound to URLs (or all the caller's) on their terminators and
+    prove each with a handshake; a failure is rolled back and reported."""
+    from certdesk.errors import InvalidArgument
+
+    if bool(body.urls) == body.all:
+        raise InvalidArgument("give urls or all=true (not both)")
+    if body.target is not None:
+        require_operator(p)
+    outcomes = request.app.state.installer.install(
+        p.actor, urls=body.urls, every=body.all, target=body.target, dry_run=body.dry_run
+    )
+    return jsonable(outcomes)

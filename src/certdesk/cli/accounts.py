@@ -168,10 +168,36 @@ def _change(url: str, as_json: bool, **changes: object) -> None:
 
 @domain_app.command("change")
 def domain_change(
-    url: str, portal: PortalOpt = None, connect_to: ConnectOpt = None, as_json: JsonOpt = False
+    url: str,
+    portal: PortalOpt = None,
+    connect_to: ConnectOpt = None,
+    deploy_target: Annotated[
+        str | None,
+        typer.Option(
+            "--deploy-target",
+            help="Install this domain's certificates on this configured "
+            "target ('default' for the default one).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Change a domain's portal or connect-to address."""
-    _change(url, as_json, portal=portal.value if portal else None, connect_to=connect_to)
+    """Change a domain's portal, connect-to address or deploy target."""
+    if deploy_target is not None:
+        from certdesk.desk.installs import set_deploy_target
+
+        with refusals(as_json):
+            settings = state.settings()
+            name = None if deploy_target == "default" else deploy_target
+            if name is not None and settings.deploy_target(name) is None:
+                from certdesk.errors import InvalidArgument
+
+                raise InvalidArgument(f"no deploy target called {name!r} is configured")
+            state.desk().run(state.actor(), set_deploy_target, url=url, target=name)
+    if portal is not None or connect_to is not None or deploy_target is None:
+        _change(url, as_json, portal=portal.value if portal else None, connect_to=connect_to)
+    elif not as_json:
+        out.print(f"{escape(url)}: deploy target {deploy_target}")
 
 
 @domain_app.command("unmonitor")

@@ -14,6 +14,7 @@ from certdesk.cli.files import FileArg, JsonOpt, PasswordEnv, PasswordFile, Pass
 from certdesk.cli.inputs import read_input, read_password, write_output
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.installer import InstallOutcome
 from certdesk.pki import Finding, iso_utc
 from certdesk.pki.csr import KeyKind, Subject
 
@@ -48,12 +49,33 @@ def _print_findings(findings: tuple[Finding, ...]) -> None:
         out.print(f"  {f.severity.value}{escape(f'[{f.code}]')}: {escape(f.message)}")
 
 
+def install_json(o: InstallOutcome) -> dict[str, Any]:
+    return {
+        "url": o.url,
+        "target": o.target,
+        "ok": o.ok,
+        "sha256": o.sha256,
+        "action": o.action or None,
+        "message": o.message,
+    }
+
+
+def print_installs(outcomes: list[InstallOutcome]) -> None:
+    for o in outcomes:
+        state_text = "[green]installed[/]" if o.ok else "[red]not installed[/]"
+        action = f" ({o.action})" if o.action else ""
+        out.print(
+            f"  {state_text}{action} {escape(o.url)} on {escape(o.target)}: {escape(o.message)}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("renew")(renew)
     app.command("export")(export)
     app.command("requests")(requests)
     app.command("audit")(audit)
+    app.command("deploy")(deploy)
     app.add_typer(csr_app, name="csr")
     app.add_typer(vault_app, name="vault")
 
@@ -98,6 +120,7 @@ def submit(
             portal=portal.value,
         )
         del pw
+        installed = state.installer().after_intake(state.actor(), result.request_id)
     if as_json:
         print_json(
             {
@@ -106,11 +129,15 @@ def submit(
                 "urls": list(result.urls),
                 "not_after": result.not_after,
                 "findings": [f.to_json() for f in result.findings],
+                "installed": [install_json(o) for o in installed],
             }
         )
-        return
-    out.print(result.sha256)
-    _print_findings(result.findings)
+    else:
+        out.print(result.sha256)
+        _print_findings(result.findings)
+        print_installs(installed)
+    if any(not o.ok for o in installed):
+        raise typer.Exit(1)
 
 
 def _order_json(o: desk.OrderView) -> dict[str, Any]:
@@ -240,20 +267,26 @@ def csr_complete(file: FileArg, as_json: JsonOpt = False) -> None:
     with refusals(as_json):
         data = read_input(file, max_bytes=state.settings().max_upload_bytes)
         result = state.desk().run(state.actor(), desk.complete_order, data=data)
+        installed = state.installer().after_intake(state.actor(), result.request_id)
     if as_json:
         print_json(
             {
                 "sha256": result.sha256,
                 "order": result.order_id,
+                "request": result.request_id,
                 "urls": list(result.urls),
                 "not_after": iso_utc(result.not_after),
                 "replaced": list(result.replaced),
                 "findings": [f.to_json() for f in result.findings],
+                "installed": [install_json(o) for o in installed],
             }
         )
-        return
-    out.print(result.sha256)
-    _print_findings(result.findings)
+    else:
+        out.print(result.sha256)
+        _print_findings(result.findings)
+        print_installs(installed)
+    if any(not o.ok for o in installed):
+        raise typer.Exit(1)
 
 
 @csr_app.command("cancel")
@@ -418,3 +451,44 @@ def vault_rotate(
         f"master key rotated: {result.old_key_id} → {result.new_key_id}, "
         f"{result.keys} key(s) re-encrypted"
     )
+
+
+def deploy(
+    urls: Annotated[
+        list[str] | None, typer.Argument(help="URLs to install (or --all).", show_default=False)
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every domain with a certificate.")] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="A configured deploy target (default: the domain's, else the default).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Install the certificates bound to URLs on their TLS terminators, and prove it.
+
+    After the deploy, each URL is probed through the terminator with its name as SNI;
+    only a served new certificate completes the request. A failure is rolled back.
+    """
+    from certdesk.errors import InvalidArgument
+
+    with refusals(as_json):
+        if bool(urls) == every:
+            raise InvalidArgument("give URLs or --all (not both)")
+        outcomes = state.installer().install(
+            state.actor(), urls=urls or [], every=every, target=target, dry_run=dry_run
+        )
+    if as_json:
+        print_json({"dry_run": dry_run, "installed": [install_json(o) for o in outcomes]})
+    else:
+        if not outcomes:
+            out.print("nothing to install: no certificate is bound to those domains")
+        print_installs(outcomes)
+    if any(not o.ok for o in outcomes):
+        raise typer.Exit(1)

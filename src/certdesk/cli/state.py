@@ -5,9 +5,13 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from certdesk.desk import Actor, Desk
 from certdesk.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from certdesk.installer import Installer
 
 
 @dataclass
@@ -27,6 +31,11 @@ class State:
 
             self._desk = open_desk(self.settings())
         return self._desk
+
+    def installer(self) -> Installer:
+        from certdesk.service import open_installer
+
+        return open_installer(self.settings(), self.desk())
 
     def actor(self) -> Actor:
         """The command line acts as an operator of the platform."""

@@ -81,6 +81,7 @@ class DomainView:
     connect_to: str | None
     certificate_sha256: str | None
     not_after: datetime | None
+    deploy_target: str | None = None
 
 
 def _active(ctx: Ctx, url: Url) -> Domain | None:
@@ -215,4 +216,5 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
         connect_to=domain.connect_to,
         certificate_sha256=cert.sha256 if cert else None,
         not_after=cert.not_after if cert else None,
+        deploy_target=domain.deploy_target,
     )

@@ -17,6 +17,7 @@ from certdesk.desk.records import (
     advance,
     bind,
     find_certificate,
+    finish_intake,
     open_request,
     seal_key,
     store_certificate,
@@ -110,12 +111,7 @@ def submit_pfx(
     )
     advance(ctx, request, "processing", "certificate checked and stored, key encrypted")
     bind(ctx, cert, domains, request)
-    advance(
-        ctx,
-        request,
-        "completed",
-        "bound to " + ", ".join(d.url for d in domains) + "; no deploy target is configured",
-    )
+    finish_intake(ctx, request, domains, "certificate accepted")
     ctx.audit(
         "certificate.submit",
         "certificate",

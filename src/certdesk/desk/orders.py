@@ -21,6 +21,7 @@ from certdesk.desk.records import (
     advance,
     bind,
     chain_of,
+    finish_intake,
     name_sha256,
     open_key,
     open_request,
@@ -200,6 +201,7 @@ class CompleteResult:
     not_after: datetime
     replaced: tuple[str, ...]  # SHA-256 of certificates this one replaced on those URLs
     findings: tuple[Finding, ...]
+    request_id: int | None = None
 
 
 def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
@@ -276,13 +278,7 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
     order.certificate_id = cert.id
     order.updated_at = ctx.now
     if request is not None:
-        advance(
-            ctx,
-            request,
-            "completed",
-            "signed certificate received and stored; bound to "
-            + (", ".join(d.url for d in domains) or "no URL"),
-        )
+        finish_intake(ctx, request, domains, "signed certificate received and stored")
     replaced = tuple(sorted({c.sha256 for c in before.values() if c.id != cert.id}))
     ctx.audit(
         "csr.complete",
@@ -300,6 +296,7 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
         report.leaf.not_after,
         replaced,
         tuple(findings),
+        request.id if request is not None else None,
     )
 
 

@@ -155,3 +155,14 @@ def advance(ctx: Ctx, request: Request, status: str, message: str) -> None:
     request.status = status
     request.updated_at = ctx.now
     ctx.session.add(RequestEvent(request_id=request.id, at=ctx.now, status=status, message=message))
+
+
+def finish_intake(ctx: Ctx, request: Request, domains: Sequence[Domain], what: str) -> None:
+    """The end of an intake: completed now, or — with a deploy target — once installed."""
+    urls = ", ".join(d.url for d in domains) or "no URL"
+    if ctx.policy.installs:
+        advance(ctx, request, "processing", f"{what}; bound to {urls}; to be installed")
+    else:
+        advance(
+            ctx, request, "completed", f"{what}; bound to {urls}; no deploy target is configured"
+        )

@@ -32,3 +32,33 @@ def report_message(report: Report, *, sender: str, to: Sequence[str], msg_id: st
         to_csv(report).encode("utf-8"), maintype="text", subtype="csv", filename=name
     )
     return message
+
+
+def install_message(
+    *,
+    sender: str,
+    to: Sequence[str],
+    tenant: str,
+    request_id: int,
+    installed: Sequence[tuple[str, str | None, str, str]],
+) -> EmailMessage:
+    """ "Your certificate is installed": ``installed`` rows are (url, CN, SHA-256, valid until)."""
+    message = EmailMessage()
+    message["Subject"] = f"Certificate installed (request {request_id})"
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Message-ID"] = message_id("install", str(request_id), tenant)
+    lines = [
+        f"Hello {tenant},",
+        "",
+        f"the certificate of request {request_id} is installed and was checked with a real",
+        "TLS handshake on each URL:",
+        "",
+    ]
+    for url, common_name, sha256, until in installed:
+        lines.append(f"  {url}")
+        lines.append(f"    {common_name or '?'}, valid until {until}")
+        lines.append(f"    SHA-256 {sha256}")
+    lines += ["", "certdesk"]
+    message.set_content("\n".join(lines))
+    return message

@@ -74,6 +74,7 @@ class Domain(Base):
     # written: the served certificate's (latest handshake), else the installed one's.
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
     expiry_source: Mapped[str | None] = mapped_column(String(20))  # served | installed
+    deploy_target: Mapped[str | None] = mapped_column(String(100))  # None: the default
     tenant: Mapped[Tenant] = relationship()
     __table_args__ = (
         Index(

@@ -20,6 +20,7 @@ from certdesk.api.auth import Principal
 from certdesk.api.routes import read_upload
 from certdesk.desk import NotFound, Refused
 from certdesk.errors import CertdeskError, InputError, WrongPassword
+from certdesk.installer import InstallOutcome
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 from certdesk.web.forms import Problems, lines, mentions, problems_of
@@ -58,6 +59,17 @@ def _attempt(
         raise PageError.of(exc) from exc
     except CertdeskError as exc:
         return None, problems_of(exc, place)
+
+
+def _install(request: Request, who: Principal, request_id: int | None) -> list[Any]:
+    """With a deploy target configured, install what the intake stored (its outcome is
+    shown; a failed install leaves the request open with the reason)."""
+    try:
+        return request.app.state.installer.after_intake(  # type: ignore[no-any-return]
+            who.actor, request_id
+        )
+    except CertdeskError as exc:
+        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}")]
 
 
 # --- a customer's .pfx -------------------------------------------------------------------
@@ -131,7 +143,8 @@ async def upload(
     )
     if problems:
         return _pfx_form(request, who, values, problems, 422)
-    return render(request, "upload_result.html", {"result": result}, who=who)
+    installs = await run_in_threadpool(_install, request, who, result.request_id)
+    return render(request, "upload_result.html", {"result": result, "installs": installs}, who=who)
 
 
 # --- a CSR made by certdesk ----------------------------------------------------------------
@@ -309,7 +322,8 @@ async def signed(
     )
     if problems:
         return await run_in_threadpool(_signed_form, request, who, problems, 422)
-    return render(request, "signed_result.html", {"result": result}, who=who)
+    installs = await run_in_threadpool(_install, request, who, result.request_id)
+    return render(request, "signed_result.html", {"result": result, "installs": installs}, who=who)
 
 
 # --- export ------------------------------------------------------------------------------------

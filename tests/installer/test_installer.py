@@ -1,0 +1,229 @@
+"""Installing through the desk on a real nginx: intake, deploy, handshake proof, request,
+e-mail; and a failed install that leaves the request open and the old certificate served."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from certdesk import desk as d
+from certdesk.desk import Actor, Desk
+from certdesk.installer import Installer
+from certdesk.notify import OutboxMailer
+from certdesk.service import open_desk
+from certdesk.settings import Settings
+from certdesk.store.monitoring import DomainState
+from tests.deploy.servers import Nginx, run_nginx, settled_sha256
+from tests.flows import new_tenant, submit_leaf
+from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
+
+OPERATOR = Actor(name="test")
+URLS = ("https://store.test.com", "https://www.test.com")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
+    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
+        yield server
+
+
+def _settings(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object) -> Settings:
+    targets = (("edge", "nginx", tuple(sorted(nginx.options(**options).items()))),)
+    return Settings(
+        home=tmp_path / "home",
+        database_url=f"sqlite:///{tmp_path}/certdesk.db",
+        ca_bundle=pki.root_crt,
+        deploy_targets=targets,
+        deploy_default="edge",
+    )
+
+
+@pytest.fixture
+def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk, Installer]]:
+    settings = _settings(tmp_path, pki, nginx)
+    desk = open_desk(settings)
+    new_tenant(desk, OPERATOR)
+    try:
+        yield desk, Installer(desk, settings, OutboxMailer(settings.outbox))
+    finally:
+        desk.store.close()
+
+
+def _request(desk: Desk, request_id: int) -> d.RequestView:
+    return desk.run(OPERATOR, d.get_request, request_id=request_id)
+
+
+def test_an_intake_is_installed_proven_and_the_requester_told(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx, tmp_path: Path
+) -> None:
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+    # Stored and bound, but not complete until installed and proven.
+    assert _request(desk, result.request_id).status == "processing"
+
+    outcomes = installer.after_intake(OPERATOR, result.request_id)
+
+    leaf = openssl_fingerprint(pki.leaf_crt)
+    assert [(o.url, o.ok, o.sha256) for o in outcomes] == [(u, True, leaf) for u in URLS]
+    for name in ("store.test.com", "www.test.com"):
+        assert settled_sha256(nginx.address, name, leaf) == leaf
+    request = _request(desk, result.request_id)
+    assert request.status == "completed"
+    assert "proven by a handshake" in request.timeline[-1][2]
+    # The proof's handshakes are the domains' latest probes: served, no drift.
+    with desk.context(OPERATOR) as ctx:
+        states = ctx.session.query(DomainState).all()
+        assert {s.served_sha256 for s in states} == {leaf}
+        assert {s.served_drift for s in states} == {False}
+    mails = list((tmp_path / "home" / "outbox").glob("*.eml"))
+    assert len(mails) == 1
+    message = email.message_from_bytes(mails[0].read_bytes())
+    assert message["To"] == "ops@acme.gr"
+    body = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert leaf in body
+    assert "https://www.test.com" in body
+
+
+def test_dry_run_changes_nothing(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+    outcomes = installer.install(OPERATOR, urls=[URLS[0]], dry_run=True)
+    assert [(o.url, o.action) for o in outcomes] == [(URLS[0], "add")]
+    assert not any(nginx.include_dir.iterdir())
+    assert _request(desk, result.request_id).status == "processing"
+
+
+def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
+    tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    # The target's address is not where nginx listens: the proof cannot see the new leaf.
+    settings = _settings(tmp_path, pki, nginx, address="127.0.0.1:9")
+    desk = open_desk(settings)
+    try:
+        new_tenant(desk, OPERATOR)
+        result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+        installer = Installer(desk, settings, OutboxMailer(settings.outbox))
+        outcomes = installer.after_intake(OPERATOR, result.request_id)
+        assert outcomes
+        assert not any(o.ok for o in outcomes)
+        assert "previous certificate was restored" in outcomes[0].message
+        request = _request(desk, result.request_id)
+        assert request.status == "processing"
+        assert "not served" in request.timeline[-1][2]
+        # Rolled back: nginx has no block of certdesk's, and still serves its default.
+        assert not any(nginx.include_dir.iterdir())
+        default = openssl_fingerprint(pki.selfsigned_crt)
+        assert settled_sha256(nginx.address, "store.test.com", default) == default
+        assert not (tmp_path / "home" / "outbox").exists()
+    finally:
+        desk.store.close()
+
+
+def test_a_refused_config_leaves_the_request_open_with_nginx_s_reason(
+    tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    settings = _settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
+    desk = open_desk(settings)
+    try:
+        new_tenant(desk, OPERATOR)
+        result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+        outcomes = Installer(desk, settings, None).after_intake(OPERATOR, result.request_id)
+        assert not any(o.ok for o in outcomes)
+        request = _request(desk, result.request_id)
+        assert request.status == "processing"
+        assert "TLSv9" in request.timeline[-1][2]
+        audit = desk.run(OPERATOR, d.list_audit)
+        assert audit[0].action == "certificate.install-failed"
+    finally:
+        desk.store.close()
+
+
+def test_without_a_target_intake_completes_at_once(tmp_path: Path, pki: OpenSSLPKI) -> None:
+    settings = Settings(
+        home=tmp_path / "home", database_url=f"sqlite:///{tmp_path}/c.db", ca_bundle=pki.root_crt
+    )
+    desk = open_desk(settings)
+    try:
+        new_tenant(desk, OPERATOR)
+        result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+        installer = Installer(desk, settings, None)
+        assert installer.after_intake(OPERATOR, result.request_id) == []
+        assert _request(desk, result.request_id).status == "completed"
+    finally:
+        desk.store.close()
+
+
+def test_the_cli_deploys_a_url(
+    tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from certdesk.cli import app
+    from certdesk.cli.state import state
+
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    options = json.dumps(nginx.options())
+    env = {
+        "CERTDESK_HOME": str(home),
+        "CERTDESK_CA_BUNDLE": str(pki.root_crt),
+        "CERTDESK_DEPLOY_TARGET": "nginx",
+        "CERTDESK_DEPLOY_OPTIONS": options,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(state, "_settings", None)
+    monkeypatch.setattr(state, "_desk", None)
+    monkeypatch.setattr(state, "home", None)
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["tenant", "add", "Acme Hosting"]).exit_code == 0
+        submitted = runner.invoke(
+            app,
+            [
+                "submit",
+                str(pki.modern_pfx),
+                "--password",
+                "s3cret",
+                "--common-name",
+                "store.test.com",
+                "--url",
+                URLS[0],
+                "--tenant",
+                "Acme Hosting",
+                "--json",
+            ],
+        )
+        assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+        installed = json.loads(submitted.stdout)["installed"]
+        assert [(i["url"], i["ok"]) for i in installed] == [(URLS[0], True)]
+        again = runner.invoke(app, ["deploy", URLS[0], "--json"])
+        assert again.exit_code == 0, again.stdout + again.stderr
+        assert [i["action"] for i in json.loads(again.stdout)["installed"]] == ["unchanged"]
+        both = runner.invoke(app, ["deploy", URLS[0], "--all"])
+        assert both.exit_code == 2
+    finally:
+        state.close()
+
+
+def test_settings_read_deploy_targets_from_the_config_file(tmp_path: Path) -> None:
+    from certdesk.settings import load_settings
+
+    (tmp_path / "certdesk.toml").write_text(
+        '[deploy]\ndefault = "edge"\n[deploy.targets.edge]\nkind = "files"\n'
+        'folder = "/srv/certs"\n[deploy.targets.win]\nkind = "pfx"\nfolder = "/srv/pfx"\n'
+        'password = "x"\n'
+    )
+    settings = load_settings(tmp_path, env={})
+    assert settings.deploy_default == "edge"
+    assert settings.deploy_target("edge") == ("files", {"folder": "/srv/certs"})
+    assert settings.deploy_target("win") == ("pfx", {"folder": "/srv/pfx", "password": "x"})
+    assert dataclasses.replace(settings, deploy_default=None).deploy_target("nope") is None
