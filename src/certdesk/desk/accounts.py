@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
 
-from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, tenant_by_name
+from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.store.accounts import ApiToken, User, WebSession
 from certdesk.store.models import Tenant
@@ -105,6 +105,7 @@ def create_user(
     return _view(ctx, user)
 
 
+@reads
 def list_users(ctx: Ctx) -> list[UserView]:
     stmt = ctx.scoped(select(User).order_by(User.username), User.tenant_id)
     return [_view(ctx, u) for u in ctx.session.scalars(stmt)]
@@ -213,6 +214,7 @@ def create_token(ctx: Ctx, *, user_id: int, name: str) -> TokenView:
     return TokenView(row.id, row.name, row.prefix, row.created_at, None, False, token)
 
 
+@reads
 def list_tokens(ctx: Ctx, *, user_id: int) -> list[TokenView]:
     rows = ctx.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)

@@ -134,14 +134,29 @@ class Desk:
     now: Callable[[], datetime] = clock.now
 
     @contextmanager
-    def context(self, actor: Actor, *, at: datetime | None = None) -> Iterator[Ctx]:
-        with self.store.transaction() as session:
+    def context(
+        self, actor: Actor, *, at: datetime | None = None, readonly: bool = False
+    ) -> Iterator[Ctx]:
+        with self.store.transaction(readonly=readonly) as session:
             yield Ctx(session, self.vault, self.policy, actor, at or self.now())
 
     def run(self, actor: Actor, use_case: Callable[..., T], /, **inputs: Any) -> T:
-        """Run one use case in one transaction: all of it is stored, or none of it."""
-        with self.context(actor) as ctx:
+        """Run one use case in one transaction: all of it is stored, or none of it.
+
+        A use case marked with :func:`reads` runs in a read-only transaction.
+        """
+        with self.context(actor, readonly=getattr(use_case, READS, False)) as ctx:
             return use_case(ctx, **inputs)
+
+
+READS = "certdesk_reads_only"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads(use_case: F) -> F:
+    """Mark a use case that only reads: it needs no write lock."""
+    setattr(use_case, READS, True)
+    return use_case
 
 
 def tenant_by_name(ctx: Ctx, name: str) -> Tenant:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
-from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, tenant_by_name
+from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.errors import InvalidArgument
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -144,13 +144,39 @@ def add_domain(
     return _view(ctx, domain)
 
 
-def list_domains(ctx: Ctx, *, tenant: str | None = None) -> list[DomainView]:
-    stmt = select(Domain).where(Domain.removed_at.is_(None)).order_by(Domain.hostname, Domain.port)
+@reads
+def list_domains(
+    ctx: Ctx, *, tenant: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[DomainView]:
+    """The active domains with their tenant and current certificate, in one query.
+
+    ``limit``/``offset`` page through them (ordered by host name and port).
+    """
+    stmt = (
+        select(Domain, Tenant.name, CertificateRecord.sha256, CertificateRecord.not_after)
+        .join(Tenant, Tenant.id == Domain.tenant_id)
+        .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
+        .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(Domain.removed_at.is_(None))
+        .order_by(Domain.hostname, Domain.port)
+    )
     if tenant is not None:
         stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
-    domains = ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id)).all()
-    current = current_certificates(ctx, [d.id for d in domains])
-    return [_view(ctx, d, current.get(d.id)) for d in domains]
+    stmt = ctx.scoped(stmt, Domain.tenant_id).offset(max(0, offset))
+    if limit is not None:
+        stmt = stmt.limit(max(0, limit))
+    return [
+        _view_of(domain, tenant_name, sha256, not_after)
+        for domain, tenant_name, sha256, not_after in ctx.session.execute(stmt)
+    ]
+
+
+@reads
+def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
+    stmt = select(func.count(Domain.id)).where(Domain.removed_at.is_(None))
+    if tenant is not None:
+        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
+    return int(ctx.session.scalar(ctx.scoped(stmt, Domain.tenant_id)) or 0)
 
 
 def current_certificates(ctx: Ctx, domain_ids: list[int]) -> dict[int, CertificateRecord]:
@@ -205,16 +231,27 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
     if cert is None:
         cert = current_certificates(ctx, [domain.id]).get(domain.id)
     tenant = ctx.session.get(Tenant, domain.tenant_id)
+    return _view_of(
+        domain,
+        tenant.name if tenant else "?",
+        cert.sha256 if cert else None,
+        cert.not_after if cert else None,
+    )
+
+
+def _view_of(
+    domain: Domain, tenant: str, sha256: str | None, not_after: datetime | None
+) -> DomainView:
     return DomainView(
         id=domain.id,
         url=domain.url,
         hostname=domain.hostname,
         port=domain.port,
-        tenant=tenant.name if tenant else "?",
+        tenant=tenant,
         portal=domain.portal,
         monitored=domain.monitored,
         connect_to=domain.connect_to,
-        certificate_sha256=cert.sha256 if cert else None,
-        not_after=cert.not_after if cert else None,
+        certificate_sha256=sha256,
+        not_after=not_after,
         deploy_target=domain.deploy_target,
     )

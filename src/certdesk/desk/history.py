@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from certdesk.desk.context import Ctx, NotFound, tenant_by_name
+from certdesk.desk.context import Ctx, NotFound, reads, tenant_by_name
 from certdesk.store.models import AuditEvent, Request, RequestEvent, Tenant
 
 
@@ -37,6 +37,7 @@ class AuditView:
     detail: dict[str, Any]
 
 
+@reads
 def list_requests(
     ctx: Ctx, *, tenant: str | None = None, status: str | None = None, limit: int = 500
 ) -> list[RequestView]:
@@ -70,6 +71,7 @@ def list_requests(
     ]
 
 
+@reads
 def get_request(ctx: Ctx, *, request_id: int) -> RequestView:
     request = ctx.session.get(Request, request_id)
     if request is None or not ctx.visible(request.tenant_id):
@@ -80,6 +82,7 @@ def get_request(ctx: Ctx, *, request_id: int) -> RequestView:
     )
 
 
+@reads
 def list_audit(ctx: Ctx, *, tenant: str | None = None, limit: int = 500) -> list[AuditView]:
     stmt = select(AuditEvent, Tenant.name).outerjoin(Tenant, Tenant.id == AuditEvent.tenant_id)
     if tenant is not None:

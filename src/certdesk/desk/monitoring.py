@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from certdesk.desk.context import Ctx
+from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.pki import to_pem
 from certdesk.store.models import Domain
@@ -131,6 +131,7 @@ class ProbeView:
     drift: bool | None
 
 
+@reads
 def probe_history(ctx: Ctx, *, url: str, limit: int = 50) -> list[ProbeView]:
     domain = find_domain(ctx, url)
     rows = ctx.session.scalars(

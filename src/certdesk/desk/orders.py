@@ -15,7 +15,7 @@ from datetime import datetime
 from cryptography import x509
 from sqlalchemy import select
 
-from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, tenant_by_name
+from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, reads, tenant_by_name
 from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
 from certdesk.desk.records import (
     advance,
@@ -157,6 +157,7 @@ def _key_kind(value: str) -> KeyKind:
         ) from None
 
 
+@reads
 def list_orders(
     ctx: Ctx, *, tenant: str | None = None, status: str | None = None
 ) -> list[OrderView]:
@@ -175,6 +176,7 @@ def get_order(ctx: Ctx, order_id: int) -> CsrOrder:
     return order
 
 
+@reads
 def show_order(ctx: Ctx, *, order_id: int) -> OrderView:
     return _view(ctx, get_order(ctx, order_id))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from certdesk.desk.context import Conflict, Ctx, Forbidden, tenant_by_name
+from certdesk.desk.context import Conflict, Ctx, Forbidden, reads, tenant_by_name
 from certdesk.errors import InvalidArgument
 from certdesk.store.models import Domain, Tenant
 
@@ -54,6 +54,7 @@ def add_tenant(ctx: Ctx, *, name: str, emails: Sequence[str] = ()) -> TenantView
     return TenantView(tenant.id, tenant.name, tuple(tenant.emails), 0)
 
 
+@reads
 def list_tenants(ctx: Ctx) -> list[TenantView]:
     counts = (
         select(Domain.tenant_id, func.count(Domain.id).label("n"))

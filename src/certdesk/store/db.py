@@ -58,10 +58,21 @@ class Store:
             ) from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        On SQLite a writing transaction takes the write lock when it begins (so writers
+        queue instead of failing half-way); a ``readonly`` one does not, so reads run
+        side by side with each other and with a writer (WAL).
+        """
+        if not readonly:
+            with self._sessions() as session, session.begin():
+                yield session
+            return
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(certdesk_readonly=True)
+            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                yield session
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()
@@ -108,5 +119,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # Take the write lock at the start, so two writers queue instead of failing mid-way.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Take the write lock at the start, so two writers queue instead of failing mid-way;
+    # a read-only transaction takes none.
+    readonly = connection.get_execution_options().get("certdesk_readonly", False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

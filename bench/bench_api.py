@@ -1,0 +1,437 @@
+"""Benchmark: the API's domain listing (and the reseller dashboard, if the portal has
+one) with 10,000 domains in one tenant, under 20 concurrent clients.
+
+Set-up, on a fresh data folder (SQLite by default, or ``--database-url``): two tenants,
+``--domains`` domains in the bench tenant and ``--others`` in another one, inserted in
+bulk with SQLAlchemy Core; ``--certificates`` certificate rows, each domain bound to
+one, so every listed domain carries a certificate and its expiry. A reseller account
+of the bench tenant with an API token.
+
+Then a real server: ``certdesk serve --no-scheduler`` in a subprocess on loopback, and
+``--clients`` concurrent clients (httpx.AsyncClient, keep-alive, one connection each)
+that each send ``--requests`` requests of ``GET /api/domains?tenant=…`` with the
+reseller's token, and the same for the dashboard page ``/`` (session cookie) when the
+portal serves one there. Printed: p50/p90/p99/max latency and requests/s per target.
+
+Last, where the time of one listing goes, measured in this process on the same
+database: the desk's ``list_domains`` (SQL and ORM), the API's ``jsonable``, FastAPI's
+``jsonable_encoder`` (which runs on whatever a route returns), and the JSON encoding;
+and a cProfile of one full request through the app.
+
+    .venv/bin/python bench/bench_api.py [--domains 10000] [--clients 20] [--requests 10]
+        [--database-url postgresql://...] [--json]
+
+Goal (issue 5): p99 under 300 ms. Not a test: it prints figures and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from certdesk.desk import Actor, Desk, add_tenant, list_domains
+from certdesk.desk import accounts as acc
+from certdesk.service import open_desk
+from certdesk.settings import Settings
+from certdesk.store.models import Binding, CertificateRecord, Domain
+
+TENANT = "Bench Reseller"
+OTHER = "Other Reseller"
+USER, PASSWORD = "bench-reseller", "bench-password-123"
+OPERATOR = Actor("bench")
+
+
+# --- set-up ------------------------------------------------------------------------------
+
+
+def populate(desk: Desk, domains: int, others: int, certificates: int) -> str:
+    """Tenants, domains, certificates and bindings in bulk; the reseller's API token."""
+    bench = desk.run(OPERATOR, add_tenant, name=TENANT, emails=["ops@bench.example"]).id
+    other = desk.run(OPERATOR, add_tenant, name=OTHER, emails=["ops@other.example"]).id
+    now = datetime.now(UTC).replace(microsecond=0)
+    with desk.store.transaction() as session:
+        session.execute(
+            insert(CertificateRecord),
+            [
+                {
+                    "tenant_id": bench,
+                    "sha256": f"{i:064x}",
+                    "spki_sha256": f"{i + 1:064x}",
+                    "common_name": f"*.c{i}.bench.example",
+                    "subject": f"CN=*.c{i}.bench.example",
+                    "issuer": "CN=Bench CA",
+                    "issuer_common_name": "Bench CA",
+                    "serial": f"{i:x}",
+                    "not_before": now - timedelta(days=30),
+                    "not_after": now + timedelta(days=1 + i % 120),
+                    "dns_names": [f"*.c{i}.bench.example"],
+                    "key_type": "EC",
+                    "key_size": 256,
+                    "chain_pem": "",
+                    "source": "pfx",
+                    "private_key_id": None,
+                    "created_at": now,
+                }
+                for i in range(1, certificates + 1)
+            ],
+        )
+        rows = []
+        for i in range(domains + others):
+            host = f"d{i:05d}.c{1 + i % certificates}.bench.example"
+            rows.append(
+                {
+                    "tenant_id": bench if i < domains else other,
+                    "url": f"https://{host}",
+                    "hostname": host,
+                    "port": 443,
+                    "portal": ("bss", "storefront")[i % 2],
+                    "monitored": True,
+                    "connect_to": None,
+                    "created_at": now,
+                    "removed_at": None,
+                    "expires_at": now + timedelta(days=1 + (1 + i % certificates) % 120),
+                    "expiry_source": "installed",
+                }
+            )
+        session.execute(insert(Domain), rows)
+        session.execute(
+            insert(Binding),
+            [
+                {
+                    "domain_id": i + 1,
+                    "certificate_id": 1 + i % certificates,
+                    "request_id": None,
+                    "bound_at": now,
+                    "unbound_at": None,
+                }
+                for i in range(domains + others)
+            ],
+        )
+    with desk.context(OPERATOR) as ctx:
+        acc.create_user(ctx, username=USER, password=PASSWORD, role="reseller", tenant=TENANT)
+        user_id = acc.list_users(ctx)[-1].id
+    token = desk.run(OPERATOR, acc.create_token, user_id=user_id, name="bench").token
+    assert token is not None
+    return token
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CERTDESK_HOME": str(settings.home),
+        "CERTDESK_DATABASE_URL": settings.database_url,
+    }
+    certdesk = Path(sys.executable).with_name("certdesk")
+    command = [str(certdesk)] if certdesk.exists() else [sys.executable, "-m", "certdesk"]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*command, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server stopped:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not start within 60 s")
+
+
+# --- the load ------------------------------------------------------------------------------
+
+
+async def load(
+    base: str,
+    path: str,
+    *,
+    clients: int,
+    requests: int,
+    warmup: int = 1,
+    headers: dict[str, str] | None = None,
+    cookies: dict[str, str] | None = None,
+    expect: str,
+) -> dict[str, Any]:
+    """Every client sends its requests one after the other; failures are counted."""
+    latencies: list[float] = []
+    sizes: list[int] = []
+    failures: dict[str, int] = {}
+
+    async def client() -> None:
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, cookies=cookies, timeout=120
+        ) as http:
+            for _ in range(warmup):
+                await http.get(path)  # connect and warm up, not counted
+            for _ in range(requests):
+                started = time.perf_counter()
+                answer = await http.get(path)
+                latencies.append(time.perf_counter() - started)
+                kind = answer.headers.get("content-type", "")
+                if answer.status_code != 200 or not kind.startswith(expect):
+                    reason = f"{answer.status_code} {answer.text[:80]!r}"
+                    failures[reason] = failures.get(reason, 0) + 1
+                sizes.append(len(answer.content))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+    return {
+        "target": path,
+        "requests": len(ordered),
+        "clients": clients,
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
+        "max_ms": ordered[-1] * 1000,
+        "mean_ms": statistics.fmean(ordered) * 1000,
+        "req_per_s": len(ordered) / wall,
+        "response_bytes": int(statistics.fmean(sizes)),
+        "failed": sum(failures.values()),
+        "failures": failures,
+    }
+
+
+# --- where the time goes --------------------------------------------------------------------
+
+
+def breakdown(desk: Desk, tenant_id: int, rounds: int = 5) -> dict[str, float]:
+    from fastapi.encoders import jsonable_encoder
+
+    from certdesk.api.encode import jsonable
+
+    reseller = Actor(f"user:{USER}", tenant_id=tenant_id)
+    keys = ("list_domains", "jsonable", "encoder_avoided", "json")
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        views = desk.run(reseller, list_domains, tenant=TENANT)
+        t1 = time.perf_counter()
+        plain = jsonable(views)
+        t2 = time.perf_counter()
+        encoded = jsonable_encoder(plain)
+        t3 = time.perf_counter()
+        json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
+        t4 = time.perf_counter()
+        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            value_ms = value * 1000
+            times[key].append(value_ms)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def profile_listing(desk: Desk, tenant_id: int, top: int = 15) -> tuple[int, str]:
+    """The SQL statements one listing sends, and a cProfile of it as the route runs it
+    (the desk call, ``jsonable``, the JSON response), by own time."""
+    from fastapi.responses import JSONResponse
+    from sqlalchemy import event
+
+    from certdesk.api.encode import jsonable
+
+    reseller = Actor(f"user:{USER}", tenant_id=tenant_id)
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(desk.store.engine, "before_cursor_execute", count)
+    try:
+        desk.run(reseller, list_domains, tenant=TENANT)
+    finally:
+        event.remove(desk.store.engine, "before_cursor_execute", count)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    JSONResponse(jsonable(desk.run(reseller, list_domains, tenant=TENANT)))
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return statements, out.getvalue()
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--domains", type=int, default=10_000)
+    parser.add_argument("--others", type=int, default=1_000, help="domains of another tenant")
+    parser.add_argument("--certificates", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=10, help="per client and target")
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted requests per client")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="certdesk-bench-api-"))
+    try:
+        home = folder / "home"
+        settings = Settings(
+            home=home, database_url=args.database_url or f"sqlite:///{home / 'certdesk.db'}"
+        )
+        desk = open_desk(settings)
+        started = time.perf_counter()
+        token = populate(desk, args.domains, args.others, args.certificates)
+        setup_s = time.perf_counter() - started
+        tenant_id = next(t.id for t in desk.run(OPERATOR, _tenants) if t.name == TENANT)
+
+        port = free_port()
+        server = start_server(settings, port, folder / "server.log")
+        base = f"http://127.0.0.1:{port}"
+        results: list[dict[str, Any]] = []
+        try:
+            results.append(
+                asyncio.run(
+                    load(
+                        base,
+                        f"/api/domains?tenant={TENANT.replace(' ', '%20')}",
+                        clients=args.clients,
+                        requests=args.requests,
+                        warmup=args.warmup,
+                        headers={"Authorization": f"Bearer {token}"},
+                        expect="application/json",
+                    )
+                )
+            )
+            listed = len(
+                httpx.get(
+                    f"{base}/api/domains", headers={"Authorization": f"Bearer {token}"}, timeout=60
+                ).json()
+            )
+            assert listed == args.domains, listed
+            # The reseller dashboard, if the portal serves one at "/".
+            login = httpx.post(f"{base}/api/login", json={"username": USER, "password": PASSWORD})
+            cookies = dict(login.cookies)
+            page = httpx.get(f"{base}/", cookies=cookies, timeout=60)
+            dashboard = page.status_code == 200 and page.headers.get("content-type", "").startswith(
+                "text/html"
+            )
+            if dashboard:
+                results.append(
+                    asyncio.run(
+                        load(
+                            base,
+                            "/",
+                            clients=args.clients,
+                            requests=args.requests,
+                            warmup=args.warmup,
+                            cookies=cookies,
+                            expect="text/html",
+                        )
+                    )
+                )
+        except Exception:
+            print(f"server log (tail):\n{(folder / 'server.log').read_text()[-4000:]}")
+            raise
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+        parts = breakdown(desk, tenant_id)
+        statements, profile = profile_listing(desk, tenant_id)
+        if args.no_profile:
+            profile = ""
+        desk.store.close()
+        report = {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "database": "sqlite" if settings.is_sqlite else "postgresql",
+            "domains": args.domains,
+            "other_domains": args.others,
+            "setup_s": round(setup_s, 2),
+            "dashboard": "measured" if dashboard else f"not served (GET / -> {page.status_code})",
+            "results": results,
+            "one_listing_ms": parts,
+            "one_listing_sql_statements": statements,
+        }
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return
+        print(
+            f"certdesk API benchmark - {report['database']}, {args.domains:,} domains in one "
+            f"tenant (+{args.others:,} in another), {args.clients} concurrent clients, "
+            f"Python {report['python']}, {report['cpus']} CPUs; set-up {setup_s:.1f} s"
+        )
+        print()
+        print(
+            f"{'target':<40} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8} {'req/s':>7} {'bytes':>10} {'failed':>6}"
+        )
+        for r in results:
+            print(
+                f"{r['target'][:40]:<40} {r['requests']:>5} {r['p50_ms']:>8.0f} "
+                f"{r['p90_ms']:>8.0f} {r['p99_ms']:>8.0f} {r['max_ms']:>8.0f} "
+                f"{r['req_per_s']:>7.1f} {r['response_bytes']:>10,} {r['failed']:>6}"
+            )
+            for reason, count in r["failures"].items():
+                print(f"    {count} x {reason}")
+        print(f"dashboard page: {report['dashboard']}")
+        print()
+        print("one listing in this process (median of 5), ms:")
+        for key, value in parts.items():
+            print(f"  {key:<14} {value:8.1f}")
+        total = sum(v for k, v in parts.items() if k != "encoder_avoided")
+        print(f"  {'total':<14} {total:8.1f}")
+        print(
+            "  (encoder_avoided: FastAPI's jsonable_encoder, which GET /api/domains no longer"
+            " runs: it returns a JSONResponse)"
+        )
+        print(f"SQL statements for one listing: {statements:,}")
+        goal = all(r["p99_ms"] < 300 and not r["failed"] for r in results)
+        print()
+        print(f"goal p99 < 300 ms: {'met' if goal else 'NOT met'}")
+        if profile:
+            print()
+            print("cProfile of one listing as the route runs it (own time):")
+            print(profile)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tenants(ctx: Any) -> Any:
+    from certdesk.desk import list_tenants
+
+    return list_tenants(ctx)
+
+
+if __name__ == "__main__":
+    main()
