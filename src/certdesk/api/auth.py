@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from certdesk.desk import Actor
-from certdesk.desk.accounts import UserView, actor_for_token, session_for
+from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
 from certdesk.errors import CertdeskError
 
 SESSION_COOKIE = "certdesk_session"
@@ -47,14 +47,16 @@ def principal(request: Request, *, form_csrf: str | None = None) -> Principal:
     """The caller, or ``unauthenticated``; checks CSRF for cookie sessions."""
     desk = request.app.state.desk
     header = request.headers.get("authorization", "")
-    with desk.context(Actor(name="auth")) as ctx:
-        if header.lower().startswith("bearer "):
-            found = actor_for_token(ctx, token=header[7:].strip())
-            if found is None:
-                raise Unauthenticated("the API token is not valid (revoked or mistyped)")
-            return Principal(found[0], found[1], None, "token")
-        cookie = request.cookies.get(SESSION_COOKIE)
-        session = session_for(ctx, token=cookie) if cookie else None
+    auth = Actor(name="auth")
+    if header.lower().startswith("bearer "):
+        found = desk.run(auth, actor_for_token, token=header[7:].strip())
+        if found is None:
+            raise Unauthenticated("the API token is not valid (revoked or mistyped)")
+        if found.stale:
+            desk.run(auth, touch_token, token_id=found.token_id)
+        return Principal(found.actor, found.user, None, "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = desk.run(auth, session_for, token=cookie) if cookie else None
     if session is None:
         raise Unauthenticated("log in first", hint="POST /api/login, or use an API token")
     if request.method not in SAFE_METHODS:

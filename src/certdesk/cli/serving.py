@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -35,6 +35,10 @@ def serve(
         bool,
         typer.Option("--no-scheduler", help="Do not run the report scheduler in this process."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="Worker processes (one per core)."),
+    ] = 1,
 ) -> None:
     """Run the portal, the JSON API (OpenAPI at /docs) and the report scheduler.
 
@@ -55,16 +59,26 @@ def serve(
             f"  user: admin\n  password: {password}\n"
             "This password is shown once. Change it with 'certdesk user password admin'."
         )
-    app = build_app(desk, settings, trust_forwarded=trust_forwarded, scheduler=not no_scheduler)
     err.print(f"certdesk on http://{host}:{port}/ (data: {settings.home})")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=trust_forwarded,
-        forwarded_allow_ips="*" if trust_forwarded else None,
-    )
+    network: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "proxy_headers": trust_forwarded,
+        "forwarded_allow_ips": "*" if trust_forwarded else None,
+    }
+    if workers > 1:
+        # Each worker builds its own app from the environment (uvicorn's factory).
+        os.environ["CERTDESK_HOME"] = str(settings.home)
+        os.environ["CERTDESK_TRUST_FORWARDED"] = "1" if trust_forwarded else "0"
+        os.environ["CERTDESK_SCHEDULER"] = "0" if no_scheduler else "1"
+        state.close()
+        uvicorn.run(
+            "certdesk.server:app_from_environment", factory=True, workers=workers, **network
+        )
+        return
+    app = build_app(desk, settings, trust_forwarded=trust_forwarded, scheduler=not no_scheduler)
+    uvicorn.run(app, **network)
 
 
 @user_app.command("add")

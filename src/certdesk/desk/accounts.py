@@ -168,6 +168,7 @@ def login(ctx: Ctx, *, username: str, password: str) -> Session:
     return Session(token, csrf, actor_of(user), _view(ctx, user), expires)
 
 
+@reads
 def session_for(ctx: Ctx, *, token: str) -> Session | None:
     """The live session of a cookie value, or None."""
     row = ctx.session.scalars(
@@ -235,7 +236,20 @@ def revoke_token(ctx: Ctx, *, user_id: int, token_id: int) -> TokenView:
     return TokenView(row.id, row.name, row.prefix, row.created_at, row.last_used_at, True)
 
 
-def actor_for_token(ctx: Ctx, *, token: str) -> tuple[Actor, UserView] | None:
+TOKEN_TOUCH_EVERY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    actor: Actor
+    user: UserView
+    token_id: int
+    stale: bool  # its last use is older than TOKEN_TOUCH_EVERY: record this one
+
+
+@reads
+def actor_for_token(ctx: Ctx, *, token: str) -> TokenUse | None:
+    """Who a bearer token acts as (read only: see :func:`touch_token`)."""
     row = ctx.session.scalars(
         select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
     ).one_or_none()
@@ -244,9 +258,15 @@ def actor_for_token(ctx: Ctx, *, token: str) -> tuple[Actor, UserView] | None:
     user = ctx.session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
-    if row.last_used_at is None or ctx.now - row.last_used_at > timedelta(minutes=5):
+    stale = row.last_used_at is None or ctx.now - row.last_used_at > TOKEN_TOUCH_EVERY
+    return TokenUse(actor_of(user), _view(ctx, user), row.id, stale)
+
+
+def touch_token(ctx: Ctx, *, token_id: int) -> None:
+    """Record a token's use (at most every few minutes, so reads stay read-only)."""
+    row = ctx.session.get(ApiToken, token_id)
+    if row is not None:
         row.last_used_at = ctx.now
-    return actor_of(user), _view(ctx, user)
 
 
 def ensure_first_operator(

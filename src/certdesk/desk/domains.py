@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, case, func, select
 
 from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.errors import InvalidArgument
@@ -144,6 +146,35 @@ def add_domain(
     return _view(ctx, domain)
 
 
+_VIEW_COLUMNS = (
+    Domain.id,
+    Domain.url,
+    Domain.hostname,
+    Domain.port,
+    Tenant.name,
+    Domain.portal,
+    Domain.monitored,
+    Domain.connect_to,
+    CertificateRecord.sha256,
+    CertificateRecord.not_after,
+    Domain.deploy_target,
+)
+
+
+def _listing(ctx: Ctx, tenant: str | None) -> Select[*tuple[Any, ...]]:
+    """Active domains with their tenant's name and current certificate: one query."""
+    stmt: Select[*tuple[Any, ...]] = (
+        select(*_VIEW_COLUMNS)
+        .join(Tenant, Tenant.id == Domain.tenant_id)
+        .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
+        .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(Domain.removed_at.is_(None))
+    )
+    if tenant is not None:
+        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
+    return ctx.scoped(stmt, Domain.tenant_id)
+
+
 @reads
 def list_domains(
     ctx: Ctx, *, tenant: str | None = None, limit: int | None = None, offset: int = 0
@@ -152,23 +183,108 @@ def list_domains(
 
     ``limit``/``offset`` page through them (ordered by host name and port).
     """
-    stmt = (
-        select(Domain, Tenant.name, CertificateRecord.sha256, CertificateRecord.not_after)
-        .join(Tenant, Tenant.id == Domain.tenant_id)
-        .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
-        .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
-        .where(Domain.removed_at.is_(None))
-        .order_by(Domain.hostname, Domain.port)
-    )
-    if tenant is not None:
-        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
-    stmt = ctx.scoped(stmt, Domain.tenant_id).offset(max(0, offset))
+    stmt = _listing(ctx, tenant).order_by(Domain.hostname, Domain.port).offset(max(0, offset))
     if limit is not None:
         stmt = stmt.limit(max(0, limit))
-    return [
-        _view_of(domain, tenant_name, sha256, not_after)
-        for domain, tenant_name, sha256, not_after in ctx.session.execute(stmt)
+    return [DomainView(*row) for row in ctx.session.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """A dashboard's worth: how many domains per urgency, a page of them, the expiries to
+    chart — computed by the database from each domain's indexed ``expires_at`` (the
+    expiry that counts, as in the reports: served if probed, else installed)."""
+
+    counts: dict[str, int]
+    total: int  # of the urgency shown (or all)
+    rows: list[DomainView]  # ``not_after`` here is the expiry that counts
+    weeks: list[int]  # how many expire in each week after ``at`` (days 0–``chart_days``)
+
+
+@reads
+def domain_overview(
+    ctx: Ctx,
+    *,
+    at: datetime,
+    buckets: Sequence[tuple[str, timedelta]],
+    show: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    chart_days: int = 90,
+) -> Overview:
+    """Domains by urgency at ``at``: ``none`` (no expiry known), ``expired``
+    (``expires_at <= at``), then each ``(label, delta)`` of ``buckets`` for
+    ``expires_at < at + delta`` in order, else ``ok``. Rows come soonest expiry first."""
+    expires = Domain.expires_at
+    bucket = case(
+        (expires.is_(None), "none"),
+        (expires <= at, "expired"),
+        *[(expires < at + delta, label) for label, delta in buckets],
+        else_="ok",
+    )
+    active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
+    counts = dict.fromkeys(["none", "expired", *(b for b, _ in buckets), "ok"], 0)
+    for label, count in ctx.session.execute(
+        active.with_only_columns(bucket, func.count(Domain.id)).group_by(bucket)
+    ):
+        counts[label] = count
+    chosen = active.where(bucket == show) if show in counts else active
+    page = [
+        row[0]
+        for row in ctx.session.execute(
+            chosen.order_by(expires.is_(None), expires, Domain.url)
+            .limit(max(0, limit))
+            .offset(max(0, offset))
+        )
     ]
+    rows: list[DomainView] = []
+    if page:
+        by_id = {
+            row[0]: row
+            for row in ctx.session.execute(
+                select(*_VIEW_COLUMNS[:-1], Domain.expires_at, Domain.deploy_target)
+                .join(Tenant, Tenant.id == Domain.tenant_id)
+                .outerjoin(
+                    Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None))
+                )
+                .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+                .where(Domain.id.in_(page))
+            )
+        }
+        for domain_id in page:
+            row = by_id[domain_id]
+            rows.append(
+                DomainView(
+                    id=row[0],
+                    url=row[1],
+                    hostname=row[2],
+                    port=row[3],
+                    tenant=row[4],
+                    portal=row[5],
+                    monitored=row[6],
+                    connect_to=row[7],
+                    certificate_sha256=row[8],
+                    not_after=row[10],
+                    deploy_target=row[11],
+                )
+            )
+    weeks = [0] * (-(-chart_days // 7))
+    week = case(
+        *[(expires < at + timedelta(days=7 * (n + 1)), n) for n in range(len(weeks) - 1)],
+        else_=len(weeks) - 1,
+    )
+    for n, count in ctx.session.execute(
+        active.with_only_columns(week, func.count(Domain.id))
+        .where(expires > at, expires <= at + timedelta(days=chart_days))
+        .group_by(week)
+    ):
+        weeks[n] = count
+    return Overview(
+        counts=counts,
+        total=counts[show] if show in counts else sum(counts.values()),
+        rows=rows,
+        weeks=weeks,
+    )
 
 
 @reads
@@ -231,27 +347,16 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
     if cert is None:
         cert = current_certificates(ctx, [domain.id]).get(domain.id)
     tenant = ctx.session.get(Tenant, domain.tenant_id)
-    return _view_of(
-        domain,
-        tenant.name if tenant else "?",
-        cert.sha256 if cert else None,
-        cert.not_after if cert else None,
-    )
-
-
-def _view_of(
-    domain: Domain, tenant: str, sha256: str | None, not_after: datetime | None
-) -> DomainView:
     return DomainView(
         id=domain.id,
         url=domain.url,
         hostname=domain.hostname,
         port=domain.port,
-        tenant=tenant,
+        tenant=tenant.name if tenant else "?",
         portal=domain.portal,
         monitored=domain.monitored,
         connect_to=domain.connect_to,
-        certificate_sha256=sha256,
-        not_after=not_after,
+        certificate_sha256=cert.sha256 if cert else None,
+        not_after=cert.not_after if cert else None,
         deploy_target=domain.deploy_target,
     )

@@ -77,6 +77,8 @@ class Domain(Base):
     deploy_target: Mapped[str | None] = mapped_column(String(100))  # None: the default
     tenant: Mapped[Tenant] = relationship()
     __table_args__ = (
+        Index("ix_domains_tenant_host_port", "tenant_id", "hostname", "port"),
+        Index("ix_domains_tenant_expires_at", "tenant_id", "expires_at"),
         Index(
             "uq_domains_active_host_port",
             "hostname",

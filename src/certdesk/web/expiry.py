@@ -31,6 +31,10 @@ def urgency(not_after: datetime | None, now: datetime) -> str:
     return "ok"
 
 
+# The same classes for the database to count: ``not_after < now + delta`` (after expired).
+# Whole days left <= 3 means less than 4 days; <= 30 means less than 31.
+URGENCY_BUCKETS = (("critical", timedelta(days=4)), ("warning", timedelta(days=31)))
+
 URGENCY_TEXT = {
     "none": "no certificate",
     "expired": "expired",
@@ -93,6 +97,13 @@ def chart(expiries: Sequence[datetime], now: datetime) -> Chart:
     for moment in expiries:
         if now < moment <= horizon:
             counts[min((moment - now) // timedelta(days=7), WEEKS - 1)] += 1
+    return chart_of_weeks(counts, now)
+
+
+def chart_of_weeks(counts: Sequence[int], now: datetime) -> Chart:
+    """The chart from counts per week (as the database counts them for the dashboard)."""
+    counts = list(counts)[:WEEKS] + [0] * max(0, WEEKS - len(counts))
+    horizon = now + timedelta(days=CHART_DAYS)
     width, height, pad_left, pad_bottom, pad_top = 650, 220, 34, 30, 26
     base = height - pad_bottom
     top = max(max(counts), 1)

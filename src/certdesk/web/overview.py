@@ -12,7 +12,14 @@ from certdesk.desk.monitoring import probe_history
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
 from certdesk.web.common import PageError, render, run, the_desk, viewer
-from certdesk.web.expiry import URGENCY_TEXT, chart, days_left, rows, urgency
+from certdesk.web.expiry import (
+    URGENCY_BUCKETS,
+    URGENCY_TEXT,
+    chart_of_weeks,
+    days_left,
+    rows,
+    urgency,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,27 +37,42 @@ def dashboard(
     (most urgent first; ``show`` keeps one urgency)."""
     who = viewer(request)
     now = the_desk(request).now()
-    domains = run(request, who, desk.list_domains)
-    table = rows(domains, now)
-    counts = dict.fromkeys(URGENCY_TEXT, 0)
-    for row in table:
-        counts[row.urgency] += 1
-    if show in URGENCY_TEXT:
-        table = [r for r in table if r.urgency == show]
-    pages = max(1, -(-len(table) // PAGE))
-    page = min(page, pages)
+    chosen = show if show in URGENCY_TEXT else None
+    overview = run(
+        request,
+        who,
+        desk.domain_overview,
+        at=now,
+        buckets=URGENCY_BUCKETS,
+        show=chosen,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    pages = max(1, -(-overview.total // PAGE))
+    if page > pages:  # past the end: show the last page
+        page = pages
+        overview = run(
+            request,
+            who,
+            desk.domain_overview,
+            at=now,
+            buckets=URGENCY_BUCKETS,
+            show=chosen,
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
     return render(
         request,
         "dashboard.html",
         {
-            "rows": table[(page - 1) * PAGE : page * PAGE],
-            "total": len(table),
+            "rows": rows(overview.rows, now),
+            "total": overview.total,
             "page": page,
             "pages": pages,
-            "show": show if show in URGENCY_TEXT else "",
-            "counts": counts,
+            "show": chosen or "",
+            "counts": {key: overview.counts.get(key, 0) for key in URGENCY_TEXT},
             "urgency_text": URGENCY_TEXT,
-            "chart": chart([d.not_after for d in domains if d.not_after is not None], now),
+            "chart": chart_of_weeks(overview.weeks, now),
             "now": now,
         },
         who=who,
