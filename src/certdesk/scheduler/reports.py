@@ -88,7 +88,8 @@ class Outcome:
     kind: str
     period: str
     recipient: str
-    status: str  # sent | empty | failed | already-done | claimed-elsewhere | gave-up
+    status: str  # sent | empty | failed | retry-pending | already-done | claimed-elsewhere
+    # | gave-up
     late: bool = False
     rows: int = 0
     error: str | None = None
@@ -224,11 +225,9 @@ def _claim(
             and row.next_attempt_at <= now
         )
         if not (stale or retry):
-            return (
-                "gave-up"
-                if row.status == "failed" and row.next_attempt_at is None
-                else "claimed-elsewhere"
-            )
+            if row.status == "failed":
+                return "gave-up" if row.next_attempt_at is None else "retry-pending"
+            return "claimed-elsewhere"
         # Take it over only if nobody else did meanwhile (compare and swap).
         taken = ctx.session.execute(
             update(ReportDelivery)
