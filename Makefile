@@ -40,7 +40,12 @@ pytest: $(VENV)/.installed-test
 
 ## bench: run the benchmarks (they print figures; they are not tests)
 bench: $(VENV)/.installed-test
+	scripts/test-system-deps scripts/debian-packages-bench.txt
 	$(BIN)/python bench/bench_inspect.py
+	$(BIN)/python bench/bench_desk.py --count 1000 --key ec
+	$(BIN)/python bench/bench_reports.py
+	$(BIN)/python bench/bench_probe.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
