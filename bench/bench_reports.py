@@ -242,6 +242,10 @@ def populate(home: Path, domains: int, tenants: int, chains: Sequence[str], seed
                         "unbound_at": None,
                     }
                 )
+            domain_row = rows["d"][-1]
+            # What certdesk keeps in domains.expires_at (records.bind, record_probes).
+            domain_row["expires_at"] = installed
+            domain_row["expiry_source"] = "installed" if installed is not None else None
             state = rng.random()
             if state >= 0.75:
                 continue  # never probed
@@ -264,6 +268,8 @@ def populate(home: Path, domains: int, tenants: int, chains: Sequence[str], seed
             if state < 0.70:  # a successful probe saw a certificate
                 drift = installed is None or rng.random() < 0.03
                 served = _when(rng.uniform(-30, 400)) if drift else installed
+                domain_row["expires_at"] = served
+                domain_row["expiry_source"] = "served"
                 row.update(
                     served_at=probe_at if not failed else probe_at - timedelta(hours=6),
                     served_sha256=hashlib.sha256(f"served-{did}".encode()).hexdigest(),
