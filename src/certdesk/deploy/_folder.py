@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def _group(items: Sequence[DeployItem]) -> dict[str, tuple[DeployItem, tuple[str
     return dict(sorted(hosts.items()))
 
 
-class FolderTarget:
+class FolderTarget(ABC):
     """The shared flow of the folder-based targets; subclasses say what files a host has."""
 
     def __init__(self, folder: Path, *, name: str) -> None:
@@ -82,13 +83,13 @@ class FolderTarget:
 
     # --- what subclasses say ----------------------------------------------------------
 
+    @abstractmethod
     def paths(self, hostname: str) -> tuple[Path, ...]:
         """Every file this target keeps for ``hostname``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _render(self, item: DeployItem) -> list[Write]:
         """The files of one host, ready to write."""
-        raise NotImplementedError
 
     def _shared_writes(self, manifest: Manifest) -> list[Write]:
         """Files that list every host (a crt-list), from the manifest after the deploy."""
@@ -98,11 +99,11 @@ class FolderTarget:
         """Make the written files live (test, reload, hot update); raise DeployError."""
         return DeployResult(plan=plan, written=tuple(map(str, written)))
 
-    def _undo_live(self, restored: tuple[Path, ...]) -> None:
+    def _undo_live(self, restored: tuple[Path, ...]) -> None:  # noqa: B027 - a hook: nothing to do by default
         """After a failed ``_go_live`` and the journal put the files back: undo whatever
         ``_go_live`` had already made live (HAProxy's committed hot updates)."""
 
-    def _revert_live(self, restored: tuple[Path, ...]) -> None:
+    def _revert_live(self, restored: tuple[Path, ...]) -> None:  # noqa: B027 - a hook: nothing to do by default
         """After ``rollback`` put the files back: make the terminator serve them again."""
 
     # --- the protocol -----------------------------------------------------------------
@@ -268,7 +269,7 @@ class FolderTarget:
                 hint="create the folder and give certdesk write access to it",
             ) from exc
 
-    def reload(self) -> None:
+    def reload(self) -> None:  # noqa: B027 - a hook: nothing to do by default
         """Files are read by their consumers when they like: nothing to do."""
 
     def rollback(self) -> None:
