@@ -23,7 +23,7 @@ from certdesk.api.auth import (
 )
 from certdesk.api.encode import jsonable
 from certdesk.desk import accounts
-from certdesk.desk.context import Desk, Forbidden, tenant_by_name
+from certdesk.desk.context import Desk, Forbidden
 from certdesk.errors import TooLarge
 from certdesk.pki.csr import KeyKind, Subject
 
@@ -377,28 +377,14 @@ def report_preview(
     tenant: str | None = None,
     format: Literal["json", "csv", "html", "text"] = "json",
 ) -> Response:
-    from certdesk.reports import build_report, render
+    from certdesk.reports import render
+    from certdesk.reports.select import preview_report
     from certdesk.scheduler.reports import report_config
 
     config = report_config(request.app.state.settings)
     moment = clock.parse_instant(at) if at else clock.now()
-    with d.context(p.actor, at=moment) as ctx:
-        owner = tenant_by_name(ctx, tenant) if tenant else None
-        if owner is None and p.actor.tenant_id is not None:
-            from certdesk.store.models import Tenant
-
-            owner = ctx.session.get(Tenant, p.actor.tenant_id)
-        report = build_report(
-            ctx,
-            kind,
-            moment,
-            config.tz,
-            tenant_id=owner.id if owner else None,
-            audience=owner.name if owner else "the platform's operators",
-            daily_days=config.daily_days,
-            monthly_min_days=config.monthly_min_days,
-            monthly_max_days=config.monthly_max_days,
-        )
+    with d.context(p.actor, at=moment, readonly=True) as ctx:
+        report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
     media = {
         "json": "application/json",
         "csv": "text/csv",

@@ -130,26 +130,15 @@ def report(
     fmt: Annotated[Format, typer.Option("--format", help="text, html, csv or json.")] = Format.text,
 ) -> None:
     """Preview a report (nothing is sent): the URLs it would list as of --at (default now)."""
-    from certdesk.desk.context import tenant_by_name
-    from certdesk.reports import build_report, render
+    from certdesk.reports import render
+    from certdesk.reports.select import preview_report
     from certdesk.scheduler.reports import report_config
 
     with refusals(fmt is Format.json):
         config = report_config(state.settings())
         moment = clock.parse_instant(at) if at else clock.now()
-        with state.desk().context(state.actor(), at=moment) as ctx:
-            owner = tenant_by_name(ctx, tenant) if tenant else None
-            result = build_report(
-                ctx,
-                kind.value,
-                moment,
-                config.tz,
-                tenant_id=owner.id if owner else None,
-                audience=owner.name if owner else "the platform's operators",
-                daily_days=config.daily_days,
-                monthly_min_days=config.monthly_min_days,
-                monthly_max_days=config.monthly_max_days,
-            )
+        with state.desk().context(state.actor(), at=moment, readonly=True) as ctx:
+            result = preview_report(ctx, kind=kind.value, at=moment, config=config, tenant=tenant)
     typer.echo(render(result, fmt.value), nl=fmt is not Format.csv)
 
 

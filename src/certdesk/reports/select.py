@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased
@@ -20,6 +21,19 @@ from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.windows import Window, daily_window, monthly_window
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState
+
+
+class ReportSettings(Protocol):
+    """What a report needs of the scheduler's configuration."""
+
+    @property
+    def tz(self) -> tzinfo: ...
+    @property
+    def daily_days(self) -> int: ...
+    @property
+    def monthly_min_days(self) -> int: ...
+    @property
+    def monthly_max_days(self) -> int: ...
 
 
 def select_rows(
@@ -122,4 +136,33 @@ def build_report(
         window_text=text,
         period=period,
         late=late,
+    )
+
+
+def preview_report(
+    ctx: Ctx,
+    *,
+    kind: str,
+    at: datetime,
+    config: ReportSettings,
+    tenant: str | None = None,
+) -> Report:
+    """The report as it would be sent at ``at``: to ``tenant``'s contacts when named, to a
+    reseller for its own tenant, else to the operators. Nothing is sent."""
+    from certdesk.desk.context import tenant_by_name
+    from certdesk.store.models import Tenant as TenantRow
+
+    owner = tenant_by_name(ctx, tenant) if tenant else None
+    if owner is None and ctx.actor.tenant_id is not None:
+        owner = ctx.session.get(TenantRow, ctx.actor.tenant_id)
+    return build_report(
+        ctx,
+        kind,
+        at,
+        config.tz,
+        tenant_id=owner.id if owner else None,
+        audience=owner.name if owner else "the platform's operators",
+        daily_days=config.daily_days,
+        monthly_min_days=config.monthly_min_days,
+        monthly_max_days=config.monthly_max_days,
     )

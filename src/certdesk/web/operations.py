@@ -12,12 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from certdesk import desk
-from certdesk.desk.context import tenant_by_name
 from certdesk.errors import CertdeskError
-from certdesk.reports import build_report
 from certdesk.reports.render import title
+from certdesk.reports.select import preview_report
 from certdesk.scheduler.reports import history, report_config
-from certdesk.store.models import Tenant
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 
 router = APIRouter(include_in_schema=False)
@@ -49,20 +47,7 @@ def preview(
     moment = d.now()
     try:
         with d.context(who.actor, at=moment) as ctx:
-            owner = tenant_by_name(ctx, tenant) if tenant else None
-            if owner is None and who.actor.tenant_id is not None:
-                owner = ctx.session.get(Tenant, who.actor.tenant_id)
-            report = build_report(
-                ctx,
-                kind,
-                moment,
-                config.tz,
-                tenant_id=owner.id if owner else None,
-                audience=owner.name if owner else "the platform's operators",
-                daily_days=config.daily_days,
-                monthly_min_days=config.monthly_min_days,
-                monthly_max_days=config.monthly_max_days,
-            )
+            report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
     except CertdeskError as exc:
         raise PageError.of(exc) from exc
     names = [t.name for t in run(request, who, desk.list_tenants)] if who.actor.is_operator else []
