@@ -421,22 +421,9 @@ class ProbeIn(BaseModel):
 @router.post("/probes", tags=["monitoring"])
 def probe(body: ProbeIn, request: Request, p: Who, d: DeskDep) -> Any:
     """Probe URLs now (default: every monitored URL the caller can see) and record it."""
-    from certdesk.desk.monitoring import probe_targets, record_probes
-    from certdesk.monitor import probe_all
+    from certdesk.probing import probe_and_record
 
-    settings = request.app.state.settings
-    with d.context(p.actor) as ctx:
-        targets = probe_targets(ctx, urls=body.urls)
-    results = probe_all(
-        [t.target for t in targets],
-        roots=d.policy.roots,
-        now=clock.now,
-        concurrency=settings.probe_concurrency,
-        timeout=settings.probe_timeout,
-        allow_private=settings.probe_allow_private,
-    )
-    with d.context(p.actor) as ctx:
-        record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
+    results = probe_and_record(d, request.app.state.settings, p.actor, urls=body.urls)
     return [
         {
             "url": r.target.url,

@@ -15,7 +15,6 @@ from certdesk import clock
 from certdesk.cli.files import JsonOpt
 from certdesk.cli.output import err, out, print_json, refusals
 from certdesk.cli.state import state
-from certdesk.desk.monitoring import probe_targets, record_probes
 from certdesk.pki import iso_utc
 
 scheduler_app = typer.Typer(help="The periodic jobs: expiry reports.", no_args_is_help=True)
@@ -62,27 +61,19 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Connect to each URL (sending its name as SNI), record what it serves, show it."""
-    from certdesk.monitor import ProbeResult, probe_all
+    from certdesk.probing import probe_and_record
 
-    with refusals(as_json):
-        settings = state.settings()
-        desk = state.desk()
-        with desk.context(state.actor()) as ctx:
-            targets = probe_targets(ctx, urls=urls or [])
-        results: list[ProbeResult] = []
-        with Bar(console=err, transient=True, disable=as_json) as bar:
-            task = bar.add_task("probing", total=len(targets))
-            results = probe_all(
-                [t.target for t in targets],
-                roots=desk.policy.roots,
-                now=clock.now,
-                concurrency=settings.probe_concurrency,
-                timeout=settings.probe_timeout,
-                allow_private=allow_private or settings.probe_allow_private,
-                progress=lambda _result: bar.advance(task),
-            )
-        with desk.context(state.actor()) as ctx:
-            record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
+    with refusals(as_json), Bar(console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("probing", total=None)
+        results = probe_and_record(
+            state.desk(),
+            state.settings(),
+            state.actor(),
+            urls=urls or [],
+            allow_private=True if allow_private else None,
+            started=lambda total: bar.update(task, total=total),
+            progress=lambda _result: bar.advance(task),
+        )
     if as_json:
         print_json({"probes": [_probe_json(r) for r in results]})
     else:

@@ -1,0 +1,49 @@
+"""Probing the monitored URLs and keeping what they serve: one function for every caller
+(the CLI, the API, and later the scheduler)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from certdesk import clock
+from certdesk.desk.context import Actor, Desk
+from certdesk.desk.monitoring import probe_targets, record_probes
+from certdesk.settings import Settings
+
+if TYPE_CHECKING:
+    from certdesk.monitor import ProbeResult
+
+
+def probe_and_record(
+    desk: Desk,
+    settings: Settings,
+    actor: Actor,
+    *,
+    urls: Sequence[str] = (),
+    allow_private: bool | None = None,
+    started: Callable[[int], object] | None = None,
+    progress: Callable[[ProbeResult], object] | None = None,
+) -> list[ProbeResult]:
+    """Probe ``urls`` (default: every monitored URL the actor sees) and record the results.
+
+    ``started`` is told how many targets there are; ``progress`` gets each result.
+    """
+    from certdesk.monitor import probe_all
+
+    with desk.context(actor, readonly=True) as ctx:
+        targets = probe_targets(ctx, urls=urls)
+    if started is not None:
+        started(len(targets))
+    results = probe_all(
+        [t.target for t in targets],
+        roots=desk.policy.roots,
+        now=clock.now,
+        concurrency=settings.probe_concurrency,
+        timeout=settings.probe_timeout,
+        allow_private=settings.probe_allow_private if allow_private is None else allow_private,
+        progress=progress,
+    )
+    with desk.context(actor) as ctx:
+        record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
+    return results
