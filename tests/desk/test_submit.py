@@ -101,6 +101,8 @@ def test_submitting_again_for_a_new_url_binds_the_same_certificate(
     assert first.sha256 == second.sha256
     with desk.store.transaction() as session:
         assert len(session.scalars(select(CertificateRecord)).all()) == 1
+        # The key it already holds is not sealed and stored a second time.
+        assert len(session.scalars(select(PrivateKeyRecord)).all()) == 1
         assert len(session.scalars(select(Domain)).all()) == 2
         current = session.scalars(select(Binding).where(Binding.unbound_at.is_(None))).all()
         assert len(current) == 2

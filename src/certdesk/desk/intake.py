@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from certdesk.desk.context import Ctx, Duplicate, Refused, tenant_by_name
-from certdesk.desk.domains import ensure_domain, parse_url
+from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
 from certdesk.desk.records import (
     advance,
     bind,
@@ -92,8 +92,6 @@ def submit_pfx(
     existing = find_certificate(ctx, owner.id, leaf.sha256)
     domains = [ensure_domain(ctx, owner, u.url, portal) for u in parsed]
     if existing is not None:
-        from certdesk.desk.domains import current_certificates
-
         current = current_certificates(ctx, [d.id for d in domains])
         if all(current.get(d.id) is not None and current[d.id].id == existing.id for d in domains):
             raise Duplicate(
@@ -101,7 +99,12 @@ def submit_pfx(
                 + ", ".join(d.url for d in domains),
                 hint="nothing to do; to replace it, submit the new certificate",
             )
-    key = seal_key(ctx, owner.id, bundle.private_key)
+    # A certificate certdesk has already holds its key: seal a second copy only if not.
+    key = (
+        None
+        if existing is not None and existing.private_key_id is not None
+        else (seal_key(ctx, owner.id, bundle.private_key))
+    )
     cert = store_certificate(ctx, owner.id, report.ordered_chain(), source="pfx", key=key)
     request = open_request(
         ctx,

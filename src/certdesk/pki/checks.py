@@ -113,7 +113,7 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
                 "or give the key that was generated with this certificate's CSR",
             )
         )
-    findings += _key_strength(chain.path)
+    findings += _key_strength(chain.path, options)
     findings += _signatures(chain.path)
     findings += _names(leaf, options)
     findings += _purpose(leaf)
@@ -161,15 +161,20 @@ def _validity(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
     return []
 
 
-def _key_strength(path: Sequence[x509.Certificate]) -> list[Finding]:
+def _key_strength(path: Sequence[x509.Certificate], options: CheckOptions) -> list[Finding]:
     out: list[Finding] = []
     for index, cert in enumerate(path):
         key = cert.public_key()
         weak = None
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-            weak = f"an RSA key of {key.key_size} bits (at least 2048 are needed)"
-        elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 256:
-            weak = f"an EC key of {key.curve.key_size} bits (at least 256 are needed)"
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < options.min_rsa_bits:
+            weak = f"an RSA key of {key.key_size} bits (at least {options.min_rsa_bits} are needed)"
+        elif (
+            isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < options.min_ec_bits
+        ):
+            weak = (
+                f"an EC key of {key.curve.key_size} bits "
+                f"(at least {options.min_ec_bits} are needed)"
+            )
         elif isinstance(key, dsa.DSAPublicKey):
             weak = "a DSA key, which browsers no longer accept"
         if weak:
