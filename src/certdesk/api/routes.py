@@ -514,3 +514,26 @@ def user_create(body: UserIn, p: Who, d: DeskDep) -> Any:
 def require_operator(p: Principal) -> None:
     if not p.actor.is_operator:
         raise Forbidden("this is for the platform's operators")
+
+
+class DeployIn(BaseModel):
+    urls: list[str] = []
+    all: bool = False
+    target: str | None = None
+    dry_run: bool = False
+
+
+@router.post("/deployments", tags=["certificates"])
+def deploy(body: DeployIn, request: Request, p: Who) -> Any:
+    """Install the certificates bound to URLs (or all the caller's) on their terminators and
+    prove each with a handshake; a failure is rolled back and reported."""
+    from certdesk.errors import InvalidArgument
+
+    if bool(body.urls) == body.all:
+        raise InvalidArgument("give urls or all=true (not both)")
+    if body.target is not None:
+        require_operator(p)
+    outcomes = request.app.state.installer.install(
+        p.actor, urls=body.urls, every=body.all, target=body.target, dry_run=body.dry_run
+    )
+    return jsonable(outcomes)
