@@ -24,6 +24,7 @@ from certdesk.desk.domains import (
     list_domains,
     parse_url,
     remove_domain,
+    show_domain,
 )
 from certdesk.desk.export import Export, export_certificate
 from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
@@ -80,6 +81,7 @@ __all__ = [
     "remove_domain",
     "renew",
     "rotate_master_key",
+    "show_domain",
     "show_order",
     "submit_pfx",
 ]

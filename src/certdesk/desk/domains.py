@@ -288,6 +288,12 @@ def domain_overview(
 
 
 @reads
+def show_domain(ctx: Ctx, *, url: str) -> DomainView:
+    """One of the actor's domains, with its tenant and current certificate."""
+    return _view(ctx, find_domain(ctx, url))
+
+
+@reads
 def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
     stmt = select(func.count(Domain.id)).where(Domain.removed_at.is_(None))
     if tenant is not None:

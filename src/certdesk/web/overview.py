@@ -11,7 +11,7 @@ from certdesk import desk
 from certdesk.desk.monitoring import probe_history
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
-from certdesk.web.common import PageError, render, run, the_desk, viewer
+from certdesk.web.common import render, run, the_desk, viewer
 from certdesk.web.expiry import (
     URGENCY_BUCKETS,
     URGENCY_TEXT,
@@ -122,18 +122,7 @@ def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResp
     who = viewer(request)
     now = the_desk(request).now()
     probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
-    parsed = desk.parse_url(url)  # read already by probe_history: it cannot fail here
-    # A domain is its host and port (the stored URL may carry a path).
-    view = next(
-        (
-            v
-            for v in run(request, who, desk.list_domains)
-            if (v.hostname, v.port) == (parsed.hostname, parsed.port)
-        ),
-        None,
-    )
-    if view is None:
-        raise PageError(404, "not-found", f"no domain {parsed.url}")
+    view = run(request, who, desk.show_domain, url=url)
     left = days_left(view.not_after, now) if view.not_after is not None else None
     return render(
         request,
