@@ -6,10 +6,21 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
 from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.errors import InvalidArgument
@@ -146,32 +157,32 @@ def add_domain(
     return _view(ctx, domain)
 
 
-_VIEW_COLUMNS = (
-    Domain.id,
-    Domain.url,
-    Domain.hostname,
-    Domain.port,
-    Tenant.name,
-    Domain.portal,
-    Domain.monitored,
-    Domain.connect_to,
-    CertificateRecord.sha256,
-    CertificateRecord.not_after,
-    Domain.deploy_target,
-)
+def _view_columns(expiry: Any) -> tuple[Any, ...]:
+    """The columns of a DomainView, in order; ``not_after`` read from ``expiry``."""
+    return (
+        Domain.id,
+        Domain.url,
+        Domain.hostname,
+        Domain.port,
+        Tenant.name,
+        Domain.portal,
+        Domain.monitored,
+        Domain.connect_to,
+        CertificateRecord.sha256,
+        expiry,
+        Domain.deploy_target,
+    )
 
 
-def _listing(ctx: Ctx, tenant: str | None) -> Select[*tuple[Any, ...]]:
+def _views(ctx: Ctx, expiry: Any = CertificateRecord.not_after) -> Select[*tuple[Any, ...]]:
     """Active domains with their tenant's name and current certificate: one query."""
     stmt: Select[*tuple[Any, ...]] = (
-        select(*_VIEW_COLUMNS)
+        select(*_view_columns(expiry))
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
         .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
         .where(Domain.removed_at.is_(None))
     )
-    if tenant is not None:
-        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
     return ctx.scoped(stmt, Domain.tenant_id)
 
 
@@ -183,7 +194,9 @@ def list_domains(
 
     ``limit``/``offset`` page through them (ordered by host name and port).
     """
-    stmt = _listing(ctx, tenant).order_by(Domain.hostname, Domain.port).offset(max(0, offset))
+    stmt = _views(ctx).order_by(Domain.hostname, Domain.port).offset(max(0, offset))
+    if tenant is not None:
+        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
     if limit is not None:
         stmt = stmt.limit(max(0, limit))
     return [DomainView(*row) for row in ctx.session.execute(stmt)]
@@ -213,78 +226,117 @@ def domain_overview(
     chart_days: int = 90,
 ) -> Overview:
     """Domains by urgency at ``at``: ``none`` (no expiry known), ``expired``
-    (``expires_at <= at``), then each ``(label, delta)`` of ``buckets`` for
-    ``expires_at < at + delta`` in order, else ``ok``. Rows come soonest expiry first."""
+    (``expires_at <= at``), then each ``(label, delta)`` of ``buckets`` (deltas growing)
+    for ``expires_at < at + delta`` in order, else ``ok``. Rows come soonest expiry first.
+
+    The figures are counts of ranges of the index on the active domains' ``(tenant,
+    expires_at)``, all in one statement (built once per tenant and shape, then only its
+    parameters change): the database reads index entries, never the rows.
+    """
+    deltas = [delta for _, delta in buckets]
+    if any(b <= a for a, b in pairwise(deltas)) or any(d <= timedelta(0) for d in deltas):
+        raise ValueError("urgency buckets need growing, positive deltas")
+    labels = [label for label, _ in buckets]
+    weeks = -(-chart_days // 7)
+    counting = _counting_statement(ctx, len(buckets), weeks)
+    params: dict[str, datetime] = {"at": at, "end": at + timedelta(days=chart_days)}
+    params |= {f"u{n}": at + delta for n, delta in enumerate(deltas, 1)}
+    params |= {f"w{n}": at + timedelta(days=7 * n) for n in range(1, weeks)}
+    counted = [0] * (3 + len(buckets) + weeks)
+    for n, count in ctx.session.execute(counting, params):
+        counted[n] = count
+    total_all, none, expired, *rest = counted
+    counts = {"none": none, "expired": expired, **dict(zip(labels, rest, strict=False))}
+    counts["ok"] = total_all - sum(counts.values())
+    chart = rest[len(labels) :]
+
     expires = Domain.expires_at
-    bucket = case(
-        (expires.is_(None), "none"),
-        (expires <= at, "expired"),
-        *[(expires < at + delta, label) for label, delta in buckets],
-        else_="ok",
-    )
-    active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
-    counts = dict.fromkeys(["none", "expired", *(b for b, _ in buckets), "ok"], 0)
-    for label, count in ctx.session.execute(
-        active.with_only_columns(bucket, func.count(Domain.id)).group_by(bucket)
-    ):
-        counts[label] = count
-    chosen = active.where(bucket == show) if show in counts else active
-    page = [
-        row[0]
-        for row in ctx.session.execute(
-            chosen.order_by(expires.is_(None), expires, Domain.url)
-            .limit(max(0, limit))
-            .offset(max(0, offset))
+    limit, offset = max(0, limit), max(0, offset)
+    rows = _views(ctx, expiry=expires)
+    if show == "none":
+        page = _page(ctx, rows.where(expires.is_(None)).order_by(Domain.url), limit, offset)
+    elif show in counts:
+        edges = [at, *(at + delta for delta in deltas)]
+        where: list[ColumnElement[bool]]
+        if show == "expired":
+            where = [expires <= at]
+        elif show == "ok":
+            where = [expires >= edges[-1]]
+        else:
+            n = labels.index(show or "") + 1
+            where = [expires > at if n == 1 else expires >= edges[n - 1], expires < edges[n]]
+        page = _page(ctx, rows.where(*where).order_by(expires, Domain.url), limit, offset)
+    else:  # dated ones soonest first, then those with no expiry known
+        dated = total_all - none
+        page = _page(
+            ctx, rows.where(expires.is_not(None)).order_by(expires, Domain.url), limit, offset
         )
-    ]
-    rows: list[DomainView] = []
-    if page:
-        by_id = {
-            row[0]: row
-            for row in ctx.session.execute(
-                select(*_VIEW_COLUMNS[:-1], Domain.expires_at, Domain.deploy_target)
-                .join(Tenant, Tenant.id == Domain.tenant_id)
-                .outerjoin(
-                    Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None))
-                )
-                .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
-                .where(Domain.id.in_(page))
+        if len(page) < limit and none:
+            page += _page(
+                ctx,
+                rows.where(expires.is_(None)).order_by(Domain.url),
+                limit - len(page),
+                max(0, offset - dated),
             )
-        }
-        for domain_id in page:
-            row = by_id[domain_id]
-            rows.append(
-                DomainView(
-                    id=row[0],
-                    url=row[1],
-                    hostname=row[2],
-                    port=row[3],
-                    tenant=row[4],
-                    portal=row[5],
-                    monitored=row[6],
-                    connect_to=row[7],
-                    certificate_sha256=row[8],
-                    not_after=row[10],
-                    deploy_target=row[11],
-                )
-            )
-    weeks = [0] * (-(-chart_days // 7))
-    week = case(
-        *[(expires < at + timedelta(days=7 * (n + 1)), n) for n in range(len(weeks) - 1)],
-        else_=len(weeks) - 1,
-    )
-    for n, count in ctx.session.execute(
-        active.with_only_columns(week, func.count(Domain.id))
-        .where(expires > at, expires <= at + timedelta(days=chart_days))
-        .group_by(week)
-    ):
-        weeks[n] = count
     return Overview(
-        counts=counts,
-        total=counts[show] if show in counts else sum(counts.values()),
-        rows=rows,
-        weeks=weeks,
+        counts={label: counts[label] for label in ("none", "expired", *labels, "ok")},
+        total=counts.get(show or "", total_all),
+        rows=page,
+        weeks=chart,
     )
+
+
+_COUNTING: dict[tuple[int | None, int, int], CompoundSelect[*tuple[Any, ...]]] = {}
+
+
+def _counting_statement(ctx: Ctx, buckets: int, weeks: int) -> CompoundSelect[*tuple[Any, ...]]:
+    """Rows ``(n, count)``: n=0 all the actor's active domains, 1 those with no expiry,
+    2 expired (``<= :at``), then each urgency bucket ``(:u{i-1} or :at, :u{i})``, then each
+    week of the chart (the last one ends at ``:end`` included). The most numerous urgency
+    ("ok") is left for the caller to find by subtraction.
+
+    Built once per tenant and shape: building and hashing a statement of twenty parts costs
+    more than the database takes to run it."""
+    key = (ctx.actor.tenant_id, buckets, weeks)
+    found = _COUNTING.get(key)
+    if found is not None:
+        return found
+    expires = Domain.expires_at
+    at = bindparam("at", type_=expires.type)
+    edge = [at, *(bindparam(f"u{n}", type_=expires.type) for n in range(1, buckets + 1))]
+    week = [at, *(bindparam(f"w{n}", type_=expires.type) for n in range(1, weeks))]
+    end = bindparam("end", type_=expires.type)
+    ranges: list[list[ColumnElement[bool]]] = [[], [expires.is_(None)], [expires <= at]]
+    ranges += [
+        [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
+        for n in range(1, buckets + 1)
+    ]
+    ranges += [
+        [
+            expires > at if n == 0 else expires >= week[n],
+            expires <= end if n == weeks - 1 else expires < week[n + 1],
+        ]
+        for n in range(weeks)
+    ]
+    active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
+    statement = union_all(
+        *(
+            active.with_only_columns(literal(n).label("n"), func.count().label("c")).where(
+                *conditions
+            )
+            for n, conditions in enumerate(ranges)
+        )
+    )
+    if len(_COUNTING) > 4096:  # one per tenant and shape: bounded all the same
+        _COUNTING.clear()
+    _COUNTING[key] = statement
+    return statement
+
+
+def _page(ctx: Ctx, stmt: Select[Any], limit: int, offset: int) -> list[DomainView]:
+    if limit <= 0:
+        return []
+    return [DomainView(*row) for row in ctx.session.execute(stmt.limit(limit).offset(offset))]
 
 
 @reads
@@ -295,7 +347,7 @@ def show_domain(ctx: Ctx, *, url: str) -> DomainView:
 
 @reads
 def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
-    stmt = select(func.count(Domain.id)).where(Domain.removed_at.is_(None))
+    stmt = select(func.count()).select_from(Domain).where(Domain.removed_at.is_(None))
     if tenant is not None:
         stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
     return int(ctx.session.scalar(ctx.scoped(stmt, Domain.tenant_id)) or 0)

@@ -61,7 +61,7 @@ class Domain(Base):
 
     __tablename__ = "domains"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     url: Mapped[str] = mapped_column(String(2048))
     hostname: Mapped[str] = mapped_column(String(253))
     port: Mapped[int] = mapped_column(Integer, default=443)
@@ -72,13 +72,38 @@ class Domain(Base):
     removed_at: Mapped[datetime | None]
     # The expiry that counts in reports, kept up to date where probes and bindings are
     # written: the served certificate's (latest handshake), else the installed one's.
-    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    expires_at: Mapped[datetime | None]
     expiry_source: Mapped[str | None] = mapped_column(String(20))  # served | installed
     deploy_target: Mapped[str | None] = mapped_column(String(100))  # None: the default
     tenant: Mapped[Tenant] = relationship()
     __table_args__ = (
-        Index("ix_domains_tenant_host_port", "tenant_id", "hostname", "port"),
-        Index("ix_domains_tenant_expires_at", "tenant_id", "expires_at"),
+        # Counting a tenant's active domains reads this index alone.
+        Index("ix_domains_tenant_removed", "tenant_id", "removed_at"),
+        # The active domains only: listings in host order, dashboards and reports in
+        # expiry order, and counts of expiry ranges, all read from the index.
+        Index(
+            "ix_domains_active_tenant_host",
+            "tenant_id",
+            "hostname",
+            "port",
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+        Index(
+            "ix_domains_active_tenant_expiry",
+            "tenant_id",
+            "expires_at",
+            "url",
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+        Index(
+            "ix_domains_active_expiry",
+            "expires_at",
+            "url",
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
         Index(
             "uq_domains_active_host_port",
             "hostname",
