@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -55,7 +57,11 @@ def _hash_token(token: str) -> str:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(name=f"user:{user.username}", tenant_id=user.tenant_id)
+    return _actor(user.username, user.tenant_id)
+
+
+def _actor(username: str, tenant_id: int | None) -> Actor:
+    return Actor(name=f"user:{username}", tenant_id=tenant_id)
 
 
 def _view(ctx: Ctx, user: User) -> UserView:
@@ -171,15 +177,34 @@ def login(ctx: Ctx, *, username: str, password: str) -> Session:
 @reads
 def session_for(ctx: Ctx, *, token: str) -> Session | None:
     """The live session of a cookie value, or None."""
-    row = ctx.session.scalars(
-        select(WebSession).where(WebSession.token_hash == _hash_token(token))
+    row = ctx.session.execute(
+        select(WebSession.csrf_token, WebSession.expires_at, *_CALLER)
+        .join(User, User.id == WebSession.user_id)
+        .outerjoin(Tenant, Tenant.id == User.tenant_id)
+        .where(WebSession.token_hash == _hash_token(token))
     ).one_or_none()
-    if row is None or row.expires_at <= ctx.now:
+    if row is None or row[1] <= ctx.now:
         return None
-    user = ctx.session.get(User, row.user_id)
-    if user is None or user.disabled:
+    caller = _caller(row[2:])
+    if caller is None:
         return None
-    return Session(token, row.csrf_token, actor_of(user), _view(ctx, user), row.expires_at)
+    actor, view = caller
+    return Session(token, row[0], actor, view, row[1])
+
+
+# Who a credential belongs to, read in the credential's own query (one statement per
+# request): the user's id, name, role, tenant id, tenant name and whether it is disabled.
+_CALLER = (User.id, User.username, User.role, User.tenant_id, Tenant.name, User.disabled)
+
+
+def _caller(row: Sequence[Any]) -> tuple[Actor, UserView] | None:
+    user_id, username, role, tenant_id, tenant_name, disabled = row
+    if disabled:
+        return None
+    return (
+        _actor(username, tenant_id),
+        UserView(user_id, username, role, tenant_name, disabled),
+    )
 
 
 def logout(ctx: Ctx, *, token: str) -> None:
@@ -250,16 +275,20 @@ class TokenUse:
 @reads
 def actor_for_token(ctx: Ctx, *, token: str) -> TokenUse | None:
     """Who a bearer token acts as (read only: see :func:`touch_token`)."""
-    row = ctx.session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+    row = ctx.session.execute(
+        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, *_CALLER)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Tenant, Tenant.id == User.tenant_id)
+        .where(ApiToken.token_hash == _hash_token(token))
     ).one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None or row[1] is not None:
         return None
-    user = ctx.session.get(User, row.user_id)
-    if user is None or user.disabled:
+    caller = _caller(row[3:])
+    if caller is None:
         return None
-    stale = row.last_used_at is None or ctx.now - row.last_used_at > TOKEN_TOUCH_EVERY
-    return TokenUse(actor_of(user), _view(ctx, user), row.id, stale)
+    last_used = row[2]
+    stale = last_used is None or ctx.now - last_used > TOKEN_TOUCH_EVERY
+    return TokenUse(*caller, row[0], stale)
 
 
 def touch_token(ctx: Ctx, *, token_id: int) -> None:
