@@ -142,6 +142,46 @@ def test_tenants_and_domains(api: Api, reseller: httpx.Client) -> None:
     ]
 
 
+def test_domain_listing_pages_follow_the_link_header(api: Api, reseller: httpx.Client) -> None:
+    urls = [f"https://d{n}.acme.gr" for n in range(7)]
+    for url in reversed(urls):
+        assert reseller.post("/api/domains", json={"url": url, "tenant": TENANT}).status_code == 201
+    first = reseller.get("/api/domains")  # the default page holds them all
+    assert [v["url"] for v in first.json()] == urls
+    assert first.headers["x-total-count"] == "7"
+    assert "link" not in first.headers
+    seen: list[str] = []
+    page = reseller.get("/api/domains", params={"limit": 3})
+    pages = 0
+    while True:
+        pages += 1
+        assert page.status_code == 200
+        assert page.headers["x-total-count"] == "7"
+        seen += [v["url"] for v in page.json()]
+        links = {
+            part.split(";")[1].strip(): part.split(";")[0].strip(" <>")
+            for part in page.headers.get("link", "").split(",")
+            if part
+        }
+        if pages > 1:
+            assert 'rel="prev"' in links
+        if 'rel="next"' not in links:
+            break
+        page = reseller.get(links['rel="next"'])
+    assert (seen, pages) == (urls, 3)
+    back = reseller.get(links['rel="prev"'])
+    assert [v["url"] for v in back.json()] == urls[3:6]
+    # Another tenant's domains are neither listed nor counted for the reseller.
+    operator = api.operator()
+    assert operator.post("/api/tenants", json={"name": "Other"}).status_code == 201
+    added = operator.post("/api/domains", json={"url": "https://zz.other.gr", "tenant": "Other"})
+    assert added.status_code == 201
+    assert reseller.get("/api/domains").headers["x-total-count"] == "7"
+    everything = operator.get("/api/domains", params={"limit": 2, "offset": 6})
+    assert everything.headers["x-total-count"] == "8"
+    assert [v["url"] for v in everything.json()] == [urls[6], "https://zz.other.gr"]
+
+
 # --- .pfx submission ----------------------------------------------------------------------
 
 
