@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from certdesk import desk
+from certdesk.api.threads import quick_read
 from certdesk.desk.monitoring import probe_history
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
@@ -28,6 +29,7 @@ PAGE = 100
 
 
 @router.get("/")
+@quick_read
 def dashboard(
     request: Request,
     show: str | None = Query(None, max_length=20),
@@ -117,6 +119,7 @@ def _date(row: ReportRow | None) -> datetime | None:
 
 
 @router.get("/domain")
+@quick_read
 def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
     """One URL: its certificate, its probes, export and renewal."""
     who = viewer(request)
@@ -139,6 +142,7 @@ def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResp
 
 
 @router.get("/requests")
+@quick_read
 def requests_page(
     request: Request, status: str | None = Query(None, max_length=40)
 ) -> HTMLResponse:
@@ -156,6 +160,7 @@ _STATUSES = ("received", "processing", "completed", "rejected")
 
 
 @router.get("/requests/{request_id}")
+@quick_read
 def request_page(request: Request, request_id: int) -> HTMLResponse:
     who = viewer(request)
     found = run(request, who, desk.get_request, request_id=request_id)

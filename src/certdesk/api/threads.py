@@ -1,0 +1,52 @@
+"""Where the routes that only read run: a small thread pool of their own.
+
+FastAPI runs every sync route in one thread pool of 40 threads. Under load, that many
+Python threads take turns at the GIL: a read that sends a few queries gives the GIL up
+at each one and waits behind the others' work to get it back, so the slowest requests
+take several times the median (bench/bench_api.py: the dashboard's p99 went from ~420
+to ~290 ms at 20 clients when reads ran two at a time). Reads marked :func:`quick_read`
+run at most ``READ_THREADS`` at a time per worker process, in the order they came; the
+big pool stays for what waits on the network (installs, probes, mail), which must never
+hold up the reads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
+
+READ_THREADS = 2
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_LIMITER: RunVar[CapacityLimiter] = RunVar("certdesk_read_limiter")
+
+
+def _limiter() -> CapacityLimiter:
+    """The read pool of the running event loop (one per worker process)."""
+    try:
+        return _LIMITER.get()
+    except LookupError:
+        limiter = CapacityLimiter(READ_THREADS)
+        _LIMITER.set(limiter)
+        return limiter
+
+
+def quick_read(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Run a sync route that only reads the database in the read pool (see above).
+
+    FastAPI reads the route's parameters through ``functools.wraps``."""
+
+    @functools.wraps(route)
+    async def in_read_pool(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await anyio.to_thread.run_sync(
+            functools.partial(route, *args, **kwargs), limiter=_limiter()
+        )
+
+    return in_read_pool
