@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -153,16 +154,8 @@ def day(moment: datetime | None) -> str:
     return moment.astimezone(UTC).date().isoformat() if moment is not None else "—"
 
 
-# What urllib.parse.quote(value, safe="") writes, byte by byte: its own loop is pure Python
-# per character, and the dashboard quotes a URL per row.
-_QUOTED = tuple(
-    chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "_.-~") else f"%{b:02X}"
-    for b in range(256)
-)
-
-
 def urlquote(value: str) -> str:
-    return "".join(map(_QUOTED.__getitem__, value.encode("utf-8")))
+    return quote(value, safe="")
 
 
 def pairs(values: Sequence[str]) -> list[tuple[str, str]]:
