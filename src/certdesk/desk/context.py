@@ -27,6 +27,10 @@ from certdesk.store.vault import Vault
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+B = TypeVar("B")
+
+# Statements built once per actor scope and shape (Ctx.built_once).
+_BUILT: dict[tuple[Any, ...], Any] = {}
 
 
 class NotFound(CertdeskError):
@@ -122,6 +126,19 @@ class Ctx:
 
     def visible(self, tenant_id: int) -> bool:
         return self.actor.tenant_id is None or self.actor.tenant_id == tenant_id
+
+    def built_once(self, key: tuple[Any, ...], build: Callable[[Ctx], B]) -> B:
+        """The statement ``build(self)`` makes, kept for the next request of the same
+        ``key`` by an actor of the same scope; the caller passes what varies as bound
+        parameters. Building and hashing a statement in SQLAlchemy costs as much as a
+        quick query takes to run."""
+        scoped_key = (self.actor.tenant_id, *key)
+        found = _BUILT.get(scoped_key)
+        if found is None:
+            if len(_BUILT) > 4096:  # per tenant and shape: bounded all the same
+                _BUILT.clear()
+            found = _BUILT[scoped_key] = build(self)
+        return found
 
 
 @dataclass

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -194,12 +195,27 @@ def list_domains(
 
     ``limit``/``offset`` page through them (ordered by host name and port).
     """
-    stmt = _views(ctx).order_by(Domain.hostname, Domain.port).offset(max(0, offset))
+    params: dict[str, int] = {"offset": max(0, offset)}
     if tenant is not None:
-        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
+        params["owner"] = tenant_by_name(ctx, tenant).id
     if limit is not None:
-        stmt = stmt.limit(max(0, limit))
-    return [DomainView(*row) for row in ctx.session.execute(stmt)]
+        params["limit"] = max(0, limit)
+    stmt = ctx.built_once(
+        ("list_domains", tenant is not None, limit is not None),
+        lambda c: _listing(c, by_owner=tenant is not None, paged=limit is not None),
+    )
+    return [DomainView(*row) for row in ctx.session.execute(stmt, params)]
+
+
+def _listing(ctx: Ctx, *, by_owner: bool, paged: bool) -> Select[*tuple[Any, ...]]:
+    stmt = _views(ctx).order_by(Domain.hostname, Domain.port).offset(_OFFSET)
+    if by_owner:
+        stmt = stmt.where(Domain.tenant_id == bindparam("owner"))
+    return stmt.limit(_LIMIT) if paged else stmt
+
+
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +254,11 @@ def domain_overview(
         raise ValueError("urgency buckets need growing, positive deltas")
     labels = [label for label, _ in buckets]
     weeks = -(-chart_days // 7)
-    counting = _counting_statement(ctx, len(buckets), weeks)
-    params: dict[str, datetime] = {"at": at, "end": at + timedelta(days=chart_days)}
+    counting = ctx.built_once(
+        ("overview-counts", len(buckets), weeks),
+        lambda c: _counting_ranges(c, len(buckets), weeks),
+    )
+    params: dict[str, Any] = {"at": at, "end": at + timedelta(days=chart_days)}
     params |= {f"u{n}": at + delta for n, delta in enumerate(deltas, 1)}
     params |= {f"w{n}": at + timedelta(days=7 * n) for n in range(1, weeks)}
     counted = [0] * (3 + len(buckets) + weeks)
@@ -250,34 +269,23 @@ def domain_overview(
     counts["ok"] = total_all - sum(counts.values())
     chart = rest[len(labels) :]
 
-    expires = Domain.expires_at
-    limit, offset = max(0, limit), max(0, offset)
-    rows = _views(ctx, expiry=expires)
-    if show == "none":
-        page = _page(ctx, rows.where(expires.is_(None)).order_by(Domain.url), limit, offset)
-    elif show in counts:
-        edges = [at, *(at + delta for delta in deltas)]
-        where: list[ColumnElement[bool]]
-        if show == "expired":
-            where = [expires <= at]
-        elif show == "ok":
-            where = [expires >= edges[-1]]
-        else:
-            n = labels.index(show or "") + 1
-            where = [expires > at if n == 1 else expires >= edges[n - 1], expires < edges[n]]
-        page = _page(ctx, rows.where(*where).order_by(expires, Domain.url), limit, offset)
-    else:  # dated ones soonest first, then those with no expiry known
-        dated = total_all - none
-        page = _page(
-            ctx, rows.where(expires.is_not(None)).order_by(expires, Domain.url), limit, offset
+    def page_of(kind: str, limit: int, offset: int) -> list[DomainView]:
+        if limit <= 0:
+            return []
+        stmt = ctx.built_once(
+            ("overview-page", kind, tuple(labels)),
+            lambda c: _overview_page(c, kind, labels),
         )
+        rows = ctx.session.execute(stmt, {**params, "limit": limit, "offset": offset})
+        return [DomainView(*row) for row in rows]
+
+    limit, offset = max(0, limit), max(0, offset)
+    if show in counts:
+        page = page_of(show or "", limit, offset)
+    else:  # dated ones soonest first, then those with no expiry known
+        page = page_of("dated", limit, offset)
         if len(page) < limit and none:
-            page += _page(
-                ctx,
-                rows.where(expires.is_(None)).order_by(Domain.url),
-                limit - len(page),
-                max(0, offset - dated),
-            )
+            page += page_of("none", limit - len(page), max(0, offset - (total_all - none)))
     return Overview(
         counts={label: counts[label] for label in ("none", "expired", *labels, "ok")},
         total=counts.get(show or "", total_all),
@@ -286,40 +294,50 @@ def domain_overview(
     )
 
 
-_COUNTING: dict[tuple[int | None, int, int], CompoundSelect[*tuple[Any, ...]]] = {}
+def _expiry_params(buckets: int, weeks: int) -> tuple[Any, list[Any], list[Any], Any]:
+    """The bound parameters of the overview's statements: ``:at``, the urgency edges
+    ``:u1``… (``edge[0]`` is ``:at``), the week starts ``:w1``… (``week[0]`` is ``:at``),
+    and the chart's end ``:end``."""
+    kind = Domain.expires_at.type
+    at = bindparam("at", type_=kind)
+    edge = [at, *(bindparam(f"u{n}", type_=kind) for n in range(1, buckets + 1))]
+    week = [at, *(bindparam(f"w{n}", type_=kind) for n in range(1, weeks))]
+    return at, edge, week, bindparam("end", type_=kind)
 
 
-def _counting_statement(ctx: Ctx, buckets: int, weeks: int) -> CompoundSelect[*tuple[Any, ...]]:
-    """Rows ``(n, count)``: n=0 all the actor's active domains, 1 those with no expiry,
-    2 expired (``<= :at``), then each urgency bucket ``(:u{i-1} or :at, :u{i})``, then each
-    week of the chart (the last one ends at ``:end`` included). The most numerous urgency
-    ("ok") is left for the caller to find by subtraction.
-
-    Built once per tenant and shape: building and hashing a statement of twenty parts costs
-    more than the database takes to run it."""
-    key = (ctx.actor.tenant_id, buckets, weeks)
-    found = _COUNTING.get(key)
-    if found is not None:
-        return found
+def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
+    """The expiries of an urgency (``none``, ``expired``, a bucket's label, ``ok``)."""
     expires = Domain.expires_at
-    at = bindparam("at", type_=expires.type)
-    edge = [at, *(bindparam(f"u{n}", type_=expires.type) for n in range(1, buckets + 1))]
-    week = [at, *(bindparam(f"w{n}", type_=expires.type) for n in range(1, weeks))]
-    end = bindparam("end", type_=expires.type)
-    ranges: list[list[ColumnElement[bool]]] = [[], [expires.is_(None)], [expires <= at]]
-    ranges += [
-        [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
-        for n in range(1, buckets + 1)
-    ]
+    at, edge, _, _ = _expiry_params(len(labels), 0)
+    if label == "none":
+        return [expires.is_(None)]
+    if label == "expired":
+        return [expires <= at]
+    if label == "ok":
+        return [expires >= edge[-1]]
+    n = labels.index(label) + 1
+    return [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
+
+
+def _counting_ranges(ctx: Ctx, buckets: int, weeks: int) -> CompoundSelect[*tuple[Any, ...]]:
+    """Rows ``(n, count)``: n=0 all the actor's active domains, 1 those with no expiry,
+    2 expired, then each urgency bucket, then each week of the chart (the last one ends at
+    ``:end`` included). The most numerous urgency ("ok") is left for the caller to find
+    by subtraction."""
+    expires = Domain.expires_at
+    labels = [f"bucket-{n}" for n in range(buckets)]
+    _, _, week, end = _expiry_params(buckets, weeks)
+    ranges: list[list[ColumnElement[bool]]] = [[]]
+    ranges += [_urgency_range(label, labels) for label in ("none", "expired", *labels)]
     ranges += [
         [
-            expires > at if n == 0 else expires >= week[n],
+            expires > week[0] if n == 0 else expires >= week[n],
             expires <= end if n == weeks - 1 else expires < week[n + 1],
         ]
         for n in range(weeks)
     ]
     active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
-    statement = union_all(
+    return union_all(
         *(
             active.with_only_columns(literal(n).label("n"), func.count().label("c")).where(
                 *conditions
@@ -327,16 +345,20 @@ def _counting_statement(ctx: Ctx, buckets: int, weeks: int) -> CompoundSelect[*t
             for n, conditions in enumerate(ranges)
         )
     )
-    if len(_COUNTING) > 4096:  # one per tenant and shape: bounded all the same
-        _COUNTING.clear()
-    _COUNTING[key] = statement
-    return statement
 
 
-def _page(ctx: Ctx, stmt: Select[Any], limit: int, offset: int) -> list[DomainView]:
-    if limit <= 0:
-        return []
-    return [DomainView(*row) for row in ctx.session.execute(stmt.limit(limit).offset(offset))]
+def _overview_page(ctx: Ctx, kind: str, labels: list[str]) -> Select[*tuple[Any, ...]]:
+    """A page of the domains of an urgency, or of all ``dated`` ones, soonest first (the
+    undated by URL); ``not_after`` is the expiry that counts."""
+    expires = Domain.expires_at
+    rows = _views(ctx, expiry=expires)
+    if kind == "none":
+        ordered = rows.where(expires.is_(None)).order_by(Domain.url)
+    elif kind == "dated":
+        ordered = rows.where(expires.is_not(None)).order_by(expires, Domain.url)
+    else:
+        ordered = rows.where(*_urgency_range(kind, labels)).order_by(expires, Domain.url)
+    return ordered.limit(_LIMIT).offset(_OFFSET)
 
 
 @reads
@@ -347,10 +369,16 @@ def show_domain(ctx: Ctx, *, url: str) -> DomainView:
 
 @reads
 def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
+    params = {} if tenant is None else {"owner": tenant_by_name(ctx, tenant).id}
+    stmt = ctx.built_once(("count_domains", tenant is not None), lambda c: _counting(c, params))
+    return int(ctx.session.scalar(stmt, params) or 0)
+
+
+def _counting(ctx: Ctx, params: dict[str, int]) -> Select[int]:
     stmt = select(func.count()).select_from(Domain).where(Domain.removed_at.is_(None))
-    if tenant is not None:
-        stmt = stmt.where(Domain.tenant_id == tenant_by_name(ctx, tenant).id)
-    return int(ctx.session.scalar(ctx.scoped(stmt, Domain.tenant_id)) or 0)
+    if params:
+        stmt = stmt.where(Domain.tenant_id == bindparam("owner"))
+    return ctx.scoped(stmt, Domain.tenant_id)
 
 
 def current_certificates(ctx: Ctx, domain_ids: list[int]) -> dict[int, CertificateRecord]:
