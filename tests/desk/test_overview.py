@@ -15,7 +15,14 @@ from certdesk.store.models import Domain
 from tests.flows import new_tenant
 
 AT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-BUCKETS = (("critical", timedelta(days=4)), ("warning", timedelta(days=31)))
+Buckets = tuple[tuple[str, timedelta], ...]
+BUCKETS: Buckets = (("critical", timedelta(days=4)), ("warning", timedelta(days=31)))
+# Edges on a week's start, on the chart's end and past it.
+OTHER_BUCKETS: Buckets = (
+    ("week", timedelta(days=7)),
+    ("quarter", timedelta(days=90)),
+    ("later", timedelta(days=120)),
+)
 CHART_DAYS = 90
 S = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -37,6 +44,8 @@ OFFSETS: list[timedelta | None] = [
     90 * DAY - S,
     90 * DAY,
     90 * DAY + S,
+    120 * DAY - S,
+    120 * DAY,
     400 * DAY,
     None,
     None,
@@ -44,12 +53,12 @@ OFFSETS: list[timedelta | None] = [
 ]
 
 
-def urgency(expires: datetime | None) -> str:
+def urgency(expires: datetime | None, buckets: Buckets = BUCKETS) -> str:
     if expires is None:
         return "none"
     if expires <= AT:
         return "expired"
-    for label, delta in BUCKETS:
+    for label, delta in buckets:
         if expires < AT + delta:
             return label
     return "ok"
@@ -88,11 +97,13 @@ def fleet(desk: Desk, operator: Actor) -> dict[str, dict[str, datetime | None]]:
     return fleet
 
 
-def check(desk: Desk, actor: Actor, domains: dict[str, datetime | None]) -> None:
-    overview = desk.run(actor, d.domain_overview, at=AT, buckets=BUCKETS, limit=1000)
-    expected_counts = dict.fromkeys(["none", "expired", "critical", "warning", "ok"], 0)
+def check(
+    desk: Desk, actor: Actor, domains: dict[str, datetime | None], buckets: Buckets = BUCKETS
+) -> None:
+    overview = desk.run(actor, d.domain_overview, at=AT, buckets=buckets, limit=1000)
+    expected_counts = dict.fromkeys(["none", "expired", *(b for b, _ in buckets), "ok"], 0)
     for expires in domains.values():
-        expected_counts[urgency(expires)] += 1
+        expected_counts[urgency(expires, buckets)] += 1
     assert overview.counts == expected_counts
     assert overview.total == len(domains)
     expected_weeks = [0] * 13
@@ -106,20 +117,24 @@ def check(desk: Desk, actor: Actor, domains: dict[str, datetime | None]) -> None
     # Paged by 3: the pages put together are the whole order, across the dated/undated edge.
     paged: list[str] = []
     for offset in range(0, len(domains) + 3, 3):
-        page = desk.run(actor, d.domain_overview, at=AT, buckets=BUCKETS, limit=3, offset=offset)
+        page = desk.run(actor, d.domain_overview, at=AT, buckets=buckets, limit=3, offset=offset)
         paged += [row.url for row in page.rows]
     assert paged == order
     # One urgency at a time: its rows, in order, and its count as the total.
     for label, count in expected_counts.items():
-        chosen = desk.run(actor, d.domain_overview, at=AT, buckets=BUCKETS, show=label, limit=1000)
+        chosen = desk.run(actor, d.domain_overview, at=AT, buckets=buckets, show=label, limit=1000)
         assert chosen.total == count
         assert [row.url for row in chosen.rows] == [
-            url for url in order if urgency(domains[url]) == label
+            url for url in order if urgency(domains[url], buckets) == label
         ]
 
 
 def test_operator_sees_every_tenant(desk: Desk, operator: Actor, fleet: dict) -> None:
     check(desk, operator, {**fleet["Acme Hosting"], **fleet["Beta Cloud"]})
+
+
+def test_other_buckets(desk: Desk, operator: Actor, fleet: dict) -> None:
+    check(desk, operator, {**fleet["Acme Hosting"], **fleet["Beta Cloud"]}, OTHER_BUCKETS)
 
 
 def test_reseller_sees_its_own(desk: Desk, operator: Actor, fleet: dict) -> None:

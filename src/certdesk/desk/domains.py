@@ -245,29 +245,53 @@ def domain_overview(
     (``expires_at <= at``), then each ``(label, delta)`` of ``buckets`` (deltas growing)
     for ``expires_at < at + delta`` in order, else ``ok``. Rows come soonest expiry first.
 
-    The figures are counts of ranges of the index on the active domains' ``(tenant,
-    expires_at)``, all in one statement (built once per tenant and shape, then only its
-    parameters change): the database reads index entries, never the rows.
+    The figures come from one statement of counts of ranges of the index on the active
+    domains' ``(tenant, expires_at)``, built once per tenant and shape (then only its
+    parameters change): the database reads each dated domain's index entry once, never
+    the rows.
     """
     deltas = [delta for _, delta in buckets]
     if any(b <= a for a, b in pairwise(deltas)) or any(d <= timedelta(0) for d in deltas):
         raise ValueError("urgency buckets need growing, positive deltas")
     labels = [label for label, _ in buckets]
     weeks = -(-chart_days // 7)
-    counting = ctx.built_once(
-        ("overview-counts", len(buckets), weeks),
-        lambda c: _counting_ranges(c, len(buckets), weeks),
+    # The urgencies and the chart's weeks are runs of segments of the expiries cut at
+    # every edge of either: each dated domain's index entry is read once.
+    week_edges = [timedelta(days=7 * n) for n in range(1, weeks)]
+    chart_end = timedelta(days=chart_days)
+    cuts = sorted(
+        {(timedelta(0), True), (chart_end, True)}
+        | {(delta, False) for delta in (*deltas, *week_edges)}
     )
-    params: dict[str, Any] = {"at": at, "end": at + timedelta(days=chart_days)}
-    params |= {f"u{n}": at + delta for n, delta in enumerate(deltas, 1)}
-    params |= {f"w{n}": at + timedelta(days=7 * n) for n in range(1, weeks)}
-    counted = [0] * (3 + len(buckets) + weeks)
+    counting = ctx.built_once(
+        ("overview-counts", tuple(cuts)),
+        lambda c: _segment_counts(c, [after for _, after in cuts]),
+    )
+    params: dict[str, Any] = {f"c{n}": at + offset for n, (offset, _) in enumerate(cuts)}
+    segments = [0] * (len(cuts) + 1)
+    none = 0
     for n, count in ctx.session.execute(counting, params):
-        counted[n] = count
-    total_all, none, expired, *rest = counted
-    counts = {"none": none, "expired": expired, **dict(zip(labels, rest, strict=False))}
-    counts["ok"] = total_all - sum(counts.values())
-    chart = rest[len(labels) :]
+        if n < 0:
+            none = count
+        else:
+            segments[n] = count
+
+    def between(low: tuple[timedelta, bool] | None, high: tuple[timedelta, bool] | None) -> int:
+        """How many expire between two cuts (None: no bound)."""
+        first = 0 if low is None else cuts.index(low) + 1
+        last = len(cuts) if high is None else cuts.index(high)
+        return sum(segments[first : last + 1])
+
+    expired = (timedelta(0), True)
+    edges = [expired, *((delta, False) for delta in deltas)]
+    counts = {"none": none, "expired": between(None, expired)}
+    counts |= {label: between(edges[n], edges[n + 1]) for n, label in enumerate(labels)}
+    counts["ok"] = between(edges[-1], None)
+    starts = [expired, *((edge, False) for edge in week_edges)]
+    ends = [*((edge, False) for edge in week_edges), (chart_end, True)]
+    chart = [between(low, high) for low, high in zip(starts, ends, strict=True)]
+    total_all = sum(segments) + none
+    edge_params = {"at": at} | {f"u{n}": at + delta for n, delta in enumerate(deltas, 1)}
 
     def page_of(kind: str, limit: int, offset: int) -> list[DomainView]:
         if limit <= 0:
@@ -276,7 +300,7 @@ def domain_overview(
             ("overview-page", kind, tuple(labels)),
             lambda c: _overview_page(c, kind, labels),
         )
-        rows = ctx.session.execute(stmt, {**params, "limit": limit, "offset": offset})
+        rows = ctx.session.execute(stmt, {**edge_params, "limit": limit, "offset": offset})
         return [DomainView(*row) for row in rows]
 
     limit, offset = max(0, limit), max(0, offset)
@@ -294,21 +318,12 @@ def domain_overview(
     )
 
 
-def _expiry_params(buckets: int, weeks: int) -> tuple[Any, list[Any], list[Any], Any]:
-    """The bound parameters of the overview's statements: ``:at``, the urgency edges
-    ``:u1``… (``edge[0]`` is ``:at``), the week starts ``:w1``… (``week[0]`` is ``:at``),
-    and the chart's end ``:end``."""
-    kind = Domain.expires_at.type
-    at = bindparam("at", type_=kind)
-    edge = [at, *(bindparam(f"u{n}", type_=kind) for n in range(1, buckets + 1))]
-    week = [at, *(bindparam(f"w{n}", type_=kind) for n in range(1, weeks))]
-    return at, edge, week, bindparam("end", type_=kind)
-
-
 def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
-    """The expiries of an urgency (``none``, ``expired``, a bucket's label, ``ok``)."""
+    """The expiries of an urgency (``none``, ``expired``, a bucket's label, ``ok``), with
+    ``:at`` and the buckets' edges ``:u1``… bound later."""
     expires = Domain.expires_at
-    at, edge, _, _ = _expiry_params(len(labels), 0)
+    at = bindparam("at", type_=expires.type)
+    edge = [at, *(bindparam(f"u{n}", type_=expires.type) for n in range(1, len(labels) + 1))]
     if label == "none":
         return [expires.is_(None)]
     if label == "expired":
@@ -319,30 +334,32 @@ def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
     return [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
 
 
-def _counting_ranges(ctx: Ctx, buckets: int, weeks: int) -> CompoundSelect[*tuple[Any, ...]]:
-    """Rows ``(n, count)``: n=0 all the actor's active domains, 1 those with no expiry,
-    2 expired, then each urgency bucket, then each week of the chart (the last one ends at
-    ``:end`` included). The most numerous urgency ("ok") is left for the caller to find
-    by subtraction."""
+def _segment_counts(ctx: Ctx, after: list[bool]) -> CompoundSelect[*tuple[Any, ...]]:
+    """Rows ``(n, count)`` of the actor's active domains: n=-1 those with no expiry, then
+    for each segment n of the expiries between the cuts ``:c{n-1}`` and ``:c{n}`` (each a
+    range of the index on ``(tenant, expires_at)``). A cut is just after its moment when
+    ``after[n]`` (expired includes ``at``, the chart its last moment), else just before."""
     expires = Domain.expires_at
-    labels = [f"bucket-{n}" for n in range(buckets)]
-    _, _, week, end = _expiry_params(buckets, weeks)
-    ranges: list[list[ColumnElement[bool]]] = [[]]
-    ranges += [_urgency_range(label, labels) for label in ("none", "expired", *labels)]
-    ranges += [
-        [
-            expires > week[0] if n == 0 else expires >= week[n],
-            expires <= end if n == weeks - 1 else expires < week[n + 1],
-        ]
-        for n in range(weeks)
-    ]
+    cuts = len(after)
+    cut = [bindparam(f"c{n}", type_=expires.type) for n in range(cuts)]
+
+    def below(n: int) -> ColumnElement[bool]:
+        return expires <= cut[n] if after[n] else expires < cut[n]
+
+    def above(n: int) -> ColumnElement[bool]:
+        return expires > cut[n] if after[n] else expires >= cut[n]
+
+    ranges: list[tuple[int, list[ColumnElement[bool]]]] = [(-1, [expires.is_(None)])]
+    ranges.append((0, [below(0)]))
+    ranges += [(n, [above(n - 1), below(n)]) for n in range(1, cuts)]
+    ranges.append((cuts, [above(cuts - 1)]))
     active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
     return union_all(
         *(
             active.with_only_columns(literal(n).label("n"), func.count().label("c")).where(
                 *conditions
             )
-            for n, conditions in enumerate(ranges)
+            for n, conditions in ranges
         )
     )
 
