@@ -25,7 +25,7 @@ from certdesk.web.expiry import (
 router = APIRouter(include_in_schema=False)
 
 
-PAGE = 100
+PAGE = 50
 
 
 @router.get("/")
