@@ -137,6 +137,20 @@ def test_other_buckets(desk: Desk, operator: Actor, fleet: dict) -> None:
     check(desk, operator, {**fleet["Acme Hosting"], **fleet["Beta Cloud"]}, OTHER_BUCKETS)
 
 
+def test_no_buckets_and_no_chart(desk: Desk, operator: Actor, fleet: dict) -> None:
+    domains = {**fleet["Acme Hosting"], **fleet["Beta Cloud"]}
+    overview = desk.run(operator, d.domain_overview, at=AT, buckets=(), chart_days=0, limit=1000)
+    assert overview.weeks == []
+    assert overview.counts == {
+        "none": sum(1 for e in domains.values() if e is None),
+        "expired": sum(1 for e in domains.values() if e is not None and e <= AT),
+        "ok": sum(1 for e in domains.values() if e is not None and e > AT),
+    }
+    for label, count in overview.counts.items():
+        shown = desk.run(operator, d.domain_overview, at=AT, buckets=(), show=label, limit=1000)
+        assert (shown.total, len(shown.rows)) == (count, count)
+
+
 def test_reseller_sees_its_own(desk: Desk, operator: Actor, fleet: dict) -> None:
     for tenant in fleet:
         tenant_id = next(t.id for t in desk.run(operator, d.list_tenants) if t.name == tenant)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from certdesk import desk as d
 from certdesk.desk import Actor, Desk
 from certdesk.errors import CertdeskError
+from certdesk.store.models import Domain
 from tests.database import unchanged
 from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import OpenSSLPKI
@@ -95,3 +98,26 @@ def test_a_reseller_sees_only_its_own(
     done = desk.run(acme, d.complete_order, data=crt.read_bytes())
     assert done.order_id == acme_order.id
     assert desk.run(beta, d.show_order, order_id=beta_order.id).status == "pending"
+
+
+def test_a_statement_built_once_needs_the_resellers_tenant_bound(
+    desk: Desk, operator: Actor
+) -> None:
+    """Ctx.built_once: a reseller's statement carries its tenant only as a parameter, so
+    one run without Ctx.bound fails rather than shows another tenant's rows."""
+    acme = new_tenant(desk, operator, "Acme Hosting")
+    beta = new_tenant(desk, operator, "Beta Cloud")
+    desk.run(operator, d.add_domain, url="a.test.com", tenant="Acme Hosting")
+    desk.run(operator, d.add_domain, url="b.test.com", tenant="Beta Cloud")
+
+    def build(scope: Any) -> Any:
+        return scope.scoped(select(func.count()).select_from(Domain), Domain.tenant_id)
+
+    for tenant_id in (acme, beta):
+        with desk.context(Actor("reseller", tenant_id=tenant_id), readonly=True) as ctx:
+            stmt = ctx.built_once(("test-count",), build)
+            assert ctx.session.scalar(stmt, ctx.bound({})) == 1
+            with pytest.raises(Exception, match="certdesk_scope_tenant"):
+                ctx.session.scalar(stmt, {})
+    with desk.context(operator, readonly=True) as ctx:
+        assert ctx.session.scalar(ctx.built_once(("test-count",), build), ctx.bound({})) == 2

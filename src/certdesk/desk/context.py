@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from cryptography import x509
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from certdesk import clock
@@ -127,18 +127,42 @@ class Ctx:
     def visible(self, tenant_id: int) -> bool:
         return self.actor.tenant_id is None or self.actor.tenant_id == tenant_id
 
-    def built_once(self, key: tuple[Any, ...], build: Callable[[Ctx], B]) -> B:
-        """The statement ``build(self)`` makes, kept for the next request of the same
-        ``key`` by an actor of the same scope; the caller passes what varies as bound
-        parameters. Building and hashing a statement in SQLAlchemy costs as much as a
-        quick query takes to run."""
-        scoped_key = (self.actor.tenant_id, *key)
+    def built_once(self, key: tuple[Any, ...], build: Callable[[Scope], B]) -> B:
+        """The statement ``build`` makes, kept for every later request of the same ``key``
+        (building and hashing a statement in SQLAlchemy costs as much as a quick query
+        takes to run). What varies is bound when it runs, the reseller's tenant too: run
+        it with :meth:`bound` parameters. ``build`` sees only the :class:`Scope`, so it
+        cannot put one reseller's tenant into a statement another will run."""
+        scoped_key = (self.actor.is_operator, *key)
         found = _BUILT.get(scoped_key)
         if found is None:
-            if len(_BUILT) > 4096:  # per tenant and shape: bounded all the same
+            if len(_BUILT) > 1024:  # a few per shape; bounded all the same
                 _BUILT.clear()
-            found = _BUILT[scoped_key] = build(self)
+            found = _BUILT[scoped_key] = build(Scope(self.actor.is_operator))
         return found
+
+    def bound(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` plus the actor's tenant, for a statement of :meth:`built_once`."""
+        if self.actor.tenant_id is None:
+            return params
+        return {**params, SCOPE_TENANT: self.actor.tenant_id}
+
+
+SCOPE_TENANT = "certdesk_scope_tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a statement built once knows of its actor: an operator's sees every tenant, a
+    reseller's its tenant bound later (``:certdesk_scope_tenant``, from
+    :meth:`Ctx.bound`); a statement run without it fails, it does not leak."""
+
+    operator: bool
+
+    def scoped(self, stmt: S, tenant_column: Any) -> S:
+        if self.operator:
+            return stmt
+        return stmt.where(tenant_column == bindparam(SCOPE_TENANT))
 
 
 @dataclass

@@ -23,7 +23,15 @@ from sqlalchemy import (
     union_all,
 )
 
-from certdesk.desk.context import Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
+from certdesk.desk.context import (
+    Conflict,
+    Ctx,
+    Forbidden,
+    NotFound,
+    Scope,
+    reads,
+    tenant_by_name,
+)
 from certdesk.errors import InvalidArgument
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -175,7 +183,7 @@ def _view_columns(expiry: Any) -> tuple[Any, ...]:
     )
 
 
-def _views(ctx: Ctx, expiry: Any = CertificateRecord.not_after) -> Select[*tuple[Any, ...]]:
+def _views(scope: Scope, expiry: Any = CertificateRecord.not_after) -> Select[*tuple[Any, ...]]:
     """Active domains with their tenant's name and current certificate: one query."""
     stmt: Select[*tuple[Any, ...]] = (
         select(*_view_columns(expiry))
@@ -184,7 +192,7 @@ def _views(ctx: Ctx, expiry: Any = CertificateRecord.not_after) -> Select[*tuple
         .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
         .where(Domain.removed_at.is_(None))
     )
-    return ctx.scoped(stmt, Domain.tenant_id)
+    return scope.scoped(stmt, Domain.tenant_id)
 
 
 @reads
@@ -202,13 +210,13 @@ def list_domains(
         params["limit"] = max(0, limit)
     stmt = ctx.built_once(
         ("list_domains", tenant is not None, limit is not None),
-        lambda c: _listing(c, by_owner=tenant is not None, paged=limit is not None),
+        lambda scope: _listing(scope, by_owner=tenant is not None, paged=limit is not None),
     )
-    return [DomainView(*row) for row in ctx.session.execute(stmt, params)]
+    return [DomainView(*row) for row in ctx.session.execute(stmt, ctx.bound(params))]
 
 
-def _listing(ctx: Ctx, *, by_owner: bool, paged: bool) -> Select[*tuple[Any, ...]]:
-    stmt = _views(ctx).order_by(Domain.hostname, Domain.port).offset(_OFFSET)
+def _listing(scope: Scope, *, by_owner: bool, paged: bool) -> Select[*tuple[Any, ...]]:
+    stmt = _views(scope).order_by(Domain.hostname, Domain.port).offset(_OFFSET)
     if by_owner:
         stmt = stmt.where(Domain.tenant_id == bindparam("owner"))
     return stmt.limit(_LIMIT) if paged else stmt
@@ -253,6 +261,8 @@ def domain_overview(
     deltas = [delta for _, delta in buckets]
     if any(b <= a for a, b in pairwise(deltas)) or any(d <= timedelta(0) for d in deltas):
         raise ValueError("urgency buckets need growing, positive deltas")
+    if chart_days < 0:
+        raise ValueError("the chart cannot cover a negative number of days")
     labels = [label for label, _ in buckets]
     weeks = -(-chart_days // 7)
     # The urgencies and the chart's weeks are runs of segments of the expiries cut at
@@ -265,12 +275,12 @@ def domain_overview(
     )
     counting = ctx.built_once(
         ("overview-counts", tuple(cuts)),
-        lambda c: _segment_counts(c, [after for _, after in cuts]),
+        lambda scope: _segment_counts(scope, [after for _, after in cuts]),
     )
     params: dict[str, Any] = {f"c{n}": at + offset for n, (offset, _) in enumerate(cuts)}
     segments = [0] * (len(cuts) + 1)
     none = 0
-    for n, count in ctx.session.execute(counting, params):
+    for n, count in ctx.session.execute(counting, ctx.bound(params)):
         if n < 0:
             none = count
         else:
@@ -289,7 +299,7 @@ def domain_overview(
     counts["ok"] = between(edges[-1], None)
     starts = [expired, *((edge, False) for edge in week_edges)]
     ends = [*((edge, False) for edge in week_edges), (chart_end, True)]
-    chart = [between(low, high) for low, high in zip(starts, ends, strict=True)]
+    chart = [between(low, high) for low, high in zip(starts, ends, strict=True)] if weeks else []
     total_all = sum(segments) + none
     edge_params = {"at": at} | {f"u{n}": at + delta for n, delta in enumerate(deltas, 1)}
 
@@ -298,9 +308,10 @@ def domain_overview(
             return []
         stmt = ctx.built_once(
             ("overview-page", kind, tuple(labels)),
-            lambda c: _overview_page(c, kind, labels),
+            lambda scope: _overview_page(scope, kind, labels),
         )
-        rows = ctx.session.execute(stmt, {**edge_params, "limit": limit, "offset": offset})
+        page = {**edge_params, "limit": limit, "offset": offset}
+        rows = ctx.session.execute(stmt, ctx.bound(page))
         return [DomainView(*row) for row in rows]
 
     limit, offset = max(0, limit), max(0, offset)
@@ -328,13 +339,13 @@ def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
         return [expires.is_(None)]
     if label == "expired":
         return [expires <= at]
-    if label == "ok":
-        return [expires >= edge[-1]]
+    if label == "ok":  # after the last bucket, or after ``at`` if there is none
+        return [expires >= edge[-1]] if labels else [expires > at]
     n = labels.index(label) + 1
     return [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
 
 
-def _segment_counts(ctx: Ctx, after: list[bool]) -> CompoundSelect[*tuple[Any, ...]]:
+def _segment_counts(scope: Scope, after: list[bool]) -> CompoundSelect[*tuple[Any, ...]]:
     """Rows ``(n, count)`` of the actor's active domains: n=-1 those with no expiry, then
     for each segment n of the expiries between the cuts ``:c{n-1}`` and ``:c{n}`` (each a
     range of the index on ``(tenant, expires_at)``). A cut is just after its moment when
@@ -353,7 +364,7 @@ def _segment_counts(ctx: Ctx, after: list[bool]) -> CompoundSelect[*tuple[Any, .
     ranges.append((0, [below(0)]))
     ranges += [(n, [above(n - 1), below(n)]) for n in range(1, cuts)]
     ranges.append((cuts, [above(cuts - 1)]))
-    active = ctx.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
+    active = scope.scoped(select(Domain.id).where(Domain.removed_at.is_(None)), Domain.tenant_id)
     return union_all(
         *(
             active.with_only_columns(literal(n).label("n"), func.count().label("c")).where(
@@ -364,11 +375,11 @@ def _segment_counts(ctx: Ctx, after: list[bool]) -> CompoundSelect[*tuple[Any, .
     )
 
 
-def _overview_page(ctx: Ctx, kind: str, labels: list[str]) -> Select[*tuple[Any, ...]]:
+def _overview_page(scope: Scope, kind: str, labels: list[str]) -> Select[*tuple[Any, ...]]:
     """A page of the domains of an urgency, or of all ``dated`` ones, soonest first (the
     undated by URL); ``not_after`` is the expiry that counts."""
     expires = Domain.expires_at
-    rows = _views(ctx, expiry=expires)
+    rows = _views(scope, expiry=expires)
     if kind == "none":
         ordered = rows.where(expires.is_(None)).order_by(Domain.url)
     elif kind == "dated":
@@ -387,15 +398,17 @@ def show_domain(ctx: Ctx, *, url: str) -> DomainView:
 @reads
 def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
     params = {} if tenant is None else {"owner": tenant_by_name(ctx, tenant).id}
-    stmt = ctx.built_once(("count_domains", tenant is not None), lambda c: _counting(c, params))
-    return int(ctx.session.scalar(stmt, params) or 0)
+    stmt = ctx.built_once(
+        ("count_domains", tenant is not None), lambda scope: _counting(scope, by_owner=bool(params))
+    )
+    return int(ctx.session.scalar(stmt, ctx.bound(params)) or 0)
 
 
-def _counting(ctx: Ctx, params: dict[str, int]) -> Select[int]:
+def _counting(scope: Scope, *, by_owner: bool) -> Select[int]:
     stmt = select(func.count()).select_from(Domain).where(Domain.removed_at.is_(None))
-    if params:
+    if by_owner:
         stmt = stmt.where(Domain.tenant_id == bindparam("owner"))
-    return ctx.scoped(stmt, Domain.tenant_id)
+    return scope.scoped(stmt, Domain.tenant_id)
 
 
 def current_certificates(ctx: Ctx, domain_ids: list[int]) -> dict[int, CertificateRecord]:
