@@ -169,8 +169,14 @@ def test_domain_listing_pages_follow_the_link_header(api: Api, reseller: httpx.C
             break
         page = reseller.get(links['rel="next"'])
     assert (seen, pages) == (urls, 3)
+    assert all(link.startswith("/api/domains?") for link in links.values())
     back = reseller.get(links['rel="prev"'])
     assert [v["url"] for v in back.json()] == urls[3:6]
+    # Asked for a page past the end: nothing, and the previous page is the last one.
+    beyond = reseller.get("/api/domains", params={"limit": 3, "offset": 30})
+    assert beyond.json() == []
+    assert beyond.headers["link"] == '</api/domains?offset=6&limit=3>; rel="prev"'
+
     # Another tenant's domains are neither listed nor counted for the reseller.
     operator = api.operator()
     assert operator.post("/api/tenants", json={"name": "Other"}).status_code == 201

@@ -11,7 +11,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, Query
 
-from certdesk.api.threads import READ_THREADS, quick_read
+from certdesk.api.threads import READ_THREADS, quick_read, quick_read_unless
 
 
 class Gauge:
@@ -40,6 +40,12 @@ def make_app(reads: Gauge, others: Gauge) -> FastAPI:
     def read(n: int, scaled: Annotated[int, Depends(dependency)]) -> dict[str, int]:
         reads.hold(0.1)
         return {"n": n, "scaled": scaled}
+
+    @app.get("/maybe")
+    @quick_read_unless(lambda n, **_: n > 100)
+    def maybe(n: int) -> dict[str, int]:
+        (others if n > 100 else reads).hold(0.1)
+        return {"n": n}
 
     @app.get("/other")
     def other() -> dict[str, bool]:
@@ -77,3 +83,20 @@ def test_parameters_are_still_checked() -> None:
             return await client.get("/read", params={"n": "many"})
 
     assert asyncio.run(main()).status_code == 422
+
+
+def test_a_heavy_request_leaves_the_read_pool_to_the_others() -> None:
+    reads, others = Gauge(), Gauge()
+    app = make_app(reads, others)
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await asyncio.gather(
+                *(client.get("/maybe", params={"n": n}) for n in (1, 2, 3, 4, 501, 502, 503, 504))
+            )
+
+    answers = asyncio.run(main())
+    assert [a.json()["n"] for a in answers] == [1, 2, 3, 4, 501, 502, 503, 504]
+    assert reads.most == READ_THREADS  # the light ones, two at a time
+    assert others.most > READ_THREADS  # the heavy ones, side by side in the big pool

@@ -22,7 +22,7 @@ from certdesk.api.auth import (
     principal,
 )
 from certdesk.api.encode import json_bytes, jsonable
-from certdesk.api.threads import quick_read
+from certdesk.api.threads import quick_read, quick_read_unless
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
 from certdesk.errors import TooLarge
@@ -31,9 +31,10 @@ from certdesk.pki.csr import KeyKind, Subject
 router = APIRouter(prefix="/api")
 
 
-async def who(request: Request) -> Principal:
-    # On the event loop: the check is one indexed read, and FastAPI would otherwise run
-    # each sync dependency in the thread pool, a hop that under load costs as much.
+def who(request: Request) -> Principal:
+    # In the thread pool (FastAPI runs a sync dependency there), not on the event loop:
+    # finding the caller waits on the database (a pool connection, PostgreSQL's round
+    # trips, and now and then the write that records a token's use).
     return principal(request)
 
 
@@ -158,8 +159,12 @@ class DomainChange(BaseModel):
     monitored: bool | None = None
 
 
+def _whole_tenant(limit: int, **_: Any) -> bool:
+    return limit > 1000
+
+
 @router.get("/domains", tags=["domains"])
-@quick_read
+@quick_read_unless(_whole_tenant)
 def domains(
     request: Request,
     p: Who,
@@ -176,16 +181,22 @@ def domains(
     headers = {"X-Total-Count": str(total)}
     links = []
     if offset + len(views) < total:
-        following = request.url.include_query_params(offset=offset + limit, limit=limit)
-        links.append(f'<{following}>; rel="next"')
-    if offset > 0:
-        before = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
-        links.append(f'<{before}>; rel="prev"')
+        links.append(f'<{_page_link(request, offset + limit, limit)}>; rel="next"')
+    if offset > 0:  # past the end, the previous page is the last one
+        last = max(0, (total - 1) // limit * limit)
+        links.append(f'<{_page_link(request, min(offset - limit, last), limit)}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
     # Encoded here in one pass (orjson): FastAPI's own encoding would walk every item in
     # Python twice, which costs more than reading the page from the database.
     return Response(json_bytes(views), media_type="application/json", headers=headers)
+
+
+def _page_link(request: Request, offset: int, limit: int) -> str:
+    # Relative (RFC 8288 allows a URI reference): behind a reverse proxy the host and
+    # scheme this process sees are not the ones the client used.
+    query = request.url.include_query_params(offset=max(0, offset), limit=limit).query
+    return f"{request.url.path}?{query}"
 
 
 @router.post("/domains", tags=["domains"], status_code=201)
@@ -481,7 +492,6 @@ def request_show(request_id: int, p: Who, d: DeskDep) -> Any:
 
 
 @router.get("/audit", tags=["requests"])
-@quick_read
 def audit(
     p: Who, d: DeskDep, tenant: str | None = None, limit: int = Query(200, ge=1, le=1000)
 ) -> Any:

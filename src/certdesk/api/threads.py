@@ -42,11 +42,30 @@ def quick_read(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """Run a sync route that only reads the database in the read pool (see above).
 
     FastAPI reads the route's parameters through ``functools.wraps``."""
+    return _in_read_pool(route, heavy=None)
 
+
+def quick_read_unless(
+    heavy: Callable[..., bool],
+) -> Callable[[Callable[P, T]], Callable[P, Awaitable[T]]]:
+    """As :func:`quick_read`, but a request that ``heavy(**its parameters)`` finds large
+    (a whole tenant in one page) runs in the big pool: it would hold a read thread long
+    enough to keep every other tenant's pages waiting."""
+
+    def decorate(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+        return _in_read_pool(route, heavy=heavy)
+
+    return decorate
+
+
+def _in_read_pool(
+    route: Callable[P, T], *, heavy: Callable[..., bool] | None
+) -> Callable[P, Awaitable[T]]:
     @functools.wraps(route)
     async def in_read_pool(*args: P.args, **kwargs: P.kwargs) -> T:
+        big = heavy is not None and heavy(**kwargs)
         return await anyio.to_thread.run_sync(
-            functools.partial(route, *args, **kwargs), limiter=_limiter()
+            functools.partial(route, *args, **kwargs), limiter=None if big else _limiter()
         )
 
     return in_read_pool
