@@ -70,10 +70,18 @@ OPERATOR = Actor("bench")
 
 
 def populate(desk: Desk, domains: int, others: int, certificates: int) -> str:
-    """Tenants, domains, certificates and bindings in bulk; the reseller's API token."""
+    """Tenants, domains, certificates and bindings in bulk; the reseller's API token.
+
+    The bench tenant has ``domains`` active domains: one in fifty waits for its first
+    certificate (no expiry), the others are bound to certificates expiring from 10 days
+    ago to 110 days ahead; and one removed domain per hundred, which no page shows."""
     bench = desk.run(OPERATOR, add_tenant, name=TENANT, emails=["ops@bench.example"]).id
     other = desk.run(OPERATOR, add_tenant, name=OTHER, emails=["ops@other.example"]).id
     now = datetime.now(UTC).replace(microsecond=0)
+
+    def expiry(cert: int) -> datetime:
+        return now + timedelta(days=-10 + cert % 120, hours=1)
+
     with desk.store.transaction() as session:
         session.execute(
             insert(CertificateRecord),
@@ -87,8 +95,8 @@ def populate(desk: Desk, domains: int, others: int, certificates: int) -> str:
                     "issuer": "CN=Bench CA",
                     "issuer_common_name": "Bench CA",
                     "serial": f"{i:x}",
-                    "not_before": now - timedelta(days=30),
-                    "not_after": now + timedelta(days=1 + i % 120),
+                    "not_before": now - timedelta(days=300),
+                    "not_after": expiry(i),
                     "dns_names": [f"*.c{i}.bench.example"],
                     "key_type": "EC",
                     "key_size": 256,
@@ -101,37 +109,40 @@ def populate(desk: Desk, domains: int, others: int, certificates: int) -> str:
             ],
         )
         rows = []
-        for i in range(domains + others):
-            host = f"d{i:05d}.c{1 + i % certificates}.bench.example"
+        bindings = []
+        removed = domains // 100
+        for i in range(domains + others + removed):
+            cert = 1 + i % certificates
+            gone = i >= domains + others
+            waiting = i % 50 == 49 and not gone
+            host = f"{'r' if gone else 'd'}{i:05d}.c{cert}.bench.example"
             rows.append(
                 {
-                    "tenant_id": bench if i < domains else other,
+                    "tenant_id": other if domains <= i < domains + others else bench,
                     "url": f"https://{host}",
                     "hostname": host,
                     "port": 443,
                     "portal": ("bss", "storefront")[i % 2],
-                    "monitored": True,
+                    "monitored": not gone,
                     "connect_to": None,
                     "created_at": now,
-                    "removed_at": None,
-                    "expires_at": now + timedelta(days=1 + (1 + i % certificates) % 120),
-                    "expiry_source": "installed",
+                    "removed_at": now if gone else None,
+                    "expires_at": None if waiting else expiry(cert),
+                    "expiry_source": None if waiting else "installed",
                 }
             )
+            if not waiting:
+                bindings.append(
+                    {
+                        "domain_id": i + 1,
+                        "certificate_id": cert,
+                        "request_id": None,
+                        "bound_at": now,
+                        "unbound_at": now if gone else None,
+                    }
+                )
         session.execute(insert(Domain), rows)
-        session.execute(
-            insert(Binding),
-            [
-                {
-                    "domain_id": i + 1,
-                    "certificate_id": 1 + i % certificates,
-                    "request_id": None,
-                    "bound_at": now,
-                    "unbound_at": None,
-                }
-                for i in range(domains + others)
-            ],
-        )
+        session.execute(insert(Binding), bindings)
     if desk.store.engine.dialect.name == "postgresql":
         # A database in use has been vacuumed and analysed by autovacuum; one filled a
         # second ago has not (no statistics for the planner, no visibility map for
@@ -257,11 +268,15 @@ async def load(
 
 
 WRK_SCRIPT = """
+bad = 0
+response = function(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
 done = function(summary, latency, requests)
   io.write(string.format("BENCH %d %d %d %d %d %d %d %d %d\\n",
     summary.requests, summary.duration, summary.bytes,
     summary.errors.connect + summary.errors.read + summary.errors.write
-      + summary.errors.timeout, summary.errors.status,
+      + summary.errors.timeout, bad,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 """
@@ -271,8 +286,8 @@ def load_wrk(
     folder: Path, base: str, path: str, *, clients: int, seconds: int, header: str
 ) -> dict[str, Any]:
     """``wrk`` with ``clients`` connections for ``seconds``; latencies in microseconds
-    from its histogram. A request answered with a status other than 2xx/3xx counts as
-    failed (the caller checks once beforehand that the target answers 200)."""
+    from its histogram. Every answer other than 200 counts as failed (a lost session
+    would answer 303 to the login page, fast)."""
     script = folder / "report.lua"
     script.write_text(WRK_SCRIPT)
     out = subprocess.run(
@@ -299,7 +314,7 @@ def load_wrk(
     if broken:
         failures["connection errors"] = broken
     if bad_status:
-        failures["status not 2xx/3xx"] = bad_status
+        failures["status not 200"] = bad_status
     return {
         "target": path,
         "requests": n,
@@ -445,7 +460,13 @@ def main() -> None:
             targets = [
                 ("/api/domains", True, bearer, "application/json"),
                 ("/", True, {"Cookie": cookie}, "text/html"),
-                ("/api/domains?limit=500", False, bearer, "application/json"),
+                # The default page of the first version of the API: 500, by tenant name.
+                (
+                    f"/api/domains?tenant={TENANT.replace(' ', '%20')}&limit=500",
+                    False,
+                    bearer,
+                    "application/json",
+                ),
                 (f"/api/domains?limit={args.domains}", False, bearer, "application/json"),
             ]
             for path, in_goal, headers, expect in targets:
@@ -521,13 +542,13 @@ def main() -> None:
         )
         print()
         print(
-            f"{'target':<30} {'n':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
+            f"{'target':<44} {'n':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
             f"{'max ms':>7} {'req/s':>7} {'CPU ms/req':>10} {'bytes':>10} {'failed':>6}"
         )
         for r in results:
             mark = "" if r["in_goal"] else "  (not in the goal)"
             print(
-                f"{r['target'][-30:]:<30} {r['requests']:>6} {r['p50_ms']:>7.0f} "
+                f"{r['target'][-44:]:<44} {r['requests']:>6} {r['p50_ms']:>7.0f} "
                 f"{r['p90_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['max_ms']:>7.0f} "
                 f"{r['req_per_s']:>7.1f} {r['server_cpu_ms_per_request']:>10.1f} "
                 f"{r['response_bytes']:>10,} {r['failed']:>6}{mark}"
