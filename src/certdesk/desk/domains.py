@@ -254,9 +254,9 @@ def domain_overview(
     for ``expires_at < at + delta`` in order, else ``ok``. Rows come soonest expiry first.
 
     The figures come from one statement of counts of ranges of the index on the active
-    domains' ``(tenant, expires_at)``, built once per tenant and shape (then only its
-    parameters change): the database reads each dated domain's index entry once, never
-    the rows.
+    domains' ``(tenant, expires_at)``, built once per shape (then only its parameters
+    change, the reseller's tenant among them): the database reads each dated domain's
+    index entry once, never the rows.
     """
     deltas = [delta for _, delta in buckets]
     if any(b <= a for a, b in pairwise(deltas)) or any(d <= timedelta(0) for d in deltas):
