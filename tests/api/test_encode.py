@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certdesk.api.encode import json_bytes, jsonable
+from certdesk.api.encode import download, json_bytes, jsonable
 from certdesk.desk.domains import DomainView
 
 
@@ -115,3 +115,12 @@ def test_domain_pages_encode_alike(views: list[DomainView]) -> None:
 def test_what_json_cannot_write_is_refused() -> None:
     with pytest.raises(TypeError):
         json_bytes({"x": object()})
+
+
+def test_a_download_names_its_file_safely_and_is_not_cached() -> None:
+    answer = download(b"x", "application/pkcs10", '*.shop "ακμή"\r\n.csr')
+    assert answer.headers["content-disposition"] == (
+        'attachment; filename="wildcard.shop_________.csr"'  # 9 replaced
+    )
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.media_type == "application/pkcs10"

@@ -21,7 +21,7 @@ from certdesk.api.auth import (
     is_https,
     principal,
 )
-from certdesk.api.encode import json_bytes, jsonable
+from certdesk.api.encode import download, json_bytes, jsonable
 from certdesk.api.threads import quick_read, quick_read_unless
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
@@ -323,12 +323,7 @@ def csr_show(order_id: int, p: Who, d: DeskDep) -> Any:
 @router.get("/csr/{order_id}/csr", tags=["csr"], response_class=PlainTextResponse)
 def csr_download(order_id: int, p: Who, d: DeskDep) -> Response:
     view = d.run(p.actor, desk.show_order, order_id=order_id)
-    name = view.common_name.replace("*", "wildcard")
-    return Response(
-        view.csr_pem,
-        media_type="application/pkcs10",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csr"'},
-    )
+    return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
 
 @router.post("/csr/complete", tags=["csr"])
@@ -384,14 +379,7 @@ def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
         password=body.password.encode("utf-8") if body.password else None,
         legacy=body.legacy,
     )
-    return Response(
-        result.data,
-        media_type=result.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{result.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(result.data, result.media_type, result.filename)
 
 
 # --- monitoring and reports ------------------------------------------------------------

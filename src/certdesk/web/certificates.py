@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
 from certdesk.api.auth import Principal
+from certdesk.api.encode import download
 from certdesk.api.routes import read_upload
 from certdesk.api.threads import quick_read
 from certdesk.desk import NotFound, Refused
@@ -261,17 +262,7 @@ def order_page(request: Request, order_id: int) -> HTMLResponse:
 def order_csr_download(request: Request, order_id: int) -> Response:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
-    name = "".join(
-        c if c.isalnum() or c in ".-" else "_" for c in view.common_name.replace("*", "wildcard")
-    )
-    return Response(
-        view.csr_pem,
-        media_type="application/pkcs10",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}.csr"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
 
 @router.post("/orders/{order_id}/cancel")
@@ -381,11 +372,4 @@ def export(
     )
     if problems:
         return _export_form(request, who, {"url": url, "to": to}, problems, 422)
-    return Response(
-        result.data,
-        media_type=result.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{result.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(result.data, result.media_type, result.filename)
