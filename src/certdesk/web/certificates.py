@@ -74,6 +74,19 @@ def _install(request: Request, who: Principal, request_id: int | None) -> list[A
         return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}")]
 
 
+def _form(
+    request: Request, who: Principal, template: str, problems: Problems, status: int, **context: Any
+) -> HTMLResponse:
+    """A form page with its problems: each next to its field (``errors``) and in a list."""
+    return render(
+        request,
+        template,
+        {"problems": problems, "errors": problems.errors, **context},
+        who=who,
+        status=status,
+    )
+
+
 # --- a customer's .pfx -------------------------------------------------------------------
 
 
@@ -92,18 +105,15 @@ def _place_pfx(error: CertdeskError) -> str:
 def _pfx_form(
     request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
 ) -> HTMLResponse:
-    return render(
+    return _form(
         request,
+        who,
         "upload.html",
-        {
-            "values": values,
-            "problems": problems,
-            "errors": problems.errors,
-            "tenants": _tenants(request, who),
-            "portals": PORTALS,
-        },
-        who=who,
-        status=status,
+        problems,
+        status,
+        values=values,
+        tenants=_tenants(request, who),
+        portals=PORTALS,
     )
 
 
@@ -165,18 +175,15 @@ def _place_csr(error: CertdeskError) -> str:
 def _csr_form(
     request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
 ) -> HTMLResponse:
-    return render(
+    return _form(
         request,
+        who,
         "csr_form.html",
-        {
-            "values": values,
-            "problems": problems,
-            "errors": problems.errors,
-            "tenants": _tenants(request, who),
-            "keys": KEYS,
-        },
-        who=who,
-        status=status,
+        problems,
+        status,
+        values=values,
+        tenants=_tenants(request, who),
+        keys=KEYS,
     )
 
 
@@ -288,13 +295,7 @@ def _signed_form(
     request: Request, who: Principal, problems: Problems, status: int = 200
 ) -> HTMLResponse:
     pending = run(request, who, desk.list_orders, status="pending")
-    return render(
-        request,
-        "signed_form.html",
-        {"problems": problems, "errors": problems.errors, "pending": pending},
-        who=who,
-        status=status,
-    )
+    return _form(request, who, "signed_form.html", problems, status, pending=pending)
 
 
 @router.get("/signed")
@@ -327,13 +328,7 @@ def _export_form(
     request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
 ) -> HTMLResponse:
     domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
-    return render(
-        request,
-        "export.html",
-        {"values": values, "problems": problems, "errors": problems.errors, "domains": domains},
-        who=who,
-        status=status,
-    )
+    return _form(request, who, "export.html", problems, status, values=values, domains=domains)
 
 
 def _place_export(error: CertdeskError) -> str:
