@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from certdesk import desk
 from certdesk.api.threads import quick_read
+from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
@@ -40,20 +41,9 @@ def dashboard(
     who = viewer(request)
     now = the_desk(request).now()
     chosen = show if show in URGENCY_TEXT else None
-    overview = run(
-        request,
-        who,
-        desk.domain_overview,
-        at=now,
-        buckets=URGENCY_BUCKETS,
-        show=chosen,
-        limit=PAGE,
-        offset=(page - 1) * PAGE,
-    )
-    pages = max(1, -(-overview.total // PAGE))
-    if page > pages:  # past the end: show the last page
-        page = pages
-        overview = run(
+
+    def overview_of(page: int) -> Overview:
+        return run(
             request,
             who,
             desk.domain_overview,
@@ -63,6 +53,12 @@ def dashboard(
             limit=PAGE,
             offset=(page - 1) * PAGE,
         )
+
+    overview = overview_of(page)
+    pages = max(1, -(-overview.total // PAGE))
+    if page > pages:  # past the end: show the last page
+        page = pages
+        overview = overview_of(page)
     return render(
         request,
         "dashboard.html",
@@ -90,7 +86,7 @@ def domains_served(request: Request, page: int = Query(1, ge=1, le=100_000)) -> 
     domains = run(request, who, desk.list_domains)
     # The reports' selection knows the served state: every monitored URL with a date.
     everything = Window(now, now + timedelta(days=365 * 100), low_inclusive=False)
-    with d.context(who.actor, at=now) as ctx:
+    with d.context(who.actor, at=now, readonly=True) as ctx:
         served = {r.url: r for r in select_rows(ctx, now, everything)}
     every = rows(domains, now)
     pages = max(1, -(-len(every) // PAGE))
