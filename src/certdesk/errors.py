@@ -12,7 +12,9 @@ is wrong, and a ``hint`` that says what to do about it::
     │   ├── UnsupportedFormat          unsupported-format (a CSR, a CRL, an SSH key…)
     │   ├── NoCertificate              no-certificate
     │   ├── NoPrivateKey               no-private-key
-    │   └── WrongPassword              wrong-password (also: a password is needed)
+    │   ├── WrongPassword              wrong-password (also: a password is needed)
+    │   ├── TooCostly                  too-costly (reading it would cost too much work)
+    │   └── KeyTooLarge                key-too-large (a key above the largest size taken)
     ├── KeyMismatch                    key-mismatch
     └── InvalidArgument                invalid-argument (a host, an instant, an option)
 
@@ -77,6 +79,19 @@ class WrongPassword(InputError):
     code: ClassVar[str] = "wrong-password"
 
 
+class TooCostly(InputError):
+    """Reading the input would take more work than certdesk allows for one file (an
+    iteration count far above what any tool writes, or a job over its time limit)."""
+
+    code: ClassVar[str] = "too-costly"
+
+
+class KeyTooLarge(InputError):
+    """A key larger than certdesk takes (checking it would cost seconds of CPU)."""
+
+    code: ClassVar[str] = "key-too-large"
+
+
 class KeyMismatch(CertdeskError):
     code: ClassVar[str] = "key-mismatch"
 
@@ -90,9 +105,11 @@ __all__ = [
     "InputError",
     "InvalidArgument",
     "KeyMismatch",
+    "KeyTooLarge",
     "Malformed",
     "NoCertificate",
     "NoPrivateKey",
+    "TooCostly",
     "TooLarge",
     "Unreadable",
     "UnsupportedFormat",
