@@ -107,7 +107,7 @@ ConnectOpt = Annotated[
 
 @domain_app.command("add")
 def domain_add(
-    url: Annotated[str, typer.Argument(help="https://name[:port][/path] or a bare name.")],
+    url: Annotated[str, typer.Argument(help="https://name\\[:port]\\[/path] or a bare name.")],
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant it belongs to.")],
     portal: PortalOpt = None,
     connect_to: ConnectOpt = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 from cryptography.utils import CryptographyDeprecationWarning
+from rich.markup import escape
 
 from certdesk import __version__
 from certdesk.cli import accounts, files, flows, monitoring, serving
@@ -79,9 +81,19 @@ def main() -> None:
     except Exception as exc:  # a bug: say so plainly, and keep the traceback for debugging
         if os.environ.get("CERTDESK_DEBUG"):
             raise
-        err.print(
-            f"[bold red]internal error[/]: {type(exc).__name__}: {exc}\n"
-            "This is a bug in certdesk. Run again with CERTDESK_DEBUG=1 for the traceback, "
-            "and report it."
-        )
+        _internal_error(exc)
         sys.exit(EXIT_INTERNAL)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """Say plainly that certdesk has a bug; this must not fail, whatever ``exc`` holds."""
+    text = (
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        "This is a bug in certdesk. Run again with CERTDESK_DEBUG=1 for the traceback, "
+        "and report it."
+    )
+    try:
+        err.print(escape(text), style="bold red", highlight=False)
+    except Exception:  # the console itself failed: fall back to the bare stream
+        with contextlib.suppress(Exception):
+            sys.stderr.write(text + "\n")
