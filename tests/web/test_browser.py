@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
@@ -283,3 +284,29 @@ def test_operator_sees_every_tenant_and_the_report_preview(browser: object, serv
         shot(page, "14-phone-operator-requests")
     finally:
         context.close()
+
+
+def test_api_docs_render_offline(browser: Browser, server: Server) -> None:
+    """`/docs` shows the API's operations with every request kept on the server itself."""
+    context = browser.new_context(viewport=DESKTOP)
+    elsewhere: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        if route.request.url.startswith(server.base + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    try:
+        page.goto(server.base + "/docs")
+        expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=20_000)
+        expect(
+            page.locator('.opblock-summary-path[data-path="/api/domains"]').first
+        ).to_be_visible()
+        shot(page, "docs")
+    finally:
+        context.close()
+    assert elsewhere == []

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certdesk import __version__
 from certdesk.api import metrics, routes
 from certdesk.api.auth import LoginLimiter
+from certdesk.api.docs import mount_docs
 from certdesk.api.errors import (
     certdesk_error_handler,
     http_error_handler,
@@ -98,9 +99,10 @@ def create_app(
         title="certdesk",
         version=__version__,
         description="The TLS certificates of a platform's custom domains.",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    mount_docs(app)
     app.state.desk = desk
     app.state.settings = settings
     app.state.trust_forwarded = trust_forwarded
