@@ -173,18 +173,13 @@ def _deliver(
         _finish(desk, period, audience, worker, now, status="empty", late=late, rows=0)
         return outcome("empty", late=late)
     msg_id = message_id(period.kind, period.key, audience.recipient)
-    # Building the message is part of this one delivery: whatever fails here is recorded
-    # as this delivery's failure (retried later), never an end to the tick.
-    try:
-        _check_addresses(audience)
-        message = report_message(report, sender=config.mail_from, to=audience.emails, msg_id=msg_id)
-        mailer.send(message)
-    except (SendError, InvalidArgument) as exc:
-        reason = str(exc)
-    except Exception as exc:  # one delivery must never stop the others
-        log.exception("the %s report for %s failed", period.kind, audience.recipient)
-        reason = f"cannot build or send this report: {type(exc).__name__}: {exc}"
-    else:
+    accepted = False
+
+    def record_sent() -> None:
+        # Called by the mailer the moment the message is accepted (over SMTP: at the 250
+        # to DATA, before QUIT), so that a crash after it cannot send the report again.
+        nonlocal accepted
+        accepted = True
         _finish(
             desk,
             period,
@@ -196,6 +191,25 @@ def _deliver(
             rows=rows,
             message_id=msg_id,
         )
+
+    # Building the message is part of this one delivery: whatever fails here is recorded
+    # as this delivery's failure (retried later), never an end to the tick.
+    try:
+        _check_addresses(audience)
+        message = report_message(report, sender=config.mail_from, to=audience.emails, msg_id=msg_id)
+        mailer.send(message, on_accepted=record_sent)
+    except (SendError, InvalidArgument) as exc:
+        if accepted:
+            raise
+        reason = str(exc)
+    except Exception as exc:  # one delivery must never stop the others
+        if accepted:  # sent, but not recorded (the database failed): never mark it failed
+            raise
+        log.exception("the %s report for %s failed", period.kind, audience.recipient)
+        reason = f"cannot build or send this report: {type(exc).__name__}: {exc}"
+    else:
+        if not accepted:  # a mailer that does not call back: recorded after it returns
+            record_sent()
         return outcome("sent", late=late, rows=rows)
     status = _failed(desk, period, audience, worker, now, reason)
     return outcome(status, late=late, rows=rows, error=reason)
