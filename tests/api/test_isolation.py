@@ -344,6 +344,11 @@ def attacks(w: World) -> list[Attack]:
         Attack(("GET", "/api/tokens"), "/api/tokens", status=200, code=None),
         Attack(("DELETE", "/api/tokens/{token_id}"), f"/api/tokens/{w.b_token}"),
         Attack(("GET", "/api/users"), "/api/users", status=200, code=None, control=True),
+        Attack(("GET", "/api/users/{username}/tokens"), "/api/users/beta-reseller/tokens"),
+        *[
+            Attack(("PATCH", "/api/users/{username}"), "/api/users/beta-reseller", {"json": c})
+            for c in ({"disabled": True}, {"password": "p" * 16}, {"disabled": False})
+        ],
         *[
             Attack(
                 ("POST", "/api/users"),
@@ -437,6 +442,11 @@ def test_reseller_a_cannot_reach_anything_of_b(world: World) -> None:
     assert [t["revoked"] for t in w.b.get("/api/tokens").json()] == [False]
     done = w.b.post("/api/csr/complete", files={"file": ("b.pem", w.b_signed.read_bytes())})
     assert done.status_code == 200, done.text
+    # What A could not do, an operator does: see and revoke B's token.
+    seen = w.operator.get("/api/users/beta-reseller/tokens").json()
+    assert [(t["id"], t["revoked"]) for t in seen] == [(w.b_token, False)]
+    assert w.operator.delete(f"/api/tokens/{w.b_token}").json()["revoked"] is True
+    assert [t["revoked"] for t in w.b.get("/api/tokens").json()] == [True]
 
 
 def test_what_a_sees_and_does_stays_its_own(world: World) -> None:

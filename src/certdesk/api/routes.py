@@ -503,6 +503,7 @@ def token_create(body: TokenIn, p: Who, d: DeskDep) -> Any:
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
 def token_revoke(token_id: int, p: Who, d: DeskDep) -> Any:
+    """Revoke one of the caller's tokens; an operator revokes anyone's."""
     return jsonable(d.run(p.actor, accounts.revoke_token, user_id=p.user.id, token_id=token_id))
 
 
@@ -530,6 +531,33 @@ def user_create(body: UserIn, p: Who, d: DeskDep) -> Any:
             tenant=body.tenant,
         )
     )
+
+
+class UserChange(BaseModel):
+    disabled: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+
+
+@router.patch("/users/{username}", tags=["accounts"])
+def user_change(username: str, body: UserChange, p: Who, d: DeskDep) -> Any:
+    """Disable or enable an account (operators: its sessions end and its tokens are revoked
+    at once) and/or set its password (one's own, or anyone's for an operator: the user's
+    sessions end and its tokens are revoked)."""
+    return jsonable(
+        d.run(
+            p.actor,
+            accounts.change_user,
+            username=username,
+            disabled=body.disabled,
+            password=body.password,
+        )
+    )
+
+
+@router.get("/users/{username}/tokens", tags=["accounts"])
+def user_tokens(username: str, p: Who, d: DeskDep) -> Any:
+    """An account's API tokens (any account's, for an operator)."""
+    return jsonable(d.run(p.actor, accounts.tokens_of, username=username))
 
 
 def require_operator(p: Principal) -> None:
