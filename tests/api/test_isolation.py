@@ -61,6 +61,7 @@ class World:
     b_signed: Path  # the signed certificate for b_pending, not yet uploaded
     b_request: int
     b_token: int
+    b_probe: int  # a probe request of B
     b_user: int
     b_report_at: str  # an instant when B's certificate is in the daily report
     markers: list[str] = field(default_factory=list)  # what only B's data contains
@@ -111,6 +112,7 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
     assert done.status_code == 200, done.text
     assert b.post(f"/api/csr/{cancelled['id']}/cancel").status_code == 200
     b_token, _ = api.token(b, "beta-ci")
+    b_probe = b.post("/api/probes", json={}).json()["id"]
     b_user = next(u["id"] for u in b.get("/api/users").json())
     with api.desk.store.transaction() as session:
         b_tenant = next(t["id"] for t in operator.get("/api/tenants").json() if t["name"] == B)
@@ -154,6 +156,7 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
         b_signed=signed,
         b_request=submitted.json()["request_id"],
         b_token=b_token,
+        b_probe=b_probe,
         b_user=b_user,
         b_report_at=(not_after - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         markers=[
@@ -329,7 +332,11 @@ def attacks(w: World) -> list[Attack]:
             Attack(("POST", "/api/probes"), "/api/probes", {"json": {"urls": [url]}})
             for url in B_URLS
         ],
-        Attack(("POST", "/api/probes"), "/api/probes", {"json": {}}, 200, None),
+        *[
+            Attack(("POST", "/api/probes"), "/api/probes", {"json": {"urls": [url]}})
+            for url in B_URLS
+        ],
+        Attack(("GET", "/api/probe-requests/{request_id}"), f"/api/probe-requests/{w.b_probe}"),
         *[
             Attack(("GET", "/api/probes"), "/api/probes", {"params": {"url": url}})
             for url in B_URLS
@@ -409,7 +416,7 @@ def _leaks(w: World, text: str, sent: str = "") -> list[str]:
 
 def test_every_route_is_attacked(api: Api) -> None:
     """A route of the app that no attack covers (nor SELF_ONLY/PUBLIC lists) fails here."""
-    stub = World(api, *(api.client(),) * 3, 1, 2, 3, api.pki.leaf_crt, 4, 5, 6, "2030-01-01")
+    stub = World(api, *(api.client(),) * 3, 1, 2, 3, api.pki.leaf_crt, 4, 5, 7, 6, "2030-01-01")
     covered = {a.route for a in attacks(stub)}
     routes = _routes(api)
     missing = routes - covered - set(SELF_ONLY) - set(PUBLIC)
@@ -460,7 +467,10 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     assert [u["username"] for u in w.a.get("/api/users").json()] == ["alpha-reseller"]
     assert {e["tenant"] for e in w.a.get("/api/audit").json()} == {A}
     assert w.a.get("/api/report-deliveries").json() == []
-    assert w.a.post("/api/probes", json={}).json() == []
+    mine = w.a.post("/api/probes", json={})
+    assert mine.status_code == 202
+    assert mine.json()["id"] != w.b_probe
+    assert w.a.get(f"/api/probe-requests/{mine.json()['id']}").json()["status"] == "queued"
     # The same calls by the operator see B.
     assert len(w.operator.get("/api/domains").json()) == 4
     assert len(w.operator.get("/api/report-deliveries").json()) == 1

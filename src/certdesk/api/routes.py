@@ -436,24 +436,23 @@ class ProbeIn(BaseModel):
     urls: list[str] = []
 
 
-@router.post("/probes", tags=["monitoring"])
-def probe(body: ProbeIn, request: Request, p: Who, d: DeskDep) -> Any:
-    """Probe URLs now (default: every monitored URL the caller can see) and record it."""
-    from certdesk.probing import probe_and_record
+@router.post("/probes", tags=["monitoring"], status_code=202)
+def probe(body: ProbeIn, p: Who, d: DeskDep) -> Any:
+    """Ask for a probe of URLs (default: every monitored URL the caller can see), answered
+    at once: the request is queued and run by the server in the background; follow it at
+    ``GET /api/probe-requests/{id}``. The same URLs asked again while the request still
+    waits give that request again (``deduplicated``); too many requests answer 429."""
+    from certdesk.desk.probe_requests import request_probe
 
-    results = probe_and_record(d, request.app.state.settings, p.actor, urls=body.urls)
-    return [
-        {
-            "url": r.target.url,
-            "ok": r.ok,
-            "error": str(r.error) if r.error else None,
-            "message": r.message,
-            "sha256": r.chain[0].sha256 if r.chain else None,
-            "not_after": jsonable(r.chain[0].not_after) if r.chain else None,
-            "drift": r.drift,
-        }
-        for r in results
-    ]
+    return jsonable(d.run(p.actor, request_probe, urls=body.urls))
+
+
+@router.get("/probe-requests/{request_id}", tags=["monitoring"])
+def probe_request(request_id: int, p: Who, d: DeskDep) -> Any:
+    """A probe request: queued, running, done (with each URL's result) or failed."""
+    from certdesk.desk.probe_requests import get_probe_request
+
+    return jsonable(d.run(p.actor, get_probe_request, request_id=request_id))
 
 
 @router.get("/probes", tags=["monitoring"])
