@@ -1,4 +1,4 @@
-""" "Probe now" is queued: ``POST /api/probes`` answers 202 at once with a request id, the
+"""Probe now is queued: ``POST /api/probes`` answers 202 at once with a request id, the
 same URLs asked again while waiting are that request again, too many requests are
 ``rate-limited`` (429), and the probe worker of ``certdesk serve`` runs them in the
 background, one request per tenant at a time, against a real TLS server on loopback."""

@@ -1,4 +1,4 @@
-""" "Probe now", queued: a request is answered at once with its id and run later by the
+"""Probe now, queued: a request is answered at once with its id and run later by the
 probe worker of ``certdesk serve`` (``certdesk.probe_worker``).
 
 A tenant's requests are deduplicated (the same URLs still queued or running: that request
