@@ -22,6 +22,7 @@ def probe_and_record(
     *,
     urls: Sequence[str] = (),
     allow_private: bool | None = None,
+    concurrency: int | None = None,
     started: Callable[[int], object] | None = None,
     progress: Callable[[ProbeResult], object] | None = None,
 ) -> list[ProbeResult]:
@@ -39,7 +40,7 @@ def probe_and_record(
         [t.target for t in targets],
         roots=desk.policy.roots,
         now=clock.now,
-        concurrency=settings.probe_concurrency,
+        concurrency=concurrency or settings.probe_concurrency,
         timeout=settings.probe_timeout,
         allow_private=settings.probe_allow_private if allow_private is None else allow_private,
         progress=progress,

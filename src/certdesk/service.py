@@ -6,13 +6,19 @@ the server call it and hand the desk to the use cases.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
 
 from certdesk.desk.context import Desk, Policy
 from certdesk.settings import Settings
 from certdesk.store.db import Store
-from certdesk.store.vault import Vault, key_id, load_master_key, parse_master_key
+from certdesk.store.models import PrivateKeyRecord
+from certdesk.store.vault import Vault, VaultLocked, key_id, load_master_key, parse_master_key
 from certdesk.trust import is_public_suffix, trust_roots
 
 if TYPE_CHECKING:
@@ -24,19 +30,71 @@ def pending_key_file(settings: Settings) -> Path:
     return settings.master_key_file.with_name("master.key.new")
 
 
-def open_vault(settings: Settings) -> Vault:
-    """The vault with the configured master key, plus a rotation's new key if one is pending."""
+def finish_rotation(settings: Settings) -> None:
+    """The last step of ``vault rotate``, once its transaction committed: the old
+    ``master.key`` kept as ``master.key.old-<id>`` and the new key (``master.key.new``)
+    put in its place atomically, so that there is always a ``master.key``."""
+    pending = pending_key_file(settings)
+    current = settings.master_key_file
+    try:
+        new = parse_master_key(pending.read_text())
+    except FileNotFoundError:
+        return  # finished already (by another process)
+    if current.exists():
+        old = parse_master_key(current.read_text())
+        if old != new:
+            with contextlib.suppress(FileExistsError):
+                os.link(current, current.with_name(f"master.key.old-{key_id(old)}"))
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(pending, current)
+
+
+def sealed_key_ids(store: Store) -> dict[str, int]:
+    """How many stored private keys are sealed under each master key id."""
+    with store.transaction(readonly=True) as session:
+        rows = session.execute(
+            select(PrivateKeyRecord.master_key_id, func.count()).group_by(
+                PrivateKeyRecord.master_key_id
+            )
+        )
+        return {str(i): int(n) for i, n in rows}
+
+
+def open_vault(settings: Settings, sealed: Mapping[str, int] | None = None) -> Vault:
+    """The vault with the configured master key, plus a rotation's new key if one is pending.
+
+    ``sealed`` (count of stored keys by master key id) is checked: certdesk never starts
+    with a master key other than the one its keys are sealed under, and never makes a new
+    master key while sealed keys exist.
+    """
+    sealed = dict(sealed or {})
     pending = pending_key_file(settings)
     others: dict[str, bytes] = {}
     if pending.exists():
         new = parse_master_key(pending.read_text())
         others[key_id(new)] = new
-    if settings.master_key is None and not settings.master_key_file.exists() and others:
+    file_mode = settings.master_key is None
+    if file_mode and others and set(sealed) <= set(others):
         # A rotation stopped after committing and before renaming its key file.
-        new = next(iter(others.values()))
-        return Vault(new)
-    active = load_master_key(settings.master_key, settings.master_key_file)
-    return Vault(active, others)
+        if settings.master_key_file.exists() and sealed:
+            finish_rotation(settings)
+        if not settings.master_key_file.exists():
+            vault = Vault(next(iter(others.values())))
+            vault.check_sealed(sealed)
+            return vault
+    if file_mode and sealed and not settings.master_key_file.exists():
+        raise VaultLocked(
+            f"the database holds {sum(sealed.values())} private key(s) sealed under master "
+            f"key {', '.join(sorted(sealed))}, but there is no master key: "
+            f"{settings.master_key_file} is missing and CERTDESK_MASTER_KEY is not set; "
+            "certdesk does not make a new master key while sealed keys exist",
+            hint=f"put the master.key file back from your backup (into {settings.home}) or "
+            "set CERTDESK_MASTER_KEY to that key",
+        )
+    active = load_master_key(settings.master_key, settings.master_key_file, create=not sealed)
+    vault = Vault(active, others)
+    vault.check_sealed(sealed)
+    return vault
 
 
 def policy_for(settings: Settings) -> Policy:
@@ -53,7 +111,12 @@ def open_desk(settings: Settings) -> Desk:
     """Open the database (migrating it), the vault and the policy."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(settings)
-    return Desk(store=store, vault=open_vault(settings), policy=policy_for(settings))
+    try:
+        vault = open_vault(settings, sealed_key_ids(store))
+    except BaseException:
+        store.close()
+        raise
+    return Desk(store=store, vault=vault, policy=policy_for(settings))
 
 
 def open_installer(settings: Settings, desk: Desk) -> Installer:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certdesk.addresses import DEFAULT_SENDER, email_address, sender_address
 from certdesk.errors import InvalidArgument
 
 CONFIG_FILE = "certdesk.toml"
@@ -30,7 +31,7 @@ class Settings:
     # Monitoring and reports (the seed's values are the defaults).
     operator_emails: tuple[str, ...] = ()
     smtp_url: str | None = None  # None: .eml files in the outbox folder
-    mail_from: str = "certdesk@localhost"
+    mail_from: str = DEFAULT_SENDER
     report_timezone: str = "+02:00"  # a fixed offset or an IANA zone name
     daily_time: str = "10:00"
     daily_window_minutes: int = 30
@@ -95,9 +96,12 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         ca_bundle=Path(bundle).expanduser() if bundle else None,
         max_upload_bytes=_int(get("max_upload_bytes"), 1024 * 1024, "max_upload_bytes"),
         expires_soon_days=_int(get("expires_soon_days"), 30, "expires_soon_days"),
-        operator_emails=_list(get("operator_emails")),
+        operator_emails=tuple(
+            email_address(e, what="an operator e-mail address (CERTDESK_OPERATOR_EMAILS)")
+            for e in _list(get("operator_emails"))
+        ),
         smtp_url=get("smtp_url") or None,
-        mail_from=get("mail_from") or "certdesk@localhost",
+        mail_from=sender_address(str(get("mail_from") or DEFAULT_SENDER)),
         report_timezone=str(get("report_timezone") or "+02:00"),
         daily_time=str(get("daily_time") or "10:00"),
         daily_window_minutes=_int(get("daily_window_minutes"), 30, "daily_window_minutes"),

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from certdesk.probe_worker import run_one
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import (
@@ -470,8 +471,14 @@ def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> Non
     )
     assert added.status_code == 201, added.text
     probed = reseller.post("/api/probes", json={"urls": ["https://probe.acme.gr"]})
-    assert probed.status_code == 200, probed.text
-    [result] = probed.json()
+    assert probed.status_code == 202, probed.text
+    asked = probed.json()
+    assert (asked["status"], asked["urls"]) == ("queued", ["https://probe.acme.gr"])
+    # The server's probe worker runs it (here one turn of it, in this thread).
+    assert run_one(api.desk, settings, worker="test", concurrency=5)
+    done = reseller.get(f"/api/probe-requests/{asked['id']}").json()
+    assert (done["status"], done["targets"], done["ok"]) == ("done", 1, 0)
+    [result] = done["results"]
     assert (result["url"], result["ok"], result["sha256"]) == ("https://probe.acme.gr", False, None)
     history = reseller.get("/api/probes", params={"url": "https://probe.acme.gr"})
     assert history.status_code == 200

@@ -62,6 +62,7 @@ class World:
     b_signed: Path  # the signed certificate for b_pending, not yet uploaded
     b_request: int
     b_token: int
+    b_probe: int  # a probe request of B
     b_user: int
     b_report_at: str  # an instant when B's certificate is in the daily report
     markers: list[str] = field(default_factory=list)  # what only B's data contains
@@ -112,6 +113,7 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
     assert done.status_code == 200, done.text
     assert b.post(f"/api/csr/{cancelled['id']}/cancel").status_code == 200
     b_token, _ = api.token(b, "beta-ci")
+    b_probe = b.post("/api/probes", json={}).json()["id"]
     b_user = next(u["id"] for u in b.get("/api/users").json())
     with api.desk.store.transaction() as session:
         b_tenant = next(t["id"] for t in operator.get("/api/tenants").json() if t["name"] == B)
@@ -155,6 +157,7 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
         b_signed=signed,
         b_request=submitted.json()["request_id"],
         b_token=b_token,
+        b_probe=b_probe,
         b_user=b_user,
         b_report_at=(not_after - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         markers=[
@@ -330,7 +333,11 @@ def attacks(w: World) -> list[Attack]:
             Attack(("POST", "/api/probes"), "/api/probes", {"json": {"urls": [url]}})
             for url in B_URLS
         ],
-        Attack(("POST", "/api/probes"), "/api/probes", {"json": {}}, 200, None),
+        *[
+            Attack(("POST", "/api/probes"), "/api/probes", {"json": {"urls": [url]}})
+            for url in B_URLS
+        ],
+        Attack(("GET", "/api/probe-requests/{request_id}"), f"/api/probe-requests/{w.b_probe}"),
         *[
             Attack(("GET", "/api/probes"), "/api/probes", {"params": {"url": url}})
             for url in B_URLS
@@ -345,6 +352,11 @@ def attacks(w: World) -> list[Attack]:
         Attack(("GET", "/api/tokens"), "/api/tokens", status=200, code=None),
         Attack(("DELETE", "/api/tokens/{token_id}"), f"/api/tokens/{w.b_token}"),
         Attack(("GET", "/api/users"), "/api/users", status=200, code=None, control=True),
+        Attack(("GET", "/api/users/{username}/tokens"), "/api/users/beta-reseller/tokens"),
+        *[
+            Attack(("PATCH", "/api/users/{username}"), "/api/users/beta-reseller", {"json": c})
+            for c in ({"disabled": True}, {"password": "p" * 16}, {"disabled": False})
+        ],
         *[
             Attack(
                 ("POST", "/api/users"),
@@ -405,7 +417,7 @@ def _leaks(w: World, text: str, sent: str = "") -> list[str]:
 
 def test_every_route_is_attacked(api: Api) -> None:
     """A route of the app that no attack covers (nor SELF_ONLY/PUBLIC lists) fails here."""
-    stub = World(api, *(api.client(),) * 3, 1, 2, 3, api.pki.leaf_crt, 4, 5, 6, "2030-01-01")
+    stub = World(api, *(api.client(),) * 3, 1, 2, 3, api.pki.leaf_crt, 4, 5, 7, 6, "2030-01-01")
     covered = {a.route for a in attacks(stub)}
     routes = _routes(api)
     missing = routes - covered - set(SELF_ONLY) - set(PUBLIC)
@@ -438,6 +450,11 @@ def test_reseller_a_cannot_reach_anything_of_b(world: World) -> None:
     assert [t["revoked"] for t in w.b.get("/api/tokens").json()] == [False]
     done = w.b.post("/api/csr/complete", files={"file": ("b.pem", w.b_signed.read_bytes())})
     assert done.status_code == 200, done.text
+    # What A could not do, an operator does: see and revoke B's token.
+    seen = w.operator.get("/api/users/beta-reseller/tokens").json()
+    assert [(t["id"], t["revoked"]) for t in seen] == [(w.b_token, False)]
+    assert w.operator.delete(f"/api/tokens/{w.b_token}").json()["revoked"] is True
+    assert [t["revoked"] for t in w.b.get("/api/tokens").json()] == [True]
 
 
 def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
@@ -451,7 +468,10 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     assert [u["username"] for u in w.a.get("/api/users").json()] == ["alpha-reseller"]
     assert {e["tenant"] for e in w.a.get("/api/audit").json()} == {A}
     assert w.a.get("/api/report-deliveries").json() == []
-    assert w.a.post("/api/probes", json={}).json() == []
+    mine = w.a.post("/api/probes", json={})
+    assert mine.status_code == 202
+    assert mine.json()["id"] != w.b_probe
+    assert w.a.get(f"/api/probe-requests/{mine.json()['id']}").json()["status"] == "queued"
     # The same calls by the operator see B.
     assert len(w.operator.get("/api/domains").json()) == 4
     assert len(w.operator.get("/api/report-deliveries").json()) == 1

@@ -144,15 +144,15 @@ def test_wrong_master_key_on_the_desk(
         ca_bundle=settings.ca_bundle,
         master_key=encode_master_key(new_master_key()),
     )
-    locked = open_desk(wrong)
-    try:
-        with unchanged(locked), pytest.raises(VaultLocked) as caught:
-            locked.run(operator, d.export_certificate, url="https://store.test.com", to="pem")
-        assert caught.value.code == "vault-locked"
-        assert "master key" in caught.value.message
-        assert desk.vault.active_id in caught.value.message
-    finally:
-        locked.store.close()
+    # certdesk does not even start with it: it could open none of the keys and would
+    # seal new ones under the wrong master key.
+    with unchanged(desk), pytest.raises(VaultLocked) as caught:
+        open_desk(wrong)
+    assert caught.value.code == "vault-locked"
+    assert "master key" in caught.value.message
+    assert desk.vault.active_id in caught.value.message
+    assert key_id(parse_master_key(wrong.master_key or "")) in caught.value.message
+    assert "CERTDESK_MASTER_KEY" in (caught.value.hint or "")
     # With the right key the same export works.
     pem = desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem").data
     assert run_openssl("pkey", "-outform", "DER", stdin=pem) == run_openssl(

@@ -436,24 +436,23 @@ class ProbeIn(BaseModel):
     urls: list[str] = []
 
 
-@router.post("/probes", tags=["monitoring"])
-def probe(body: ProbeIn, request: Request, p: Who, d: DeskDep) -> Any:
-    """Probe URLs now (default: every monitored URL the caller can see) and record it."""
-    from certdesk.probing import probe_and_record
+@router.post("/probes", tags=["monitoring"], status_code=202)
+def probe(body: ProbeIn, p: Who, d: DeskDep) -> Any:
+    """Ask for a probe of URLs (default: every monitored URL the caller can see), answered
+    at once: the request is queued and run by the server in the background; follow it at
+    ``GET /api/probe-requests/{id}``. The same URLs asked again while the request still
+    waits give that request again (``deduplicated``); too many requests answer 429."""
+    from certdesk.desk.probe_requests import request_probe
 
-    results = probe_and_record(d, request.app.state.settings, p.actor, urls=body.urls)
-    return [
-        {
-            "url": r.target.url,
-            "ok": r.ok,
-            "error": str(r.error) if r.error else None,
-            "message": r.message,
-            "sha256": r.chain[0].sha256 if r.chain else None,
-            "not_after": jsonable(r.chain[0].not_after) if r.chain else None,
-            "drift": r.drift,
-        }
-        for r in results
-    ]
+    return jsonable(d.run(p.actor, request_probe, urls=body.urls))
+
+
+@router.get("/probe-requests/{request_id}", tags=["monitoring"])
+def probe_request(request_id: int, p: Who, d: DeskDep) -> Any:
+    """A probe request: queued, running, done (with each URL's result) or failed."""
+    from certdesk.desk.probe_requests import get_probe_request
+
+    return jsonable(d.run(p.actor, get_probe_request, request_id=request_id))
 
 
 @router.get("/probes", tags=["monitoring"])
@@ -503,6 +502,7 @@ def token_create(body: TokenIn, p: Who, d: DeskDep) -> Any:
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
 def token_revoke(token_id: int, p: Who, d: DeskDep) -> Any:
+    """Revoke one of the caller's tokens; an operator revokes anyone's."""
     return jsonable(d.run(p.actor, accounts.revoke_token, user_id=p.user.id, token_id=token_id))
 
 
@@ -530,6 +530,33 @@ def user_create(body: UserIn, p: Who, d: DeskDep) -> Any:
             tenant=body.tenant,
         )
     )
+
+
+class UserChange(BaseModel):
+    disabled: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+
+
+@router.patch("/users/{username}", tags=["accounts"])
+def user_change(username: str, body: UserChange, p: Who, d: DeskDep) -> Any:
+    """Disable or enable an account (operators: its sessions end and its tokens are revoked
+    at once) and/or set its password (one's own, or anyone's for an operator: the user's
+    sessions end and its tokens are revoked)."""
+    return jsonable(
+        d.run(
+            p.actor,
+            accounts.change_user,
+            username=username,
+            disabled=body.disabled,
+            password=body.password,
+        )
+    )
+
+
+@router.get("/users/{username}/tokens", tags=["accounts"])
+def user_tokens(username: str, p: Who, d: DeskDep) -> Any:
+    """An account's API tokens (any account's, for an operator)."""
+    return jsonable(d.run(p.actor, accounts.tokens_of, username=username))
 
 
 def require_operator(p: Principal) -> None:

@@ -2,9 +2,12 @@
 
 1. The new key is written to ``master.key.new`` (mode 0600) before anything changes.
 2. One transaction re-wraps every data key under it.
-3. ``master.key`` is moved aside to ``master.key.old-<key id>`` and the new one takes
-   its place. A crash between 2 and 3 is healed on the next start: the vault also
-   reads ``master.key.new``.
+3. ``master.key`` is kept as ``master.key.old-<key id>`` and the new one takes its
+   place. A crash between 2 and 3 is healed on the next start: the database's keys are
+   sealed under ``master.key.new``, so certdesk finishes step 3 itself.
+
+If step 2 fails (a key sealed under a master key certdesk does not have, the database
+unavailable), nothing changed and ``master.key.new`` is removed: no debris.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import os
 
 from certdesk.desk import Actor, Desk, RotateResult, rotate_master_key
 from certdesk.errors import InvalidArgument
-from certdesk.service import pending_key_file
+from certdesk.service import finish_rotation, pending_key_file
 from certdesk.settings import Settings
-from certdesk.store.vault import Vault, key_id, new_master_key, parse_master_key, write_key_file
+from certdesk.store.vault import Vault, new_master_key, parse_master_key, write_key_file
 
 
 def rotate(settings: Settings, desk: Desk, actor: Actor, new_key_env: str | None) -> RotateResult:
@@ -36,12 +39,13 @@ def rotate(settings: Settings, desk: Desk, actor: Actor, new_key_env: str | None
         master = new_master_key()
         write_key_file(pending, master)
     new = Vault(master)
-    with desk.context(actor) as ctx:
-        result = rotate_master_key(ctx, new=new)
-    current = settings.master_key_file
-    old_id = key_id(parse_master_key(current.read_text())) if current.exists() else "none"
-    if current.exists():
-        os.replace(current, current.with_name(f"master.key.old-{old_id}"))
-    os.replace(pending, current)
+    try:
+        with desk.context(actor) as ctx:
+            result = rotate_master_key(ctx, new=new)
+    except BaseException:
+        # Rolled back: no key is sealed under the new master key; leave nothing behind.
+        pending.unlink(missing_ok=True)
+        raise
+    finish_rotation(settings)
     desk.vault = new
     return result

@@ -142,9 +142,15 @@ def user_list(as_json: JsonOpt = False) -> None:
             }
         )
         return
-    table = Table("id", "user", "role", "tenant")
+    table = Table("id", "user", "role", "tenant", "status")
     for v in views:
-        table.add_row(str(v.id), escape(v.username), v.role, escape(v.tenant or "-"))
+        table.add_row(
+            str(v.id),
+            escape(v.username),
+            v.role,
+            escape(v.tenant or "-"),
+            "disabled" if v.disabled else "enabled",
+        )
     out.print(table)
 
 
@@ -154,7 +160,7 @@ def user_password(
     password_file: Annotated[str | None, typer.Option("--password-file")] = None,
     password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR")] = None,
 ) -> None:
-    """Set an account's password (its sessions are logged out)."""
+    """Set an account's password (its sessions end and its API tokens are revoked)."""
     from pathlib import Path
 
     from certdesk.desk import accounts
@@ -168,3 +174,81 @@ def user_password(
             state.actor(), accounts.set_password, username=username, password=raw.decode("utf-8")
         )
     out.print(f"password of {escape(username)} changed")
+
+
+def _set_disabled(username: str, disabled: bool, as_json: bool) -> None:
+    from certdesk.desk import accounts
+
+    with refusals(as_json):
+        view = state.desk().run(
+            state.actor(), accounts.set_disabled, username=username, disabled=disabled
+        )
+    if as_json:
+        print_json({"username": view.username, "disabled": view.disabled})
+    elif disabled:
+        out.print(f"{escape(view.username)} disabled: its sessions ended, its tokens revoked")
+    else:
+        out.print(f"{escape(view.username)} enabled (its old tokens stay revoked)")
+
+
+@user_app.command("disable")
+def user_disable(username: str, as_json: JsonOpt = False) -> None:
+    """Disable an account: it cannot log in; its sessions end and its tokens are revoked."""
+    _set_disabled(username, True, as_json)
+
+
+@user_app.command("enable")
+def user_enable(username: str, as_json: JsonOpt = False) -> None:
+    """Enable a disabled account again."""
+    _set_disabled(username, False, as_json)
+
+
+@user_app.command("tokens")
+def user_tokens(username: str, as_json: JsonOpt = False) -> None:
+    """List an account's API tokens (only their first characters are known)."""
+    from certdesk.desk import accounts
+
+    with refusals(as_json):
+        views = state.desk().run(state.actor(), accounts.tokens_of, username=username)
+    if as_json:
+        print_json(
+            {
+                "tokens": [
+                    {
+                        "id": v.id,
+                        "name": v.name,
+                        "prefix": v.prefix,
+                        "created_at": v.created_at.isoformat(),
+                        "last_used_at": v.last_used_at.isoformat() if v.last_used_at else None,
+                        "revoked": v.revoked,
+                    }
+                    for v in views
+                ]
+            }
+        )
+        return
+    table = Table("id", "name", "starts with", "last used", "status")
+    for v in views:
+        table.add_row(
+            str(v.id),
+            escape(v.name),
+            escape(v.prefix),
+            v.last_used_at.isoformat(timespec="minutes") if v.last_used_at else "never",
+            "revoked" if v.revoked else "active",
+        )
+    out.print(table)
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(username: str, token_id: int, as_json: JsonOpt = False) -> None:
+    """Revoke one API token of an account (its id from 'certdesk user tokens')."""
+    from certdesk.desk import accounts
+
+    with refusals(as_json):
+        view = state.desk().run(
+            state.actor(), accounts.revoke_token_of, username=username, token_id=token_id
+        )
+    if as_json:
+        print_json({"id": view.id, "revoked": view.revoked})
+    else:
+        out.print(f"token {view.id} ({escape(view.prefix)}…) of {escape(username)} revoked")

@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 
 from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.errors import CertdeskError, InvalidArgument
@@ -117,17 +117,100 @@ def list_users(ctx: Ctx) -> list[UserView]:
     return [_view(ctx, u) for u in ctx.session.scalars(stmt)]
 
 
-def set_password(ctx: Ctx, *, username: str, password: str) -> UserView:
+def _user_named(ctx: Ctx, username: str) -> User:
+    """The account ``username``: any for an operator, only its own for anyone else (another
+    account answers ``not-found``, as if it did not exist)."""
     user = ctx.session.scalars(
         select(User).where(User.username == username.strip().lower())
     ).one_or_none()
     if user is None or not (ctx.actor.is_operator or ctx.actor.name == f"user:{user.username}"):
         raise NotFound(f"no user {username!r}")
+    return user
+
+
+def _cut_off(ctx: Ctx, user: User) -> tuple[int, int]:
+    """End every session of ``user`` and revoke every token; how many of each."""
+    sessions = ctx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    tokens = ctx.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(sessions, "rowcount", 0) or 0), int(getattr(tokens, "rowcount", 0) or 0)
+
+
+def set_password(ctx: Ctx, *, username: str, password: str) -> UserView:
+    """A new password (the user's own, or any by an operator); every session of the user
+    ends and every API token is revoked."""
+    user = _user_named(ctx, username)
     _check_password(password)
     user.password_hash = _HASHER.hash(password)
-    ctx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-    ctx.audit("user.password", "user", user.id, user.tenant_id, username=user.username)
+    sessions, tokens = _cut_off(ctx, user)
+    ctx.audit(
+        "user.password",
+        "user",
+        user.id,
+        user.tenant_id,
+        username=user.username,
+        sessions_ended=sessions,
+        tokens_revoked=tokens,
+    )
     return _view(ctx, user)
+
+
+def set_disabled(ctx: Ctx, *, username: str, disabled: bool) -> UserView:
+    """Disable an account (operators only): it cannot log in, its sessions end and its
+    API tokens are revoked at once. Enabling lets it log in again; its old tokens stay
+    revoked."""
+    if not ctx.actor.is_operator:
+        _user_named(ctx, username)  # another's account: not-found, as everywhere
+        raise Forbidden("disabling and enabling accounts is for the platform's operators")
+    user = _user_named(ctx, username)
+    if disabled == user.disabled:
+        return _view(ctx, user)
+    if not disabled:
+        user.disabled = False
+        ctx.audit("user.enable", "user", user.id, user.tenant_id, username=user.username)
+        return _view(ctx, user)
+    if ctx.actor.name == f"user:{user.username}":
+        raise Conflict("you cannot disable your own account", hint="ask another operator to do it")
+    if user.role == "operator":
+        others = ctx.session.scalar(
+            select(func.count(User.id)).where(
+                User.role == "operator", User.id != user.id, User.disabled.is_(False)
+            )
+        )
+        if not others:
+            raise Conflict(
+                f"{user.username} is the last enabled operator: disabling it would leave "
+                "nobody to run the platform",
+                hint="add or enable another operator first",
+            )
+    user.disabled = True
+    sessions, tokens = _cut_off(ctx, user)
+    ctx.audit(
+        "user.disable",
+        "user",
+        user.id,
+        user.tenant_id,
+        username=user.username,
+        sessions_ended=sessions,
+        tokens_revoked=tokens,
+    )
+    return _view(ctx, user)
+
+
+def change_user(
+    ctx: Ctx, *, username: str, disabled: bool | None = None, password: str | None = None
+) -> UserView:
+    """Disable/enable an account and/or set its password, in one transaction."""
+    view = _view(ctx, _user_named(ctx, username))
+    if disabled is not None:
+        view = set_disabled(ctx, username=username, disabled=disabled)
+    if password is not None:
+        view = set_password(ctx, username=username, password=password)
+    return view
 
 
 def operators_exist(ctx: Ctx) -> bool:
@@ -248,25 +331,50 @@ def create_token(ctx: Ctx, *, user_id: int, name: str) -> TokenView:
     return TokenView(row.id, row.name, row.prefix, row.created_at, None, False, token)
 
 
+def _token_view(r: ApiToken) -> TokenView:
+    return TokenView(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked_at is not None)
+
+
 @reads
 def list_tokens(ctx: Ctx, *, user_id: int) -> list[TokenView]:
     rows = ctx.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
     )
-    return [
-        TokenView(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked_at is not None)
-        for r in rows
-    ]
+    return [_token_view(r) for r in rows]
+
+
+@reads
+def tokens_of(ctx: Ctx, *, username: str) -> list[TokenView]:
+    """The API tokens of an account (any, for an operator; one's own otherwise)."""
+    return list_tokens(ctx, user_id=_user_named(ctx, username).id)
 
 
 def revoke_token(ctx: Ctx, *, user_id: int, token_id: int) -> TokenView:
+    """Revoke a token of ``user_id`` (the caller); an operator revokes anyone's."""
     row = ctx.session.get(ApiToken, token_id)
-    if row is None or row.user_id != user_id:
+    if row is None or not (row.user_id == user_id or ctx.actor.is_operator):
         raise NotFound(f"no token {token_id}")
     if row.revoked_at is None:
         row.revoked_at = ctx.now
-        ctx.audit("token.revoke", "api_token", row.id, ctx.actor.tenant_id, prefix=row.prefix)
-    return TokenView(row.id, row.name, row.prefix, row.created_at, row.last_used_at, True)
+        owner = ctx.session.get(User, row.user_id)
+        ctx.audit(
+            "token.revoke",
+            "api_token",
+            row.id,
+            owner.tenant_id if owner else ctx.actor.tenant_id,
+            prefix=row.prefix,
+            owner=owner.username if owner else None,
+        )
+    return _token_view(row)
+
+
+def revoke_token_of(ctx: Ctx, *, username: str, token_id: int) -> TokenView:
+    """Revoke token ``token_id`` of account ``username`` (which must own it)."""
+    user = _user_named(ctx, username)
+    row = ctx.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"{user.username} has no token {token_id}")
+    return revoke_token(ctx, user_id=user.id, token_id=token_id)
 
 
 TOKEN_TOUCH_EVERY = timedelta(minutes=5)

@@ -19,9 +19,24 @@ from certdesk.store.models import (
     Request,
     RequestEvent,
 )
+from certdesk.store.vault import VaultLocked
 
 
 def seal_key(ctx: Ctx, tenant_id: int, key: PrivateKey) -> PrivateKeyRecord:
+    other = ctx.session.scalars(
+        select(PrivateKeyRecord.master_key_id)
+        .where(PrivateKeyRecord.master_key_id != ctx.vault.active_id)
+        .limit(1)
+    ).first()
+    if other is not None:
+        # Another certdesk (or an earlier start) sealed keys under another master key: a
+        # key sealed here would need a master key that the others do not have.
+        raise VaultLocked(
+            f"stored private keys are sealed under master key {other}, not under this "
+            f"certdesk's master key {ctx.vault.active_id}: no new key is sealed",
+            hint="this is for the platform's operators: every certdesk on one database "
+            "must run with the same master key",
+        )
     sealed = ctx.vault.seal(key)
     record = PrivateKeyRecord(
         tenant_id=tenant_id,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from certdesk.addresses import email_address, tenant_name
 from certdesk.desk.context import Conflict, Ctx, Forbidden, reads, tenant_by_name
-from certdesk.errors import InvalidArgument
 from certdesk.store.models import Domain, Tenant
-
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +23,7 @@ class TenantView:
 def _emails(values: Sequence[str]) -> list[str]:
     out: list[str] = []
     for value in values:
-        email = value.strip()
-        if not _EMAIL.match(email):
-            raise InvalidArgument(f"{value!r} is not an e-mail address")
+        email = email_address(value, what="a contact e-mail address")
         if email.lower() not in (e.lower() for e in out):
             out.append(email)
     return out
@@ -41,9 +36,7 @@ def _operator_only(ctx: Ctx, what: str) -> None:
 
 def add_tenant(ctx: Ctx, *, name: str, emails: Sequence[str] = ()) -> TenantView:
     _operator_only(ctx, "adding a tenant")
-    clean = name.strip()
-    if not clean or len(clean) > 200 or any(ord(c) < 0x20 for c in clean):
-        raise InvalidArgument("a tenant name is 1 to 200 printable characters")
+    clean = tenant_name(name)
     exists = ctx.session.scalars(select(Tenant.id).where(Tenant.name == clean)).first()
     if exists is not None:
         raise Conflict(f"a tenant named {clean!r} exists already")
@@ -82,7 +75,7 @@ def change_tenant(
     before = {"name": tenant.name, "emails": list(tenant.emails)}
     if new_name is not None and new_name.strip() != tenant.name:
         _operator_only(ctx, "renaming a tenant")
-        clean = new_name.strip()
+        clean = tenant_name(new_name)
         if ctx.session.scalars(select(Tenant.id).where(Tenant.name == clean)).first():
             raise Conflict(f"a tenant named {clean!r} exists already")
         tenant.name = clean

@@ -13,6 +13,7 @@ import hashlib
 import os
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -25,8 +26,11 @@ class SendError(CertdeskError):
     code = "send-failed"
 
 
+Accepted = Callable[[], None]
+
+
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage, *, on_accepted: Accepted | None = None) -> None: ...
 
     def describe(self) -> str: ...
 
@@ -38,7 +42,7 @@ class OutboxMailer:
     def describe(self) -> str:
         return f"outbox {self.folder}"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, on_accepted: Accepted | None = None) -> None:
         key = str(message["Message-ID"] or "") or message.as_string()
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
         path = self.folder / name
@@ -51,6 +55,8 @@ class OutboxMailer:
             with contextlib.suppress(OSError):  # the folder itself may be what failed
                 tmp.unlink(missing_ok=True)
             raise SendError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        if on_accepted is not None:
+            on_accepted()
 
 
 class SmtpMailer:
@@ -85,29 +91,49 @@ class SmtpMailer:
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, on_accepted: Accepted | None = None) -> None:
+        client = self._connect()
+        sent = False
         try:
-            if self.implicit_tls:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=self.context
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
-                client.ehlo()
-                if not self.implicit_tls and self.starttls != "off":
-                    if client.has_extn("starttls"):
-                        client.starttls(context=self.context)
-                        client.ehlo()
-                    elif self.starttls == "require":
-                        raise SendError(f"{self.describe()} does not offer STARTTLS")
-                if self.username:
-                    client.login(self.username, self.password or "")
-                client.send_message(message)
-        except SendError:
-            raise
+            self._hello(client)
+            # smtplib's send_message returns as soon as the server's reply to the data is
+            # read (it raises unless that reply is 250): the message is accepted here.
+            client.send_message(message)
+            sent = True
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"sending through {self.describe()} failed: {exc}") from exc
+        finally:
+            if not sent:
+                client.close()
+        try:
+            if on_accepted is not None:
+                on_accepted()  # recorded before QUIT: the window for a resend is this small
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()  # accepted already: a lost QUIT is not a failed send
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.implicit_tls:
+                return smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self.context
+                )
+            return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"sending through {self.describe()} failed: {exc}") from exc
+
+    def _hello(self, client: smtplib.SMTP) -> None:
+        client.ehlo()
+        if not self.implicit_tls and self.starttls != "off":
+            if client.has_extn("starttls"):
+                client.starttls(context=self.context)
+                client.ehlo()
+            elif self.starttls == "require":
+                raise SendError(f"{self.describe()} does not offer STARTTLS")
+        if self.username:
+            client.login(self.username, self.password or "")
 
 
 def mailer_for(smtp_url: str | None, outbox: Path) -> Mailer:

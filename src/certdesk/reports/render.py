@@ -5,7 +5,6 @@ Rendering is apart from sending: these functions only turn a ``Report`` into tex
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -14,6 +13,7 @@ from typing import Any
 
 from certdesk.pki import iso_utc
 from certdesk.reports.model import Report, ReportRow
+from certdesk.reports.spreadsheet import csv_writer
 
 CSV_COLUMNS = (
     "url",
@@ -96,8 +96,10 @@ def to_json(report: Report) -> str:
 
 
 def to_csv(report: Report) -> str:
+    """The report as CSV; a cell that a spreadsheet would run as a formula is quoted
+    (``certdesk.reports.spreadsheet``)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
         data = row_json(report, row)

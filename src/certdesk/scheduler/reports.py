@@ -10,6 +10,7 @@ twice, and a report missed during downtime goes out when certdesk is back, marke
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -21,7 +22,9 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from certdesk.addresses import email_address
 from certdesk.desk.context import Actor, Desk
+from certdesk.errors import InvalidArgument
 from certdesk.notify import Mailer, SendError, message_id, report_message
 from certdesk.reports.select import build_report
 from certdesk.reports.windows import Period, Schedule, parse_clock, parse_timezone
@@ -29,6 +32,7 @@ from certdesk.settings import Settings
 from certdesk.store.models import Tenant
 from certdesk.store.monitoring import ReportDelivery
 
+log = logging.getLogger("certdesk.scheduler")
 SCHEDULER = Actor(name="scheduler")
 MAX_ATTEMPTS = 8
 
@@ -169,16 +173,56 @@ def _deliver(
         _finish(desk, period, audience, worker, now, status="empty", late=late, rows=0)
         return outcome("empty", late=late)
     msg_id = message_id(period.kind, period.key, audience.recipient)
-    message = report_message(report, sender=config.mail_from, to=audience.emails, msg_id=msg_id)
+    accepted = False
+
+    def record_sent() -> None:
+        # Called by the mailer the moment the message is accepted (over SMTP: at the 250
+        # to DATA, before QUIT), so that a crash after it cannot send the report again.
+        nonlocal accepted
+        accepted = True
+        _finish(
+            desk,
+            period,
+            audience,
+            worker,
+            now,
+            status="sent",
+            late=late,
+            rows=rows,
+            message_id=msg_id,
+        )
+
+    # Building the message is part of this one delivery: whatever fails here is recorded
+    # as this delivery's failure (retried later), never an end to the tick.
     try:
-        mailer.send(message)
-    except SendError as exc:
-        status = _failed(desk, period, audience, worker, now, str(exc))
-        return outcome(status, late=late, rows=rows, error=str(exc))
-    _finish(
-        desk, period, audience, worker, now, status="sent", late=late, rows=rows, message_id=msg_id
-    )
-    return outcome("sent", late=late, rows=rows)
+        _check_addresses(audience)
+        message = report_message(report, sender=config.mail_from, to=audience.emails, msg_id=msg_id)
+        mailer.send(message, on_accepted=record_sent)
+    except (SendError, InvalidArgument) as exc:
+        if accepted:
+            raise
+        reason = str(exc)
+    except Exception as exc:  # one delivery must never stop the others
+        if accepted:  # sent, but not recorded (the database failed): never mark it failed
+            raise
+        log.exception("the %s report for %s failed", period.kind, audience.recipient)
+        reason = f"cannot build or send this report: {type(exc).__name__}: {exc}"
+    else:
+        if not accepted:  # a mailer that does not call back: recorded after it returns
+            record_sent()
+        return outcome("sent", late=late, rows=rows)
+    status = _failed(desk, period, audience, worker, now, reason)
+    return outcome(status, late=late, rows=rows, error=reason)
+
+
+def _check_addresses(audience: Audience) -> None:
+    """Addresses stored before they were checked on write are checked here."""
+    for address in audience.emails:
+        try:
+            email_address(address)
+        except InvalidArgument as exc:
+            where = "CERTDESK_OPERATOR_EMAILS" if audience.tenant_id is None else "its contacts"
+            raise InvalidArgument(f"cannot mail {audience.name}: {exc}; correct {where}") from exc
 
 
 def _claim(

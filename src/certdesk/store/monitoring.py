@@ -4,8 +4,9 @@ report deliveries that make every report go out exactly once."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from certdesk.store.models import Base
@@ -75,3 +76,30 @@ class ReportDelivery(Base):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(300))
     __table_args__ = (UniqueConstraint("kind", "period", "recipient", name="uq_report_delivery"),)
+
+
+class ProbeRequest(Base):
+    """A "probe now" asked for over the API or the portal, run by ``certdesk serve``'s
+    probe worker. ``status``: queued → running → done | failed. ``key`` is what makes two
+    requests the same (the tenant and its URLs): a request equal to one still queued or
+    running is that one."""
+
+    __tablename__ = "probe_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    targets: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_probe_requests_status_created", "status", "created_at"),
+        Index("ix_probe_requests_tenant_created", "tenant_id", "created_at"),
+    )

@@ -129,10 +129,55 @@ class Vault:
         """The data key re-encrypted under ``new``'s active master key."""
         master = self._keys.get(master_key_id)
         if master is None:
-            raise VaultLocked(f"no master key {master_key_id} to rotate from")
+            raise VaultLocked(
+                f"a private key is sealed under master key {master_key_id}, which this "
+                "certdesk does not have: nothing was rotated",
+                hint="start certdesk with that master key, then rotate",
+            )
         aad = b"dek|" + _aad(spki)
-        dek = _decrypt(master, wrapped_dek, aad)
+        try:
+            dek = _decrypt(master, wrapped_dek, aad)
+        except InvalidTag as exc:
+            raise VaultLocked(
+                "a stored private key fails its integrity check: nothing was rotated",
+                hint="restore the database from a backup",
+            ) from exc
         return _encrypt(new.active, dek, aad)
+
+    def knows(self, master_key_id: str) -> bool:
+        return master_key_id in self._keys
+
+    def check_sealed(self, sealed: Mapping[str, int]) -> None:
+        """Refuse this vault for a database whose keys (``sealed``: count by master key id)
+        are not sealed under its active master key, or under keys it does not have.
+
+        Started with another master key, certdesk could open none of the stored keys and
+        would seal new ones under the wrong master key; so it does not start at all.
+        """
+        if not sealed:
+            return
+        unknown = sorted(i for i in sealed if not self.knows(i))
+        if self.active_id in sealed and not unknown:
+            return
+        total = sum(sealed.values())
+        under = ", ".join(f"{i} ({sealed[i]} key(s))" for i in sorted(sealed))
+        if len(sealed) == 1:
+            [wanted] = sealed
+            raise VaultLocked(
+                f"the master key given has id {self.active_id}, but the database's {total} "
+                f"private key(s) are sealed under master key {wanted}: with this key "
+                "certdesk could open none of them and would seal new keys under the wrong "
+                "master key, so it stops here",
+                hint=f"set CERTDESK_MASTER_KEY (or put back the master.key file) to the "
+                f"master key with id {wanted}; change it only with 'certdesk vault rotate'",
+            )
+        raise VaultLocked(
+            f"the database's {total} private key(s) are sealed under several master keys "
+            f"({under}) and this certdesk has no key with id {', '.join(unknown)}",
+            hint="start with one of these keys as CERTDESK_MASTER_KEY (or master.key) and "
+            "the other as master.key.new in the data folder, then run 'certdesk vault "
+            "rotate': it seals every key under one master key",
+        )
 
 
 def _aad(spki: str) -> bytes:
@@ -149,7 +194,8 @@ def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
 
 
 def load_master_key(configured: str | None, key_file: Path, *, create: bool = True) -> bytes:
-    """The master key from the setting, else from ``key_file`` (made, mode 0600, if absent)."""
+    """The master key from the setting, else from ``key_file`` (made, mode 0600, if absent
+    and ``create``: only when the database holds no sealed key)."""
     if configured:
         return parse_master_key(configured)
     try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.api.threads import quick_read
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
+from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
 from certdesk.web.common import render, run, the_desk, viewer
@@ -110,18 +113,35 @@ def domains_served(request: Request, page: int = Query(1, ge=1, le=100_000)) -> 
     )
 
 
+@router.post("/domain/probe")
+def domain_probe(
+    request: Request,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    url: Annotated[str, Form(max_length=2048)] = "",
+) -> Response:
+    """Probe now, from the domain page: queued as over the API, run by the server."""
+    who = viewer(request, form_csrf=csrf_token)
+    asked = run(request, who, request_probe, urls=[url])
+    return RedirectResponse(f"/domain?url={quote(url, safe='')}&probe={asked.id}", 303)
+
+
 def _date(row: ReportRow | None) -> datetime | None:
     return row.not_after if row is not None else None
 
 
 @router.get("/domain")
 @quick_read
-def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
+def domain_page(
+    request: Request, url: str = Query(max_length=2048), probe: int | None = None
+) -> HTMLResponse:
     """One URL: its certificate, its probes, export and renewal."""
     who = viewer(request)
     now = the_desk(request).now()
     probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
     view = run(request, who, desk.show_domain, url=url)
+    asked: ProbeRequestView | None = None
+    if probe is not None:
+        asked = run(request, who, get_probe_request, request_id=probe)
     left = days_left(view.not_after, now) if view.not_after is not None else None
     return render(
         request,
@@ -132,6 +152,7 @@ def domain_page(request: Request, url: str = Query(max_length=2048)) -> HTMLResp
             "days_left": left,
             "urgency": urgency(view.not_after, now),
             "urgency_text": URGENCY_TEXT,
+            "asked": asked,
         },
         who=who,
     )
