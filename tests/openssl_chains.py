@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tests.openssl_pki import _CA, run_openssl
+from tests.openssl_pki import _CA, PFX_PASSWORD, run_openssl
 
 _REQ_CNF = """\
 [req]
@@ -69,6 +69,7 @@ _KEYS = (
     "issuing_other",
     "unknown_root",
     "example_leaf",
+    "example_leaf2",
     "private_root",
     "private_int",
     "private_leaf",
@@ -78,6 +79,7 @@ _KEYS = (
 LE_HOST = "le.test.com"
 SHOP_HOST = "shop.test.com"
 EXAMPLE_HOST = "www.example-shop.test"
+EXAMPLE_HOST2 = "pay.example-shop.test"
 PRIVATE_HOST = "app.internal.test"
 ISSUING_CN = "Example Issuing CA"
 
@@ -107,6 +109,18 @@ class Chains:
 
     def pem(self, *names: str) -> bytes:
         return b"".join(self.path(n).read_bytes() for n in names)
+
+    def pfx(self, leaf: str, *chain: str, password: str = PFX_PASSWORD) -> Path:
+        """``openssl pkcs12 -export`` of ``leaf`` with its key and ``chain``."""
+        out = self.folder / f"{'-'.join((leaf, *chain))}.pfx"
+        args: list[str | Path] = ["pkcs12", "-export", "-in", self.path(leaf)]
+        args += ["-inkey", self.folder / f"{leaf}.key", "-passout", f"pass:{password}"]
+        if chain:
+            bundle = self.folder / f"{'-'.join(chain)}.chain.pem"
+            bundle.write_bytes(self.pem(*chain))
+            args += ["-certfile", bundle]
+        run_openssl(*args, "-out", out)
+        return out
 
 
 def build_chains(folder: Path) -> Chains:
@@ -296,6 +310,7 @@ def build_chains(folder: Path) -> Chains:
             ext=ext,
         )
     leaf("example_leaf", EXAMPLE_HOST, "issuing_good", "issuing")
+    leaf("example_leaf2", EXAMPLE_HOST2, "issuing_good", "issuing")
 
     # A private root as operators make it: `openssl req -x509`, no keyUsage at all.
     run_openssl(
