@@ -381,11 +381,19 @@ def build_chains(folder: Path) -> Chains:
     return Chains(folder=folder, made_at=now)
 
 
-def openssl_verify(chains: Chains, leaf: str, *, trusted: list[str], untrusted: list[str]) -> bool:
-    """Does ``openssl verify -CAfile TRUSTED -untrusted UNTRUSTED LEAF`` accept the leaf?"""
+def openssl_verify(
+    chains: Chains, leaf: str, *, trusted: list[str], untrusted: list[str], partial: bool = False
+) -> bool:
+    """Does ``openssl verify -CAfile TRUSTED -untrusted UNTRUSTED LEAF`` accept the leaf?
+
+    ``partial`` adds ``-partial_chain``: a trusted certificate that is not self-signed
+    (an intermediate) anchors a path, as every certificate of a trust store does.
+    """
     ca_file = chains.folder / f"verify-ca-{'-'.join(trusted)}.pem"
     ca_file.write_bytes(chains.pem(*trusted))
     args = ["openssl", "verify", "-CAfile", str(ca_file)]
+    if partial:
+        args.append("-partial_chain")
     if untrusted:
         pool = chains.folder / f"verify-pool-{'-'.join(untrusted)}.pem"
         pool.write_bytes(chains.pem(*untrusted))

@@ -247,3 +247,15 @@ def test_an_intermediate_without_key_usage_is_accepted_as_browsers_do(chains: Ch
     report = check(chains, bundle, ["private_root"])
     assert report.findings == ()
     assert agrees_with_openssl(chains, report, bundle, ["private_root"])
+
+
+def test_an_intermediate_in_the_trust_store_anchors_a_path(chains: Chains) -> None:
+    # As `openssl verify -partial_chain`: a trusted certificate is an anchor, self-signed
+    # or not. The intermediate is still sent (clients may not trust it themselves).
+    report = check(chains, ["example_leaf"], ["issuing_good"])
+    assert report.findings == ()
+    assert served_of(report) == fps(chains, "example_leaf", "issuing_good")
+    assert openssl_verify(
+        chains, "example_leaf", trusted=["issuing_good"], untrusted=[], partial=True
+    )
+    assert not openssl_verify(chains, "example_leaf", trusted=["issuing_good"], untrusted=[])

@@ -303,11 +303,16 @@ def _trust(built: BuiltChain, found: list[Finding]) -> list[Finding]:
     chain = built.analysis
     if built.anchored:
         if built.problems:
+            lead = (
+                "no path to a trusted root is valid: on the best one, "
+                if built.tried > 1
+                else "the path to a trusted root is not valid: "
+            )
             return [
                 Finding(
                     "chain-invalid",
                     Severity.ERROR,
-                    f"no path to a trusted root is valid: on the best one, {p.message}",
+                    lead + p.message,
                     p.fix,
                     certificate=describe(p.certificate).sha256,
                 )

@@ -14,8 +14,10 @@ or the issuer that is missing, or the root that is not trusted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -54,6 +56,7 @@ class BuiltChain:
     anchored: bool
     problems: tuple[PathProblem, ...]
     added: tuple[x509.Certificate, ...]
+    tried: int = 0  # paths to a trust anchor found, when none verifies
 
     @property
     def trusted(self) -> bool:
@@ -79,23 +82,26 @@ def build_chain(
     given_fps = {fingerprint(c) for c in unique}
     pool = [c for c in unique if c != leaf]
     pool += [c for c in _unique(known) if fingerprint(c) not in given_fps and c != leaf]
-    trusted_ids = {_identity(r) for r in roots}
+    trusted_ids, roots_by_subject = _anchors(tuple(roots))
 
     if _identity(leaf) in trusted_ids:
         # The operator trusts this very certificate (a self-signed one, say).
         path: tuple[x509.Certificate, ...] = (leaf,)
         return _built(unique, duplicates, path, Verification(True, path, None), True, (), path)
 
-    search = _Search(pool, roots, trusted_ids)
-    candidates = list(search.paths(leaf))
-    on_paths = [c for p in candidates for c in p.certs]
-
+    search = _Search(pool, roots_by_subject, trusted_ids)
     result = verify(leaf, pool, roots, at) if roots else None
     if result is not None and result.ok:
-        related = search.related(unique, [*on_paths, *result.path])
-        return _built(unique, duplicates, result.path, result, True, (), related)
+        found = result.path
+        if all(c in found for c in unique):
+            return _built(unique, duplicates, found, result, True, (), found)
+        # Some of the bundle is off the path: alternatives, or extra certificates?
+        on_paths = [c for p in search.paths(leaf) for c in p.certs]
+        related = search.related(unique, [*on_paths, *found])
+        return _built(unique, duplicates, found, result, True, (), related)
 
-    related = search.related(unique, on_paths)
+    candidates = list(search.paths(leaf))
+    related = search.related(unique, [c for p in candidates for c in p.certs])
     anchored = [p for p in candidates if p.end == "anchor"]
     if anchored:
         scored = [(p, _problems(p.certs, at, trusted_ids)) for p in anchored]
@@ -104,7 +110,8 @@ def build_chain(
             # certdesk sees nothing wrong on this path: let the verifier say what is.
             alone = verify(leaf, best.certs[1:], roots, at)
             result = alone if not alone.ok else result
-        return _built(unique, duplicates, best.certs, result, True, tuple(problems), related)
+        built = _built(unique, duplicates, best.certs, result, True, tuple(problems), related)
+        return replace(built, tried=len(anchored))
     roots_ends = [p for p in candidates if p.end == "root"]
     best = max(roots_ends or candidates, key=lambda p: len(p.certs))
     return _built(unique, duplicates, best.certs, result, False, (), related)
@@ -122,17 +129,15 @@ class _Search:
     def __init__(
         self,
         pool: Sequence[x509.Certificate],
-        roots: Sequence[x509.Certificate],
-        trusted_ids: set[tuple[bytes, str]],
+        roots_by_subject: Mapping[bytes, Sequence[x509.Certificate]],
+        trusted_ids: AbstractSet[tuple[bytes, str]],
     ) -> None:
         self.trusted_ids = trusted_ids
+        self.roots_by_subject = roots_by_subject
         self.by_subject: dict[bytes, list[x509.Certificate]] = {}
-        self.roots_by_subject: dict[bytes, list[x509.Certificate]] = {}
         for cert in pool:
             if _identity(cert) not in trusted_ids:  # a copy of a root is the root
                 self.by_subject.setdefault(cert.subject.public_bytes(), []).append(cert)
-        for root in roots:
-            self.roots_by_subject.setdefault(root.subject.public_bytes(), []).append(root)
         self._issued: dict[tuple[str, str], bool] = {}
         self.found = 0
 
@@ -201,7 +206,7 @@ class _Search:
 
 
 def _problems(
-    path: Sequence[x509.Certificate], at: datetime, trusted_ids: set[tuple[bytes, str]]
+    path: Sequence[x509.Certificate], at: datetime, trusted_ids: AbstractSet[tuple[bytes, str]]
 ) -> list[PathProblem]:
     """What is wrong with the CA certificates of ``path``, in browsers' terms.
 
@@ -216,8 +221,9 @@ def _problems(
         anchor = _identity(cert) in trusted_ids and index == len(path) - 1
         who = f"the {'root' if anchor else 'intermediate'} certificate {_label(cert)}"
         renew = (
-            "if it is your platform's own CA, its operator renews it and updates the trusted "
-            "CA bundle"
+            "use a certificate whose chain leads to a current root (the certificate "
+            "authority publishes its current chain); if this root is the platform's private "
+            "CA, its operator renews it and updates certdesk's trusted CA bundle"
             if anchor
             else "use the current intermediate certificates of your certificate authority "
             "(export the .pfx again with its whole chain)"
@@ -311,6 +317,20 @@ def served(path: Sequence[x509.Certificate]) -> tuple[x509.Certificate, ...]:
     if len(path) > 1 and issued_by(path[-1], path[-1]):
         return tuple(path[:-1])
     return tuple(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _anchors(
+    roots: tuple[x509.Certificate, ...],
+) -> tuple[frozenset[tuple[bytes, str]], dict[bytes, tuple[x509.Certificate, ...]]]:
+    """The roots' identities and the roots by subject, built once per set of roots."""
+    by_subject: dict[bytes, list[x509.Certificate]] = {}
+    for root in roots:
+        by_subject.setdefault(root.subject.public_bytes(), []).append(root)
+    return (
+        frozenset(_identity(r) for r in roots),
+        {name: tuple(found) for name, found in by_subject.items()},
+    )
 
 
 def _identity(cert: x509.Certificate) -> tuple[bytes, str]:
