@@ -46,8 +46,12 @@ class ChainAnalysis:
         return self.top_is_root or self.anchor is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Was ``cert`` signed by ``issuer``'s key (names match, signature verifies)?"""
+    """Was ``cert`` signed by ``issuer``'s key (names match, signature verifies)?
+
+    Remembered for the last few thousand pairs: ordering, path building and judging a
+    bundle ask the same questions, and a signature check is the costly part."""
     if cert.issuer != issuer.subject:
         return False
     try:
@@ -94,8 +98,18 @@ def pick_leaf(certs: Sequence[x509.Certificate], key_spki: str | None = None) ->
         for cert in certs:
             if spki_sha256(cert.public_key()) == key_spki:
                 return cert
-    issuers = {id(c) for c in certs for other in certs if other is not c and issued_by(other, c)}
-    candidates = [c for c in certs if id(c) not in issuers]
+    # Index by issuer name, so that a large bundle costs one pass, not every pair.
+    by_issuer: dict[bytes, list[x509.Certificate]] = {}
+    for cert in certs:
+        by_issuer.setdefault(cert.issuer.public_bytes(), []).append(cert)
+    candidates = [
+        c
+        for c in certs
+        if not any(
+            other is not c and issued_by(other, c)
+            for other in by_issuer.get(c.subject.public_bytes(), ())
+        )
+    ]
     non_ca = [c for c in candidates if not _is_ca(c)]
     return (non_ca or candidates or list(certs))[0]
 

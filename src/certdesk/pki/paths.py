@@ -138,14 +138,7 @@ class _Search:
         for cert in pool:
             if _identity(cert) not in trusted_ids:  # a copy of a root is the root
                 self.by_subject.setdefault(cert.subject.public_bytes(), []).append(cert)
-        self._issued: dict[tuple[str, str], bool] = {}
         self.found = 0
-
-    def _issued_by(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-        key = (fingerprint(cert), fingerprint(issuer))
-        if key not in self._issued:
-            self._issued[key] = issued_by(cert, issuer)
-        return self._issued[key]
 
     def related(
         self, bundle: Sequence[x509.Certificate], on_paths: Sequence[x509.Certificate]
@@ -155,16 +148,19 @@ class _Search:
         (the old root of a cross-signature). The rest are extra certificates."""
         ids = {_identity(c) for c in on_paths}
         related = list(on_paths)
+        wanted: dict[bytes, list[x509.Certificate]] = {}  # issuer name -> related certs
+        for cert in related:
+            wanted.setdefault(cert.issuer.public_bytes(), []).append(cert)
         rest = [c for c in bundle if c not in related]
         changed = True
         while changed and rest:
             changed = False
             for cert in list(rest):
-                if _identity(cert) in ids or any(
-                    r.issuer == cert.subject and self._issued_by(r, cert) for r in related
-                ):
+                issued = wanted.get(cert.subject.public_bytes(), ())
+                if _identity(cert) in ids or any(issued_by(r, cert) for r in issued):
                     related.append(cert)
                     ids.add(_identity(cert))
+                    wanted.setdefault(cert.issuer.public_bytes(), []).append(cert)
                     rest.remove(cert)
                     changed = True
         return tuple(related)
@@ -179,22 +175,22 @@ class _Search:
             return
         top = path[-1]
         issuer_name = top.issuer.public_bytes()
-        anchors = [r for r in self.roots_by_subject.get(issuer_name, []) if self._issued_by(top, r)]
+        anchors = [r for r in self.roots_by_subject.get(issuer_name, []) if issued_by(top, r)]
         if anchors:
             self.found += 1
             yield _Candidate((*path, anchors[0]), "anchor")
             return
-        if len(path) > 1 and self._issued_by(top, top):
+        if len(path) > 1 and issued_by(top, top):
             self.found += 1
             yield _Candidate(path, "root")
             return
         issuers = [
             c
             for c in self.by_subject.get(issuer_name, [])[:MAX_SAME_SUBJECT]
-            if _identity(c) not in seen and self._issued_by(top, c)
+            if _identity(c) not in seen and issued_by(top, c)
         ]
         if not issuers or len(path) > MAX_DEPTH:
-            if len(path) == 1 and self._issued_by(top, top):
+            if len(path) == 1 and issued_by(top, top):
                 self.found += 1
                 yield _Candidate(path, "root")  # a self-signed leaf
                 return
