@@ -41,13 +41,20 @@ def test_private_root_without_key_usage_in_process(cli, chains: Chains) -> None:
 
 
 def test_private_root_without_key_usage_in_a_subprocess(chains: Chains, tmp_path: Path) -> None:
-    env = clean_env(
-        CERTDESK_CA_BUNDLE=str(chains.path("private_root")), CERTDESK_HOME=str(tmp_path / "h")
-    )
-    run = run_module("check", chains.path("private_leaf"), env=env)
+    env = clean_env(CERTDESK_HOME=str(tmp_path / "h"))
+    leaf, root = chains.path("private_leaf"), chains.path("private_root")
+    run = run_module("check", leaf, "--ca-bundle", root, env=env)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert "no findings" in run.stdout
     assert not (tmp_path / "h").exists()  # a check makes no data folder
+    # The same root from the environment, as `certdesk serve` and `submit` read it.
+    from_env = run_module("check", leaf, env={**env, "CERTDESK_CA_BUNDLE": str(root)})
+    assert from_env.exit_code == 0, from_env.stdout + from_env.stderr
+    # Without it, the path stops at a root no one trusts, and the message names it.
+    untrusted = run_module("check", leaf, "--chain", root, env=env)
+    assert untrusted.exit_code == 1
+    assert "error[untrusted-root]" in untrusted.stdout
+    assert "certdesk Private Root" in untrusted.stdout
 
 
 def test_invalid_chain_names_the_certificate_at_fault(cli, chains: Chains) -> None:
