@@ -109,7 +109,9 @@ def build_chain(
         if not problems:
             # certdesk sees nothing wrong on this path: let the verifier say what is.
             alone = verify(leaf, best.certs[1:], roots, at)
-            result = alone if not alone.ok else result
+            if alone.ok:  # (the verifier gave up on the whole pool, not on this path)
+                return _built(unique, duplicates, alone.path, alone, True, (), related)
+            result = alone
         built = _built(unique, duplicates, best.certs, result, True, tuple(problems), related)
         return replace(built, tried=len(anchored))
     roots_ends = [p for p in candidates if p.end == "root"]
