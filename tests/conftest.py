@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.openssl_chains import Chains, build_chains
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
 # database_url (SQLite and PostgreSQL), settings, desk, operator: see tests/database.py
@@ -14,3 +15,9 @@ pytest_plugins = ["tests.database"]
 def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:
     """The test PKI, built once per session in a temporary folder."""
     return build_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
+    """Cross-signed and alternative chains, made once per session (see openssl_chains.py)."""
+    return build_chains(tmp_path_factory.mktemp("chains"))

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certdesk.cli import app
+from certdesk.cli.state import state
 
 
 @dataclass
@@ -24,11 +25,17 @@ class Run:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch):
-    """Run certdesk in-process, as a user types it: ``cli("check", path, ...)``."""
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Run certdesk in-process, as a user types it: ``cli("check", path, ...)``.
+
+    The data folder is an empty one of the test's (``check`` reads the intermediates
+    of an existing one), never the user's, and each run starts from a fresh state."""
     monkeypatch.delenv("CERTDESK_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("CERTDESK_HOME", str(tmp_path / "no-data-folder"))
 
     def run(*args: str | Path, env: dict[str, str] | None = None) -> Run:
+        state.close()
+        state.home, state._settings = None, None
         result = CliRunner(env=env).invoke(app, [str(a) for a in args])
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception

@@ -64,8 +64,12 @@ def test_a_good_bundle_has_no_findings(pki: OpenSSLPKI) -> None:
     assert report.ok
     assert report.verification is not None
     assert report.verification.ok
-    assert [fingerprint(c) for c in report.ordered_chain()] == [
+    assert [fingerprint(c) for c in report.chain.path] == [
         fingerprint(pki.cert(n)) for n in ("leaf", "int", "root")
+    ]
+    # What a server sends: the root is left out.
+    assert [fingerprint(c) for c in report.ordered_chain()] == [
+        fingerprint(pki.cert(n)) for n in ("leaf", "int")
     ]
 
 

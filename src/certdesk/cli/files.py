@@ -264,12 +264,14 @@ def check(
                 hint="give the certificate file, and this key with --key",
             )
         roots = trust_roots(ca_bundle)
+        known = _known_intermediates(bundle.certificates)
     report = pki.check_bundle(
         bundle,
         pki.CheckOptions(
             at=moment,
             hosts=hosts,
             roots=roots,
+            intermediates=known,
             expires_soon_days=expires_soon_days,
             is_public_suffix=is_public_suffix,
         ),
@@ -320,6 +322,26 @@ def check(
         f"{sum(f.severity is pki.Severity.WARNING for f in report.findings)} warning(s)"
     )
     raise typer.Exit(code)
+
+
+def _known_intermediates(certs: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, ...]:
+    """The intermediates certdesk has stored, when the data folder holds its database and
+    master key: a leaf sent alone is completed with them, as ``submit`` does. A check
+    never creates a data folder, a database or a key."""
+    from certdesk.cli.state import state
+    from certdesk.desk.intermediates import known_intermediates
+
+    settings = state.settings()
+    if settings.is_sqlite:
+        database = settings.database_url.removeprefix("sqlite:///")
+        if database in (settings.database_url, ":memory:") or not Path(database).exists():
+            return ()
+    if not settings.master_key and not settings.master_key_file.exists():
+        return ()
+    found: tuple[x509.Certificate, ...] = state.desk().run(
+        state.actor(), known_intermediates, certificates=certs
+    )
+    return found
 
 
 def _chain_entry(cert: x509.Certificate) -> dict[str, str]:

@@ -8,7 +8,7 @@ from certdesk.desk.context import Ctx, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import chain_of, open_key
 from certdesk.errors import InvalidArgument
-from certdesk.pki import key_to_pem, to_pem, to_pfx
+from certdesk.pki import key_to_pem, served, to_pem, to_pfx
 from certdesk.store.models import PrivateKeyRecord
 
 
@@ -35,7 +35,7 @@ def export_certificate(
     cert = current_certificates(ctx, [domain.id]).get(domain.id)
     if cert is None:
         raise NotFound(f"no certificate is installed on {domain.url}")
-    chain = chain_of(cert)
+    chain = served(chain_of(cert))  # as a server sends it: no root (older records kept one)
     record = ctx.session.get(PrivateKeyRecord, cert.private_key_id) if cert.private_key_id else None
     key = open_key(ctx, record) if record is not None and include_key else None
     base = domain.hostname

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from certdesk.desk.context import Ctx, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import advance, chain_of, open_key
-from certdesk.pki import PrivateKey
+from certdesk.pki import PrivateKey, served
 from certdesk.store.models import Binding, Domain, PrivateKeyRecord, Request, Tenant
 
 
@@ -94,7 +94,7 @@ def install_work(
                 target=domain.deploy_target,
                 sha256=cert.sha256,
                 common_name=cert.common_name,
-                chain=chain_of(cert),
+                chain=served(chain_of(cert)),
                 key=open_key(ctx, record),
                 request_id=request_id if request_id is not None else binding.request_id,
             )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from certdesk.desk.context import Ctx, Duplicate, Refused, tenant_by_name
 from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
+from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.records import (
     advance,
     bind,
@@ -77,6 +78,7 @@ def submit_pfx(
             at=ctx.now,
             hosts=[parse_host(u.url) for u in parsed],
             roots=ctx.policy.roots,
+            intermediates=known_intermediates(ctx, certificates=bundle.certificates),
             expires_soon_days=ctx.policy.expires_soon_days,
             is_public_suffix=ctx.policy.is_public_suffix,
             expected_common_name=normalise_pattern(common_name) or common_name,

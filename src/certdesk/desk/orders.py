@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, reads, tenant_by_name
 from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
+from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.records import (
     advance,
     bind,
     chain_of,
     finish_intake,
-    name_sha256,
     open_request,
     seal_key,
     store_certificate,
@@ -221,9 +221,8 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
     assert owner is not None
     # The order was found by this certificate's public key, so its sealed key matches:
     # the vault need not open it to prove that again.
-    certs = list(bundle.certificates) + list(_known_intermediates(ctx, leaf))
     full = Bundle(
-        certificates=(leaf, *[c for c in certs if c != leaf]),
+        certificates=(leaf, *[c for c in bundle.certificates if c != leaf]),
         private_key=None,
         format=bundle.format,
     )
@@ -234,6 +233,7 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
             at=ctx.now,
             hosts=hosts,
             roots=ctx.policy.roots,
+            intermediates=known_intermediates(ctx, certificates=full.certificates),
             expires_soon_days=ctx.policy.expires_soon_days,
             is_public_suffix=ctx.policy.is_public_suffix,
         ),
@@ -337,16 +337,6 @@ def _match_order(ctx: Ctx, bundle: Bundle) -> tuple[CsrOrder, x509.Certificate]:
             )
         ],
     )
-
-
-def _known_intermediates(ctx: Ctx, leaf: x509.Certificate) -> list[x509.Certificate]:
-    """Chain certificates seen before with this issuer, to complete a leaf sent alone."""
-    known = ctx.session.scalars(
-        select(CertificateRecord)
-        .where(CertificateRecord.issuer_sha256 == name_sha256(leaf.issuer))
-        .limit(1)
-    ).first()
-    return list(chain_of(known)[1:]) if known is not None else []
 
 
 def renew(ctx: Ctx, *, url: str, key_kind: str | None = None) -> OrderView:

@@ -18,9 +18,11 @@ from certdesk.pki.load import (
     load_private_key,
 )
 from certdesk.pki.names import Host, covers, parse_host, pattern_matches
+from certdesk.pki.paths import BuiltChain, build_chain, served
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "BuiltChain",
     "Bundle",
     "CertificateInfo",
     "ChainAnalysis",
@@ -31,6 +33,7 @@ __all__ = [
     "PrivateKey",
     "Severity",
     "Verification",
+    "build_chain",
     "check_bundle",
     "covers",
     "describe",
@@ -45,6 +48,7 @@ __all__ = [
     "parse_host",
     "pattern_matches",
     "pick_leaf",
+    "served",
     "spki_sha256",
     "to_der",
     "to_p7b",

@@ -17,17 +17,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
-from certdesk.pki.chain import (
-    ChainAnalysis,
-    Verification,
-    is_self_signed,
-    order_chain,
-    pick_leaf,
-    verify,
-)
+from certdesk.pki.chain import ChainAnalysis, Verification, is_self_signed, pick_leaf
 from certdesk.pki.facts import CertificateInfo, describe, iso_utc, spki_sha256
 from certdesk.pki.load import Bundle
 from certdesk.pki.names import Host, PublicSuffixTest, covers
+from certdesk.pki.paths import BuiltChain, build_chain, served
 
 
 class Severity(enum.StrEnum):
@@ -58,11 +52,17 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class CheckOptions:
-    """What to check against. ``at`` is the instant of the check (UTC-aware)."""
+    """What to check against. ``at`` is the instant of the check (UTC-aware).
+
+    ``roots`` are the trust anchors; ``intermediates`` are CA certificates the caller
+    already knows (seen in earlier bundles), candidates for completing a path that the
+    bundle alone does not complete.
+    """
 
     at: datetime
     hosts: Sequence[Host] = ()
     roots: Sequence[x509.Certificate] = ()
+    intermediates: Sequence[x509.Certificate] = ()
     expires_soon_days: int = 30
     min_rsa_bits: int = 2048
     min_ec_bits: int = 256
@@ -86,8 +86,9 @@ class CheckReport:
         return not self.errors
 
     def ordered_chain(self) -> tuple[x509.Certificate, ...]:
-        """The bundle leaf → root, duplicates and unrelated certificates dropped."""
-        return self.chain.path
+        """The path found as a server sends it: leaf first, then the intermediates, the
+        root left out; duplicates, alternatives and unrelated certificates dropped."""
+        return served(self.chain.path)
 
 
 _WEAK_HASHES = {"md5", "sha1", "md2", "md4"}
@@ -99,7 +100,17 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
         raise ValueError("check_bundle needs at least one certificate")
     key_spki = spki_sha256(bundle.private_key) if bundle.private_key is not None else None
     leaf_cert = pick_leaf(bundle.certificates, key_spki)
-    chain = order_chain(bundle.certificates, leaf=leaf_cert, roots=options.roots)
+    # The path is judged at an instant inside the leaf's validity: the leaf's own
+    # expiry is a finding of its own, not a reason to call the chain invalid.
+    at = min(max(options.at, leaf_cert.not_valid_before_utc), leaf_cert.not_valid_after_utc)
+    built = build_chain(
+        bundle.certificates,
+        leaf=leaf_cert,
+        known=options.intermediates,
+        roots=options.roots,
+        at=at,
+    )
+    chain = built.analysis
     leaf = describe(leaf_cert)
     findings: list[Finding] = []
     findings += _validity(leaf, options)
@@ -117,12 +128,13 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
     findings += _signatures(chain.path)
     findings += _names(leaf, options)
     findings += _purpose(leaf)
-    verdict = _trust(chain, options, findings)
-    findings += verdict[1]
-    findings += _bundle_shape(chain)
+    findings += _trust(built, findings)
+    findings += _bundle_shape(built)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: order[f.severity])
-    return CheckReport(leaf=leaf, chain=chain, verification=verdict[0], findings=tuple(findings))
+    return CheckReport(
+        leaf=leaf, chain=chain, verification=built.verification, findings=tuple(findings)
+    )
 
 
 def _validity(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
@@ -284,14 +296,44 @@ def _purpose(leaf: CertificateInfo) -> list[Finding]:
     return out
 
 
-def _trust(
-    chain: ChainAnalysis, options: CheckOptions, found: list[Finding]
-) -> tuple[Verification | None, list[Finding]]:
-    leaf = chain.leaf
+def _trust(built: BuiltChain, found: list[Finding]) -> list[Finding]:
+    """One answer on trust, from the path found or, when none verifies, the best one."""
+    if built.trusted:
+        return []
+    chain = built.analysis
+    if built.anchored:
+        if built.problems:
+            lead = (
+                "no path to a trusted root is valid: on the best one, "
+                if built.tried > 1
+                else "the path to a trusted root is not valid: "
+            )
+            return [
+                Finding(
+                    "chain-invalid",
+                    Severity.ERROR,
+                    lead + p.message,
+                    p.fix,
+                    certificate=describe(p.certificate).sha256,
+                )
+                for p in built.problems
+            ]
+        if any(f.severity is Severity.ERROR for f in found):
+            return []  # the leaf's own problem (weak signature, no SAN…) is reported already
+        reason = built.verification.reason if built.verification is not None else None
+        names = " → ".join(_name(c) for c in chain.path)
+        return [
+            Finding(
+                "chain-invalid",
+                Severity.ERROR,
+                f"the chain {names} does not verify under browser rules: {reason}",
+                "use the intermediate certificates your certificate authority publishes for "
+                "this certificate (export the .pfx again with its whole chain)",
+            )
+        ]
+    top = chain.path[-1]
     if len(chain.path) == 1 and chain.top_is_root:
-        if _trusted(leaf, options.roots):
-            return None, []
-        return None, [
+        return [
             Finding(
                 "self-signed",
                 Severity.ERROR,
@@ -300,46 +342,35 @@ def _trust(
                 "DigiCert, GlobalSign…); certdesk can make the CSR",
             )
         ]
-    if not chain.complete:
-        issuer = chain.missing_issuer.rfc4514_string() if chain.missing_issuer else "?"
-        return None, [
-            Finding(
-                "chain-incomplete",
-                Severity.ERROR,
-                f"the chain stops at {_name(chain.path[-1])}: its issuer {issuer} is neither "
-                "in the file nor among the trusted roots (a missing intermediate certificate)",
-                "add the certificate authority's intermediate (bundle) certificates: export the "
-                ".pfx with its chain, or give them with --chain; for a private CA, add its root "
-                "to the operator's CA bundle (--ca-bundle, CERTDESK_CA_BUNDLE)",
-            )
-        ]
-    if chain.top_is_root and not _trusted(chain.path[-1], options.roots):
-        return None, [
+    if chain.top_is_root:
+        return [
             Finding(
                 "untrusted-root",
                 Severity.ERROR,
-                f"the chain ends at {_name(chain.path[-1])}, a root no browser trusts by default",
-                "use a certificate from a publicly trusted authority, or add this root to the "
-                "operator's CA bundle (CERTDESK_CA_BUNDLE, --ca-bundle) if it is a private CA",
+                f"the chain ends at {_name(top)}, a root that is not trusted (neither a "
+                "browser's root nor in the operator's CA bundle)",
+                "use a certificate from a publicly trusted authority; if it is the platform's "
+                "private CA, its operator adds this root to certdesk's trusted CA bundle",
+                certificate=describe(top).sha256,
             )
         ]
-    # The path reaches a trusted root by name and signature: ask the web PKI verifier,
-    # at an instant inside the leaf's validity (expiry is reported on its own).
-    at = min(max(options.at, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
-    result = verify(leaf, chain.path[1:], options.roots, at)
-    if result.ok or any(f.severity is Severity.ERROR for f in found):
-        return result, []
-    return result, [
+    issuer = chain.missing_issuer.rfc4514_string() if chain.missing_issuer else "?"
+    return [
         Finding(
-            "chain-invalid",
+            "chain-incomplete",
             Severity.ERROR,
-            f"the chain does not verify under browser rules: {result.reason}",
-            "ask the certificate authority for the current intermediate certificates",
+            f"the chain stops at {_name(top)}: its issuer {issuer} is neither in the file, "
+            "nor among the intermediates certdesk knows, nor a trusted root (a missing "
+            "intermediate certificate)",
+            "add the certificate authority's intermediate (bundle) certificates: export the "
+            ".pfx again with its whole chain; if it is the platform's private CA, its operator "
+            "adds the CA's root to certdesk's trusted CA bundle",
         )
     ]
 
 
-def _bundle_shape(chain: ChainAnalysis) -> list[Finding]:
+def _bundle_shape(built: BuiltChain) -> list[Finding]:
+    chain = built.analysis
     out: list[Finding] = []
     if not chain.in_order:
         out.append(
@@ -359,6 +390,17 @@ def _bundle_shape(chain: ChainAnalysis) -> list[Finding]:
                 "nothing to do: certdesk keeps one copy of each",
             )
         )
+    if built.added:
+        out.append(
+            Finding(
+                "chain-completed",
+                Severity.INFO,
+                "the file lacks the intermediate certificate(s) "
+                + ", ".join(_name(c) for c in built.added)
+                + ": certdesk completed the chain with ones it already knows",
+                "nothing to do: certdesk writes the whole chain on export and install",
+            )
+        )
     for cert in chain.unrelated:
         out.append(
             Finding(
@@ -371,12 +413,6 @@ def _bundle_shape(chain: ChainAnalysis) -> list[Finding]:
             )
         )
     return out
-
-
-def _trusted(cert: x509.Certificate, roots: Sequence[x509.Certificate]) -> bool:
-    """Is ``cert`` one of ``roots`` (same subject and key: a re-issued root counts)?"""
-    spki = spki_sha256(cert.public_key())
-    return any(r.subject == cert.subject and spki_sha256(r.public_key()) == spki for r in roots)
 
 
 def _name(cert: x509.Certificate) -> str:
