@@ -167,7 +167,9 @@ def test_a_failed_restore_keeps_the_journal_for_a_later_rollback(
     assert not caught.value.rolled_back
     assert "roll back" in (caught.value.hint or "")
     assert target.journal.pending
-    target.rollback()  # the disk works again
+    pending = caught.value.pending
+    assert pending is not None
+    target.rollback(pending)  # the disk works again
     assert target.cert_path(STORE).read_bytes() == before
     assert not target.journal.pending
 

@@ -112,7 +112,7 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
         outcomes = installer.after_intake(OPERATOR, result.request_id)
         assert outcomes
         assert not any(o.ok for o in outcomes)
-        assert "previous certificate was restored" in outcomes[0].message
+        assert "the deploy was rolled back" in outcomes[0].message
         request = _request(desk, result.request_id)
         assert request.status == "processing"
         assert "not served" in request.timeline[-1][2]
