@@ -474,7 +474,8 @@ def deploy(
     """Install the certificates bound to URLs on their TLS terminators, and prove it.
 
     After the deploy, each URL is probed through the terminator with its name as SNI;
-    only a served new certificate completes the request. A failure is rolled back.
+    only a served new certificate completes the request. A deploy whose proof fails is
+    rolled back (that deploy only); one that changed nothing is left as it was.
     """
     from certdesk.errors import InvalidArgument
 
