@@ -62,7 +62,9 @@ def install_json(o: InstallOutcome) -> dict[str, Any]:
 
 def print_installs(outcomes: list[InstallOutcome]) -> None:
     for o in outcomes:
-        state_text = "[green]installed[/]" if o.ok else "[red]not installed[/]"
+        # A failed proof of a certificate installed already leaves it installed: unproven.
+        failed = "[red]not proven[/]" if o.action == "unchanged" else "[red]not installed[/]"
+        state_text = "[green]installed[/]" if o.ok else failed
         action = f" ({o.action})" if o.action else ""
         out.print(
             f"  {state_text}{action} {escape(o.url)} on {escape(o.target)}: {escape(o.message)}"
