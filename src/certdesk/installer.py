@@ -4,9 +4,11 @@ the requester.
 For each target (and each request), the certificates bound in the desk are deployed;
 then every URL is probed through the terminator's address with its name as SNI. Only
 when each serves the new certificate is the request completed and its requester
-e-mailed (what was installed, where, valid until when). A failed deploy or proof is
-rolled back on the target — the previous certificate stays served — and leaves the
-request open with the reason.
+e-mailed (what was installed, where, valid until when). A failed deploy is put back by
+the target; a deploy whose proof fails is rolled back — exactly that deploy, nothing
+another request installed — and leaves the request open with the reason. A deploy that
+changed nothing (the certificate was installed already) has nothing to roll back: its
+failed proof is reported and changes nothing, and a completed request stays completed.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from certdesk import clock
-from certdesk.deploy import DeployError, DeployItem, Target, load_target, prove
+from certdesk.deploy import DeployItem, Installation, Target, install, load_target
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.installs import InstallWork, install_work, record_install
 from certdesk.desk.monitoring import record_probes
-from certdesk.errors import InvalidArgument
+from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.notify import Mailer, SendError
 from certdesk.notify.message import install_message
 from certdesk.pki import iso_utc
@@ -120,53 +122,43 @@ class Installer:
                 )
                 for w in work
             ]
-        try:
-            result = target.deploy(items)
-        except DeployError as exc:
-            why = (
-                f"install on {name} failed: {exc.message}"
-                + (f" ({exc.reason})" if exc.reason else "")
-                + ("; the previous certificate stays in place" if exc.rolled_back else "")
+        done = install(target, items, roots=self.desk.policy.roots, now=clock.now)
+        probes = [
+            (w.domain_id, p.probe)
+            for w, p in zip(work, done.proofs, strict=False)
+            if p.probe is not None
+        ]
+        actions = (
+            {h.hostname: h.action.value for h in done.result.plan.hosts} if done.result else {}
+        )
+
+        def outcomes(ok: bool, message: str) -> list[InstallOutcome]:
+            return [
+                InstallOutcome(w.url, name, ok, w.sha256, message, actions.get(w.hostname, ""))
+                for w in work
+            ]
+
+        if not done.ok:
+            why = _failure(name, done)
+            installed = _still_installed(target, items)
+            self._record(
+                actor, name, work, ok=False, message=why, probes=probes, installed=installed
             )
-            self._record(actor, name, work, ok=False, message=why)
-            return [InstallOutcome(w.url, name, False, w.sha256, why) for w in work]
-        actions = {h.hostname: h.action.value for h in result.plan.hosts}
-        address = target.address
-        if address is None:
+            return outcomes(False, why)
+        if not done.proofs:
             message = (
                 f"installed on {name} ({', '.join(w.url for w in work)}); the target "
                 "has no address to prove it with a handshake"
             )
             self._record(actor, name, work, ok=True, message=message)
-            return [
-                InstallOutcome(w.url, name, True, w.sha256, message, actions.get(w.hostname, ""))
-                for w in work
-            ]
-        proofs = prove(items, connect_to=address, roots=self.desk.policy.roots, now=clock.now)
-        probes = [
-            (w.domain_id, p.probe) for w, p in zip(work, proofs, strict=True) if p.probe is not None
-        ]
-        failed = [p for p in proofs if not p.ok]
-        if failed:
-            reasons = "; ".join(f"{p.url}: {p.reason}" for p in failed)
-            try:
-                target.rollback()
-                restored = "the previous certificate was restored"
-            except DeployError as exc:
-                restored = f"rolling back failed too: {exc.message}"
-            why = f"installed on {name} but not served: {reasons}; {restored}"
-            self._record(actor, name, work, ok=False, message=why, probes=probes)
-            return [InstallOutcome(w.url, name, False, w.sha256, why) for w in work]
+            return outcomes(True, message)
         until = {w.url: iso_utc(w.chain[0].not_valid_after_utc) for w in work}
         message = f"installed on {name} and proven by a handshake on " + ", ".join(
             w.url for w in work
         )
         records = self._record(actor, name, work, ok=True, message=message, probes=probes)
         self._notify(records, work, until)
-        return [
-            InstallOutcome(w.url, name, True, w.sha256, message, actions.get(w.hostname, ""))
-            for w in work
-        ]
+        return outcomes(True, message)
 
     def _record(
         self,
@@ -177,11 +169,14 @@ class Installer:
         ok: bool,
         message: str,
         probes: Sequence[tuple[int, Any]] = (),
+        installed: bool = False,
     ) -> list[Any]:
         with self.desk.context(actor) as ctx:
             if probes:
                 record_probes(ctx, probes)
-            return record_install(ctx, target=name, work=work, ok=ok, message=message)
+            return record_install(
+                ctx, target=name, work=work, ok=ok, message=message, installed=installed
+            )
 
     def _notify(self, records: list[Any], work: list[InstallWork], until: dict[str, str]) -> None:
         if self.mailer is None:
@@ -207,3 +202,35 @@ class Installer:
                 log.warning(
                     "could not send the install notice of request %s: %s", record.request_id, exc
                 )
+
+
+def _failure(name: str, done: Installation) -> str:
+    """What went wrong, and what was (not) changed on the target: nothing claimed untrue."""
+    if done.error is not None:
+        exc = done.error
+        why = f"install on {name} failed: {exc.describe()}"
+        if exc.rolled_back:
+            return f"{why}; what {name} had before stays in place"
+        if exc.pending is not None:
+            return f"{why}; the files it replaced could not be put back"
+        return why
+    reasons = "; ".join(f"{p.url}: {p.reason}" for p in done.failed_proofs)
+    undo = done.rollback_error
+    if not done.changed:
+        why = f"{name} already had this certificate installed, but the proof failed: {reasons}"
+        if undo is not None:
+            return f"{why}; undoing this deploy's bookkeeping failed: {undo.describe()}"
+        return f"{why}; nothing was changed on {name}"
+    why = f"installed on {name} but not served: {reasons}"
+    if undo is not None:
+        return f"{why}; rolling back failed too: {undo.describe()}"
+    back = f"{name} has the files and configuration it had before"
+    return f"{why}; the deploy was rolled back: {back}"
+
+
+def _still_installed(target: Target, items: Sequence[DeployItem]) -> bool:
+    """Whether the target holds these very certificates (after a failure was put back)."""
+    try:
+        return not target.plan(items).changed
+    except CertdeskError:
+        return False

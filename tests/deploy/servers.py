@@ -135,16 +135,22 @@ def run_nginx(folder: Path, default_crt: Path, default_key: Path) -> Iterator[Ng
             include_dir=include_dir,
         )
     )
-    log = folder / "stderr.log"
-    with log.open("wb") as out:
+    try:
+        start_nginx(server)
+        yield server
+    finally:
+        if server.proc is not None:
+            stop(server.proc)
+
+
+def start_nginx(server: Nginx) -> None:
+    """Start (or start again, after ``stop``) the nginx master of ``server``."""
+    log = server.folder / "stderr.log"
+    with log.open("ab") as out:
         server.proc = subprocess.Popen(
             [str(NGINX), "-c", str(server.conf)], stdout=out, stderr=subprocess.STDOUT
         )
-    try:
-        wait_for_port(server.port, server.proc, log)
-        yield server
-    finally:
-        stop(server.proc)
+    wait_for_port(server.port, server.proc, log)
 
 
 @dataclass
@@ -233,23 +239,35 @@ def run_haproxy(folder: Path, default_pem: bytes) -> Iterator[HAProxy]:
             crt_list=server.crt_list,
         )
     )
-    log = folder / "stderr.log"
-    with log.open("wb") as out:
+    try:
+        start_haproxy(server)
+        yield server
+    finally:
+        if server.proc is not None:
+            stop(server.proc)
+
+
+def start_haproxy(server: HAProxy) -> None:
+    """Start (or start again, after ``stop``) the HAProxy master of ``server``; return
+    once its runtime API answers."""
+    log = server.folder / "stderr.log"
+    for stale in (server.socket, server.pid_file):
+        stale.unlink(missing_ok=True)
+    with log.open("ab") as out:
         server.proc = subprocess.Popen(
             [str(HAPROXY), "-W", "-f", str(server.config), "-p", str(server.pid_file)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    try:
-        wait_for_port(server.port, server.proc, log)
-        deadline = time.monotonic() + 10
-        while not (server.socket.exists() and server.pid_file.exists()):
-            if time.monotonic() > deadline:
-                pytest.fail(f"HAProxy's runtime socket did not appear:\n{log.read_text()}")
-            time.sleep(0.02)
-        yield server
-    finally:
-        stop(server.proc)
+    wait_for_port(server.port, server.proc, log)
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError):
+            if server.pid_file.exists() and "Pid:" in server.ask("show info"):
+                return
+        if time.monotonic() > deadline:
+            pytest.fail(f"HAProxy's runtime socket did not answer:\n{log.read_text()}")
+        time.sleep(0.02)
 
 
 def served_sha256(address: tuple[str, int], server_name: str, timeout: float = 5) -> str:

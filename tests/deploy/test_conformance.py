@@ -1,9 +1,10 @@
 """One conformance test for every deploy target, as certbot's installer tests do.
 
 Deploy → the files are there with the right modes (and, for a terminator, a real
-handshake shows the new certificate) → a second identical deploy changes nothing →
-a renewal replaces → rollback puts back exactly what was there → deploy again →
-a new name, rolled back, is gone.
+handshake shows the new certificate) → a second identical deploy changes nothing and
+has nothing to roll back → a renewal replaces → rolling it back puts back exactly what
+was there, once → deploy again → a new name, rolled back, is gone → a deploy kept
+(proven) or followed by another deploy can no longer be rolled back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from certdesk.deploy import (
     BUILTIN_TARGETS,
     Action,
+    DeployError,
     DeployItem,
     Target,
     load_target,
@@ -89,11 +91,16 @@ def test_conformance(name: str, target_options: TargetOptions, certs: Certs) -> 
     target.config_test()
     _prove(target, first, certs)
 
-    # The same again: nothing written, nothing reloaded.
+    # The same again: nothing written, nothing reloaded, nothing to roll back.
     again = target.deploy(first)
     assert [h.action for h in again.plan.hosts] == [Action.UNCHANGED, Action.UNCHANGED]
     assert (again.written, again.reloaded, again.hot_updated) == ((), False, ())
+    assert again.undo is None
     assert _files(target, hosts) == before
+    target.rollback(again)  # a no-op: it must not undo the first deploy
+    assert _files(target, hosts) == before
+    _prove(target, first, certs)
+    target.keep(result)
 
     # A renewal replaces one host and leaves the other.
     renewal = [certs.store2.item(f"https://{STORE}/")]
@@ -107,32 +114,48 @@ def test_conformance(name: str, target_options: TargetOptions, certs: Certs) -> 
     _prove(target, [*renewal, first[1]], certs)
 
     # Rollback puts back the very bytes (and modes) that were there, and serves them.
-    target.rollback()
+    assert renewed.undo is not None
+    target.rollback(renewed)
     assert _files(target, hosts) == before
     _check_modes(_files(target, hosts))
     assert _manifest(target)[STORE]["sha256"] == certs.store.sha256
     _prove(target, first, certs)
-    target.rollback()  # nothing left to undo: a no-op
+    with pytest.raises(DeployError, match="cannot roll back"):
+        target.rollback(renewed)  # once only; and a refusal changes nothing
     assert _files(target, hosts) == before
 
     # Deploy again: the renewal goes in once, then is unchanged.
-    assert target.deploy(renewal).plan.hosts[0].action is Action.REPLACE
+    redone = target.deploy(renewal)
+    assert redone.plan.hosts[0].action is Action.REPLACE
     assert target.deploy(renewal).plan.hosts[0].action is Action.UNCHANGED
     target.reload()
     _prove(target, renewal, certs)
+    renewed_files = _files(target, hosts)
 
-    # Rolling back the deploy that added a name removes its files (and the name).
+    # Rolling back the deploy that added a name removes its files (and the name) only.
     added = certs.store3.item("https://www.test.com/")
-    assert target.deploy([added]).plan.hosts[0].action is Action.ADD
+    adding = target.deploy([added])
+    assert adding.plan.hosts[0].action is Action.ADD
     _prove(target, [added], certs)
-    target.rollback()
+    with pytest.raises(DeployError, match="cannot roll back"):
+        target.rollback(redone)  # a later deploy wrote since: refused, nothing changed
+    assert _manifest(target)["www.test.com"]["sha256"] == certs.store3.sha256
+    target.rollback(adding)
     assert _files(target, ["www.test.com"]) == {}
     assert "www.test.com" not in _manifest(target)
-    assert _files(target, hosts) != {}
+    assert _files(target, hosts) == renewed_files
     target.config_test()
     if target.address is not None:
         # www.test.com is the wildcard's again.
         _wait_served(target.address, "www.test.com", certs.wildcard.sha256)
+
+    # A kept (proven) deploy is kept: rolling it back is refused and changes nothing.
+    kept = target.deploy([added])
+    target.keep(kept)
+    with pytest.raises(DeployError, match="cannot roll back"):
+        target.rollback(kept)
+    assert _manifest(target)["www.test.com"]["sha256"] == certs.store3.sha256
+    _prove(target, [added], certs)
 
 
 def _wait_served(address: tuple[str, int], name: str, sha256: str) -> None:

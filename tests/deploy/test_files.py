@@ -167,7 +167,9 @@ def test_a_failed_restore_keeps_the_journal_for_a_later_rollback(
     assert not caught.value.rolled_back
     assert "roll back" in (caught.value.hint or "")
     assert target.journal.pending
-    target.rollback()  # the disk works again
+    pending = caught.value.pending
+    assert pending is not None
+    target.rollback(pending)  # the disk works again
     assert target.cert_path(STORE).read_bytes() == before
     assert not target.journal.pending
 
@@ -199,3 +201,39 @@ def test_concurrent_deploys_take_turns(tmp_path: Path, certs: Certs) -> None:
         list(pool.map(lambda item: FilesTarget(tmp_path).deploy([item]), items))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert sorted(manifest["hosts"]) == sorted(i.hostname for i in items)
+
+
+def test_an_undo_record_left_by_a_stopped_process_is_never_applied(
+    tmp_path: Path, certs: Certs
+) -> None:
+    """A process deploys and stops before its proof: its record stays, but no later
+    deploy's rollback takes it for its own, whether that deploy wrote or not."""
+    FilesTarget(tmp_path).deploy([certs.store.item(STORE)])  # the result is lost
+    assert FilesTarget(tmp_path).journal.pending
+    stored = {p: p.read_bytes() for p in FilesTarget(tmp_path).paths(STORE)}
+
+    target = FilesTarget(tmp_path)  # a later process
+    unchanged = target.deploy([certs.store.item(STORE)])
+    assert unchanged.undo is None
+    target.rollback(unchanged)
+    assert {p: p.read_bytes() for p in target.paths(STORE)} == stored
+
+    added = target.deploy([certs.wildcard.item(SHOP, hostname="*.test.com")])
+    target.rollback(added)
+    assert not any(p.exists() for p in target.paths("*.test.com"))
+    assert {p: p.read_bytes() for p in target.paths(STORE)} == stored
+    assert json.loads(target.manifest_path.read_text())["hosts"].keys() == {STORE}
+    assert not target.journal.pending
+
+
+def test_a_record_from_before_undo_ids_is_never_applied(tmp_path: Path, certs: Certs) -> None:
+    target = FilesTarget(tmp_path)
+    target.deploy([certs.store.item(STORE)])
+    index = target.journal.folder / "index.json"
+    old = json.loads(index.read_text())
+    del old["token"]  # as certdesk wrote it before records had an id
+    old["format"] = 1
+    index.write_text(json.dumps(old))
+    stored = {p: p.read_bytes() for p in target.paths(STORE)}
+    target.rollback(target.deploy([certs.store.item(STORE)]))
+    assert {p: p.read_bytes() for p in target.paths(STORE)} == stored

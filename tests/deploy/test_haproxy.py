@@ -52,7 +52,7 @@ def test_renewal_is_hot_swapped_with_no_failed_handshake(
         assert not result.reloaded
         loop.wait_for(new, 30)
         # Rolling the renewal back is a hot swap as well.
-        target.rollback()
+        target.rollback(result)
         loop.wait_for(old, loop.count(old) + 30)
 
     assert loop.failures == [], loop.failures[:5]

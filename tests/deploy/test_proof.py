@@ -30,7 +30,8 @@ def test_proof_of_a_mixed_batch(nginx_server: Nginx, certs: Certs) -> None:
     assert ok.probe.target.connect_to == nginx_server.address
     assert ok.probe.target.host == STORE
     assert wrong.served_sha256 == certs.default.sha256
-    assert "another certificate is served" in wrong.reason
+    assert "the served certificate does not match" in wrong.reason
+    assert certs.default.sha256 in wrong.reason
     assert default.served_sha256 == certs.default.sha256
     assert bad.probe is None
     assert "cannot probe" in bad.reason
@@ -42,5 +43,5 @@ def test_proof_when_nothing_listens(certs: Certs) -> None:
     [proof] = prove([item], connect_to=("127.0.0.1", free_port()), settle=0.3, interval=0.1)
     assert not proof.ok
     assert proof.served_sha256 is None
-    assert proof.reason.startswith("no handshake")
+    assert proof.reason.startswith("unreachable, no handshake")
     assert proof.to_json()["probe"]["error"] == "refused"

@@ -20,18 +20,22 @@ from certdesk.errors import InvalidArgument
 from tests.deploy.conftest import STORE, Certs
 
 PLUGIN = '''
-from certdesk.deploy import DeployPlan, DeployResult, HostChange, Action
+import itertools
+
+from certdesk.deploy import DeployError, DeployPlan, DeployResult, HostChange, Action
 
 
 class MemoryTarget:
-    """A plugin's own target: keeps the fingerprints in memory."""
+    """A plugin's own target: keeps the fingerprints in memory, and per deploy what it
+    replaced, so that a rollback undoes that deploy only."""
 
     address = None
 
     def __init__(self, options):
         self.name = options.get("name", "memory")
         self.installed = {}
-        self.previous = None
+        self.undo = {}
+        self.ids = itertools.count(1)
 
     def plan(self, items):
         return DeployPlan(self.name, tuple(
@@ -39,9 +43,10 @@ class MemoryTarget:
             for i in items))
 
     def deploy(self, items):
-        self.previous = dict(self.installed)
+        token = str(next(self.ids))
+        self.undo = {token: {i.hostname: self.installed.get(i.hostname) for i in items}}
         self.installed.update({i.hostname: i.sha256 for i in items})
-        return DeployResult(self.plan(items))
+        return DeployResult(self.plan(items), undo=token)
 
     def config_test(self):
         pass
@@ -49,9 +54,19 @@ class MemoryTarget:
     def reload(self):
         pass
 
-    def rollback(self):
-        if self.previous is not None:
-            self.installed, self.previous = self.previous, None
+    def rollback(self, result):
+        if result.undo is None:
+            return
+        if result.undo not in self.undo:
+            raise DeployError("cannot roll back that deploy", target=self.name)
+        for host, before in self.undo.pop(result.undo).items():
+            if before is None:
+                self.installed.pop(host, None)
+            else:
+                self.installed[host] = before
+
+    def keep(self, result):
+        self.undo.pop(result.undo, None)
 
 
 def not_a_target(options):
@@ -116,10 +131,13 @@ def test_a_plugin_target(plugins: None, certs: Certs) -> None:
     target = load_target("memory", {"name": "edge"})
     assert isinstance(target, Target)
     assert target.name == "edge"
-    target.deploy([certs.store.item(STORE)])
-    target.deploy([certs.store2.item(STORE)])
-    target.rollback()
+    first = target.deploy([certs.store.item(STORE)])
+    target.keep(first)
+    renewal = target.deploy([certs.store2.item(STORE)])
+    target.rollback(renewal)
     assert target.installed == {STORE: certs.store.sha256}  # type: ignore[attr-defined]
+    with pytest.raises(DeployError):
+        target.rollback(first)  # kept
 
 
 def test_plugins_that_do_not_work(plugins: None, tmp_path: Path) -> None:

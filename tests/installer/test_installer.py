@@ -19,7 +19,7 @@ from certdesk.settings import Settings
 from certdesk.store.monitoring import DomainState
 from tests.deploy.servers import Nginx, run_nginx, settled_sha256
 from tests.flows import new_tenant, submit_leaf
-from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run_openssl
 
 OPERATOR = Actor(name="test")
 URLS = ("https://store.test.com", "https://www.test.com")
@@ -112,7 +112,7 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
         outcomes = installer.after_intake(OPERATOR, result.request_id)
         assert outcomes
         assert not any(o.ok for o in outcomes)
-        assert "previous certificate was restored" in outcomes[0].message
+        assert "the deploy was rolled back" in outcomes[0].message
         request = _request(desk, result.request_id)
         assert request.status == "processing"
         assert "not served" in request.timeline[-1][2]
@@ -227,3 +227,94 @@ def test_settings_read_deploy_targets_from_the_config_file(tmp_path: Path) -> No
     assert settings.deploy_target("edge") == ("files", {"folder": "/srv/certs"})
     assert settings.deploy_target("win") == ("pfx", {"folder": "/srv/pfx", "password": "x"})
     assert dataclasses.replace(settings, deploy_default=None).deploy_target("nope") is None
+
+
+def _wildcard_pfx(pki: OpenSSLPKI, folder: Path) -> Path:
+    """The PKI's *.test.com certificate, its key and the intermediate in a .pfx, by openssl."""
+    out = folder / "wildcard.pfx"
+    run_openssl(
+        "pkcs12", "-export", "-in", pki.wildcard_crt, "-inkey", pki.wildcard_key,
+        "-certfile", pki.int_crt, "-out", out, "-passout", f"pass:{PFX_PASSWORD}",
+    )  # fmt: skip
+    return out
+
+
+def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
+    tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    """Issue 16: with both hosts installed and proven, the proof of store fails (the
+    target's address is unreachable); certdesk must not take shop off its certificate,
+    nor reopen either request, nor claim it restored anything."""
+    settings = _settings(tmp_path, pki, nginx)
+    desk = open_desk(settings)
+    try:
+        new_tenant(desk, OPERATOR)
+        installer = Installer(desk, settings, None)
+        store = submit_leaf(desk, OPERATOR, pki, urls=["https://store.test.com"])
+        assert [o.ok for o in installer.after_intake(OPERATOR, store.request_id)] == [True]
+        shop = desk.run(
+            OPERATOR,
+            d.submit_pfx,
+            tenant="Acme Hosting",
+            data=_wildcard_pfx(pki, tmp_path).read_bytes(),
+            password=PFX_PASSWORD.encode(),
+            common_name="*.test.com",
+            urls=["https://shop.test.com"],
+        )
+        assert [o.ok for o in installer.after_intake(OPERATOR, shop.request_id)] == [True]
+        leaf, wildcard = (openssl_fingerprint(p) for p in (pki.leaf_crt, pki.wildcard_crt))
+        assert settled_sha256(nginx.address, "shop.test.com", wildcard) == wildcard
+        files = {p: p.read_bytes() for p in sorted(nginx.folder.rglob("*")) if p.is_file()}
+        shop_timeline = _request(desk, shop.request_id).timeline
+        pid = int((nginx.folder / "nginx.pid").read_text())
+        error_log = (nginx.folder / "error.log").read_text()
+        assert "reconfiguring" in error_log  # each install above reloaded nginx
+
+        unreachable = _settings(tmp_path, pki, nginx, address="127.0.0.1:1")
+        outcomes = Installer(desk, unreachable, None).install(
+            OPERATOR, urls=["https://store.test.com"]
+        )
+
+        # Nothing was touched: not a file, not a block, and nginx was not reloaded.
+        after = {p: p.read_bytes() for p in sorted(nginx.folder.rglob("*")) if p.is_file()}
+        assert {p: b for p, b in after.items() if p.name != "error.log"} == {
+            p: b for p, b in files.items() if p.name != "error.log"
+        }
+        assert "reconfiguring" not in (nginx.folder / "error.log").read_text()[len(error_log) :]
+        assert int((nginx.folder / "nginx.pid").read_text()) == pid
+        # Both hosts still serve their certificates, through a real handshake.
+        assert settled_sha256(nginx.address, "shop.test.com", wildcard) == wildcard
+        assert settled_sha256(nginx.address, "store.test.com", leaf) == leaf
+        # What it says is what happened.
+        [outcome] = outcomes
+        assert not outcome.ok
+        assert outcome.action == "unchanged"
+        assert "unreachable, no handshake" in outcome.message
+        assert "nothing was changed on edge" in outcome.message
+        assert "restored" not in outcome.message
+        assert "rolled back" not in outcome.message
+        # The records stay true: store is still served, so still completed; shop untouched.
+        assert _request(desk, store.request_id).status == "completed"
+        assert _request(desk, shop.request_id).status == "completed"
+        assert _request(desk, shop.request_id).timeline == shop_timeline
+        audit = desk.run(OPERATOR, d.list_audit)
+        assert audit[0].action == "certificate.install-failed"
+        assert audit[0].detail["urls"] == ["https://store.test.com"]
+    finally:
+        desk.store.close()
+
+
+def test_a_refused_config_says_nginx_s_message_once(
+    tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    settings = _settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
+    desk = open_desk(settings)
+    try:
+        new_tenant(desk, OPERATOR)
+        result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
+        outcomes = Installer(desk, settings, None).after_intake(OPERATOR, result.request_id)
+        message = outcomes[0].message
+        assert message.count("TLSv9") == 1, message
+        assert "what edge had before stays in place" in message
+    finally:
+        desk.store.close()

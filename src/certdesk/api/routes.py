@@ -574,7 +574,8 @@ class DeployIn(BaseModel):
 @router.post("/deployments", tags=["certificates"])
 def deploy(body: DeployIn, request: Request, p: Who) -> Any:
     """Install the certificates bound to URLs (or all the caller's) on their terminators and
-    prove each with a handshake; a failure is rolled back and reported."""
+    prove each with a handshake; a deploy whose proof fails is rolled back (that deploy
+    only) and reported, one that changed nothing is reported and left as it was."""
     from certdesk.errors import InvalidArgument
 
     if bool(body.urls) == body.all:

@@ -62,7 +62,9 @@ def install_json(o: InstallOutcome) -> dict[str, Any]:
 
 def print_installs(outcomes: list[InstallOutcome]) -> None:
     for o in outcomes:
-        state_text = "[green]installed[/]" if o.ok else "[red]not installed[/]"
+        # A failed proof of a certificate installed already leaves it installed: unproven.
+        failed = "[red]not proven[/]" if o.action == "unchanged" else "[red]not installed[/]"
+        state_text = "[green]installed[/]" if o.ok else failed
         action = f" ({o.action})" if o.action else ""
         out.print(
             f"  {state_text}{action} {escape(o.url)} on {escape(o.target)}: {escape(o.message)}"
@@ -474,7 +476,8 @@ def deploy(
     """Install the certificates bound to URLs on their TLS terminators, and prove it.
 
     After the deploy, each URL is probed through the terminator with its name as SNI;
-    only a served new certificate completes the request. A failure is rolled back.
+    only a served new certificate completes the request. A deploy whose proof fails is
+    rolled back (that deploy only); one that changed nothing is left as it was.
     """
     from certdesk.errors import InvalidArgument
 

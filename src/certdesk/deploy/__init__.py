@@ -1,7 +1,7 @@
 """Installing certificates on TLS terminators, and proving them live.
 
 Every target sits behind one :class:`Target` protocol (``plan``, ``deploy``,
-``config_test``, ``reload``, ``rollback``, each raising :class:`DeployError`,
+``config_test``, ``reload``, ``rollback``, ``keep``, each raising :class:`DeployError`,
 code ``deploy-failed``), as certbot's installers do:
 
 - ``files``: ``HOSTNAME.pem`` + ``HOSTNAME.key`` (0600) and a manifest;
@@ -11,7 +11,8 @@ code ``deploy-failed``), as certbot's installers do:
 - ``pfx``: password-protected ``HOSTNAME.pfx`` files;
 - plugins, through the entry-point group ``certdesk.deploy_targets``.
 
-:func:`prove` then checks with a real handshake that each URL serves the new leaf.
+:func:`prove` then checks with a real handshake that each URL serves the new leaf;
+:func:`install` deploys, proves, and keeps or rolls back exactly that deploy.
 Options are plain values passed in; nothing here reads the environment.
 """
 
@@ -26,6 +27,7 @@ from certdesk.deploy.base import (
 )
 from certdesk.deploy.files import FilesTarget
 from certdesk.deploy.haproxy import HAProxyTarget
+from certdesk.deploy.install import Installation, install
 from certdesk.deploy.nginx import NginxTarget
 from certdesk.deploy.pfx import PfxTarget
 from certdesk.deploy.proof import Proof, prove, prove_many
@@ -48,12 +50,14 @@ __all__ = [
     "FilesTarget",
     "HAProxyTarget",
     "HostChange",
+    "Installation",
     "NginxTarget",
     "PfxTarget",
     "Proof",
     "Target",
     "TargetFactory",
     "available_targets",
+    "install",
     "load_target",
     "prove",
     "prove_many",

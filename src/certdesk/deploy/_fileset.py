@@ -3,8 +3,10 @@
 ``write_atomic`` creates a temporary file beside the target with mode 0600 (so a key
 is never readable by others, whatever the umask, even while it is being written),
 writes and fsyncs it, sets the final mode, renames it over the target and fsyncs the
-folder. ``Journal`` keeps what a set of writes replaced (the previous bytes and mode,
-or that the file was absent) in a private folder, so that ``restore`` puts it back.
+folder. ``Journal`` keeps what one set of writes replaced (the previous bytes and mode,
+or that the file was absent) in a private folder, under that set's id, so that
+``restore(id)`` puts back exactly what that set replaced — and nothing when the journal
+now belongs to another set (a later deploy wrote, or the record was already used).
 """
 
 from __future__ import annotations
@@ -83,24 +85,35 @@ def differs(write: Write) -> bool:
     return write.path.read_bytes() != write.data
 
 
-def apply(writes: Sequence[Write], journal: Journal) -> tuple[Path, ...]:
-    """Write what differs, after recording in ``journal`` what it replaces.
+def apply(writes: Sequence[Write], journal: Journal, token: str) -> tuple[Path, ...]:
+    """Write what differs, after recording in ``journal``, under ``token``, what it replaces.
 
-    Returns the paths written. When nothing differs nothing is written and the
-    journal is left as it was (a later ``restore`` undoes the last real change).
+    Returns the paths written. When nothing differs nothing is written and no record
+    is made under ``token`` (there is nothing to undo); the journal of an earlier set
+    of writes is left alone, and ``restore(token)`` will not touch it.
     """
     changed = [w for w in writes if differs(w)]
     if not changed:
         return ()
-    journal.begin(w.path for w in changed)
+    journal.begin((w.path for w in changed), token)
     for write in changed:
         make_dir(write.path.parent)
         write_atomic(write.path, write.data, write.mode)
     return tuple(w.path for w in changed)
 
 
+def new_token() -> str:
+    """A fresh id for one set of writes (one deploy)."""
+    return secrets.token_hex(12)
+
+
 class Journal:
-    """What the last set of writes replaced, kept in ``folder`` (mode 0700)."""
+    """What the last set of writes replaced, kept in ``folder`` (mode 0700) with its id.
+
+    There is one record at a time: a new set of writes replaces the record of the
+    previous one. So a record whose id is still there is the latest set of writes,
+    and putting it back undoes exactly that set.
+    """
 
     INDEX = "index.json"
 
@@ -111,8 +124,23 @@ class Journal:
     def pending(self) -> bool:
         return (self.folder / self.INDEX).is_file()
 
-    def begin(self, paths: Iterable[Path]) -> None:
-        """Forget the previous journal and record the current state of ``paths``."""
+    @property
+    def token(self) -> str | None:
+        """The id of the set of writes recorded now; None when there is no record."""
+        try:
+            index = json.loads((self.folder / self.INDEX).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return ""  # unreadable: it belongs to no set of writes anyone can name
+        token = index.get("token") if isinstance(index, dict) else None
+        return token if isinstance(token, str) else ""
+
+    def holds(self, token: str) -> bool:
+        return bool(token) and self.token == token
+
+    def begin(self, paths: Iterable[Path], token: str) -> None:
+        """Forget the previous record and record, under ``token``, the state of ``paths``."""
         self.clear()
         make_dir(self.folder, PRIVATE_DIR)
         entries: list[dict[str, object]] = []
@@ -128,16 +156,19 @@ class Journal:
                 entry["saved"] = saved
                 entry["mode"] = stat.S_IMODE(st.st_mode)
             entries.append(entry)
-        index = json.dumps({"format": 1, "entries": entries}, indent=2).encode() + b"\n"
+        body = {"format": 2, "token": token, "entries": entries}
+        index = json.dumps(body, indent=2).encode() + b"\n"
         write_atomic(self.folder / self.INDEX, index, PRIVATE_FILE)
 
-    def restore(self) -> tuple[Path, ...]:
-        """Put every recorded file back (or remove it if it was absent); then forget.
+    def restore(self, token: str) -> tuple[Path, ...] | None:
+        """Put back every file recorded under ``token`` (or remove it if it was absent);
+        then forget the record.
 
-        Returns the paths put back or removed; nothing when there is no journal.
+        Returns the paths put back or removed; None, touching nothing, when the journal
+        holds no record under ``token``.
         """
-        if not self.pending:
-            return ()
+        if not self.holds(token):
+            return None
         index = json.loads((self.folder / self.INDEX).read_text())
         done: list[Path] = []
         for entry in index["entries"]:
@@ -153,6 +184,13 @@ class Journal:
             done.append(path)
         self.clear()
         return tuple(done)
+
+    def forget(self, token: str) -> bool:
+        """Drop the record of ``token`` (its writes are kept); False if it is not there."""
+        if not self.holds(token):
+            return False
+        self.clear()
+        return True
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

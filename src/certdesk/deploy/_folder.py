@@ -2,16 +2,22 @@
 
 A :class:`FolderTarget` keeps, in its folder, one set of files per host name, a JSON
 manifest (``manifest.json``: per host its fingerprint, expiry, URLs and files) and a
-private journal (``.certdesk-rollback/``, mode 0700) of what the last deploy replaced.
-Deploys and rollbacks on one folder take turns (``flock`` on ``.certdesk-lock``).
-A deploy writes only the hosts whose certificate changed, each file atomically, then
-lets the subclass make them live (``_go_live``); if that fails, the journal puts the
-previous files back before the error is raised.
+private journal (``.certdesk-rollback/``, mode 0700) of what the last deploy that wrote
+replaced, under that deploy's id. Deploys, rollbacks and keeps on one folder take turns
+(``flock`` on ``.certdesk-lock``). A deploy writes only the hosts whose certificate
+changed, each file atomically, then lets the subclass make them live (``_go_live``); if
+that fails, the journal puts the previous files back before the error is raised.
+
+``rollback(result)`` puts back only what the deploy that returned ``result`` recorded,
+and only while its record is the journal's (no deploy wrote since, it was not kept):
+a deploy that wrote nothing has no record, so its rollback touches nothing, and a
+record left by a process that stopped before its proof is never taken for another's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -20,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from certdesk.deploy._fileset import PUBLIC_FILE, Journal, Write, apply, make_dir
+from certdesk.deploy._fileset import PUBLIC_FILE, Journal, Write, apply, make_dir, new_token
 from certdesk.deploy.base import (
     Action,
     DeployError,
@@ -104,7 +110,8 @@ class FolderTarget(ABC):
         ``_go_live`` had already made live (HAProxy's committed hot updates)."""
 
     def _revert_live(self, restored: tuple[Path, ...]) -> None:  # noqa: B027 - a hook: nothing to do by default
-        """After ``rollback`` put the files back: make the terminator serve them again."""
+        """After ``rollback`` put files back (``restored``, never the manifest alone):
+        make the terminator serve them again."""
 
     # --- the protocol -----------------------------------------------------------------
 
@@ -205,52 +212,59 @@ class FolderTarget(ABC):
         body = {"format": 1, "target": self.name, "hosts": after}
         text = json.dumps(body, indent=2, sort_keys=True) + "\n"
         writes.append(Write(self.manifest_path, text.encode(), PUBLIC_FILE))
+        token = new_token()
+        pending = DeployResult(plan=plan, undo=token)
         try:
             make_dir(self.folder)
-            written = apply(writes, self.journal)
+            written = apply(writes, self.journal, token)
         except OSError as exc:
-            put_back = self._restore_after(exc)
+            put_back = self._restore_after(token)
             raise DeployError(
                 f"the {self.name} target could not write its files: {exc}",
                 target=self.name,
                 reason=str(exc),
                 rolled_back=put_back,
                 hint=None if put_back else _ROLLBACK_AGAIN,
+                pending=None if put_back else pending,
             ) from exc
+        if not written:
+            return DeployResult(plan=plan)  # nothing written: nothing to undo
         live = tuple(p for p in written if p != self.manifest_path)
         if not live:
-            return DeployResult(plan=plan, written=tuple(map(str, written)))
+            return DeployResult(plan=plan, written=tuple(map(str, written)), undo=token)
         try:
-            return self._go_live(plan, written)
+            return dataclasses.replace(self._go_live(plan, written), undo=token)
         except DeployError as exc:
             try:
-                restored = self.journal.restore()
+                restored = self.journal.restore(token) or ()
             except OSError as again:
                 raise DeployError(
                     exc.message,
                     target=self.name,
                     reason=f"{exc.reason}; then, putting the previous files back: {again}",
                     hint=_ROLLBACK_AGAIN,
+                    pending=pending,
                 ) from exc
-            reason = exc.reason
+            reason, undone = exc.reason, True
             try:
                 self._undo_live(restored)
             except DeployError as undo:
                 reason = f"{reason}; then, putting the previous certificates back: {undo.reason}"
+                undone = False
             raise DeployError(
                 exc.message,
                 target=self.name,
                 reason=reason,
-                rolled_back=True,
+                rolled_back=undone,
                 hint=exc.hint,
             ) from exc
 
-    def _restore_after(self, failure: OSError) -> bool:
-        """Put the previous files back after ``failure``; False if that failed too
-        (the journal is then kept, for ``rollback`` once the cause is fixed)."""
+    def _restore_after(self, token: str) -> bool:
+        """Put back what the deploy ``token`` wrote before it failed; False if that
+        failed too (its record is then kept, for ``rollback`` once the cause is fixed)."""
         try:
-            self.journal.restore()
-        except OSError:
+            self.journal.restore(token)
+        except (OSError, ValueError, KeyError):
             return False
         return True
 
@@ -272,18 +286,54 @@ class FolderTarget(ABC):
     def reload(self) -> None:  # noqa: B027 - a hook: nothing to do by default
         """Files are read by their consumers when they like: nothing to do."""
 
-    def rollback(self) -> None:
+    def rollback(self, result: DeployResult) -> None:
+        if result.undo is None:
+            return  # the deploy wrote nothing: there is nothing to undo
         with self._locked():
-            self._rollback()
+            self._rollback(result.undo)
 
-    def _rollback(self) -> None:
+    def _rollback(self, token: str) -> None:
         try:
-            restored = self.journal.restore()
+            restored = self.journal.restore(token)
         except (OSError, ValueError, KeyError) as exc:
             raise DeployError(
-                f"the {self.name} target could not put the previous files back",
+                f"the {self.name} target could not put the previous files back: {exc}",
                 target=self.name,
                 reason=str(exc),
+                hint=_ROLLBACK_AGAIN,
             ) from exc
-        if restored:
-            self._revert_live(restored)
+        if restored is None:
+            raise DeployError(
+                f"the {self.name} target cannot roll back that deploy: it was already kept "
+                "or rolled back, or another deploy has written since; nothing was changed",
+                target=self.name,
+                hint="deploy the certificate that should be served",
+            )
+        live = tuple(p for p in restored if p != self.manifest_path)
+        if not live:
+            return
+        try:
+            self._revert_live(live)
+        except DeployError as exc:
+            raise DeployError(
+                f"the {self.name} target put the previous files back but could not make "
+                f"them live: {exc.message}",
+                target=self.name,
+                reason=exc.reason,
+                hint=exc.hint,
+            ) from exc
+
+    def keep(self, result: DeployResult) -> None:
+        if result.undo is None:
+            return
+        with self._locked():
+            try:
+                self.journal.forget(result.undo)
+            except OSError as exc:
+                raise DeployError(
+                    f"the {self.name} target could not drop the undo record of a proven "
+                    f"deploy: {exc}",
+                    target=self.name,
+                    reason=str(exc),
+                    hint=f"check that certdesk can write in {self.folder}",
+                ) from exc

@@ -6,8 +6,13 @@ each raising :class:`DeployError` when it cannot do what was asked; ``plan`` tel
 what ``deploy`` would change without touching anything (``--dry-run``).
 
 ``deploy`` adds or replaces the given host names and leaves every other one as it
-is. ``rollback`` undoes the last ``deploy`` (one level), and is a no-op when there is
-nothing to undo. A ``deploy`` that changes nothing writes nothing and reloads nothing.
+is. A ``deploy`` that changes nothing writes nothing and reloads nothing.
+
+Undoing is per deploy: the :class:`DeployResult` a ``deploy`` returns names that
+deploy's undo record (``undo``, None when it wrote nothing). ``rollback(result)``
+undoes exactly what that deploy wrote — never an earlier or a later one — and
+``keep(result)`` forgets the record once the deploy is proven. A record a process
+left behind (it stopped between deploy and proof) is never applied to another deploy.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ class DeployError(CertdeskError):
 
     ``target`` names the target, ``reason`` is what the terminator said (nginx's or
     HAProxy's own message), and ``rolled_back`` tells whether the previous files and
-    configuration were put back before the error was raised.
+    configuration were put back, and made live again, before the error was raised.
+    ``pending`` is the failed deploy when what it replaced could not be put back: once
+    the cause is fixed, ``target.rollback(error.pending)`` does it.
     """
 
     code: ClassVar[str] = "deploy-failed"
@@ -45,11 +52,19 @@ class DeployError(CertdeskError):
         reason: str | None = None,
         rolled_back: bool = False,
         hint: str | None = None,
+        pending: DeployResult | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.target = target
         self.reason = reason
         self.rolled_back = rolled_back
+        self.pending = pending
+
+    def describe(self) -> str:
+        """The message, with the terminator's own words once (many messages quote them)."""
+        if not self.reason or self.reason in self.message:
+            return self.message
+        return f"{self.message} ({self.reason})"
 
     def to_dict(self) -> dict[str, str | None]:
         data = super().to_dict()
@@ -197,12 +212,15 @@ class DeployResult:
 
     ``reloaded`` is true when the terminator re-read its configuration;
     ``hot_updated`` names the hosts swapped in place without a reload (HAProxy).
+    ``undo`` is the id of this deploy's undo record, for ``Target.rollback`` and
+    ``Target.keep``; None when the deploy wrote nothing (there is nothing to undo).
     """
 
     plan: DeployPlan
     written: tuple[str, ...] = ()
     reloaded: bool = False
     hot_updated: tuple[str, ...] = ()
+    undo: str | None = None
 
     @property
     def target(self) -> str:
@@ -240,7 +258,12 @@ class Target(Protocol):
         ...
 
     def deploy(self, items: Sequence[DeployItem]) -> DeployResult:
-        """Install ``items`` (add or replace their hosts) and make them live."""
+        """Install ``items`` (add or replace their hosts) and make them live.
+
+        The result's ``undo`` names the record ``rollback`` and ``keep`` take; None
+        when nothing was written. A deploy that fails puts back what it replaced
+        before it raises (``DeployError.rolled_back``).
+        """
         ...
 
     def config_test(self) -> None:
@@ -251,6 +274,18 @@ class Target(Protocol):
         """Make the terminator re-read its configuration and certificates."""
         ...
 
-    def rollback(self) -> None:
-        """Put back what the last ``deploy`` replaced, and make it live."""
+    def rollback(self, result: DeployResult) -> None:
+        """Undo exactly what the deploy that returned ``result`` wrote, and make that live.
+
+        Nothing when it wrote nothing (``result.undo`` is None). A ``DeployError``,
+        changing nothing, when it can no longer be undone: it was kept or rolled back
+        already, or a later deploy on the target wrote since.
+        """
+        ...
+
+    def keep(self, result: DeployResult) -> None:
+        """The deploy that returned ``result`` is proven: forget its undo record.
+
+        Nothing when it has none, or when it is no longer the latest.
+        """
         ...

@@ -68,7 +68,8 @@ class HAProxyTarget(FolderTarget):
         self._address = address
         self.ssl_options = ssl_options.strip()
         self.timeout = timeout
-        self._reload_sent = False
+        self._reload_sent = False  # by the deploy going live now: a reload was asked for
+        self._swapped: list[Path] = []  # by the deploy going live now: committed hot swaps
         if any(c.isspace() or c in "\"'#\\" for c in str(self.folder)):
             raise InvalidArgument(
                 f"the haproxy folder {str(self.folder)!r} has spaces or quotes",
@@ -200,8 +201,8 @@ class HAProxyTarget(FolderTarget):
             before = self.worker_pid()
         except DeployError:
             before = None
-        self._reload_sent = True
         if self.reload_command is not None:
+            self._reload_sent = True  # the command may have reloaded before it failed
             run(
                 self.reload_command,
                 target=self.name,
@@ -213,6 +214,7 @@ class HAProxyTarget(FolderTarget):
             try:
                 pid = int(self.pid_file.read_text().split()[0])
                 os.kill(pid, signal.SIGUSR2)
+                self._reload_sent = True
             except (OSError, ValueError, IndexError) as exc:
                 raise DeployError(
                     f"the haproxy target cannot signal the master process in {self.pid_file}",
@@ -250,6 +252,7 @@ class HAProxyTarget(FolderTarget):
 
     def _go_live(self, plan: DeployPlan, written: tuple[Path, ...]) -> DeployResult:
         self._reload_sent = False
+        self._swapped = []
         loaded = self.loaded()
         pems = [p for p in written if p.parent == self.folder and p.suffix == ".pem"]
         done = tuple(map(str, written))
@@ -260,19 +263,20 @@ class HAProxyTarget(FolderTarget):
         hosts = {str(self.cert_path(h.hostname)): h.hostname for h in plan.hosts}
         for path in pems:
             self.hot_update(path)
+            self._swapped.append(path)
         return DeployResult(
             plan=plan, written=done, hot_updated=tuple(hosts.get(str(p), p.stem) for p in pems)
         )
 
     def _undo_live(self, restored: tuple[Path, ...]) -> None:
+        """Undo what the failed ``_go_live`` made live: a reload it asked for (reload
+        the restored files), or the hot swaps it committed (swap the restored ones in)."""
         if self._reload_sent:
             self.config_test()
             self.reload()
             return
-        loaded = self.loaded()
-        for path in restored:
-            mine = path.parent == self.folder and path.suffix == ".pem"
-            if mine and path.is_file() and str(path) in loaded:
+        for path in self._swapped:
+            if path in restored and path.is_file():
                 self.hot_update(path)
 
     def _revert_live(self, restored: tuple[Path, ...]) -> None:

@@ -54,11 +54,11 @@ class Proof:
 def _judge(item: DeployItem, result: ProbeResult) -> Proof:
     served = result.leaf.sha256 if result.leaf is not None else None
     if served is None:
-        reason = f"no handshake: {result.message}"
+        reason = f"unreachable, no handshake: {result.message}"
     elif served == item.sha256:
         reason = "the new certificate is served"
     else:
-        reason = f"another certificate is served (SHA-256 {served})"
+        reason = f"the served certificate does not match (SHA-256 {served} is served)"
     return Proof(
         url=item.url,
         hostname=item.hostname,

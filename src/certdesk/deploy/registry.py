@@ -88,6 +88,6 @@ def load_target(name: str, options: Mapping[str, Any] | None = None) -> Target:
             f"the deploy target plugin {name!r} did not give a deploy target",
             target=name,
             reason=f"{plugin.value} returned {type(target).__name__}",
-            hint="a target has name, address, plan, deploy, config_test, reload and rollback",
+            hint="a target has name, address, plan, deploy, config_test, reload, rollback and keep",
         )
     return target

@@ -116,8 +116,15 @@ def record_install(
     work: Sequence[InstallWork],
     ok: bool,
     message: str,
+    installed: bool = False,
 ) -> list[InstallRecord]:
-    """Write the outcome of one install: each request completed, or left open with why."""
+    """Write the outcome of one install: each request completed, or left open with why.
+
+    ``installed``: the install failed, but the target still holds these very
+    certificates (it changed nothing, or what it changed was put back). A request
+    completed before stays completed then — its certificate is where it was — and
+    only the audit tells of the attempt.
+    """
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
         request = ctx.session.get(Request, request_id)
@@ -125,7 +132,7 @@ def record_install(
             continue
         if ok:
             advance(ctx, request, "completed", message)
-        else:
+        elif not (installed and request.status == "completed"):
             advance(ctx, request, "processing", message)
         tenant = ctx.session.get(Tenant, request.tenant_id)
         out.append(
