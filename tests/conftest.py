@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterator
+
 import pytest
 
+from certdesk.readpool import WORKER_NAME
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
 # database_url (SQLite and PostgreSQL), settings, desk, operator: see tests/database.py
@@ -14,3 +18,13 @@ pytest_plugins = ["tests.database"]
 def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:
     """The test PKI, built once per session in a temporary folder."""
     return build_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(autouse=True)
+def no_reader_left() -> Iterator[None]:
+    """Every test stops the reader processes it started (certdesk.readpool)."""
+    yield
+    left = [p for p in multiprocessing.active_children() if p.name.startswith(WORKER_NAME)]
+    for process in left:
+        process.kill()
+    assert not left, f"reader processes left running: {[p.name for p in left]}"

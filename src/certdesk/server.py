@@ -64,16 +64,18 @@ def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, schedule
 
     app = create_app(desk, settings, trust_forwarded=trust_forwarded)
     if scheduler:
+        readers = app.router.lifespan_context  # stops the file readers at shutdown
 
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-            thread = SchedulerThread(desk, settings)
-            thread.start()
-            try:
-                yield
-            finally:
-                thread.stop()
-                thread.join(timeout=10)
+            async with readers(_app):
+                thread = SchedulerThread(desk, settings)
+                thread.start()
+                try:
+                    yield
+                finally:
+                    thread.stop()
+                    thread.join(timeout=10)
 
         app.router.lifespan_context = lifespan
     return app
