@@ -250,8 +250,12 @@ class ReaderPool:
             while True:
                 if self._closed:
                     raise _shutting_down()
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.is_alive():
+                        return worker
+                    self._all.discard(worker)  # gone while idle (killed from outside)
+                    worker.conn.close()
                 if len(self._all) + self._starting < self.limits.workers:
                     self._starting += 1
                     break

@@ -54,6 +54,26 @@ class Served:
         """Remember the server's processes now (its workers, their readers)."""
         self.processes |= _descendants(self.process.pid)
 
+    def wait_for_readers(self, count: int) -> None:
+        """Wait until ``count`` reader processes run: as many uploads are being read."""
+        deadline = time.monotonic() + 120
+        while len(self.readers()) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{count} readers never started:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        self.note_processes()
+
+    def readers(self) -> list[int]:
+        found = []
+        for pid in _descendants(self.process.pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in command and _alive(pid):
+                found.append(pid)
+        return found
+
     def client(self, tenant: str) -> httpx.Client:
         """A client with the tenant's reseller's API token (closed when the test ends)."""
         client = httpx.Client(
@@ -240,8 +260,7 @@ def test_costly_uploads_block_no_other_tenant(serve: Callable[..., Served], slow
             lambda: upload(hostile, slow_pfx, "https://www.test.com"),
         ]
     )
-    time.sleep(1.0)  # both are being read (or their readers are starting)
-    served.note_processes()
+    served.wait_for_readers(2)  # both files are being read
     assert not any(u.done() for u in uploads), [u.result().text for u in uploads if u.done()]
     answers = [
         calm.post("/api/domains", json={"url": "https://shop.calm-web.gr", "tenant": CALM}),
@@ -273,8 +292,7 @@ def test_a_tenant_over_its_share_is_refused_and_a_job_over_its_time_stores_nothi
             lambda: upload(hostile, slow_pfx, "https://www.test.com"),
         ]
     )
-    time.sleep(1.0)
-    served.note_processes()
+    served.wait_for_readers(2)  # both files are being read: the tenant's share is taken
     third = upload(hostile, slow_pfx, "https://store.test.com")
     added = calm.post("/api/domains", json={"url": "https://shop.calm-web.gr", "tenant": CALM})
     assert not any(u.done() for u in first), "a hostile upload was answered too soon"
