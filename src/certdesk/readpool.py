@@ -175,7 +175,7 @@ class ReaderPool:
 
     @property
     def processes(self) -> list[BaseProcess]:
-        """The worker processes alive now (for tests and ``/metrics``-like checks)."""
+        """The worker processes alive now."""
         with self._lock:
             return [w.process for w in self._all if w.process.is_alive()]
 
