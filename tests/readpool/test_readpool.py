@@ -14,13 +14,15 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certdesk.desk import Actor, Refused
-from certdesk.errors import TooCostly
+from certdesk.errors import InvalidArgument, TooCostly
 from certdesk.readpool import Limits, ReaderPool, ReadersBusy, TooManyReads
+from certdesk.settings import load_settings
 from tests.readpool import jobs
 
 ALPHA = Actor(name="alpha", tenant_id=1)
@@ -145,3 +147,21 @@ def test_a_job_waits_a_bounded_time_for_a_busy_reader(
     assert pool.processes == []
     with pytest.raises(ReadersBusy):
         pool(BETA, jobs.echo, None)
+
+
+def test_the_limits_come_from_the_settings(tmp_path: Path) -> None:
+    (tmp_path / "certdesk.toml").write_text("intake_workers = 3\nintake_timeout = 12.5\n")
+    env = {"CERTDESK_INTAKE_PER_TENANT": "4", "CERTDESK_INTAKE_CPU_SECONDS": "7"}
+    limits = Limits.of(load_settings(tmp_path, env=env))
+    assert limits == Limits(
+        workers=3, cpu_seconds=7, timeout=12.5, per_tenant=4, queue_seconds=30.0
+    )
+    assert Limits.of(load_settings(tmp_path, env={"CERTDESK_INTAKE_WORKERS": "2"})).workers == 2
+    for name, value in [
+        ("CERTDESK_INTAKE_WORKERS", "0"),
+        ("CERTDESK_INTAKE_PER_TENANT", "many"),
+        ("CERTDESK_INTAKE_TIMEOUT", "-1"),
+        ("CERTDESK_INTAKE_QUEUE_SECONDS", "inf"),
+    ]:
+        with pytest.raises(InvalidArgument, match=name.removeprefix("CERTDESK_").lower()):
+            load_settings(tmp_path, env={name: value})
