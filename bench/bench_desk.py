@@ -69,6 +69,7 @@ import certdesk.desk.orders as orders_mod
 import certdesk.pki.checks as checks_mod
 import certdesk.store.vault as vault_mod
 from certdesk.desk import Actor, Desk, add_tenant, complete_order, order_csr, submit_pfx
+from certdesk.desk.context import STAGED
 from certdesk.pki.csr import Subject
 from certdesk.service import open_desk
 from certdesk.settings import Settings
@@ -315,9 +316,6 @@ ORDER_STAGES = (
 COMPLETE_STAGES = (
     Stage("load_bundle (read the PEM)", orders_mod, "load_bundle"),
     Stage("_match_order (by public key)", orders_mod, "_match_order"),
-    Stage("_key_record (x2)", orders_mod, "_key_record"),
-    Stage("open_key (vault)", orders_mod, "open_key"),
-    Stage("Vault.open (AES-GCM + key load)", vault_mod.Vault, "open", 1),
     Stage("_known_intermediates", orders_mod, "_known_intermediates"),
     Stage("check_bundle (every PKI check)", orders_mod, "check_bundle"),
     Stage("order_chain (issuers, trust roots)", checks_mod, "order_chain", 1),
@@ -335,6 +333,11 @@ def run_timed(
     desk: Desk, use_case: Callable[..., Any], stages: Stages | None, **inputs: Any
 ) -> tuple[Any, float]:
     """``desk.run(ACTOR, use_case, **inputs)``: (its result, seconds of the whole call)."""
+    if getattr(use_case, STAGED, False):
+        # Reads its file outside any transaction, then one short write: no single body.
+        t0 = time.perf_counter()
+        result = desk.run(ACTOR, use_case, **inputs)
+        return result, time.perf_counter() - t0
     marks: list[float] = []
 
     def body(ctx: Any, **kwargs: Any) -> Any:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterator
+
 import pytest
 
+from certdesk.readpool import WORKER_NAME
 from tests.openssl_chains import Chains, build_chains
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
@@ -21,3 +25,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:
 def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
     """Cross-signed and alternative chains, made once per session (see openssl_chains.py)."""
     return build_chains(tmp_path_factory.mktemp("chains"))
+
+
+@pytest.fixture(autouse=True)
+def no_reader_left() -> Iterator[None]:
+    """Every test stops the reader processes it started (certdesk.readpool)."""
+    yield
+    left = [p for p in multiprocessing.active_children() if p.name.startswith(WORKER_NAME)]
+    for process in left:
+        process.kill()
+    assert not left, f"reader processes left running: {[p.name for p in left]}"

@@ -486,3 +486,31 @@ def openssl_date(text: str) -> datetime:
     """``notAfter=Nov 27 04:32:32 2027 GMT`` → an aware datetime."""
     value = text.strip().split("=", 1)[1]
     return datetime.strptime(value, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+
+
+def costly_pfx(pki: OpenSSLPKI, iterations: int) -> Path:
+    """``modern.pfx``'s certificate, key and chain, protected with ``iterations`` rounds of
+    key derivation and MAC (``openssl pkcs12 -export -iter N -maciter``): a legal file that
+    takes long to open. Made once per session and count."""
+    out = pki.folder / f"costly-{iterations}.pfx"
+    if not out.exists():
+        part = out.with_suffix(".part")
+        run_openssl(
+            "pkcs12",
+            "-export",
+            "-in",
+            pki.leaf_crt,
+            "-inkey",
+            pki.leaf_key,
+            "-certfile",
+            pki.int_crt,
+            "-iter",
+            str(iterations),
+            "-maciter",
+            "-passout",
+            f"pass:{PFX_PASSWORD}",
+            "-out",
+            part,
+        )
+        part.rename(out)
+    return out

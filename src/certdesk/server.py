@@ -66,21 +66,44 @@ def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, schedule
     from certdesk.probe_worker import ProbeWorker
 
     app = create_app(desk, settings, trust_forwarded=trust_forwarded)
+    readers = app.router.lifespan_context  # stops the file readers at shutdown
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        thread = SchedulerThread(desk, settings) if scheduler else None
-        probes = ProbeWorker(desk, settings)
-        if thread is not None:
-            thread.start()
-        probes.start()
-        try:
-            yield
-        finally:
-            probes.stop()
+        async with readers(_app):
+            thread = SchedulerThread(desk, settings) if scheduler else None
+            probes = ProbeWorker(desk, settings)
             if thread is not None:
-                thread.stop()
-                thread.join(timeout=10)
+                thread.start()
+            probes.start()
+            try:
+                yield
+            finally:
+                probes.stop()
+                if thread is not None:
+                    thread.stop()
+                    thread.join(timeout=10)
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``certdesk serve --workers N`` (uvicorn's factory).
+
+    The parent passes the data folder and flags through the environment; every worker
+    opens the store itself. Their schedulers share the database's claims, so each report
+    still goes out once.
+    """
+    import os
+
+    from certdesk.service import open_desk
+    from certdesk.settings import load_settings
+
+    settings = load_settings()
+    return build_app(
+        open_desk(settings),
+        settings,
+        trust_forwarded=os.environ.get("CERTDESK_TRUST_FORWARDED") == "1",
+        scheduler=os.environ.get("CERTDESK_SCHEDULER", "1") == "1",
+    )

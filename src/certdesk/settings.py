@@ -7,6 +7,7 @@ below reads the environment by itself.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -45,6 +46,12 @@ class Settings:
     probe_concurrency: int = 100
     probe_timeout: float = 10.0
     probe_allow_private: bool = False
+    # Reading uploaded files in ``certdesk serve`` (certdesk.readpool).
+    intake_workers: int = 2
+    intake_cpu_seconds: int = 10
+    intake_timeout: float = 30.0
+    intake_per_tenant: int = 2
+    intake_queue_seconds: float = 30.0
     # Deploy targets by name: (kind, options); ``deploy_default`` is used for every domain
     # that names none. No target: certificates are stored and bound, not installed.
     deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -115,6 +122,11 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_concurrency=_int(get("probe_concurrency"), 100, "probe_concurrency"),
         probe_timeout=float(get("probe_timeout") or 10.0),
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
+        intake_workers=_positive(get("intake_workers"), 2, "intake_workers"),
+        intake_cpu_seconds=_positive(get("intake_cpu_seconds"), 10, "intake_cpu_seconds"),
+        intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),
+        intake_per_tenant=_positive(get("intake_per_tenant"), 2, "intake_per_tenant"),
+        intake_queue_seconds=_seconds(get("intake_queue_seconds"), 30.0, "intake_queue_seconds"),
         **_deploy(env, file_values.get("deploy")),
     )
 
@@ -207,3 +219,24 @@ def _int(value: Any, default: int, name: str) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"the setting {name} must be a whole number, not {value!r}") from exc
+
+
+def _positive(value: Any, default: int, name: str) -> int:
+    number = _int(value, default, name)
+    if number < 1:
+        raise InvalidArgument(f"the setting {name} must be 1 or more, not {value!r}")
+    return number
+
+
+def _seconds(value: Any, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(
+            f"the setting {name} must be a number of seconds, not {value!r}"
+        ) from exc
+    if not number > 0 or math.isinf(number):
+        raise InvalidArgument(f"the setting {name} must be more than 0 seconds, not {value!r}")
+    return number

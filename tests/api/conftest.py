@@ -222,10 +222,13 @@ def api(desk: Desk, settings: Settings, pki: OpenSSLPKI, tmp_path: Path) -> Iter
     app = create_app(desk, settings, with_portal=False)
     folder = tmp_path / "api"
     folder.mkdir()
-    with start_blocking_portal() as portal:
-        made = Api(app, desk, settings, pki, folder, SyncASGI(app, portal))
-        made.user(OPERATOR[0], role="operator", password=OPERATOR[1])
-        yield made
+    try:
+        with start_blocking_portal() as portal:
+            made = Api(app, desk, settings, pki, folder, SyncASGI(app, portal))
+            made.user(OPERATOR[0], role="operator", password=OPERATOR[1])
+            yield made
+    finally:
+        app.state.readers.close()  # what lifespan does in a server: no reader outlives a test
     made.scan()
 
 

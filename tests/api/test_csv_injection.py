@@ -11,6 +11,7 @@ a scheduler tick to a real SMTP server) show them as text: prefixed with a singl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -112,16 +113,17 @@ def hostile(api: Api, certs: CertMaker, pki: OpenSSLPKI, tmp_path: Path) -> Iter
         not_after=at + DAY,
     )
     pfx = make_pfx(crt, key, folder / "formula-cn.pfx", PFX_PASSWORD, pki.int_crt)
-    with desk.context(OPERATOR, at=at - 50 * DAY) as ctx:
-        d.submit_pfx(
-            ctx,
-            tenant="Acme Hosting",
-            data=pfx.read_bytes(),
-            password=PFX_PASSWORD.encode(),
-            common_name=HYPERLINK,
-            urls=["https://formula-cn.test.com"],
-            portal="bss",
-        )
+    submitted = at - 50 * DAY
+    dataclasses.replace(desk, now=lambda: submitted).run(
+        OPERATOR,
+        d.submit_pfx,
+        tenant="Acme Hosting",
+        data=pfx.read_bytes(),
+        password=PFX_PASSWORD.encode(),
+        common_name=HYPERLINK,
+        urls=["https://formula-cn.test.com"],
+        portal="bss",
+    )
     # Served: a certificate from a CA named by a formula, found by a probe.
     root_key, root_crt = folder / "evil-root.key", folder / "evil-root.crt"
     run_openssl(

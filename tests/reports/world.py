@@ -5,6 +5,7 @@ loopback. Times are chosen to the second.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
@@ -50,16 +51,17 @@ def install(
     """Issue a certificate for ``host`` expiring at ``not_after`` and submit it as a .pfx
     for ``https://host``, at an instant it was valid (50 days before it expires)."""
     issued = certs.issue(host, not_before=not_after - timedelta(days=90), not_after=not_after)
-    with desk.context(OPERATOR, at=not_after - timedelta(days=50)) as ctx:
-        d.submit_pfx(
-            ctx,
-            tenant=tenant,
-            data=issued.pfx.read_bytes(),
-            password=PFX_PASSWORD.encode(),
-            common_name=host,
-            urls=[f"https://{host}"],
-            portal=portal,
-        )
+    then = not_after - timedelta(days=50)
+    dataclasses.replace(desk, now=lambda: then).run(
+        OPERATOR,
+        d.submit_pfx,
+        tenant=tenant,
+        data=issued.pfx.read_bytes(),
+        password=PFX_PASSWORD.encode(),
+        common_name=host,
+        urls=[f"https://{host}"],
+        portal=portal,
+    )
     return issued
 
 

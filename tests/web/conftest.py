@@ -108,8 +108,12 @@ def web_desk(web_settings: Settings) -> Iterator[Desk]:
 
 
 @pytest.fixture
-def app(web_desk: Desk, web_settings: Settings) -> FastAPI:
-    return create_app(web_desk, web_settings)
+def app(web_desk: Desk, web_settings: Settings) -> Iterator[FastAPI]:
+    made = create_app(web_desk, web_settings)
+    try:
+        yield made
+    finally:
+        made.state.readers.close()  # what lifespan does in a server
 
 
 class SyncASGI(httpx.BaseTransport):

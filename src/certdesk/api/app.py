@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -22,6 +24,7 @@ from certdesk.api.errors import (
 )
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
+from certdesk.readpool import Limits, ReaderPool
 from certdesk.service import open_installer
 from certdesk.settings import Settings
 
@@ -95,15 +98,28 @@ async def _too_large(send: Send, limit: int) -> None:
 def create_app(
     desk: Desk, settings: Settings, *, trust_forwarded: bool = False, with_portal: bool = True
 ) -> FastAPI:
+    # Uploaded files are read and checked in worker processes with a time limit, never
+    # on this process's threads (certdesk.readpool); the workers start on the first upload.
+    readers = ReaderPool(Limits.of(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            readers.close()
+
     app = FastAPI(
         title="certdesk",
         version=__version__,
         description="The TLS certificates of a platform's custom domains.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     mount_docs(app)
-    app.state.desk = desk
+    app.state.readers = readers
+    app.state.desk = desk = dataclasses.replace(desk, reader=readers)
     app.state.settings = settings
     app.state.trust_forwarded = trust_forwarded
     app.state.login_limiter = LoginLimiter()
@@ -116,7 +132,7 @@ def create_app(
     app.include_router(metrics.router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:  # on the event loop: no thread to wait for
         return {"ok": True, "version": __version__}
 
     if with_portal:

@@ -24,6 +24,7 @@ STATUS = {
     "too-large": 413,
     "vault-locked": 503,
     "store-unavailable": 503,
+    "busy": 503,
     "send-failed": 502,
 }
 

@@ -22,7 +22,7 @@ from certdesk.api.auth import (
     principal,
 )
 from certdesk.api.encode import download, json_bytes, jsonable
-from certdesk.api.threads import quick_read, quick_read_unless
+from certdesk.api.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
 from certdesk.errors import TooLarge
@@ -247,11 +247,14 @@ async def submit(
     password: Annotated[str | None, Form()] = None,
     portal: Annotated[Literal["bss", "storefront", "other"], Form()] = "other",
 ) -> Any:
-    """Submit a customer's .pfx with its password, common name and URLs."""
+    """Submit a customer's .pfx with its password, common name and URLs.
+
+    The file is read and checked in a reader process with a time limit (``too-costly``
+    past it); a tenant has at most a few files being read at once (``rate-limited``)."""
     from starlette.concurrency import run_in_threadpool
 
     data = await read_upload(request, file)
-    result = await run_in_threadpool(
+    result = await in_intake_thread(
         d.run,
         p.actor,
         desk.submit_pfx,
@@ -336,7 +339,7 @@ async def csr_complete(
     from starlette.concurrency import run_in_threadpool
 
     data = await read_upload(request, file)
-    result = await run_in_threadpool(d.run, p.actor, desk.complete_order, data=data)
+    result = await in_intake_thread(d.run, p.actor, desk.complete_order, data=data)
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )

@@ -21,11 +21,15 @@ from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
 
 READ_THREADS = 2
+# Uploads wait here while a reader process reads their file (certdesk.readpool): never in
+# the big pool, where a burst of slow files would leave no thread for other requests.
+INTAKE_THREADS = 16
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _LIMITER: RunVar[CapacityLimiter] = RunVar("certdesk_read_limiter")
+_INTAKE: RunVar[CapacityLimiter] = RunVar("certdesk_intake_limiter")
 
 
 def _limiter() -> CapacityLimiter:
@@ -69,3 +73,14 @@ def _in_read_pool(
         )
 
     return in_read_pool
+
+
+async def in_intake_thread(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run an intake (a staged desk use case, which waits for a reader process) in the
+    intake threads of this worker process (see ``INTAKE_THREADS``)."""
+    try:
+        limiter = _INTAKE.get()
+    except LookupError:
+        limiter = CapacityLimiter(INTAKE_THREADS)
+        _INTAKE.set(limiter)
+    return await anyio.to_thread.run_sync(functools.partial(call, *args, **kwargs), limiter=limiter)

@@ -3,6 +3,12 @@ is acting, and the instant. Also the desk's errors and the audit log writer.
 
 Tenancy is enforced here, not in the interfaces: an actor bound to a tenant sees
 only that tenant's rows, and anything else answers ``not-found``.
+
+A use case that reads a file (a ``.pfx``, a signed certificate) is :func:`staged`: the
+costly reading and checking runs outside any transaction, through the desk's
+:data:`Reader` (in this process for the command line, a pool of worker processes with a
+time limit in ``certdesk serve``), and only the short write that stores the result takes
+the database's write lock.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from cryptography import x509
 from sqlalchemy import Select, bindparam, select
@@ -26,6 +32,8 @@ from certdesk.store.models import AuditEvent, Tenant
 from certdesk.store.vault import Vault
 
 T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 B = TypeVar("B")
 
@@ -165,6 +173,18 @@ class Scope:
         return stmt.where(tenant_column == bindparam(SCOPE_TENANT))
 
 
+class Reader(Protocol):
+    """Runs ``read(job)`` for ``actor`` and returns its result: a pure function over plain
+    (picklable) values that reads and checks a file. It never runs in a transaction."""
+
+    def __call__(self, actor: Actor, read: Callable[[J], R], job: J, /) -> R: ...
+
+
+def read_here(actor: Actor, read: Callable[[J], R], job: J, /) -> R:
+    """The reader of the command line: in this process (never under the write lock)."""
+    return read(job)
+
+
 @dataclass
 class Desk:
     """Everything a use case needs besides its inputs; interfaces hold one of these."""
@@ -173,6 +193,7 @@ class Desk:
     vault: Vault
     policy: Policy
     now: Callable[[], datetime] = clock.now
+    reader: Reader = read_here
 
     @contextmanager
     def context(
@@ -184,13 +205,17 @@ class Desk:
     def run(self, actor: Actor, use_case: Callable[..., T], /, **inputs: Any) -> T:
         """Run one use case in one transaction: all of it is stored, or none of it.
 
-        A use case marked with :func:`reads` runs in a read-only transaction.
+        A use case marked with :func:`reads` runs in a read-only transaction; one marked
+        with :func:`staged` is given its :class:`Stages` instead of a transaction.
         """
+        if getattr(use_case, STAGED, False):
+            return use_case(Stages(self, actor, self.now()), **inputs)
         with self.context(actor, readonly=getattr(use_case, READS, False)) as ctx:
             return use_case(ctx, **inputs)
 
 
 READS = "certdesk_reads_only"
+STAGED = "certdesk_staged"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -198,6 +223,45 @@ def reads(use_case: F) -> F:
     """Mark a use case that only reads: it needs no write lock."""
     setattr(use_case, READS, True)
     return use_case
+
+
+def staged(use_case: F) -> F:
+    """Mark a use case that reads a file: it runs over :class:`Stages`, not one transaction.
+
+    Its costly part (loading, key derivation, key checks, chain building) goes through
+    :meth:`Stages.read` outside any transaction; what it looks up goes through
+    :meth:`Stages.look` (read-only); what it stores through one :meth:`Stages.write`,
+    which re-checks what the database decides (tenant, duplicates, URL ownership).
+    """
+    setattr(use_case, STAGED, True)
+    return use_case
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The steps of a :func:`staged` use case, all as one actor at one instant."""
+
+    desk: Desk
+    actor: Actor
+    at: datetime
+
+    @property
+    def policy(self) -> Policy:
+        return self.desk.policy
+
+    def look(self, use_case: Callable[..., T], /, **inputs: Any) -> T:
+        """``use_case(ctx, **inputs)`` in a read-only transaction (no write lock)."""
+        with self.desk.context(self.actor, at=self.at, readonly=True) as ctx:
+            return use_case(ctx, **inputs)
+
+    def read(self, read: Callable[[J], R], job: J) -> R:
+        """``read(job)`` through the desk's reader, outside any transaction."""
+        return self.desk.reader(self.actor, read, job)
+
+    def write(self, use_case: Callable[..., T], /, **inputs: Any) -> T:
+        """``use_case(ctx, **inputs)`` in one write transaction: stored whole, or not at all."""
+        with self.desk.context(self.actor, at=self.at) as ctx:
+            return use_case(ctx, **inputs)
 
 
 def tenant_by_name(ctx: Ctx, name: str) -> Tenant:

@@ -4,16 +4,31 @@ As the seed says, only ``.pfx``/``.p12`` is accepted here; anything else is
 refused with the hint to convert it. Every check runs against the URLs given;
 any error-level finding refuses the submission with every finding at once, and
 nothing is stored. The password opens the file and is dropped.
+
+The flow is :func:`~certdesk.desk.context.staged`: the tenant and the URLs are looked up
+first (read-only), the file is read and checked outside any transaction by the desk's
+reader (:func:`read_pfx`, a pure function over plain values), and only then does one
+short write transaction store it, re-checking what the database decides: the tenant,
+a duplicate, who owns each URL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from certdesk.desk.context import Ctx, Duplicate, Refused, tenant_by_name
+from certdesk.desk.context import Ctx, Duplicate, Refused, Stages, staged, tenant_by_name
 from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
 from certdesk.desk.intermediates import known_intermediates
+from certdesk.desk.reading import (
+    CheckSpec,
+    certificates_of,
+    check_spec,
+    der_of,
+    key_der,
+    key_of,
+)
 from certdesk.desk.records import (
     advance,
     bind,
@@ -24,7 +39,7 @@ from certdesk.desk.records import (
     store_certificate,
 )
 from certdesk.errors import InvalidArgument, NoCertificate, NoPrivateKey, UnsupportedFormat
-from certdesk.pki import CheckOptions, Finding, check_bundle, load_bundle, parse_host
+from certdesk.pki import Finding, Severity, check_bundle, describe, load_bundle
 from certdesk.pki.names import normalise_pattern
 
 
@@ -37,8 +52,45 @@ class SubmitResult:
     findings: tuple[Finding, ...]  # warnings and notes; errors refuse the submission
 
 
+@dataclass(frozen=True, slots=True)
+class PfxJob:
+    """What the reader gets: the file, its password (used once, never shown), the checks."""
+
+    data: bytes = field(repr=False)
+    password: bytes | None = field(repr=False)
+    max_bytes: int
+    check: CheckSpec
+
+
+@dataclass(frozen=True, slots=True)
+class PfxReading:
+    """What the reader gives back: the chain leaf → root (DER), the key, every finding."""
+
+    chain: tuple[bytes, ...]
+    key: bytes = field(repr=False)  # PKCS#8 DER, unencrypted: sealed by the store step
+    findings: tuple[Finding, ...]
+    given: tuple[bytes, ...] = ()  # DER: every certificate the file holds
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def incomplete(self) -> bool:
+        """No path to a trusted root could be built from what the file holds."""
+        return any(f.code == "chain-incomplete" for f in self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPlan:
+    tenant: str
+    urls: tuple[str, ...]
+    check: CheckSpec
+
+
+@staged
 def submit_pfx(
-    ctx: Ctx,
+    stages: Stages,
     *,
     tenant: str,
     data: bytes,
@@ -47,13 +99,48 @@ def submit_pfx(
     urls: Sequence[str],
     portal: str = "other",
 ) -> SubmitResult:
+    plan = stages.look(plan_submission, tenant=tenant, common_name=common_name, urls=urls)
+    job = PfxJob(data, password, stages.policy.max_upload_bytes, plan.check)
+    reading = stages.read(read_pfx, job)
+    if reading.incomplete:
+        # A leaf sent without its chain (many customers' .pfx files): complete it from the
+        # intermediates certdesk has seen, as browsers do from their cache, and read again.
+        known = stages.look(known_intermediates, certificates=certificates_of(reading.given))
+        if known:
+            check = dataclasses.replace(plan.check, intermediates=der_of(known))
+            reading = stages.read(read_pfx, dataclasses.replace(job, check=check))
+    del job
+    if reading.errors:
+        raise Refused(
+            f"the certificate cannot be accepted: {len(reading.errors)} problem(s)",
+            reading.findings,
+            hint="fix every error listed and submit again",
+        )
+    return stages.write(store_submission, plan=plan, reading=reading, portal=portal)
+
+
+def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[str]) -> SubmitPlan:
+    """The tenant (the actor's to see), the URLs and the checks, before the file is read."""
     owner = tenant_by_name(ctx, tenant)
     if not urls:
         raise InvalidArgument("give at least one URL the certificate is for (--url)")
     parsed = [parse_url(u) for u in urls]
     if not common_name.strip():
         raise InvalidArgument("give the certificate's common name (--common-name)")
-    bundle = load_bundle(data, password, max_bytes=ctx.policy.max_upload_bytes)
+    return SubmitPlan(
+        tenant=owner.name,
+        urls=tuple(u.url for u in parsed),
+        check=check_spec(
+            ctx,
+            hosts=[u.url for u in parsed],
+            expected_common_name=normalise_pattern(common_name) or common_name,
+        ),
+    )
+
+
+def read_pfx(job: PfxJob) -> PfxReading:
+    """Open the ``.pfx`` and run every check: pure, over plain values (see ``reading``)."""
+    bundle = load_bundle(job.data, job.password, max_bytes=job.max_bytes)
     if bundle.format != "pkcs12":
         raise UnsupportedFormat(
             f"this path takes a .pfx/.p12 file, and this file is {bundle.format.upper()}",
@@ -72,27 +159,24 @@ def submit_pfx(
             hint="export it again with the private key included (on Windows: 'Yes, export "
             "the private key')",
         )
-    report = check_bundle(
-        bundle,
-        CheckOptions(
-            at=ctx.now,
-            hosts=[parse_host(u.url) for u in parsed],
-            roots=ctx.policy.roots,
-            intermediates=known_intermediates(ctx, certificates=bundle.certificates),
-            expires_soon_days=ctx.policy.expires_soon_days,
-            is_public_suffix=ctx.policy.is_public_suffix,
-            expected_common_name=normalise_pattern(common_name) or common_name,
-        ),
+    report = check_bundle(bundle, job.check.options())
+    return PfxReading(
+        chain=der_of(report.ordered_chain()),
+        key=key_der(bundle.private_key),
+        findings=report.findings,
+        given=der_of(bundle.certificates),
     )
-    if not report.ok:
-        raise Refused(
-            f"the certificate cannot be accepted: {len(report.errors)} problem(s)",
-            report.findings,
-            hint="fix every error listed and submit again",
-        )
-    leaf = report.leaf
+
+
+def store_submission(
+    ctx: Ctx, *, plan: SubmitPlan, reading: PfxReading, portal: str = "other"
+) -> SubmitResult:
+    """Store what :func:`read_pfx` accepted: the one step under the write lock."""
+    owner = tenant_by_name(ctx, plan.tenant)
+    chain = certificates_of(reading.chain)
+    leaf = describe(chain[0])
     existing = find_certificate(ctx, owner.id, leaf.sha256)
-    domains = [ensure_domain(ctx, owner, u.url, portal) for u in parsed]
+    domains = [ensure_domain(ctx, owner, u, portal) for u in plan.urls]
     if existing is not None:
         current = current_certificates(ctx, [d.id for d in domains])
         if all(current.get(d.id) is not None and current[d.id].id == existing.id for d in domains):
@@ -105,14 +189,14 @@ def submit_pfx(
     key = (
         None
         if existing is not None and existing.private_key_id is not None
-        else (seal_key(ctx, owner.id, bundle.private_key))
+        else (seal_key(ctx, owner.id, key_of(reading.key)))
     )
-    cert = store_certificate(ctx, owner.id, report.ordered_chain(), source="pfx", key=key)
+    cert = store_certificate(ctx, owner.id, chain, source="pfx", key=key)
     request = open_request(
         ctx,
         owner.id,
         "submit",
-        f"install {leaf.common_name} on " + ", ".join(u.url for u in parsed),
+        f"install {leaf.common_name} on " + ", ".join(plan.urls),
     )
     advance(ctx, request, "processing", "certificate checked and stored, key encrypted")
     bind(ctx, cert, domains, request)
@@ -125,12 +209,12 @@ def submit_pfx(
         common_name=leaf.common_name,
         urls=[d.url for d in domains],
         request=request.id,
-        warnings=[f.code for f in report.findings],
+        warnings=[f.code for f in reading.findings],
     )
     return SubmitResult(
         sha256=cert.sha256,
         request_id=request.id,
         urls=tuple(d.url for d in domains),
         not_after=leaf.not_after.isoformat(),
-        findings=report.findings,
+        findings=reading.findings,
     )

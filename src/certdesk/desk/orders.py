@@ -12,12 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography import x509
 from sqlalchemy import select
 
-from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, reads, tenant_by_name
+from certdesk.desk.context import (
+    Conflict,
+    Ctx,
+    Duplicate,
+    NotFound,
+    Refused,
+    Stages,
+    reads,
+    staged,
+    tenant_by_name,
+)
 from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
 from certdesk.desk.intermediates import known_intermediates
+from certdesk.desk.reading import CheckSpec, certificates_of, check_spec, der_of
 from certdesk.desk.records import (
     advance,
     bind,
@@ -27,15 +37,13 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
-from certdesk.errors import InvalidArgument, NoCertificate, UnsupportedFormat
+from certdesk.errors import CertdeskError, InvalidArgument, NoCertificate, UnsupportedFormat
 from certdesk.pki import (
     Bundle,
-    CheckOptions,
     Finding,
     Severity,
     check_bundle,
     load_bundle,
-    parse_host,
     spki_sha256,
 )
 from certdesk.pki.csr import (
@@ -205,46 +213,42 @@ class CompleteResult:
     request_id: int | None = None
 
 
-def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
+@dataclass(frozen=True, slots=True)
+class SignedFile:
+    """What the reader found in a signed certificate's file: its certificates (DER, in file
+    order), the SHA-256 of each one's public key, and the file's format."""
+
+    certificates: tuple[bytes, ...]
+    spkis: tuple[str, ...]
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionPlan:
+    """The order the file's certificate completes, and what to check it against."""
+
+    order_id: int
+    certificates: tuple[bytes, ...]  # the leaf first, then the file's others and known ones
+    format: str
+    wildcards: tuple[str, ...]  # wildcard names of the order, which the leaf must carry
+    check: CheckSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReading:
+    chain: tuple[bytes, ...]  # leaf → root, as checked
+    dns_names: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+
+@staged
+def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
-    bundle = load_bundle(data, None, max_bytes=ctx.policy.max_upload_bytes)
-    if bundle.format == "pkcs12" or bundle.private_key is not None:
-        raise UnsupportedFormat(
-            "this file holds a private key; for a CSR certdesk made, send only the signed "
-            "certificate (.crt, .pem, .cer or .p7b)",
-            hint="the key never leaves certdesk; to bring your own key, use 'certdesk submit'",
-        )
-    if not bundle.certificates:
-        raise NoCertificate("the file holds no certificate")
-    order, leaf = _match_order(ctx, bundle)
-    owner = ctx.session.get(Tenant, order.tenant_id)
-    assert owner is not None
-    # The order was found by this certificate's public key, so its sealed key matches:
-    # the vault need not open it to prove that again.
-    full = Bundle(
-        certificates=(leaf, *[c for c in bundle.certificates if c != leaf]),
-        private_key=None,
-        format=bundle.format,
-    )
-    hosts = [parse_host(n) for n in order.sans if not n.startswith("*.")]
-    report = check_bundle(
-        full,
-        CheckOptions(
-            at=ctx.now,
-            hosts=hosts,
-            roots=ctx.policy.roots,
-            intermediates=known_intermediates(ctx, certificates=full.certificates),
-            expires_soon_days=ctx.policy.expires_soon_days,
-            is_public_suffix=ctx.policy.is_public_suffix,
-        ),
-    )
-    findings = list(report.findings)
-    missing = [
-        n
-        for n in order.sans
-        if n.startswith("*.") and n not in {d.lower() for d in report.leaf.dns_names}
-    ]
-    findings += [
+    found = stages.read(read_signed, (data, stages.policy.max_upload_bytes))
+    plan = stages.look(plan_completion, found=found)
+    reading = stages.read(check_signed, plan)
+    missing = [n for n in plan.wildcards if n not in {d.lower() for d in reading.dns_names}]
+    findings = list(reading.findings) + [
         Finding(
             "name-mismatch",
             Severity.ERROR,
@@ -261,8 +265,74 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
             findings,
             hint="fix every error listed and send the certificate again",
         )
+    return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
+
+
+def read_signed(job: tuple[bytes, int]) -> SignedFile:
+    """Load the signed certificate's file (pure; see ``reading``): certificates only."""
+    data, max_bytes = job
+    bundle = load_bundle(data, None, max_bytes=max_bytes)
+    if bundle.format == "pkcs12" or bundle.private_key is not None:
+        raise UnsupportedFormat(
+            "this file holds a private key; for a CSR certdesk made, send only the signed "
+            "certificate (.crt, .pem, .cer or .p7b)",
+            hint="the key never leaves certdesk; to bring your own key, use 'certdesk submit'",
+        )
+    if not bundle.certificates:
+        raise NoCertificate("the file holds no certificate")
+    return SignedFile(
+        certificates=der_of(bundle.certificates),
+        spkis=tuple(spki_sha256(c.public_key()) for c in bundle.certificates),
+        format=bundle.format,
+    )
+
+
+def plan_completion(ctx: Ctx, *, found: SignedFile) -> CompletionPlan:
+    """Find the waiting order (the actor's to see) and the chain to check, read-only."""
+    order, leaf = _match_order(ctx, found)
+    # The order was found by this certificate's public key, so its sealed key matches:
+    # the vault need not open it to prove that again.
+    certs = (leaf, *[c for c in found.certificates if c != leaf])
+    known = known_intermediates(ctx, certificates=certificates_of(certs))
+    return CompletionPlan(
+        order_id=order.id,
+        certificates=certs,
+        format=found.format,
+        wildcards=tuple(n for n in order.sans if n.startswith("*.")),
+        check=check_spec(
+            ctx,
+            hosts=[n for n in order.sans if not n.startswith("*.")],
+            intermediates=der_of(known),
+        ),
+    )
+
+
+def check_signed(plan: CompletionPlan) -> ChainReading:
+    """Every check of the chain against the order's names (pure; see ``reading``)."""
+    bundle = Bundle(
+        certificates=certificates_of(plan.certificates), private_key=None, format=plan.format
+    )
+    report = check_bundle(bundle, plan.check.options())
+    return ChainReading(
+        chain=der_of(report.ordered_chain()),
+        dns_names=tuple(report.leaf.dns_names),
+        findings=report.findings,
+    )
+
+
+def store_completion(
+    ctx: Ctx, *, plan: CompletionPlan, chain: tuple[bytes, ...], findings: Sequence[Finding]
+) -> CompleteResult:
+    """Store the checked certificate and fulfil its order: the one step under the write
+    lock. The order is taken again here: another completion may have fulfilled it since."""
+    order = get_order(ctx, plan.order_id)
+    if order.status != "pending":
+        raise _not_pending([order])
+    owner = ctx.session.get(Tenant, order.tenant_id)
+    assert owner is not None
+    certs = certificates_of(chain)
     key_record = ctx.session.get(PrivateKeyRecord, order.private_key_id)
-    cert = store_certificate(ctx, owner.id, report.ordered_chain(), source="csr", key=key_record)
+    cert = store_certificate(ctx, owner.id, certs, source="csr", key=key_record)
     domains = [ensure_domain(ctx, owner, u) for u in order.urls]
     if order.renewal_of_id is not None:
         old = ctx.session.get(CertificateRecord, order.renewal_of_id)
@@ -297,15 +367,15 @@ def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
         cert.sha256,
         order.id,
         tuple(d.url for d in domains),
-        report.leaf.not_after,
+        certs[0].not_valid_after_utc,
         replaced,
         tuple(findings),
         request.id if request is not None else None,
     )
 
 
-def _match_order(ctx: Ctx, bundle: Bundle) -> tuple[CsrOrder, x509.Certificate]:
-    by_spki = {spki_sha256(c.public_key()): c for c in bundle.certificates}
+def _match_order(ctx: Ctx, found: SignedFile) -> tuple[CsrOrder, bytes]:
+    by_spki = dict(zip(found.spkis, found.certificates, strict=True))
     orders = ctx.session.scalars(
         ctx.scoped(
             select(CsrOrder).where(CsrOrder.spki_sha256.in_(list(by_spki))), CsrOrder.tenant_id
@@ -315,17 +385,22 @@ def _match_order(ctx: Ctx, bundle: Bundle) -> tuple[CsrOrder, x509.Certificate]:
     if pending:
         order = pending[0]
         return order, by_spki[order.spki_sha256]
+    raise _not_pending(orders)
+
+
+def _not_pending(orders: Sequence[CsrOrder]) -> CertdeskError:
+    """Why a certificate whose key matches ``orders``, none pending, is refused."""
     if any(o.status == "fulfilled" for o in orders):
-        raise Duplicate(
+        return Duplicate(
             "this certificate's order was fulfilled already",
             hint="nothing to do; see 'certdesk csr list'",
         )
     if any(o.status == "cancelled" for o in orders):
-        raise Conflict(
+        return Conflict(
             "this certificate belongs to a CSR order that was cancelled",
             hint="order a new CSR with 'certdesk csr new'",
         )
-    raise Refused(
+    return Refused(
         "the certificate's public key matches no waiting CSR order",
         [
             Finding(

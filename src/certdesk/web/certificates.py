@@ -19,7 +19,7 @@ from certdesk import desk
 from certdesk.api.auth import Principal
 from certdesk.api.encode import download
 from certdesk.api.routes import read_upload
-from certdesk.api.threads import quick_read
+from certdesk.api.threads import in_intake_thread, quick_read
 from certdesk.desk import NotFound, Refused
 from certdesk.errors import CertdeskError, InputError, WrongPassword
 from certdesk.installer import InstallOutcome
@@ -140,7 +140,7 @@ async def upload(
         data = await read_upload(request, file)
     except CertdeskError as exc:
         return _pfx_form(request, who, values, problems_of(exc, lambda _: "file"), 413)
-    result, problems = await run_in_threadpool(
+    result, problems = await in_intake_thread(
         _attempt,
         request,
         who,
@@ -312,7 +312,7 @@ async def signed(
         data = await read_upload(request, file)
     except CertdeskError as exc:
         return _signed_form(request, who, problems_of(exc, lambda _: "file"), 413)
-    result, problems = await run_in_threadpool(
+    result, problems = await in_intake_thread(
         _attempt, request, who, desk.complete_order, lambda _: "file", data=data
     )
     if problems:
