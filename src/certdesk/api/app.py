@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +16,7 @@ from certdesk.api import metrics, routes
 from certdesk.api.auth import LoginLimiter
 from certdesk.api.errors import (
     certdesk_error_handler,
+    data_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
@@ -108,6 +110,7 @@ def create_app(
     app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(routes.router)

@@ -21,6 +21,7 @@ from certdesk.api.auth import (
     is_https,
     principal,
 )
+from certdesk.api.bounds import MAX_INT64, Id
 from certdesk.api.encode import download, json_bytes, jsonable
 from certdesk.api.threads import quick_read, quick_read_unless
 from certdesk.desk import accounts
@@ -171,7 +172,9 @@ def domains(
     d: DeskDep,
     tenant: str | None = None,
     limit: int = Query(100, ge=1, le=10_000, description="At most this many domains."),
-    offset: int = Query(0, ge=0, description="Skip this many (ordered by host name)."),
+    offset: int = Query(
+        0, ge=0, le=MAX_INT64, description="Skip this many (ordered by host name)."
+    ),
 ) -> Any:
     """The domains, a page at a time (by host name): ``X-Total-Count`` tells how many
     there are, ``Link`` the next and previous pages (RFC 8288)."""
@@ -316,12 +319,12 @@ def csr_list(p: Who, d: DeskDep, tenant: str | None = None, status: str | None =
 
 @router.get("/csr/{order_id}", tags=["csr"])
 @quick_read
-def csr_show(order_id: int, p: Who, d: DeskDep) -> Any:
+def csr_show(order_id: Id, p: Who, d: DeskDep) -> Any:
     return _order_json(d.run(p.actor, desk.show_order, order_id=order_id))
 
 
 @router.get("/csr/{order_id}/csr", tags=["csr"], response_class=PlainTextResponse)
-def csr_download(order_id: int, p: Who, d: DeskDep) -> Response:
+def csr_download(order_id: Id, p: Who, d: DeskDep) -> Response:
     view = d.run(p.actor, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
@@ -344,7 +347,7 @@ async def csr_complete(
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])
-def csr_cancel(order_id: int, p: Who, d: DeskDep) -> Any:
+def csr_cancel(order_id: Id, p: Who, d: DeskDep) -> Any:
     return _order_json(d.run(p.actor, desk.cancel_order, order_id=order_id))
 
 
@@ -475,7 +478,7 @@ def requests_(p: Who, d: DeskDep, tenant: str | None = None, status: str | None 
 
 @router.get("/requests/{request_id}", tags=["requests"])
 @quick_read
-def request_show(request_id: int, p: Who, d: DeskDep) -> Any:
+def request_show(request_id: Id, p: Who, d: DeskDep) -> Any:
     return jsonable(d.run(p.actor, desk.get_request, request_id=request_id))
 
 
@@ -502,7 +505,7 @@ def token_create(body: TokenIn, p: Who, d: DeskDep) -> Any:
 
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
-def token_revoke(token_id: int, p: Who, d: DeskDep) -> Any:
+def token_revoke(token_id: Id, p: Who, d: DeskDep) -> Any:
     return jsonable(d.run(p.actor, accounts.revoke_token, user_id=p.user.id, token_id=token_id))
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CompoundSelect,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -222,8 +222,9 @@ def _listing(scope: Scope, *, by_owner: bool, paged: bool) -> Select[*tuple[Any,
     return stmt.limit(_LIMIT) if paged else stmt
 
 
-_LIMIT = bindparam("limit", type_=Integer)
-_OFFSET = bindparam("offset", type_=Integer)
+# 64-bit: the API takes offsets up to 2**63 - 1, past PostgreSQL's INTEGER.
+_LIMIT = bindparam("limit", type_=BigInteger)
+_OFFSET = bindparam("offset", type_=BigInteger)
 
 
 @dataclass(frozen=True, slots=True)
