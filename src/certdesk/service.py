@@ -13,7 +13,7 @@ from certdesk.desk.context import Desk, Policy
 from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.vault import Vault, key_id, load_master_key, parse_master_key
-from certdesk.trust import is_public_suffix, trust_roots
+from certdesk.trust import is_public_suffix, registrable_domain, trust_roots
 
 if TYPE_CHECKING:
     from certdesk.installer import Installer
@@ -43,6 +43,8 @@ def policy_for(settings: Settings) -> Policy:
     return Policy(
         roots=trust_roots(settings.ca_bundle),
         is_public_suffix=is_public_suffix,
+        registrable_domain=registrable_domain,
+        lab_suffixes=settings.lab_suffixes,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
         installs=settings.deploy_default is not None,

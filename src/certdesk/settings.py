@@ -44,6 +44,10 @@ class Settings:
     probe_concurrency: int = 100
     probe_timeout: float = 10.0
     probe_allow_private: bool = False
+    # Domains must be public DNS names; names under these suffixes are accepted too.
+    lab_suffixes: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For/-Proto count (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
     # Deploy targets by name: (kind, options); ``deploy_default`` is used for every domain
     # that names none. No target: certificates are stored and bound, not installed.
     deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -111,6 +115,8 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_concurrency=_int(get("probe_concurrency"), 100, "probe_concurrency"),
         probe_timeout=float(get("probe_timeout") or 10.0),
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
+        trusted_proxies=_list(get("trusted_proxies")),
+        lab_suffixes=tuple(s.strip(".").lower() for s in _list(get("lab_suffixes"))),
         **_deploy(env, file_values.get("deploy")),
     )
 
