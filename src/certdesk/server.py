@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -59,10 +59,19 @@ def first_start(desk: Desk, admin_password: str | None) -> str | None:
         return ensure_first_operator(ctx, password=admin_password)
 
 
-def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, scheduler: bool) -> FastAPI:
+def build_app(
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool,
+    scheduler: bool,
+    trusted_proxies: Sequence[str] = (),
+) -> FastAPI:
     from certdesk.api.app import create_app
 
-    app = create_app(desk, settings, trust_forwarded=trust_forwarded)
+    app = create_app(
+        desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
+    )
     if scheduler:
 
         @asynccontextmanager

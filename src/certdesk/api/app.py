@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__
 from certdesk.api import metrics, routes
-from certdesk.api.auth import LoginLimiter
+from certdesk.api.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
 from certdesk.api.errors import (
     certdesk_error_handler,
     data_error_handler,
@@ -21,6 +22,7 @@ from certdesk.api.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from certdesk.api.headers import SecurityHeaders, docs_csp
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
 from certdesk.service import open_installer
@@ -94,8 +96,15 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def create_app(
-    desk: Desk, settings: Settings, *, trust_forwarded: bool = False, with_portal: bool = True
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool = False,
+    trusted_proxies: Sequence[str] = (),
+    with_portal: bool = True,
 ) -> FastAPI:
+    """The app. Forwarded headers count only from the proxies in ``trusted_proxies`` and
+    the ``trusted_proxies`` setting, plus loopback ones with ``trust_forwarded``."""
     app = FastAPI(
         title="certdesk",
         version=__version__,
@@ -105,7 +114,13 @@ def create_app(
     )
     app.state.desk = desk
     app.state.settings = settings
-    app.state.trust_forwarded = trust_forwarded
+    app.state.trusted_proxies = proxy_networks(
+        [
+            *(LOOPBACK_PROXIES if trust_forwarded else ()),
+            *settings.trusted_proxies,
+            *trusted_proxies,
+        ]
+    )
     app.state.login_limiter = LoginLimiter()
     app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
@@ -129,9 +144,25 @@ def create_app(
         page_handler = app.exception_handlers.get(HTTPException)
         if page_handler is not None and page_handler is not http_error_handler:
             app.add_exception_handler(HTTPException, _api_first(page_handler))
+    app.add_middleware(SecurityHeaders, docs_policy=docs_csp(_docs_page(app)))
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app
+
+
+def _docs_page(app: FastAPI) -> bytes:
+    """The HTML FastAPI serves at ``/docs`` (to hash its inline script)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return bytes(
+        get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+            init_oauth=app.swagger_ui_init_oauth,
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        ).body
+    )
 
 
 def _api_first(page_handler: Any) -> Any:

@@ -17,6 +17,7 @@ STATUS = {
     "unauthenticated": 401,
     "login-failed": 401,
     "csrf-failed": 403,
+    "password-change-required": 403,
     "rate-limited": 429,
     "conflict": 409,
     "duplicate": 409,

@@ -72,19 +72,19 @@ class LoginIn(BaseModel):
 def login(body: LoginIn, request: Request, response: Response, d: DeskDep) -> dict[str, Any]:
     """Log in; sets the session cookie and returns the CSRF token for later calls."""
     limiter: LoginLimiter = request.app.state.login_limiter
-    keys = (f"ip:{client_address(request)}", f"user:{body.username.strip().lower()}")
-    limiter.check(*keys)
+    address = client_address(request)
+    limiter.check(d, body.username, address)
     try:
         session = d.run(
-            desk.Actor(name=f"login:{client_address(request)}"),
+            desk.Actor(name=f"login:{address}"),
             accounts.login,
             username=body.username,
             password=body.password,
         )
     except accounts.LoginFailed:
-        limiter.failed(*keys)
+        limiter.failed(d, body.username, address)
         raise
-    limiter.succeeded(*keys)
+    limiter.succeeded(d, body.username, address)
     set_session_cookie(request, response, session)
     return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
 
@@ -113,6 +113,31 @@ def logout(request: Request, response: Response, p: Who, d: DeskDep) -> dict[str
 @router.get("/me", tags=["accounts"])
 def me(p: Who) -> dict[str, Any]:
     return {"user": jsonable(p.user), "csrf_token": p.csrf_token}
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+@router.post("/me/password", tags=["accounts"])
+def change_password(
+    body: PasswordChangeIn, request: Request, response: Response, p: Who, d: DeskDep
+) -> dict[str, Any]:
+    """Change the caller's own password; the caller's sessions end and, for a browser
+    session, a new one is set (with a new CSRF token)."""
+    session = d.run(
+        p.actor,
+        accounts.change_own_password,
+        username=p.user.username,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    if p.via == "session":
+        set_session_cookie(request, response, session)
+        return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
+    d.run(p.actor, accounts.logout, token=session.token)  # a token caller needs no session
+    return {"user": jsonable(session.user), "csrf_token": None}
 
 
 # --- tenants and domains -------------------------------------------------------------
