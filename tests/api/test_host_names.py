@@ -68,11 +68,12 @@ def test_a_reseller_cannot_register_a_name_that_is_not_public(
     assert "public DNS name" in error["hint"]
     assert "setting" not in error["hint"]  # a reseller has no settings to change
     # Nor through a .pfx submission or a CSR order (they add the URL they bind to).
-    order = reseller.post(
-        "/api/csr",
-        json={"tenant": TENANT, "common_name": "shop.example.com", "urls": [f"https://{name}"]},
-    )
+    with unchanged(api.desk):
+        order = reseller.post(
+            "/api/csr", json={"tenant": TENANT, "common_name": name, "urls": [f"https://{name}"]}
+        )
     assert order.status_code == 400, order.text
+    assert "public DNS name" in order.json()["error"]["hint"]
 
 
 @pytest.mark.parametrize(

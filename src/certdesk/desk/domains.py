@@ -163,9 +163,9 @@ def find_domain(ctx: Ctx, value: str) -> Domain:
     return domain
 
 
-def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -> Domain:
-    """The tenant's domain for ``value``, added if unknown; refused if another tenant has it."""
-    url = parse_url(value)
+def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
+    """The tenant's active domain for ``url``, or None when the tenant may add it: another
+    tenant's URL is a ``conflict``, a name that is not public ``invalid-argument``."""
     domain = _active(ctx, url)
     if domain is not None:
         if domain.tenant_id != tenant.id:
@@ -183,6 +183,15 @@ def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -
                 "(CERTDESK_LAB_SUFFIXES)"
             )
         raise InvalidArgument(f"{url.hostname} {problem}", hint=hint)
+    return None
+
+
+def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -> Domain:
+    """The tenant's domain for ``value``, added if unknown; refused if another tenant has it."""
+    url = parse_url(value)
+    domain = claim_check(ctx, tenant, url)
+    if domain is not None:
+        return domain
     domain = Domain(
         tenant_id=tenant.id,
         url=url.url,

@@ -16,7 +16,13 @@ from cryptography import x509
 from sqlalchemy import select
 
 from certdesk.desk.context import Conflict, Ctx, Duplicate, NotFound, Refused, reads, tenant_by_name
-from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
+from certdesk.desk.domains import (
+    claim_check,
+    current_certificates,
+    ensure_domain,
+    find_domain,
+    parse_url,
+)
 from certdesk.desk.records import (
     advance,
     bind,
@@ -88,6 +94,8 @@ def order_csr(
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
     parsed = [parse_url(u) for u in urls]
+    for url in parsed:  # refused now, as intake does, not when the certificate comes back
+        claim_check(ctx, owner, url)
     new_key = generate_key(kind)
     csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
     names = csr_names(subject_of(csr), sans)
