@@ -6,6 +6,8 @@ the server call it and hand the desk to the use cases.
 
 from __future__ import annotations
 
+import logging
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,9 +53,32 @@ def policy_for(settings: Settings) -> Policy:
     )
 
 
+log = logging.getLogger("certdesk.service")
+_WARNED: set[Path] = set()
+
+
+def exposed_folder(home: Path) -> str | None:
+    """A warning when the data folder lets other users of the machine in, else None."""
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (
+        f"the data folder {home} is open to other users of this machine (mode {mode:04o}); "
+        f"it holds the database and the master key: make it private with 'chmod 700 {home}'"
+    )
+
+
 def open_desk(settings: Settings) -> Desk:
-    """Open the database (migrating it), the vault and the policy."""
+    """Open the database (migrating it), the vault and the policy. A data folder open to
+    other users is warned about once per process (a log warning: on stderr from the CLI)."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    warning = exposed_folder(settings.home)
+    if warning is not None and settings.home not in _WARNED:
+        _WARNED.add(settings.home)
+        log.warning(warning)
     store = Store.open(settings)
     return Desk(store=store, vault=open_vault(settings), policy=policy_for(settings))
 
