@@ -295,7 +295,7 @@ def attacks(w: World) -> list[Attack]:
             Attack(
                 ("POST", "/api/exports"),
                 "/api/exports",
-                {"json": {"url": url, "to": to, "password": "export-pw-1"}},
+                {"json": {"url": url, "to": to, "password": "export-pw-1", "include_key": True}},
             )
             for url in [*B_URLS, "https://cart.example.org"]
             for to in ("pfx", "pem")

@@ -393,12 +393,15 @@ class ExportIn(BaseModel):
     to: Literal["pfx", "pem"]
     password: str | None = Field(default=None, max_length=1024)
     legacy: bool = False
+    include_key: bool = Field(False, description="PEM: add the private key (a .pfx always has it).")
+    clear_key: bool = Field(False, description="PEM with key: the key in clear (audited).")
 
 
 @router.post("/exports", tags=["certificates"])
 def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
-    """The certificate on a URL with its chain and key (audited). The password protects
-    the .pfx (required) or encrypts the PEM key."""
+    """The certificate on a URL with its chain (audited). A .pfx carries the key and needs
+    a password; a PEM carries the key only with ``include_key``, encrypted under the
+    password unless ``clear_key`` asks for it in clear."""
     result = d.run(
         p.actor,
         desk.export_certificate,
@@ -406,6 +409,8 @@ def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
         to=body.to,
         password=body.password.encode("utf-8") if body.password else None,
         legacy=body.legacy,
+        include_key=body.include_key,
+        clear_key=body.clear_key,
     )
     return download(result.data, result.media_type, result.filename)
 

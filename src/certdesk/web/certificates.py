@@ -325,7 +325,7 @@ async def signed(
 
 
 def _export_form(
-    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+    request: Request, who: Principal, values: dict[str, Any], problems: Problems, status: int = 200
 ) -> HTMLResponse:
     domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
     return _form(request, who, "export.html", problems, status, values=values, domains=domains)
@@ -334,6 +334,8 @@ def _export_form(
 def _place_export(error: CertdeskError) -> str:
     if mentions(error, ("pfx or pem",)):
         return "to"
+    if mentions(error, ("password",)):
+        return "password"
     if mentions(error, ("url", "host", "ip address", "wildcard")):
         return "url"
     return ""
@@ -353,6 +355,8 @@ def export(
     to: Annotated[str, Form(max_length=10)] = "pfx",
     password: Annotated[str, Form(max_length=1024)] = "",
     legacy: Annotated[bool, Form()] = False,
+    with_key: Annotated[bool, Form()] = False,
+    clear_key: Annotated[bool, Form()] = False,
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token)
     result, problems = _attempt(
@@ -364,7 +368,10 @@ def export(
         to=to,
         password=password.encode("utf-8") if password else None,
         legacy=legacy,
+        include_key=with_key,
+        clear_key=clear_key,
     )
     if problems:
-        return _export_form(request, who, {"url": url, "to": to}, problems, 422)
+        values = {"url": url, "to": to, "with_key": with_key, "clear_key": clear_key}
+        return _export_form(request, who, values, problems, 422)
     return download(result.data, result.media_type, result.filename)
