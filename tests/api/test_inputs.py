@@ -81,3 +81,21 @@ def test_iso_utc_writes_four_digit_years() -> None:
     assert iso_utc(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
     assert iso_utc(datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC)) == "0999-12-31T23:59:59Z"
     assert iso_utc(datetime(2027, 1, 2, 3, 4, 5, 678, tzinfo=UTC)) == "2027-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    "path", [f"/orders/{HUGE}", f"/orders/{HUGE}/csr", f"/requests/{HUGE}", f"/requests/{2**31}"]
+)
+def test_portal_pages_with_huge_ids_are_400s(api: Api, path: str) -> None:
+    from certdesk.api.app import create_app
+    from tests.api.conftest import SyncASGI
+
+    app = create_app(api.desk, api.settings)
+    transport = SyncASGI(app, api.transport.portal, raise_errors=False)
+    with httpx.Client(transport=transport, base_url="http://t") as browser:
+        login = browser.post(
+            "/api/login", json={"username": "operator", "password": "operator-password-1"}
+        )
+        assert login.status_code == 200
+        answer = browser.get(path)
+    assert answer.status_code == 400, (path, answer.status_code, answer.text[:200])

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
 from certdesk.api.auth import Principal
+from certdesk.api.bounds import Id
 from certdesk.api.encode import download
 from certdesk.api.routes import read_upload
 from certdesk.api.threads import quick_read
@@ -257,7 +258,7 @@ def orders(request: Request) -> HTMLResponse:
 
 @router.get("/orders/{order_id}")
 @quick_read
-def order_page(request: Request, order_id: int) -> HTMLResponse:
+def order_page(request: Request, order_id: Id) -> HTMLResponse:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return render(
@@ -266,14 +267,14 @@ def order_page(request: Request, order_id: int) -> HTMLResponse:
 
 
 @router.get("/orders/{order_id}/csr")
-def order_csr_download(request: Request, order_id: int) -> Response:
+def order_csr_download(request: Request, order_id: Id) -> Response:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
 
 @router.post("/orders/{order_id}/cancel")
-def order_cancel(request: Request, order_id: int, csrf_token: Csrf = "") -> Response:
+def order_cancel(request: Request, order_id: Id, csrf_token: Csrf = "") -> Response:
     who = viewer(request, form_csrf=csrf_token)
     run(request, who, desk.cancel_order, order_id=order_id)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
