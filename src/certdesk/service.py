@@ -7,7 +7,9 @@ the server call it and hand the desk to the use cases.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +21,7 @@ from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.models import PrivateKeyRecord
 from certdesk.store.vault import Vault, VaultLocked, key_id, load_master_key, parse_master_key
-from certdesk.trust import is_public_suffix, trust_roots
+from certdesk.trust import is_public_suffix, registrable_domain, trust_roots
 
 if TYPE_CHECKING:
     from certdesk.installer import Installer
@@ -101,15 +103,40 @@ def policy_for(settings: Settings) -> Policy:
     return Policy(
         roots=trust_roots(settings.ca_bundle),
         is_public_suffix=is_public_suffix,
+        registrable_domain=registrable_domain,
+        lab_suffixes=settings.lab_suffixes,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
         installs=settings.deploy_default is not None,
     )
 
 
+log = logging.getLogger("certdesk.service")
+_WARNED: set[Path] = set()
+
+
+def exposed_folder(home: Path) -> str | None:
+    """A warning when the data folder lets other users of the machine in, else None."""
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (
+        f"the data folder {home} is open to other users of this machine (mode {mode:04o}); "
+        f"it holds the database and the master key: make it private with 'chmod 700 {home}'"
+    )
+
+
 def open_desk(settings: Settings) -> Desk:
-    """Open the database (migrating it), the vault and the policy."""
+    """Open the database (migrating it), the vault and the policy. A data folder open to
+    other users is warned about once per process (a log warning: on stderr from the CLI)."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    warning = exposed_folder(settings.home)
+    if warning is not None and settings.home not in _WARNED:
+        _WARNED.add(settings.home)
+        log.warning(warning)
     store = Store.open(settings)
     try:
         vault = open_vault(settings, sealed_key_ids(store))

@@ -52,6 +52,10 @@ class Settings:
     intake_timeout: float = 30.0
     intake_per_tenant: int = 2
     intake_queue_seconds: float = 30.0
+    # Domains must be public DNS names; names under these suffixes are accepted too.
+    lab_suffixes: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For/-Proto count (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
     # Deploy targets by name: (kind, options); ``deploy_default`` is used for every domain
     # that names none. No target: certificates are stored and bound, not installed.
     deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -127,6 +131,8 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),
         intake_per_tenant=_positive(get("intake_per_tenant"), 2, "intake_per_tenant"),
         intake_queue_seconds=_seconds(get("intake_queue_seconds"), 30.0, "intake_queue_seconds"),
+        trusted_proxies=_list(get("trusted_proxies")),
+        lab_suffixes=tuple(s.strip(".").lower() for s in _list(get("lab_suffixes"))),
         **_deploy(env, file_values.get("deploy")),
     )
 

@@ -38,6 +38,7 @@ B_URLS = ["https://store.test.com", "https://www.test.com/shop"]
 SELF_ONLY = {
     ("POST", "/api/logout"): "ends the caller's own session (the cookie it sends)",
     ("POST", "/api/tokens"): "makes a token for the caller itself",
+    ("POST", "/api/me/password"): "changes the caller's own password (proved by the current)",
 }
 PUBLIC = {
     ("GET", "/healthz"): "liveness: no data",
@@ -298,7 +299,7 @@ def attacks(w: World) -> list[Attack]:
             Attack(
                 ("POST", "/api/exports"),
                 "/api/exports",
-                {"json": {"url": url, "to": to, "password": "export-pw-1"}},
+                {"json": {"url": url, "to": to, "password": "export-pw-1", "include_key": True}},
             )
             for url in [*B_URLS, "https://cart.example.org"]
             for to in ("pfx", "pem")

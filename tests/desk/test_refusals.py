@@ -16,7 +16,7 @@ from certdesk.errors import CertdeskError
 from certdesk.pki.csr import Subject
 from certdesk.service import open_desk
 from certdesk.settings import Settings
-from tests.database import clone, require_cluster, unchanged
+from tests.database import LAB_SUFFIXES, clone, require_cluster, unchanged
 from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.signing import make_pfx, with_chain
@@ -58,7 +58,9 @@ def template(
     else:
         cluster = require_cluster(request)
         url = cluster.url(cluster.create_database())
-    settings = Settings(home=folder / "home", database_url=url, ca_bundle=pki.root_crt)
+    settings = Settings(
+        home=folder / "home", database_url=url, ca_bundle=pki.root_crt, lab_suffixes=LAB_SUFFIXES
+    )
     desk = open_desk(settings)
     operator = Actor("test")
     try:

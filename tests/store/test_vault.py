@@ -34,6 +34,9 @@ from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, run_openssl
 from tests.signing import key_needles, pkcs8_der
 
+# The key in clear, asked for explicitly: these tests read it back with openssl.
+KEY = {"include_key": True, "clear_key": True}
+
 
 def _load_key(path: Path) -> object:
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -154,7 +157,9 @@ def test_wrong_master_key_on_the_desk(
     assert key_id(parse_master_key(wrong.master_key or "")) in caught.value.message
     assert "CERTDESK_MASTER_KEY" in (caught.value.hint or "")
     # With the right key the same export works.
-    pem = desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem").data
+    pem = desk.run(
+        operator, d.export_certificate, url="https://store.test.com", to="pem", **KEY
+    ).data
     assert run_openssl("pkey", "-outform", "DER", stdin=pem) == run_openssl(
         "pkey", "-in", pki.leaf_key, "-outform", "DER"
     )
@@ -176,7 +181,7 @@ def test_swapped_or_altered_ciphertext_fails(
             )
     for url in ("https://store.test.com", "https://shop.example.org"):
         with pytest.raises(VaultLocked) as caught:
-            desk.run(operator, d.export_certificate, url=url, to="pem")
+            desk.run(operator, d.export_certificate, url=url, to="pem", **KEY)
         assert caught.value.code == "vault-locked"
         assert "altered" in caught.value.message
     with desk.store.transaction() as session:  # put them back, then flip one bit
@@ -186,7 +191,7 @@ def test_swapped_or_altered_ciphertext_fails(
                 .where(PrivateKeyRecord.id == row.id)
                 .values(wrapped_dek=row.wrapped_dek, ciphertext=row.ciphertext)
             )
-    desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem")
+    desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem", **KEY)
     flipped = bytearray(first.ciphertext)
     flipped[-1] ^= 0x80
     with desk.store.transaction() as session:
@@ -196,7 +201,7 @@ def test_swapped_or_altered_ciphertext_fails(
             .values(ciphertext=bytes(flipped))
         )
     with pytest.raises(VaultLocked, match="altered"):
-        desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem")
+        desk.run(operator, d.export_certificate, url="https://store.test.com", to="pem", **KEY)
 
 
 def test_rotation_reencrypts_every_key(

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__
 from certdesk.api import metrics, routes
-from certdesk.api.auth import LoginLimiter
+from certdesk.api.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
 from certdesk.api.docs import mount_docs
 from certdesk.api.errors import (
     certdesk_error_handler,
+    data_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
+from certdesk.api.headers import SecurityHeaders, docs_csp
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
 from certdesk.readpool import Limits, ReaderPool
@@ -96,8 +99,15 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def create_app(
-    desk: Desk, settings: Settings, *, trust_forwarded: bool = False, with_portal: bool = True
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool = False,
+    trusted_proxies: Sequence[str] = (),
+    with_portal: bool = True,
 ) -> FastAPI:
+    """The app. Forwarded headers count only from the proxies in ``trusted_proxies`` and
+    the ``trusted_proxies`` setting, plus loopback ones with ``trust_forwarded``."""
     # Uploaded files are read and checked in worker processes with a time limit, never
     # on this process's threads (certdesk.readpool); the workers start on the first upload.
     readers = ReaderPool(Limits.of(settings))
@@ -117,15 +127,22 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    mount_docs(app)
+    docs_page = mount_docs(app)
     app.state.readers = readers
     app.state.desk = desk = dataclasses.replace(desk, reader=readers)
     app.state.settings = settings
-    app.state.trust_forwarded = trust_forwarded
+    app.state.trusted_proxies = proxy_networks(
+        [
+            *(LOOPBACK_PROXIES if trust_forwarded else ()),
+            *settings.trusted_proxies,
+            *trusted_proxies,
+        ]
+    )
     app.state.login_limiter = LoginLimiter()
     app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(routes.router)
@@ -144,6 +161,7 @@ def create_app(
         page_handler = app.exception_handlers.get(HTTPException)
         if page_handler is not None and page_handler is not http_error_handler:
             app.add_exception_handler(HTTPException, _api_first(page_handler))
+    app.add_middleware(SecurityHeaders, docs_policy=docs_csp(docs_page))
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app

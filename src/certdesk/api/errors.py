@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -17,6 +17,7 @@ STATUS = {
     "unauthenticated": 401,
     "login-failed": 401,
     "csrf-failed": 403,
+    "password-change-required": 403,
     "rate-limited": 429,
     "conflict": 409,
     "duplicate": 409,
@@ -83,6 +84,23 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
                 "message": message,
                 "hint": "see /docs for the parameters this call takes",
                 "fields": fields,
+            }
+        },
+        status_code=400,
+    )
+
+
+async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value of the request (a NUL in text, a number out of range):
+    the caller's input, so ``invalid-argument`` (400); the transaction was rolled back."""
+    assert isinstance(exc, DataError)
+    return JSONResponse(
+        {
+            "error": {
+                "code": "invalid-argument",
+                "message": "a value in the request cannot be stored or looked up "
+                "(a NUL character in text, or a number out of range)",
+                "hint": "check the values sent; see /docs for what each call takes",
             }
         },
         status_code=400,

@@ -38,7 +38,7 @@ def metrics(request: Request) -> Response:
         "the one certdesk installed.",
         "# TYPE certdesk_certificate_drift gauge",
     ]
-    with desk.context(who.actor) as ctx:
+    with desk.context(who.actor, readonly=True) as ctx:
         rows = ctx.session.execute(
             select(
                 Domain.url,

@@ -340,17 +340,36 @@ def export(
     legacy: Annotated[
         bool, typer.Option("--legacy", help="3DES/SHA-1 .pfx for old Windows.")
     ] = False,
+    with_key: Annotated[
+        bool,
+        typer.Option("--with-key", help="PEM: add the private key (a .pfx always has it)."),
+    ] = False,
+    clear_key: Annotated[
+        bool,
+        typer.Option(
+            "--clear-key", help="PEM with --with-key: write the key unencrypted (audited)."
+        ),
+    ] = False,
     force: ForceOpt = False,
 ) -> None:
-    """Export the certificate on URL with its chain and key, for its owner (audited)."""
+    """Export the certificate on URL with its chain, for its owner (audited). A .pfx has
+    the key and needs --out-password-file/-env; a PEM has the key only with --with-key,
+    encrypted under the password unless --clear-key."""
     with refusals(False):
         pw = read_password(out_password_file, out_password_env, None, option="--out-password")
         if out_path.exists() and not force:
             write_output(out_path, b"", secret=True, force=False)
         result = state.desk().run(
-            state.actor(), desk.export_certificate, url=url, to=to, password=pw, legacy=legacy
+            state.actor(),
+            desk.export_certificate,
+            url=url,
+            to=to,
+            password=pw,
+            legacy=legacy,
+            include_key=with_key,
+            clear_key=clear_key,
         )
-        write_output(out_path, result.data, secret=True, force=force)
+        write_output(out_path, result.data, secret=to == "pfx" or with_key, force=force)
     out.print(f"wrote {escape(str(out_path))} ({to}) for certificate {result.sha256}")
 
 

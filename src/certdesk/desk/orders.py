@@ -25,7 +25,13 @@ from certdesk.desk.context import (
     staged,
     tenant_by_name,
 )
-from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
+from certdesk.desk.domains import (
+    claim_check,
+    current_certificates,
+    ensure_domain,
+    find_domain,
+    parse_url,
+)
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import CheckSpec, certificates_of, check_spec, der_of
 from certdesk.desk.records import (
@@ -96,6 +102,8 @@ def order_csr(
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
     parsed = [parse_url(u) for u in urls]
+    for url in parsed:  # refused now, as intake does, not when the certificate comes back
+        claim_check(ctx, owner, url)
     new_key = generate_key(kind)
     csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
     names = csr_names(subject_of(csr), sans)

@@ -110,7 +110,8 @@ class CertificateInfo:
 
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 in UTC with a ``Z``, as every JSON output of certdesk writes times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its %Y writes year 1 as "1", not "0001".
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def describe(cert: x509.Certificate) -> CertificateInfo:

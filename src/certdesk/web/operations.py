@@ -51,7 +51,7 @@ def preview(
     config = report_config(request.app.state.settings)
     moment = d.now()
     try:
-        with d.context(who.actor, at=moment) as ctx:
+        with d.context(who.actor, at=moment, readonly=True) as ctx:
             report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
     except CertdeskError as exc:
         raise PageError.of(exc) from exc

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
+from certdesk.api.bounds import Id
 from certdesk.api.threads import quick_read
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
@@ -178,7 +179,7 @@ _STATUSES = ("received", "processing", "completed", "rejected")
 
 @router.get("/requests/{request_id}")
 @quick_read
-def request_page(request: Request, request_id: int) -> HTMLResponse:
+def request_page(request: Request, request_id: Id) -> HTMLResponse:
     who = viewer(request)
     found = run(request, who, desk.get_request, request_id=request_id)
     return render(request, "request.html", {"item": found}, who=who)
