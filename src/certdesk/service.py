@@ -45,6 +45,7 @@ def policy_for(settings: Settings) -> Policy:
         is_public_suffix=is_public_suffix,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
+        max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
     )
 

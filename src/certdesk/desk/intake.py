@@ -52,7 +52,12 @@ def submit_pfx(
     parsed = [parse_url(u) for u in urls]
     if not common_name.strip():
         raise InvalidArgument("give the certificate's common name (--common-name)")
-    bundle = load_bundle(data, password, max_bytes=ctx.policy.max_upload_bytes)
+    bundle = load_bundle(
+        data,
+        password,
+        max_bytes=ctx.policy.max_upload_bytes,
+        max_iterations=ctx.policy.max_pkcs12_iterations,
+    )
     if bundle.format != "pkcs12":
         raise UnsupportedFormat(
             f"this path takes a .pfx/.p12 file, and this file is {bundle.format.upper()}",

@@ -207,7 +207,12 @@ class CompleteResult:
 
 def complete_order(ctx: Ctx, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
-    bundle = load_bundle(data, None, max_bytes=ctx.policy.max_upload_bytes)
+    bundle = load_bundle(
+        data,
+        None,
+        max_bytes=ctx.policy.max_upload_bytes,
+        max_iterations=ctx.policy.max_pkcs12_iterations,
+    )
     if bundle.format == "pkcs12" or bundle.private_key is not None:
         raise UnsupportedFormat(
             "this file holds a private key; for a CSR certdesk made, send only the signed "

@@ -11,6 +11,8 @@ from certdesk.pki.export import ensure_key_matches, key_to_pem, to_der, to_p7b, 
 from certdesk.pki.facts import CertificateInfo, describe, fingerprint, iso_utc, spki_sha256
 from certdesk.pki.load import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ITERATIONS,
+    MAX_KEY_BITS,
     Bundle,
     PrivateKey,
     load_bundle,
@@ -21,6 +23,8 @@ from certdesk.pki.names import Host, covers, parse_host, pattern_matches
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ITERATIONS",
+    "MAX_KEY_BITS",
     "Bundle",
     "CertificateInfo",
     "ChainAnalysis",

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certdesk.pki.guard import library_errors
+
 _FIELD_NAMES = {
     NameOID.COMMON_NAME: "CN",
     NameOID.ORGANIZATION_NAME: "O",
@@ -114,7 +116,16 @@ def iso_utc(moment: datetime) -> str:
 
 
 def describe(cert: x509.Certificate) -> CertificateInfo:
-    """Read the facts of ``cert``."""
+    """Read the facts of ``cert``.
+
+    Raises ``Malformed`` (or ``UnsupportedFormat``) naming the certificate and the part
+    pyca cannot read: every part is read here, so a certificate that passes is whole.
+    """
+    with library_errors(cert):
+        return _describe(cert)
+
+
+def _describe(cert: x509.Certificate) -> CertificateInfo:
     der = cert.public_bytes(serialization.Encoding.DER)
     public_key = cert.public_key()
     spki = public_key.public_bytes(
@@ -145,18 +156,22 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
                 )
         elif isinstance(value, x509.ExtendedKeyUsage):
             eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in value)
+    # pyca builds a new Name on every access to .subject/.issuer: read each once, and
+    # an issuer (shared by most certificates of a bundle) once per distinct encoding.
+    subject = cert.subject
     subject_fields = tuple(
-        (_FIELD_NAMES.get(attr.oid, attr.oid.dotted_string), _text(attr.value))
-        for attr in cert.subject
+        (_FIELD_NAMES.get(attr.oid, attr.oid.dotted_string), _text(attr.value)) for attr in subject
     )
-    issuer_cn = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject_text = subject.rfc4514_string()
+    raw_issuer, raw_subject = _raw_names(der)
+    issuer_text, issuer_cn = _issuer_facts(cert, raw_issuer)
     sig_hash = cert.signature_hash_algorithm
     return CertificateInfo(
-        subject=cert.subject.rfc4514_string(),
+        subject=subject_text,
         subject_fields=subject_fields,
         common_name=next((v for k, v in subject_fields if k == "CN"), None),
-        issuer=cert.issuer.rfc4514_string(),
-        issuer_common_name=_text(issuer_cn[0].value) if issuer_cn else None,
+        issuer=issuer_text,
+        issuer_common_name=issuer_cn,
         serial=_serial_hex(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -175,8 +190,56 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         path_length=path_length,
         key_usage=key_usage,
         extended_key_usage=eku,
-        self_issued=cert.subject == cert.issuer,
+        self_issued=raw_subject == raw_issuer
+        or (subject_text == issuer_text and cert.subject == cert.issuer),
     )
+
+
+_ISSUERS: dict[bytes, tuple[str, str | None]] = {}
+_MAX_ISSUERS = 4096
+
+
+def _raw_names(der: bytes) -> tuple[bytes, bytes]:
+    """The issuer's and the subject's encoded Name, as the certificate holds them.
+
+    A few DER headers read in place (this runs once per certificate of a bundle).
+    """
+    try:
+        pos = _header(der, 0)[0]  # Certificate ::= SEQUENCE {
+        pos = _header(der, pos)[0]  # tbsCertificate SEQUENCE {
+        if der[pos] == 0xA0:  # [0] version
+            pos = _header(der, pos)[1]
+        pos = _header(der, pos)[1]  # serialNumber
+        pos = _header(der, pos)[1]  # signature AlgorithmIdentifier
+        issuer_end = _header(der, pos)[1]
+        validity_end = _header(der, issuer_end)[1]
+        subject_end = _header(der, validity_end)[1]
+    except IndexError:
+        return b"?", b"!"  # pyca read it, so this does not happen; never equal
+    return der[pos:issuer_end], der[validity_end:subject_end]
+
+
+def _header(der: bytes, pos: int) -> tuple[int, int]:
+    """(content start, end) of the DER element at ``pos``."""
+    first = der[pos + 1]
+    if first < 0x80:
+        return pos + 2, pos + 2 + first
+    count = first & 0x7F
+    start = pos + 2 + count
+    return start, start + int.from_bytes(der[pos + 2 : start], "big")
+
+
+def _issuer_facts(cert: x509.Certificate, raw: bytes) -> tuple[str, str | None]:
+    """(RFC 4514 text, common name) of ``cert``'s issuer, read once per distinct name."""
+    found = _ISSUERS.get(raw)
+    if found is None:
+        issuer = cert.issuer
+        cn = next((a.value for a in issuer if a.oid == NameOID.COMMON_NAME), None)
+        found = (issuer.rfc4514_string(), _text(cn) if cn is not None else None)
+        if len(_ISSUERS) >= _MAX_ISSUERS:
+            _ISSUERS.clear()
+        _ISSUERS[raw] = found
+    return found
 
 
 def key_facts(public_key: object) -> tuple[str, int, str | None]:
