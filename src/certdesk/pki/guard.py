@@ -57,6 +57,29 @@ def library_errors(cert: x509.Certificate) -> Iterator[None]:
         ) from exc
 
 
+@contextmanager
+def file_errors() -> Iterator[None]:
+    """Run the loading of a whole file: what pyca raises becomes a certdesk error.
+
+    The loaders translate what they expect with a message of their own; this is the
+    net under them, so that no input ends as a raw exception.
+    """
+    try:
+        yield
+    except CertdeskError:
+        raise
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedFormat(
+            f"the file uses an algorithm or a structure certdesk cannot read ({_detail(exc)})",
+            hint="give a .pfx/.p12, a .crt/.pem/.cer (PEM or DER), a .p7b or a private key file",
+        ) from exc
+    except LIBRARY_ERRORS as exc:
+        raise Malformed(
+            f"the file is damaged or badly encoded ({_detail(exc)})",
+            hint="get the file again from where it was made",
+        ) from exc
+
+
 def certificate_name(cert: x509.Certificate) -> str:
     """The certificate as a reader recognises it: its common name, else its fingerprint."""
     fp = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()

@@ -41,6 +41,7 @@ from certdesk.errors import (
 )
 from certdesk.pki import der
 from certdesk.pki.facts import CertificateInfo, describe
+from certdesk.pki.guard import file_errors
 
 PrivateKey: TypeAlias = (
     rsa.RSAPrivateKey
@@ -127,7 +128,8 @@ def load_bundle(
     ``max_iterations`` is refused (``too-costly``), and so is an RSA key above
     :data:`MAX_KEY_BITS` (``key-too-large``), before pyca derives or checks anything.
     """
-    bundle = _load(data, password, max_bytes, max_iterations)
+    with file_errors():
+        bundle = _load(data, password, max_bytes, max_iterations)
     facts = tuple(describe(c) for c in bundle.certificates)  # each part read (and checked) once
     return dataclasses.replace(bundle, facts=facts)
 
@@ -520,6 +522,12 @@ def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
             # is BER rather than DER; pyca reads it and warns. Browsers and OpenSSL accept it.
             warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed")
             certs = pkcs7.load_der_pkcs7_certificates(raw)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedFormat(
+            f"this PKCS#7 ({encoding}) file is not a certificate bundle ({exc}): it may be "
+            "an encrypted or signed message",
+            hint="give the .p7b certificate bundle from the certificate authority",
+        ) from exc
     except ValueError as exc:
         raise Malformed(
             f"the PKCS#7 ({encoding}) bundle is corrupt ({exc})",
