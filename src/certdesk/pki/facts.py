@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certdesk.pki.guard import library_errors
+from certdesk.pki.guard import READ_ERRORS, translated
 
 _FIELD_NAMES = {
     NameOID.COMMON_NAME: "CN",
@@ -121,16 +121,21 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
     Raises ``Malformed`` (or ``UnsupportedFormat``) naming the certificate and the part
     pyca cannot read: every part is read here, so a certificate that passes is whole.
     """
-    with library_errors(cert):
+    try:
         return _describe(cert)
+    except READ_ERRORS as exc:
+        raise translated(cert, exc) from exc
 
 
 def _describe(cert: x509.Certificate) -> CertificateInfo:
     der = cert.public_bytes(serialization.Encoding.DER)
+    raw_issuer, raw_subject, raw_spki, algorithm = _raw_parts(der)
     public_key = cert.public_key()
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = raw_spki if algorithm.startswith(_CANONICAL_KEY_ALGORITHMS) else b""
+    if not spki:  # an encoding pyca may write differently: hash what it writes
+        spki = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     key_type, key_size, curve = key_facts(public_key)
     dns_names: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
@@ -143,8 +148,8 @@ def _describe(cert: x509.Certificate) -> CertificateInfo:
         value = ext.value
         if isinstance(value, x509.SubjectAlternativeName):
             has_san = True
-            dns_names = tuple(value.get_values_for_type(x509.DNSName))
-            ips = tuple(str(ip) for ip in value.get_values_for_type(x509.IPAddress))
+            dns_names = tuple(n.value for n in value if isinstance(n, x509.DNSName))
+            ips = tuple(str(n.value) for n in value if isinstance(n, x509.IPAddress))
         elif isinstance(value, x509.BasicConstraints):
             is_ca = value.ca
             path_length = value.path_length
@@ -155,15 +160,21 @@ def _describe(cert: x509.Certificate) -> CertificateInfo:
                     n for n in ("encipher_only", "decipher_only") if getattr(value, n)
                 )
         elif isinstance(value, x509.ExtendedKeyUsage):
-            eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in value)
+            eku = tuple(_EKU_NAMES.get(oid) or oid.dotted_string for oid in value)
     # pyca builds a new Name on every access to .subject/.issuer: read each once, and
     # an issuer (shared by most certificates of a bundle) once per distinct encoding.
-    subject = cert.subject
-    subject_fields = tuple(
-        (_FIELD_NAMES.get(attr.oid, attr.oid.dotted_string), _text(attr.value)) for attr in subject
-    )
-    subject_text = subject.rfc4514_string()
-    raw_issuer, raw_subject = _raw_names(der)
+    fields: list[tuple[str, str]] = []
+    rdn_texts: list[str] = []
+    for rdn in cert.subject.rdns:  # one pass for the fields and the RFC 4514 text
+        texts = []
+        for attr in rdn:
+            oid, value = attr.oid, attr.value
+            short = _FIELD_NAMES.get(oid) or oid.dotted_string
+            fields.append((short, value if isinstance(value, str) else value.hex()))
+            texts.append(attr.rfc4514_string())
+        rdn_texts.append("+".join(texts))
+    subject_fields = tuple(fields)
+    subject_text = ",".join(reversed(rdn_texts))
     issuer_text, issuer_cn = _issuer_facts(cert, raw_issuer)
     sig_hash = cert.signature_hash_algorithm
     return CertificateInfo(
@@ -199,8 +210,23 @@ _ISSUERS: dict[bytes, tuple[str, str | None]] = {}
 _MAX_ISSUERS = 4096
 
 
-def _raw_names(der: bytes) -> tuple[bytes, bytes]:
-    """The issuer's and the subject's encoded Name, as the certificate holds them.
+# SubjectPublicKeyInfo algorithms that pyca writes back byte for byte as certificates
+# hold them (the AlgorithmIdentifier that opens the SPKI's contents): for these the SPKI
+# is hashed as it stands, without asking pyca to encode the key again.
+_CANONICAL_KEY_ALGORITHMS = tuple(
+    bytes.fromhex(h)
+    for h in (
+        "300d06092a864886f70d0101010500",  # rsaEncryption, NULL
+        "301306072a8648ce3d020106082a8648ce3d030107",  # id-ecPublicKey, P-256
+        "301006072a8648ce3d020106052b81040022",  # id-ecPublicKey, P-384
+        "301006072a8648ce3d020106052b81040023",  # id-ecPublicKey, P-521
+        "300506032b6570",  # Ed25519
+    )
+)
+
+
+def _raw_parts(der: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """Issuer, subject, SubjectPublicKeyInfo and its contents, as the certificate holds them.
 
     A few DER headers read in place (this runs once per certificate of a bundle).
     """
@@ -214,9 +240,15 @@ def _raw_names(der: bytes) -> tuple[bytes, bytes]:
         issuer_end = _header(der, pos)[1]
         validity_end = _header(der, issuer_end)[1]
         subject_end = _header(der, validity_end)[1]
+        spki_start, spki_end = _header(der, subject_end)
     except IndexError:
-        return b"?", b"!"  # pyca read it, so this does not happen; never equal
-    return der[pos:issuer_end], der[validity_end:subject_end]
+        return b"?", b"!", b"", b""  # pyca read it, so this does not happen; never equal
+    return (
+        der[pos:issuer_end],
+        der[validity_end:subject_end],
+        der[subject_end:spki_end],
+        der[spki_start:spki_end],
+    )
 
 
 def _header(der: bytes, pos: int) -> tuple[int, int]:

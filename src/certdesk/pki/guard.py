@@ -3,9 +3,9 @@
 pyca parses most of a certificate lazily, on first access, and its parsers raise
 ``ValueError``, ``TypeError`` (an IP name constraint without a netmask),
 ``DuplicateExtension``, ``UnsupportedGeneralNameType``, ``InvalidVersion``… from
-wherever the part is first read. :func:`library_errors` turns every one of them
+wherever the part is first read. :func:`translated` turns every one of them
 into ``malformed`` (or ``unsupported-format`` for an algorithm pyca does not know),
-and :func:`damaged_part` names what is broken: the certificate, and the extension.
+naming what is broken: the certificate, and the extension.
 """
 
 from __future__ import annotations
@@ -31,30 +31,26 @@ LIBRARY_ERRORS: tuple[type[Exception], ...] = (
     x509.InvalidVersion,
 )
 
-_READ_ERRORS: tuple[type[Exception], ...] = (*LIBRARY_ERRORS, UnsupportedAlgorithm)
+READ_ERRORS: tuple[type[Exception], ...] = (*LIBRARY_ERRORS, UnsupportedAlgorithm)
 
 _REISSUE = "ask the issuer for the certificate file again"
 
 
-@contextmanager
-def library_errors(cert: x509.Certificate) -> Iterator[None]:
-    """Run a block that reads ``cert``; what pyca raises becomes a certdesk error."""
-    try:
-        yield
-    except CertdeskError:
-        raise
-    except UnsupportedAlgorithm as exc:
-        raise UnsupportedFormat(
+def translated(cert: x509.Certificate, exc: Exception) -> CertdeskError:
+    """The certdesk error for what pyca raised while reading ``cert``."""
+    if isinstance(exc, CertdeskError):
+        return exc
+    if isinstance(exc, UnsupportedAlgorithm):
+        return UnsupportedFormat(
             f"{certificate_name(cert)} uses an algorithm certdesk cannot read ({exc})",
             hint="TLS certificates use RSA, EC or Ed25519 keys and SHA-2 signatures: "
             "ask the issuer for a current certificate",
-        ) from exc
-    except LIBRARY_ERRORS as exc:
-        raise Malformed(
-            f"{certificate_name(cert)} is damaged or badly encoded: "
-            f"{damaged_part(cert)} cannot be read ({_detail(exc)})",
-            hint=_REISSUE,
-        ) from exc
+        )
+    return Malformed(
+        f"{certificate_name(cert)} is damaged or badly encoded: "
+        f"{damaged_part(cert)} cannot be read ({_detail(exc)})",
+        hint=_REISSUE,
+    )
 
 
 @contextmanager
@@ -86,7 +82,7 @@ def certificate_name(cert: x509.Certificate) -> str:
     try:
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         cn = cns[0].value if cns else None
-    except _READ_ERRORS:
+    except READ_ERRORS:
         cn = None
     if isinstance(cn, str) and cn.isprintable():
         return f"the certificate {cn[:80]!r} (SHA-256 {fp[:16]}…)"
@@ -106,11 +102,11 @@ def damaged_part(cert: x509.Certificate) -> str:
     for part, probe in probes:
         try:
             probe()
-        except _READ_ERRORS:
+        except READ_ERRORS:
             return part
     try:
         _ = cert.extensions
-    except _READ_ERRORS:
+    except READ_ERRORS:
         return _damaged_extension(cert)
     return "a part of it"
 
@@ -141,7 +137,7 @@ def _damaged_extension(cert: x509.Certificate) -> str:
         copy = der.encode(der.SEQUENCE, tbs_one + b"".join(data[r.start : r.end] for r in rest))
         try:
             _ = x509.load_der_x509_certificate(copy).extensions
-        except _READ_ERRORS:
+        except READ_ERRORS:
             return f"its {_extension_name(oids[index])} extension"
     return "its extensions"
 
