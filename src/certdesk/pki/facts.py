@@ -10,7 +10,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from certdesk.pki.guard import READ_ERRORS, translated
 
@@ -154,7 +154,16 @@ def _describe(cert: x509.Certificate) -> CertificateInfo:
             is_ca = value.ca
             path_length = value.path_length
         elif isinstance(value, x509.KeyUsage):
-            key_usage = tuple(name for name in _KEY_USAGES if getattr(value, name))
+            bits = (
+                value.digital_signature,
+                value.content_commitment,
+                value.key_encipherment,
+                value.data_encipherment,
+                value.key_agreement,
+                value.key_cert_sign,
+                value.crl_sign,
+            )
+            key_usage = tuple(name for name, bit in zip(_KEY_USAGES, bits, strict=True) if bit)
             if value.key_agreement:
                 key_usage += tuple(
                     n for n in ("encipher_only", "decipher_only") if getattr(value, n)
@@ -176,7 +185,7 @@ def _describe(cert: x509.Certificate) -> CertificateInfo:
     subject_fields = tuple(fields)
     subject_text = ",".join(reversed(rdn_texts))
     issuer_text, issuer_cn = _issuer_facts(cert, raw_issuer)
-    sig_hash = cert.signature_hash_algorithm
+    signature_name, signature_hash = _signature_facts(cert)
     return CertificateInfo(
         subject=subject_text,
         subject_fields=subject_fields,
@@ -192,8 +201,8 @@ def _describe(cert: x509.Certificate) -> CertificateInfo:
         key_type=key_type,
         key_size=key_size,
         key_curve=curve,
-        signature_algorithm=_signature_name(cert),
-        signature_hash=sig_hash.name if sig_hash is not None else None,
+        signature_algorithm=signature_name,
+        signature_hash=signature_hash,
         sha256=hashlib.sha256(der).hexdigest(),
         sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest(),
         spki_sha256=hashlib.sha256(spki).hexdigest(),
@@ -302,6 +311,21 @@ def spki_sha256(public_key: Any) -> str:
 def fingerprint(cert: x509.Certificate) -> str:
     """Lower-case hex SHA-256 of the certificate's DER encoding."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+_SIGNATURES: dict[x509.ObjectIdentifier, tuple[str, str | None]] = {}
+
+
+def _signature_facts(cert: x509.Certificate) -> tuple[str, str | None]:
+    """(algorithm name, hash name) of the signature, read once per algorithm."""
+    oid = cert.signature_algorithm_oid
+    found = _SIGNATURES.get(oid)
+    if found is None:
+        sig_hash = cert.signature_hash_algorithm  # raises for an algorithm pyca cannot use
+        found = (_signature_name(cert), sig_hash.name if sig_hash is not None else None)
+        if oid != SignatureAlgorithmOID.RSASSA_PSS:  # PSS names its hash in parameters
+            _SIGNATURES[oid] = found  # as many entries as pyca knows algorithms
+    return found
 
 
 def _signature_name(cert: x509.Certificate) -> str:
