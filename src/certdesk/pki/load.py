@@ -561,7 +561,12 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
     last: Exception | None = None
     for candidate in candidates:
         try:
-            loaded = pkcs12.load_pkcs12(data, candidate)
+            with warnings.catch_warnings():
+                # Windows (and others) write .pfx files in BER; pyca reads them and warns.
+                warnings.filterwarnings(
+                    "ignore", message="PKCS#12 bundle could not be parsed as DER"
+                )
+                loaded = pkcs12.load_pkcs12(data, candidate)
         except ValueError as exc:
             last = exc
             continue
