@@ -221,7 +221,11 @@ def clone(settings: Settings, request: pytest.FixtureRequest, home: Path) -> Set
         cluster = require_cluster(request)
         url = cluster.url(cluster.create_database(template=settings.database_url.rsplit("/", 1)[1]))
     return Settings(
-        home=home, database_url=url, master_key=settings.master_key, ca_bundle=settings.ca_bundle
+        home=home,
+        database_url=url,
+        master_key=settings.master_key,
+        ca_bundle=settings.ca_bundle,
+        lab_suffixes=settings.lab_suffixes,
     )
 
 

@@ -107,6 +107,7 @@ def policy_for(settings: Settings) -> Policy:
         lab_suffixes=settings.lab_suffixes,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
+        max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
     )
 

@@ -28,6 +28,7 @@ class Settings:
     master_key: str | None = None  # base64 of 32 bytes; None: the key file in ``home``
     ca_bundle: Path | None = None
     max_upload_bytes: int = 1024 * 1024
+    max_pkcs12_iterations: int = 1_000_000  # key-derivation iterations a .pfx may ask for
     expires_soon_days: int = 30
     # Monitoring and reports (the seed's values are the defaults).
     operator_emails: tuple[str, ...] = ()
@@ -106,6 +107,9 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         master_key=get("master_key"),
         ca_bundle=Path(bundle).expanduser() if bundle else None,
         max_upload_bytes=_int(get("max_upload_bytes"), 1024 * 1024, "max_upload_bytes"),
+        max_pkcs12_iterations=_int(
+            get("max_pkcs12_iterations"), 1_000_000, "max_pkcs12_iterations"
+        ),
         expires_soon_days=_int(get("expires_soon_days"), 30, "expires_soon_days"),
         operator_emails=tuple(
             email_address(e, what="an operator e-mail address (CERTDESK_OPERATOR_EMAILS)")

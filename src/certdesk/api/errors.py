@@ -23,6 +23,8 @@ STATUS = {
     "duplicate": 409,
     "refused": 422,
     "too-large": 413,
+    "too-costly": 422,  # a file that would take minutes of CPU to open
+    "key-too-large": 422,
     "vault-locked": 503,
     "store-unavailable": 503,
     "busy": 503,

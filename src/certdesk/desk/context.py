@@ -99,6 +99,7 @@ class Policy:
     lab_suffixes: tuple[str, ...] = ()
     expires_soon_days: int = 30
     max_upload_bytes: int = 1024 * 1024
+    max_pkcs12_iterations: int = 1_000_000
     installs: bool = False  # a deploy target is configured: intake waits for the install
 
 

@@ -252,7 +252,10 @@ class ChainReading:
 @staged
 def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
-    found = stages.read(read_signed, (data, stages.policy.max_upload_bytes))
+    found = stages.read(
+        read_signed,
+        (data, stages.policy.max_upload_bytes, stages.policy.max_pkcs12_iterations),
+    )
     plan = stages.look(plan_completion, found=found)
     reading = stages.read(check_signed, plan)
     missing = [n for n in plan.wildcards if n not in {d.lower() for d in reading.dns_names}]
@@ -276,10 +279,10 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
 
 
-def read_signed(job: tuple[bytes, int]) -> SignedFile:
+def read_signed(job: tuple[bytes, int, int]) -> SignedFile:
     """Load the signed certificate's file (pure; see ``reading``): certificates only."""
-    data, max_bytes = job
-    bundle = load_bundle(data, None, max_bytes=max_bytes)
+    data, max_bytes, max_iterations = job
+    bundle = load_bundle(data, None, max_bytes=max_bytes, max_iterations=max_iterations)
     if bundle.format == "pkcs12" or bundle.private_key is not None:
         raise UnsupportedFormat(
             "this file holds a private key; for a CSR certdesk made, send only the signed "
