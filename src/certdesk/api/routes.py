@@ -398,14 +398,12 @@ def report_preview(
     tenant: str | None = None,
     format: Literal["json", "csv", "html", "text"] = "json",
 ) -> Response:
-    from certdesk.reports import render
-    from certdesk.reports.select import preview_report
+    from certdesk.reports import preview_report, render
     from certdesk.scheduler.reports import report_config
 
     config = report_config(request.app.state.settings)
-    moment = clock.parse_instant(at) if at else clock.now()
-    with d.context(p.actor, at=moment, readonly=True) as ctx:
-        report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
+    moment = clock.parse_instant(at) if at else None
+    report = d.run(p.actor, preview_report, kind=kind, config=config, at=moment, tenant=tenant)
     media = {
         "json": "application/json",
         "csv": "text/csv",
