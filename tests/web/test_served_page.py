@@ -165,3 +165,40 @@ def test_paging_keeps_the_filter(login: Login, web_desk: Desk, at: datetime) -> 
     assert 'href="/domains?show=none&amp;page=1" rel="prev"' in second.text
     # Past the end: the last page.
     assert list(table(client.get("/domains?page=99").text)) == ["https://p50.test.com"]
+
+
+def test_metrics_tell_the_same_state(
+    login: Login, served_world: datetime, at: datetime, web_desk: Desk
+) -> None:
+    """``/metrics`` (the desk's snapshot, formatted): the expiry that counts and its source,
+    the latest probe's outcome and drift, for every monitored, active URL."""
+    client, _ = login("admin")
+    served = {row.url: row for row in web_desk.run(OPERATOR, d.served_overview, limit=100).rows}
+    web_desk.run(OPERATOR, d.change_domain, url="https://soon.test.com", monitored=False)
+    text = client.get("/metrics").text
+    lines = set(text.splitlines())
+
+    def expiry(url: str) -> int:
+        not_after = served[url].not_after
+        assert not_after is not None
+        return int(not_after.timestamp())
+
+    a = f'tenant="{TENANT_A}"'
+    drift = 'url="https://drift.test.com",' + a
+    failing = 'url="https://failing.test.com",' + a
+    assert {
+        "certdesk_certificate_expiry_timestamp_seconds{"
+        f'{drift},source="served"}} {expiry("https://drift.test.com")}',
+        "certdesk_certificate_expiry_timestamp_seconds{"
+        f'{failing},source="installed"}} {expiry("https://failing.test.com")}',
+        f"certdesk_probe_success{{{drift}}} 1",
+        f"certdesk_probe_success{{{failing}}} 0",
+        f"certdesk_certificate_drift{{{drift}}} 1",
+    } <= lines
+    assert expiry("https://drift.test.com") == int((at + 20 * DAY).timestamp())
+    assert "https://removed.test.com" not in text
+    assert "https://soon.test.com" not in text  # not monitored
+    assert f'certdesk_probe_success{{url="https://beta.test.com",tenant="{TENANT_B}"}}' not in text
+    assert 'certdesk_certificate_drift{url="https://failing.test.com"' not in text
+    reseller, _ = login("alice")
+    assert reseller.get("/metrics").status_code == 403
