@@ -202,3 +202,28 @@ def test_metrics_tell_the_same_state(
     assert 'certdesk_certificate_drift{url="https://failing.test.com"' not in text
     reseller, _ = login("alice")
     assert reseller.get("/metrics").status_code == 403
+
+
+def test_the_api_serves_the_same_pages(login: Login, served_world: datetime) -> None:
+    client, _ = login("alice")
+    whole = client.get("/api/domains/served")
+    assert whole.status_code == 200
+    assert whole.headers["x-total-count"] == "4"
+    assert [r["url"] for r in whole.json()] == list(table(client.get("/domains").text))
+    [drift] = client.get("/api/domains/served", params={"drift": "true"}).json()
+    assert drift["url"] == "https://drift.test.com"
+    assert (drift["source"], drift["drift"], drift["urgency"]) == ("served", True, "warning")
+    assert drift["last_probe_ok"] is True
+    assert drift["not_after"].endswith("Z")
+    [failing] = client.get("/api/domains/served", params={"failing": "true"}).json()
+    assert (failing["url"], failing["last_probe_ok"]) == ("https://failing.test.com", False)
+    assert failing["last_error"]
+    middle = client.get("/api/domains/served", params={"limit": 2, "offset": 1})
+    assert [r["url"] for r in middle.json()] == [r["url"] for r in whole.json()][1:3]
+    assert middle.headers["x-total-count"] == "4"
+    assert client.get("/api/domains/served", params={"offset": 4}).json() == []
+    expired = client.get("/api/domains/served", params={"urgency": "expired"})
+    assert [r["url"] for r in expired.json()] == ["https://expired.test.com"]
+    assert expired.headers["x-total-count"] == "1"
+    assert client.get("/api/domains/served", params={"urgency": "soon"}).status_code == 400
+    assert client.get("/api/domains/served", params={"tenant": TENANT_B}).status_code == 404
