@@ -217,6 +217,14 @@ def attacks(w: World) -> list[Attack]:
         Attack(("GET", "/api/domains"), "/api/domains", status=200, code=None, control=True),
         Attack(("GET", "/api/domains"), "/api/domains", {"params": {"tenant": B}}),
         Attack(
+            ("GET", "/api/domains/served"),
+            "/api/domains/served",
+            status=200,
+            code=None,
+            control=True,
+        ),
+        Attack(("GET", "/api/domains/served"), "/api/domains/served", {"params": {"tenant": B}}),
+        Attack(
             ("POST", "/api/domains"),
             "/api/domains",
             {"json": {"url": "https://new.beta.example", "tenant": B}},
@@ -463,6 +471,9 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     unknown certificate; the routes that act on the caller alone touch nothing of B."""
     w = world
     assert [d["url"] for d in w.a.get("/api/domains").json()] == ["https://alpha.example.net"]
+    served = w.a.get("/api/domains/served")
+    assert [d["url"] for d in served.json()] == ["https://alpha.example.net"]
+    assert served.headers["x-total-count"] == "1"
     assert [t["name"] for t in w.a.get("/api/tenants").json()] == [A]
     assert w.a.get("/api/csr").json() == []
     assert w.a.get("/api/requests").json() == []

@@ -281,6 +281,34 @@ def test_cli_vault_rotate_with_a_key_file(
     assert "CN = shop.example.org" in text or "CN=shop.example.org" in text
 
 
+def test_cli_vault_rotate_with_the_key_in_the_environment(
+    desk: Desk, settings: Settings, operator: Actor, pki: OpenSSLPKI, tmp_path: Path
+) -> None:
+    _populate(desk, operator, pki, tmp_path)
+    desk.store.close()
+    old_master = parse_master_key(settings.master_key_file.read_text())
+    key_file = settings.master_key_file.read_bytes()
+    env = _cli_env(settings) | {"CERTDESK_MASTER_KEY": encode_master_key(old_master)}
+    # Without the new key: refused, naming the option that gives it; nothing changes.
+    refused = run_module("vault", "rotate", env=env)
+    assert refused.exit_code != 0
+    assert "--new-key-env VAR" in refused.stderr + refused.stdout
+    assert {r.master_key_id for r in _records(desk)} == {key_id(old_master)}
+    new_master = new_master_key()
+    env["NEW_MASTER"] = encode_master_key(new_master)
+    done = run_module("vault", "rotate", "--new-key-env", "NEW_MASTER", env=env)
+    assert done.exit_code == 0, done.stderr
+    assert "3 key(s) re-encrypted" in done.stdout
+    for record in _records(desk):
+        assert record.master_key_id == key_id(new_master)
+        Vault(new_master).open(
+            record.master_key_id, record.wrapped_dek, record.ciphertext, record.spki_sha256
+        )
+    # No file dance: the key file is as it was, no pending key is left.
+    assert settings.master_key_file.read_bytes() == key_file
+    assert not (settings.home / "master.key.new").exists()
+
+
 # --- the raw database holds no private key material ------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from certdesk import clock, desk
@@ -227,6 +227,34 @@ def _page_link(request: Request, offset: int, limit: int) -> str:
     return f"{request.url.path}?{query}"
 
 
+@router.get("/domains/served", tags=["domains"])
+@quick_read
+def domains_served(
+    p: Who,
+    d: DeskDep,
+    tenant: str | None = None,
+    urgency: Literal["none", "expired", "critical", "warning", "ok"] | None = None,
+    drift: bool = Query(False, description="Only the URLs that serve another certificate."),
+    failing: bool = Query(False, description="Only the URLs whose latest probe failed."),
+    limit: int = Query(100, ge=1, le=1000, description="At most this many domains."),
+    offset: int = Query(0, ge=0, description="Skip this many."),
+) -> Any:
+    """What each URL serves, a page at a time (soonest installed expiry first): the
+    installed and the served certificate's expiry, the latest probe, drift and urgency;
+    ``X-Total-Count`` tells how many the filters keep."""
+    page = d.run(
+        p.actor,
+        desk.served_overview,
+        tenant=tenant,
+        urgency=urgency,
+        drift=drift,
+        failing=failing,
+        limit=limit,
+        offset=offset,
+    )
+    return JSONResponse(jsonable(page.rows), headers={"X-Total-Count": str(page.total)})
+
+
 @router.post("/domains", tags=["domains"], status_code=201)
 def domain_add(body: DomainIn, p: Who, d: DeskDep) -> Any:
     return jsonable(
@@ -431,14 +459,12 @@ def report_preview(
     tenant: str | None = None,
     format: Literal["json", "csv", "html", "text"] = "json",
 ) -> Response:
-    from certdesk.reports import render
-    from certdesk.reports.select import preview_report
+    from certdesk.reports import preview_report, render
     from certdesk.scheduler.reports import report_config
 
     config = report_config(request.app.state.settings)
-    moment = clock.parse_instant(at) if at else clock.now()
-    with d.context(p.actor, at=moment, readonly=True) as ctx:
-        report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
+    moment = clock.parse_instant(at) if at else None
+    report = d.run(p.actor, preview_report, kind=kind, config=config, at=moment, tenant=tenant)
     media = {
         "json": "application/json",
         "csv": "text/csv",

@@ -16,9 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from certdesk import desk
 from certdesk.api.auth import Principal
 from certdesk.desk import accounts
-from certdesk.errors import CertdeskError
+from certdesk.reports import preview_report
 from certdesk.reports.render import title
-from certdesk.reports.select import preview_report
 from certdesk.scheduler.reports import history, report_config
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 
@@ -47,14 +46,8 @@ def preview(
 ) -> HTMLResponse:
     """The report as it would go out now: to the operators, or to one tenant."""
     who = viewer(request)
-    d = the_desk(request)
     config = report_config(request.app.state.settings)
-    moment = d.now()
-    try:
-        with d.context(who.actor, at=moment, readonly=True) as ctx:
-            report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
-    except CertdeskError as exc:
-        raise PageError.of(exc) from exc
+    report = run(request, who, preview_report, kind=kind, config=config, tenant=tenant)
     names = [t.name for t in run(request, who, desk.list_tenants)] if who.actor.is_operator else []
     return render(
         request,
