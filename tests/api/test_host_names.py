@@ -22,7 +22,13 @@ TENANT = "Acme Hosting"
 @pytest.fixture(autouse=True)
 def no_lab_suffixes(api: Api) -> None:
     """A platform without lab suffixes (the test settings accept .test and .example)."""
-    api.desk.policy = dataclasses.replace(api.desk.policy, lab_suffixes=())
+    lab_suffixes(api, ())
+
+
+def lab_suffixes(api: Api, suffixes: tuple[str, ...]) -> None:
+    """Set the operator's lab suffixes on the desk the app serves with."""
+    for desk in (api.desk, api.app.state.desk):
+        desk.policy = dataclasses.replace(desk.policy, lab_suffixes=suffixes)
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def test_the_operator_is_told_of_the_setting_and_can_allow_a_lab_suffix(api: Api
     refused = operator.post("/api/domains", json={"url": "shop.lab.test", "tenant": TENANT})
     assert refused.status_code == 400
     assert "lab_suffixes" in refused.json()["error"]["hint"]
-    api.desk.policy = dataclasses.replace(api.desk.policy, lab_suffixes=("lab.test",))
+    lab_suffixes(api, ("lab.test",))
     accepted = operator.post("/api/domains", json={"url": "shop.lab.test", "tenant": TENANT})
     assert accepted.status_code == 201, accepted.text
     # Not the whole of .test, and never a single label or a number.

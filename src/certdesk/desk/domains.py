@@ -52,6 +52,9 @@ class Url:
     port: int
 
 
+PUBLIC_NAME_HINT = "a custom domain is a public DNS name, like shop.example.com"
+
+
 def parse_url(value: str) -> Url:
     """Read a URL or bare host name; the identity of a domain is its host and port."""
     text = value.strip()
@@ -63,7 +66,10 @@ def parse_url(value: str) -> Url:
             raise InvalidArgument(
                 f"{value!r} is not an https:// URL", hint="custom domains are served over https"
             )
-    host = parse_host(text)
+    try:
+        host = parse_host(text)
+    except InvalidArgument as exc:  # its hint speaks of --host; this is a custom domain
+        raise InvalidArgument(exc.message, hint=PUBLIC_NAME_HINT) from exc
     if host.ip is not None:
         raise InvalidArgument(f"{value!r} is an IP address; a custom domain is a name")
     if host.name.startswith("*") or "*" in text:
@@ -176,7 +182,7 @@ def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
         return domain
     problem = public_name_problem(ctx, url.hostname)
     if problem is not None:
-        hint = "a custom domain is a public DNS name, like shop.example.com"
+        hint = PUBLIC_NAME_HINT
         if ctx.actor.is_operator:
             hint += (
                 "; for a test or lab platform, list its suffix in the lab_suffixes setting "
