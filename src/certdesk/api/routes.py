@@ -237,7 +237,7 @@ def domains_served(
     drift: bool = Query(False, description="Only the URLs that serve another certificate."),
     failing: bool = Query(False, description="Only the URLs whose latest probe failed."),
     limit: int = Query(100, ge=1, le=1000, description="At most this many domains."),
-    offset: int = Query(0, ge=0, description="Skip this many."),
+    offset: int = Query(0, ge=0, le=MAX_INT64, description="Skip this many."),
 ) -> Any:
     """What each URL serves, a page at a time (soonest installed expiry first): the
     installed and the served certificate's expiry, the latest probe, drift and urgency;
