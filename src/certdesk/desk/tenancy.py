@@ -21,6 +21,10 @@ actor by the runner itself. So a statement cannot carry one reseller's tenant to
   is built, and one run without its value fails in the database rather than leak;
 - the caller's parameters may not name the tenant: only the runner does.
 
+The lookups of a caller by a credential (a session cookie's or an API token's hash) are
+built once here too, declared ``by_credential``: they run before anyone is known to act,
+as the system (an operator), and are refused for a reseller.
+
 ``tests/desk/test_tenancy.py`` runs every registered statement, in every example shape,
 as two resellers, and checks that neither sees the other's rows.
 """
@@ -87,7 +91,9 @@ _LIMIT = 256  # statements a builder keeps (a few per shape; bounded all the sam
 class Cached(Generic[E]):
     """A statement built once per scope and shape by ``build(scope, *shape)``."""
 
-    def __init__(self, build: Callable[..., E], examples: Sequence[Shape]):
+    def __init__(
+        self, build: Callable[..., E], examples: Sequence[Shape], *, by_credential: bool = False
+    ):
         if build.__closure__:
             raise TypeError(
                 f"the builder of a cached statement ({build.__qualname__}) must not close "
@@ -98,6 +104,7 @@ class Cached(Generic[E]):
         self.build = build
         self.name = f"{build.__module__}.{build.__qualname__}"
         self.examples = tuple(tuple(shape) for shape in examples)
+        self.by_credential = by_credential
         self._built: dict[tuple[bool, Shape], E] = {}
 
     def statement(self, scope: Scope, shape: Shape) -> E:
@@ -132,16 +139,21 @@ class Cached(Generic[E]):
         if SCOPE_TENANT in params:
             raise ValueError(f"{self.name}: the tenant is bound from the actor, not passed")
         actor = ctx.actor
+        if self.by_credential and actor.tenant_id is not None:
+            raise ValueError(f"{self.name}: a lookup by credential runs before a reseller acts")
         stmt = self.statement(Scope.of(actor), shape)
         return ctx.session.execute(stmt, {**params, **tenant_params(actor)})
 
 
-def cached(*examples: Shape) -> Callable[[Callable[..., E]], Cached[E]]:
+def cached(
+    *examples: Shape, by_credential: bool = False
+) -> Callable[[Callable[..., E]], Cached[E]]:
     """Register ``build(scope, *shape)`` as a cached statement; ``examples`` are shapes it
-    is built in (the tenancy test runs each as two resellers)."""
+    is built in (the tenancy test runs each as two resellers). One ``by_credential`` finds
+    a caller by a credential and is run only by the system, before anyone acts."""
 
     def register(build: Callable[..., E]) -> Cached[E]:
-        statement = Cached(build, examples)
+        statement = Cached(build, examples, by_credential=by_credential)
         _REGISTERED.append(statement)
         return statement
 
