@@ -22,7 +22,7 @@ from certdesk.api.auth import (
     principal,
 )
 from certdesk.api.encode import download, json_bytes, jsonable
-from certdesk.api.threads import in_intake_thread
+from certdesk.api.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
 from certdesk.errors import TooLarge
@@ -128,6 +128,7 @@ class TenantChange(BaseModel):
 
 
 @router.get("/tenants", tags=["tenants"])
+@quick_read
 def tenants(p: Who, d: DeskDep) -> list[Any]:
     return jsonable(d.run(p.actor, desk.list_tenants))  # type: ignore[no-any-return]
 
@@ -158,7 +159,12 @@ class DomainChange(BaseModel):
     monitored: bool | None = None
 
 
+def _whole_tenant(limit: int, **_: Any) -> bool:
+    return limit > 1000
+
+
 @router.get("/domains", tags=["domains"])
+@quick_read_unless(_whole_tenant)
 def domains(
     request: Request,
     p: Who,
@@ -306,11 +312,13 @@ def csr_new(body: CsrIn, p: Who, d: DeskDep) -> Any:
 
 
 @router.get("/csr", tags=["csr"])
+@quick_read
 def csr_list(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
     return [_order_json(v) for v in d.run(p.actor, desk.list_orders, tenant=tenant, status=status)]
 
 
 @router.get("/csr/{order_id}", tags=["csr"])
+@quick_read
 def csr_show(order_id: int, p: Who, d: DeskDep) -> Any:
     return _order_json(d.run(p.actor, desk.show_order, order_id=order_id))
 
@@ -451,6 +459,7 @@ def probe_request(request_id: int, p: Who, d: DeskDep) -> Any:
 
 
 @router.get("/probes", tags=["monitoring"])
+@quick_read
 def probe_history(p: Who, d: DeskDep, url: str, limit: int = Query(50, ge=1, le=500)) -> Any:
     from certdesk.desk.monitoring import probe_history as history
 
@@ -461,11 +470,13 @@ def probe_history(p: Who, d: DeskDep, url: str, limit: int = Query(50, ge=1, le=
 
 
 @router.get("/requests", tags=["requests"])
+@quick_read
 def requests_(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
     return jsonable(d.run(p.actor, desk.list_requests, tenant=tenant, status=status))
 
 
 @router.get("/requests/{request_id}", tags=["requests"])
+@quick_read
 def request_show(request_id: int, p: Who, d: DeskDep) -> Any:
     return jsonable(d.run(p.actor, desk.get_request, request_id=request_id))
 

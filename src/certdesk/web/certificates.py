@@ -19,7 +19,7 @@ from certdesk import desk
 from certdesk.api.auth import Principal
 from certdesk.api.encode import download
 from certdesk.api.routes import read_upload
-from certdesk.api.threads import in_intake_thread
+from certdesk.api.threads import in_intake_thread, quick_read
 from certdesk.desk import NotFound, Refused
 from certdesk.errors import CertdeskError, InputError, WrongPassword
 from certdesk.installer import InstallOutcome
@@ -248,6 +248,7 @@ def csr_new(
 
 
 @router.get("/orders")
+@quick_read
 def orders(request: Request) -> HTMLResponse:
     who = viewer(request)
     found = run(request, who, desk.list_orders)
@@ -255,6 +256,7 @@ def orders(request: Request) -> HTMLResponse:
 
 
 @router.get("/orders/{order_id}")
+@quick_read
 def order_page(request: Request, order_id: int) -> HTMLResponse:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
+from certdesk.api.threads import quick_read
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
@@ -32,6 +33,7 @@ PAGE = 50
 
 
 @router.get("/")
+@quick_read
 def dashboard(
     request: Request,
     show: str | None = Query(None, max_length=20),
@@ -128,6 +130,7 @@ def _date(row: ReportRow | None) -> datetime | None:
 
 
 @router.get("/domain")
+@quick_read
 def domain_page(
     request: Request, url: str = Query(max_length=2048), probe: int | None = None
 ) -> HTMLResponse:
@@ -156,6 +159,7 @@ def domain_page(
 
 
 @router.get("/requests")
+@quick_read
 def requests_page(
     request: Request, status: str | None = Query(None, max_length=40)
 ) -> HTMLResponse:
@@ -173,6 +177,7 @@ _STATUSES = ("received", "processing", "completed", "rejected")
 
 
 @router.get("/requests/{request_id}")
+@quick_read
 def request_page(request: Request, request_id: int) -> HTMLResponse:
     who = viewer(request)
     found = run(request, who, desk.get_request, request_id=request_id)
