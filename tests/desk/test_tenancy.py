@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, delete, func, select, update
 
 from certdesk import desk as d
-from certdesk.desk import Actor, Desk
+from certdesk.desk import Actor, Desk, tenancy
 from certdesk.errors import CertdeskError
-from certdesk.store.models import Domain
+from certdesk.store.models import Base, Domain, Tenant, UTCDateTime
 from tests.database import unchanged
 from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import OpenSSLPKI
@@ -100,24 +101,153 @@ def test_a_reseller_sees_only_its_own(
     assert desk.run(beta, d.show_order, order_id=beta_order.id).status == "pending"
 
 
-def test_a_statement_built_once_needs_the_resellers_tenant_bound(
+# Expiries (days after AT; None: unknown) of each tenant's domains: every urgency, week
+# and cut the example parameters below can draw has rows of both tenants.
+ACME_DAYS: list[int | None] = [-40, -2, 0, 1, 3, 8, 12, 20, 30, 45, 70, 100, 400, None, None]
+BETA_DAYS: list[int | None] = [-30, -1, 2, 5, 9, 16, 24, 35, 60, 90, 200, None]
+AT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+CUT = timedelta(days=9)  # between two time parameters
+
+
+def example_params(stmt: Any, viewer: int, other: int) -> list[dict[str, Any]]:
+    """Values for a statement's parameters (the tenant left to the runner): times AT, AT +
+    9 days… in the order of their names (``at``, then ``c0``, ``c1``…, or ``u1``, ``u2``…),
+    pages of 1,000 from the start, and the ``owner`` as each tenant in turn."""
+    compiled = stmt.compile()
+    names = [n for n, b in compiled.binds.items() if b.required and n != tenancy.SCOPE_TENANT]
+    times = sorted(
+        (n for n in names if isinstance(compiled.binds[n].type, DateTime | UTCDateTime)),
+        key=lambda n: (n.rstrip("0123456789"), int(n[len(n.rstrip("0123456789")) :] or -1)),
+    )
+    base: dict[str, Any] = {name: AT + k * CUT for k, name in enumerate(times)}
+    known = {"limit": 1000, "offset": 0}
+    for name in names:
+        if name in times or name == "owner":
+            continue
+        if name not in known:
+            pytest.fail(f"teach this test a value for the parameter :{name} of {stmt}")
+        base[name] = known[name]
+    if "owner" in names:
+        return [{**base, "owner": viewer}, {**base, "owner": other}]
+    return [base]
+
+
+def run_all(desk: Desk, actor: Actor, runs: list[Run]) -> list[list[tuple[Any, ...]]]:
+    with desk.context(actor, readonly=True) as ctx:
+        return [[tuple(row) for row in c.execute(ctx, shape, params)] for c, shape, params in runs]
+
+
+Run = tuple[tenancy.Cached[Any], tenancy.Shape, dict[str, Any]]
+
+
+@pytest.mark.parametrize("erased", ["Acme Hosting", "Beta Cloud"])
+def test_every_cached_statement_sees_only_its_resellers_rows(
+    desk: Desk, operator: Actor, erased: str
+) -> None:
+    """Each statement the desk builds once, in each of its example shapes, run as a reseller
+    answers the same before and after every row of the other tenant is erased; run as the
+    operator, the same parameters reach the other tenant's rows (so the data can tell)."""
+    statements = tenancy.registered()
+    assert statements, "the desk registers its cached statements when it is imported"
+    tenants = {name: new_tenant(desk, operator, name) for name in ("Acme Hosting", "Beta Cloud")}
+    with desk.context(operator) as ctx:
+        for name, prefix, days in (
+            ("Acme Hosting", "a", ACME_DAYS),
+            ("Beta Cloud", "b", BETA_DAYS),
+        ):
+            for n, day in enumerate(days):
+                view = d.add_domain(ctx, url=f"{prefix}{n:02d}.test.com", tenant=name)
+                expires = None if day is None else AT + timedelta(days=day)
+                ctx.session.execute(
+                    update(Domain).where(Domain.id == view.id).values(expires_at=expires)
+                )
+    (viewer_name,) = set(tenants) - {erased}
+    viewer, other = tenants[viewer_name], tenants[erased]
+    reseller = Actor("reseller", tenant_id=viewer)
+    runs: list[Run] = []
+    for statement in statements:
+        if statement.by_credential:  # finds a caller before anyone acts: never a reseller's
+            for shape in statement.examples:
+                with (
+                    desk.context(reseller, readonly=True) as ctx,
+                    pytest.raises(ValueError, match="runs before a reseller acts"),
+                ):
+                    statement.execute(ctx, shape, {})
+            continue
+        for shape in statement.examples:
+            stmt = statement.statement(tenancy.RESELLER, shape)
+            runs += [(statement, shape, p) for p in example_params(stmt, viewer, other)]
+    before = run_all(desk, reseller, runs)
+    everyone = run_all(desk, operator, runs)
+    for statement in statements:
+        for shape in statement.examples if not statement.by_credential else ():
+            mine = [n for n, (c, s, _) in enumerate(runs) if c is statement and s == shape]
+            assert any(before[n] != everyone[n] for n in mine), (
+                f"{statement.name}{shape}: the operator sees what the reseller sees, so the "
+                "test data cannot tell the tenants apart"
+            )
+
+    # Every row of the other tenant is erased (children first).
+    with desk.context(operator) as ctx:
+        for table in reversed(Base.metadata.sorted_tables):
+            if "tenant_id" in table.c:
+                ctx.session.execute(delete(table).where(table.c.tenant_id == other))
+        ctx.session.execute(delete(Tenant).where(Tenant.id == other))
+    after = run_all(desk, reseller, runs)
+    for n, (statement, shape, params) in enumerate(runs):
+        assert after[n] == before[n], f"{statement.name}{shape} {params} sees {erased}'s rows"
+
+
+def _count_all(scope: tenancy.Scope) -> Any:
+    return scope.scoped(select(func.count()).select_from(Domain), Domain.tenant_id)
+
+
+def test_a_cached_statement_binds_the_tenant_from_the_actor_only(
     desk: Desk, operator: Actor
 ) -> None:
-    """Ctx.built_once: a reseller's statement carries its tenant only as a parameter, so
-    one run without Ctx.bound fails rather than shows another tenant's rows."""
+    """The runner binds the reseller's tenant itself: a caller cannot pass one, and the
+    reseller's statement run without it fails rather than shows another tenant's rows."""
     acme = new_tenant(desk, operator, "Acme Hosting")
     beta = new_tenant(desk, operator, "Beta Cloud")
     desk.run(operator, d.add_domain, url="a.test.com", tenant="Acme Hosting")
     desk.run(operator, d.add_domain, url="b.test.com", tenant="Beta Cloud")
+    desk.run(operator, d.add_domain, url="c.test.com", tenant="Beta Cloud")
+    counting = tenancy.Cached(_count_all, [()])
 
-    def build(scope: Any) -> Any:
-        return scope.scoped(select(func.count()).select_from(Domain), Domain.tenant_id)
-
-    for tenant_id in (acme, beta):
+    for tenant_id, count in ((acme, 1), (beta, 2)):
         with desk.context(Actor("reseller", tenant_id=tenant_id), readonly=True) as ctx:
-            stmt = ctx.built_once(("test-count",), build)
-            assert ctx.session.scalar(stmt, ctx.bound({})) == 1
+            assert counting.execute(ctx, (), {}).scalar() == count
+            with pytest.raises(ValueError, match="bound from the actor"):
+                counting.execute(ctx, (), {tenancy.SCOPE_TENANT: acme})
+            raw = counting.statement(tenancy.RESELLER, ())
             with pytest.raises(Exception, match="certdesk_scope_tenant"):
-                ctx.session.scalar(stmt, {})
+                ctx.session.scalar(raw, {})
     with desk.context(operator, readonly=True) as ctx:
-        assert ctx.session.scalar(ctx.built_once(("test-count",), build), ctx.bound({})) == 2
+        assert counting.execute(ctx, (), {}).scalar() == 3
+
+
+def test_a_builder_that_could_bake_a_tenant_in_is_refused() -> None:
+    tenant_id = 7
+
+    def closes_over(scope: tenancy.Scope) -> Any:
+        return select(Domain.id).where(Domain.tenant_id == tenant_id)
+
+    with pytest.raises(TypeError, match="must not close over anything"):
+        tenancy.Cached(closes_over, [()])
+
+    unscoped = tenancy.Cached(_unscoped, [()])
+    assert unscoped.statement(tenancy.OPERATOR, ()) is not None  # an operator's sees all
+    with pytest.raises(TypeError, match=r"must be limited with Scope\.scoped"):
+        unscoped.statement(tenancy.RESELLER, ())
+
+    by_id = tenancy.Cached(_by_tenant, [(1,)])
+    with pytest.raises(TypeError, match="only flags and words"):
+        by_id.statement(tenancy.RESELLER, (tenant_id,))
+
+
+def _unscoped(scope: tenancy.Scope) -> Any:
+    return select(Domain.id)
+
+
+def _by_tenant(scope: tenancy.Scope, tenant_id: int) -> Any:
+    return scope.scoped(select(Domain.id).where(Domain.tenant_id == tenant_id), Domain.tenant_id)

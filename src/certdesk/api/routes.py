@@ -510,7 +510,7 @@ def probe(body: ProbeIn, p: Who, d: DeskDep) -> Any:
 
 
 @router.get("/probe-requests/{request_id}", tags=["monitoring"])
-def probe_request(request_id: int, p: Who, d: DeskDep) -> Any:
+def probe_request(request_id: Id, p: Who, d: DeskDep) -> Any:
     """A probe request: queued, running, done (with each URL's result) or failed."""
     from certdesk.desk.probe_requests import get_probe_request
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 
 from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.desk.passwords import check_password
+from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.store.accounts import ApiToken, User, WebSession
 from certdesk.store.models import Tenant
@@ -281,7 +282,7 @@ def login(ctx: Ctx, *, username: str, password: str) -> Session:
 @reads
 def session_for(ctx: Ctx, *, token: str) -> Session | None:
     """The live session of a cookie value, or None."""
-    row = ctx.session.execute(_SESSION, {"token_hash": _hash_token(token)}).one_or_none()
+    row = _session.execute(ctx, (), {"token_hash": _hash_token(token)}).one_or_none()
     if row is None or row[1] <= ctx.now:
         return None
     caller = _caller(row[2:])
@@ -303,18 +304,26 @@ _CALLER = (
     User.disabled,
     User.must_change_password,
 )
-_SESSION = (
-    select(WebSession.csrf_token, WebSession.expires_at, *_CALLER)
-    .join(User, User.id == WebSession.user_id)
-    .outerjoin(Tenant, Tenant.id == User.tenant_id)
-    .where(WebSession.token_hash == bindparam("token_hash"))
-)
-_TOKEN = (
-    select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, *_CALLER)
-    .join(User, User.id == ApiToken.user_id)
-    .outerjoin(Tenant, Tenant.id == User.tenant_id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))
-)
+
+
+@cached((), by_credential=True)
+def _session(scope: Scope) -> Select[*tuple[Any, ...]]:
+    return (
+        select(WebSession.csrf_token, WebSession.expires_at, *_CALLER)
+        .join(User, User.id == WebSession.user_id)
+        .outerjoin(Tenant, Tenant.id == User.tenant_id)
+        .where(WebSession.token_hash == bindparam("token_hash"))
+    )
+
+
+@cached((), by_credential=True)
+def _token(scope: Scope) -> Select[*tuple[Any, ...]]:
+    return (
+        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, *_CALLER)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Tenant, Tenant.id == User.tenant_id)
+        .where(ApiToken.token_hash == bindparam("token_hash"))
+    )
 
 
 def _caller(row: Sequence[Any]) -> tuple[Actor, UserView] | None:
@@ -420,7 +429,7 @@ class TokenUse:
 @reads
 def actor_for_token(ctx: Ctx, *, token: str) -> TokenUse | None:
     """Who a bearer token acts as (read only: see :func:`touch_token`)."""
-    row = ctx.session.execute(_TOKEN, {"token_hash": _hash_token(token)}).one_or_none()
+    row = _token.execute(ctx, (), {"token_hash": _hash_token(token)}).one_or_none()
     if row is None or row[1] is not None:
         return None
     caller = _caller(row[3:])

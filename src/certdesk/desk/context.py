@@ -2,7 +2,9 @@
 is acting, and the instant. Also the desk's errors and the audit log writer.
 
 Tenancy is enforced here, not in the interfaces: an actor bound to a tenant sees
-only that tenant's rows, and anything else answers ``not-found``.
+only that tenant's rows, and anything else answers ``not-found``. A query is limited to
+the actor's tenant in one way, :meth:`Ctx.scoped` (see :mod:`certdesk.desk.tenancy`, which
+also holds the statements built once).
 
 A use case that reads a file (a ``.pfx``, a signed certificate) is :func:`staged`: the
 costly reading and checking runs outside any transaction, through the desk's
@@ -20,10 +22,11 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from cryptography import x509
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from certdesk import clock
+from certdesk.desk.tenancy import scoped_now
 from certdesk.errors import CertdeskError
 from certdesk.pki import Finding
 from certdesk.pki.names import PublicSuffixTest
@@ -35,10 +38,6 @@ T = TypeVar("T")
 J = TypeVar("J")
 R = TypeVar("R")
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
-B = TypeVar("B")
-
-# Statements built once per actor scope and shape (Ctx.built_once).
-_BUILT: dict[tuple[Any, ...], Any] = {}
 
 
 class NotFound(CertdeskError):
@@ -134,50 +133,12 @@ class Ctx:
         )
 
     def scoped(self, stmt: S, tenant_column: Any) -> S:
-        """Limit a query to the actor's tenant (operators see all)."""
-        if self.actor.tenant_id is None:
-            return stmt
-        return stmt.where(tenant_column == self.actor.tenant_id)
+        """Limit a query to the actor's tenant (operators see all): the condition of
+        :meth:`Scope.scoped <certdesk.desk.tenancy.Scope.scoped>`, its tenant bound now."""
+        return scoped_now(stmt, tenant_column, self.actor)
 
     def visible(self, tenant_id: int) -> bool:
         return self.actor.tenant_id is None or self.actor.tenant_id == tenant_id
-
-    def built_once(self, key: tuple[Any, ...], build: Callable[[Scope], B]) -> B:
-        """The statement ``build`` makes, kept for every later request of the same ``key``
-        (building and hashing a statement in SQLAlchemy costs as much as a quick query
-        takes to run). What varies is bound when it runs, the reseller's tenant too: run
-        it with :meth:`bound` parameters. ``build`` sees only the :class:`Scope`, so it
-        cannot put one reseller's tenant into a statement another will run."""
-        scoped_key = (self.actor.is_operator, *key)
-        found = _BUILT.get(scoped_key)
-        if found is None:
-            if len(_BUILT) > 1024:  # a few per shape; bounded all the same
-                _BUILT.clear()
-            found = _BUILT[scoped_key] = build(Scope(self.actor.is_operator))
-        return found
-
-    def bound(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``params`` plus the actor's tenant, for a statement of :meth:`built_once`."""
-        if self.actor.tenant_id is None:
-            return params
-        return {**params, SCOPE_TENANT: self.actor.tenant_id}
-
-
-SCOPE_TENANT = "certdesk_scope_tenant"
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What a statement built once knows of its actor: an operator's sees every tenant, a
-    reseller's its tenant bound later (``:certdesk_scope_tenant``, from
-    :meth:`Ctx.bound`); a statement run without it fails, it does not leak."""
-
-    operator: bool
-
-    def scoped(self, stmt: S, tenant_column: Any) -> S:
-        if self.operator:
-            return stmt
-        return stmt.where(tenant_column == bindparam(SCOPE_TENANT))
 
 
 class Reader(Protocol):

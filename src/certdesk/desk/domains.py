@@ -28,10 +28,10 @@ from certdesk.desk.context import (
     Ctx,
     Forbidden,
     NotFound,
-    Scope,
     reads,
     tenant_by_name,
 )
+from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -272,14 +272,12 @@ def list_domains(
         params["owner"] = tenant_by_name(ctx, tenant).id
     if limit is not None:
         params["limit"] = max(0, limit)
-    stmt = ctx.built_once(
-        ("list_domains", tenant is not None, limit is not None),
-        lambda scope: _listing(scope, by_owner=tenant is not None, paged=limit is not None),
-    )
-    return [DomainView(*row) for row in ctx.session.execute(stmt, ctx.bound(params))]
+    rows = _listing.execute(ctx, (tenant is not None, limit is not None), params)
+    return [DomainView(*row) for row in rows]
 
 
-def _listing(scope: Scope, *, by_owner: bool, paged: bool) -> Select[*tuple[Any, ...]]:
+@cached(*((by_owner, paged) for by_owner in (False, True) for paged in (False, True)))
+def _listing(scope: Scope, by_owner: bool, paged: bool) -> Select[*tuple[Any, ...]]:
     stmt = _views(scope).order_by(Domain.hostname, Domain.port).offset(_OFFSET)
     if by_owner:
         stmt = stmt.where(Domain.tenant_id == bindparam("owner"))
@@ -338,14 +336,10 @@ def domain_overview(
         {(timedelta(0), True), (chart_end, True)}
         | {(delta, False) for delta in (*deltas, *week_edges)}
     )
-    counting = ctx.built_once(
-        ("overview-counts", tuple(cuts)),
-        lambda scope: _segment_counts(scope, [after for _, after in cuts]),
-    )
     params: dict[str, Any] = {f"c{n}": at + offset for n, (offset, _) in enumerate(cuts)}
     segments = [0] * (len(cuts) + 1)
     none = 0
-    for n, count in ctx.session.execute(counting, ctx.bound(params)):
+    for n, count in _segment_counts.execute(ctx, (tuple(after for _, after in cuts),), params):
         if n < 0:
             none = count
         else:
@@ -371,12 +365,8 @@ def domain_overview(
     def page_of(kind: str, limit: int, offset: int) -> list[DomainView]:
         if limit <= 0:
             return []
-        stmt = ctx.built_once(
-            ("overview-page", kind, tuple(labels)),
-            lambda scope: _overview_page(scope, kind, labels),
-        )
         page = {**edge_params, "limit": limit, "offset": offset}
-        rows = ctx.session.execute(stmt, ctx.bound(page))
+        rows = _overview_page.execute(ctx, (kind, tuple(labels)), page)
         return [DomainView(*row) for row in rows]
 
     limit, offset = max(0, limit), max(0, offset)
@@ -394,7 +384,7 @@ def domain_overview(
     )
 
 
-def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
+def _urgency_range(label: str, labels: Sequence[str]) -> list[ColumnElement[bool]]:
     """The expiries of an urgency (``none``, ``expired``, a bucket's label, ``ok``), with
     ``:at`` and the buckets' edges ``:u1``… bound later."""
     expires = Domain.expires_at
@@ -410,7 +400,8 @@ def _urgency_range(label: str, labels: list[str]) -> list[ColumnElement[bool]]:
     return [expires > at if n == 1 else expires >= edge[n - 1], expires < edge[n]]
 
 
-def _segment_counts(scope: Scope, after: list[bool]) -> CompoundSelect[*tuple[Any, ...]]:
+@cached(((True, False, False, True),), ((True, True),), ((False, True, False, False, True),))
+def _segment_counts(scope: Scope, after: tuple[bool, ...]) -> CompoundSelect[*tuple[Any, ...]]:
     """Rows ``(n, count)`` of the actor's active domains: n=-1 those with no expiry, then
     for each segment n of the expiries between the cuts ``:c{n-1}`` and ``:c{n}`` (each a
     range of the index on ``(tenant, expires_at)``). A cut is just after its moment when
@@ -440,7 +431,12 @@ def _segment_counts(scope: Scope, after: list[bool]) -> CompoundSelect[*tuple[An
     )
 
 
-def _overview_page(scope: Scope, kind: str, labels: list[str]) -> Select[*tuple[Any, ...]]:
+@cached(
+    *((kind, ("urgent", "soon")) for kind in ("none", "dated", "expired", "urgent", "soon", "ok")),
+    ("dated", ()),
+    ("ok", ()),
+)
+def _overview_page(scope: Scope, kind: str, labels: tuple[str, ...]) -> Select[*tuple[Any, ...]]:
     """A page of the domains of an urgency, or of all ``dated`` ones, soonest first (the
     undated by URL); ``not_after`` is the expiry that counts."""
     expires = Domain.expires_at
@@ -463,13 +459,11 @@ def show_domain(ctx: Ctx, *, url: str) -> DomainView:
 @reads
 def count_domains(ctx: Ctx, *, tenant: str | None = None) -> int:
     params = {} if tenant is None else {"owner": tenant_by_name(ctx, tenant).id}
-    stmt = ctx.built_once(
-        ("count_domains", tenant is not None), lambda scope: _counting(scope, by_owner=bool(params))
-    )
-    return int(ctx.session.scalar(stmt, ctx.bound(params)) or 0)
+    return int(_counting.execute(ctx, (tenant is not None,), params).scalar() or 0)
 
 
-def _counting(scope: Scope, *, by_owner: bool) -> Select[int]:
+@cached((False,), (True,))
+def _counting(scope: Scope, by_owner: bool) -> Select[int]:
     stmt = select(func.count()).select_from(Domain).where(Domain.removed_at.is_(None))
     if by_owner:
         stmt = stmt.where(Domain.tenant_id == bindparam("owner"))

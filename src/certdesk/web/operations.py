@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.api.auth import Principal
+from certdesk.api.bounds import Id
 from certdesk.desk import accounts
 from certdesk.reports import preview_report
 from certdesk.reports.render import title
@@ -133,7 +134,7 @@ def user_password(
 
 @router.post("/users/{username}/tokens/{token_id}/revoke")
 def user_token_revoke(
-    request: Request, username: str, token_id: int, csrf_token: Csrf = ""
+    request: Request, username: str, token_id: Id, csrf_token: Csrf = ""
 ) -> Response:
     who = _operator(request, form_csrf=csrf_token)
     run(request, who, accounts.revoke_token_of, username=username, token_id=token_id)
