@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import random
 import re
 import shutil
@@ -23,7 +24,7 @@ from certdesk.errors import (
     WrongPassword,
 )
 from certdesk.pki import DEFAULT_MAX_BYTES, load_bundle, load_certificates, load_private_key
-from certdesk.pki.facts import fingerprint
+from certdesk.pki.facts import describe, fingerprint
 from tests.openssl_pki import PFX_PASSWORD, UTF8_PASSWORD, OpenSSLPKI, run_openssl
 
 PW = PFX_PASSWORD.encode()
@@ -413,3 +414,61 @@ def test_wrong_password_message_carries_no_secret(pki: OpenSSLPKI) -> None:
     text = repr(info.value.to_dict())
     assert secret not in text
     assert not re.search(r"BEGIN .*PRIVATE KEY", text)
+
+
+# --- bulk bundles: the garbage collector is paused while their facts are read ----------
+
+_BULK_NAMES = ("leaf_crt", "int_crt", "root_crt", "wildcard_crt", "p384_crt", "expired_crt")
+
+
+def _bulk_pem(pki: OpenSSLPKI, count: int = 100) -> bytes:
+    """``count`` openssl-written certificates of different shapes, as one PEM bundle."""
+    pems = [getattr(pki, name).read_bytes() for name in _BULK_NAMES]
+    return b"".join(pems[i % len(pems)] for i in range(count))
+
+
+def test_bulk_bundle_has_the_facts_of_each_certificate_read_alone(pki: OpenSSLPKI) -> None:
+    data = _bulk_pem(pki)
+    bundle = load_bundle(data)
+    alone = [load_bundle(getattr(pki, n).read_bytes()).infos()[0] for n in _BULK_NAMES]
+    assert len(bundle.infos()) == 100
+    assert list(bundle.infos()) == [alone[i % len(alone)] for i in range(100)]
+    assert list(bundle.infos()) == [describe(c) for c in _pem_certs_of(data)]
+
+
+def _pem_certs_of(data: bytes) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(data)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_bulk_load_leaves_the_collector_as_it_found_it(pki: OpenSSLPKI, enabled: bool) -> None:
+    data = _bulk_pem(pki)
+    was = gc.isenabled()
+    try:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        load_bundle(data)
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+def test_bulk_load_that_fails_turns_the_collector_back_on(pki: OpenSSLPKI) -> None:
+    # A certificate pyca loads but whose SCT extension it cannot read, last of 100.
+    broken = (VECTORS / "x509" / "badssl-sct-none-hash.der").read_bytes()
+    pem = b"".join(
+        [
+            b"-----BEGIN CERTIFICATE-----\n",
+            base64.encodebytes(broken),
+            b"-----END CERTIFICATE-----\n",
+        ]
+    )
+    assert gc.isenabled()
+    with pytest.raises(Malformed, match="signedCertificateTimestampList"):
+        load_bundle(_bulk_pem(pki, 99) + pem)
+    assert gc.isenabled()
