@@ -12,27 +12,30 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fastapi import Request
 
 from certdesk.desk import Actor
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
-from certdesk.errors import CertdeskError
+from certdesk.errors import CertdeskError, RateLimited
 
 SESSION_COOKIE = "certdesk_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Unauthenticated(CertdeskError):
-    code = "unauthenticated"
+    code: ClassVar[str] = "unauthenticated"
+    http_status: ClassVar[int] = 401
 
 
 class CsrfFailed(CertdeskError):
-    code = "csrf-failed"
+    code: ClassVar[str] = "csrf-failed"
+    http_status: ClassVar[int] = 403
 
 
-class TooManyAttempts(CertdeskError):
-    code = "rate-limited"
+class TooManyAttempts(RateLimited):
+    code: ClassVar[str] = "rate-limited"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The one place where certdesk's error codes become HTTP status codes."""
+"""Errors as JSON answers, each with the HTTP status its class carries."""
 
 from __future__ import annotations
 
@@ -11,26 +11,10 @@ from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
 
-STATUS = {
-    "not-found": 404,
-    "forbidden": 403,
-    "unauthenticated": 401,
-    "login-failed": 401,
-    "csrf-failed": 403,
-    "rate-limited": 429,
-    "conflict": 409,
-    "duplicate": 409,
-    "refused": 422,
-    "too-large": 413,
-    "vault-locked": 503,
-    "store-unavailable": 503,
-    "busy": 503,
-    "send-failed": 502,
-}
-
 
 def status_for(error: CertdeskError) -> int:
-    return STATUS.get(error.code, 400)
+    """The HTTP status of a refusal: the one its class carries (see ``certdesk.errors``)."""
+    return error.http_status
 
 
 async def certdesk_error_handler(request: Request, exc: Exception) -> JSONResponse:

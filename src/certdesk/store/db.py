@@ -6,20 +6,22 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certdesk.errors import CertdeskError
+from certdesk.errors import Unavailable
 from certdesk.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class StoreUnavailable(CertdeskError):
-    code = "store-unavailable"
+class StoreUnavailable(Unavailable):
+    """The database is busy (locked, every connection in use) or cannot be reached."""
+
+    code: ClassVar[str] = "store-unavailable"
 
 
 class Store:
