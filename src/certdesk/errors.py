@@ -43,6 +43,11 @@ when a class is missing here or its line does not match the class)::
     ├── Unauthenticated            certdesk.api.auth            unauthenticated     401    2
     └── CsrfFailed                 certdesk.api.auth            csrf-failed         403    2
 
+Errors may name the input they are about in ``field`` (``password``, ``file``,
+``urls``, ``common_name``…: the name of the use case's parameter). The desk sets it where
+it refuses an input, with :func:`about` around the code that reads it; the portal shows
+the error next to that field of its form and the API adds ``field`` to its error JSON.
+
 A new error code is a subclass of the closest class here (in this module, or in the
 module of the layer that raises it), with its ``code`` and, where they differ from its
 parent's, its ``http_status`` and ``exit_code``; then a line in this tree and, for the
@@ -55,6 +60,8 @@ password or key material.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 
@@ -65,13 +72,17 @@ class CertdeskError(Exception):
     http_status: ClassVar[int] = 400
     exit_code: ClassVar[int] = 2
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.field = field
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"code": self.code, "message": self.message, "hint": self.hint}
+        found = {"code": self.code, "message": self.message, "hint": self.hint}
+        if self.field is not None:
+            found["field"] = self.field
+        return found
 
     def __str__(self) -> str:
         return self.message
@@ -149,6 +160,18 @@ class Unavailable(CertdeskError):
     http_status: ClassVar[int] = 503
 
 
+@contextmanager
+def about(field: str, *kinds: type[CertdeskError]) -> Iterator[None]:
+    """An error raised inside (one of ``kinds``; by default any) that names no input yet is
+    about the input ``field``."""
+    try:
+        yield
+    except CertdeskError as error:
+        if error.field is None and isinstance(error, kinds or CertdeskError):
+            error.field = field
+        raise
+
+
 __all__ = [
     "CertdeskError",
     "InputError",
@@ -165,4 +188,5 @@ __all__ = [
     "Unreadable",
     "UnsupportedFormat",
     "WrongPassword",
+    "about",
 ]

@@ -55,6 +55,7 @@ async def read_upload(request: Request, upload: UploadFile) -> bytes:
         raise TooLarge(
             f"the file is larger than the limit of {limit:,} bytes",
             hint="a certificate file is a few kilobytes: check it is the right one",
+            field="file",
         )
     return data
 

@@ -73,8 +73,15 @@ class Refused(CertdeskError):
     http_status: ClassVar[int] = 422
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, findings: Sequence[Finding], *, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(
+        self,
+        message: str,
+        findings: Sequence[Finding],
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+    ):
+        super().__init__(message, hint=hint, field=field)
         self.findings = tuple(findings)
 
     def to_dict(self) -> dict[str, Any]:

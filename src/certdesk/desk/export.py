@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from certdesk.desk.context import Ctx, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import chain_of, open_key
-from certdesk.errors import InvalidArgument
+from certdesk.errors import InvalidArgument, about
 from certdesk.pki import key_to_pem, served, to_pem, to_pfx
 from certdesk.store.models import PrivateKeyRecord
 
@@ -31,7 +31,8 @@ def export_certificate(
 ) -> Export:
     """The certificate on ``url`` with its chain and key: ``pfx`` (with ``password``) or
     ``pem`` (key first, encrypted when a password is given)."""
-    domain = find_domain(ctx, url)
+    with about("url", InvalidArgument):
+        domain = find_domain(ctx, url)
     cert = current_certificates(ctx, [domain.id]).get(domain.id)
     if cert is None:
         raise NotFound(f"no certificate is installed on {domain.url}")
@@ -57,7 +58,7 @@ def export_certificate(
             data = key_to_pem(key, password) + data
         media, name = "application/x-pem-file", f"{base}.pem"
     else:
-        raise InvalidArgument(f"cannot export as {to!r}", hint="choose pfx or pem")
+        raise InvalidArgument(f"cannot export as {to!r}", hint="choose pfx or pem", field="to")
     ctx.audit(
         "certificate.export",
         "certificate",

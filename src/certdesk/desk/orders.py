@@ -37,7 +37,14 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
-from certdesk.errors import CertdeskError, InvalidArgument, NoCertificate, UnsupportedFormat
+from certdesk.errors import (
+    CertdeskError,
+    InputError,
+    InvalidArgument,
+    NoCertificate,
+    UnsupportedFormat,
+    about,
+)
 from certdesk.pki import (
     Bundle,
     Finding,
@@ -95,7 +102,8 @@ def order_csr(
     """Make a key and a CSR for ``subject``; the order waits for the signed certificate."""
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
-    parsed = [parse_url(u) for u in urls]
+    with about("urls"):
+        parsed = [parse_url(u) for u in urls]
     new_key = generate_key(kind)
     csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
     names = csr_names(subject_of(csr), sans)
@@ -108,6 +116,7 @@ def order_csr(
         raise InvalidArgument(
             "the request's names do not cover " + ", ".join(uncovered),
             hint="add those host names with --san, or correct the URLs",
+            field="urls",
         )
     sealed = seal_key(ctx, owner.id, new_key)
     request = open_request(
@@ -161,6 +170,7 @@ def _key_kind(value: str) -> KeyKind:
         raise InvalidArgument(
             f"unknown key type {value!r}",
             hint="choose one of " + ", ".join(k.value for k in KeyKind),
+            field="key_kind",
         ) from None
 
 
@@ -244,9 +254,11 @@ class ChainReading:
 @staged
 def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
-    found = stages.read(read_signed, (data, stages.policy.max_upload_bytes))
+    with about("file", InputError):
+        found = stages.read(read_signed, (data, stages.policy.max_upload_bytes))
     plan = stages.look(plan_completion, found=found)
-    reading = stages.read(check_signed, plan)
+    with about("file", InputError):
+        reading = stages.read(check_signed, plan)
     missing = [n for n in plan.wildcards if n not in {d.lower() for d in reading.dns_names}]
     findings = list(reading.findings) + [
         Finding(
@@ -264,6 +276,7 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
             f"the signed certificate cannot be accepted: {len(errors)} problem(s)",
             findings,
             hint="fix every error listed and send the certificate again",
+            field="file",
         )
     return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
 
