@@ -5,8 +5,6 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
@@ -74,18 +72,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Anything else: still JSON with a code (the server logs the traceback)."""
-    if isinstance(exc, OperationalError | PoolTimeout):  # locked, unreachable, pool full
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "store-unavailable",
-                    "message": "the database is busy or cannot be reached",
-                    "hint": "try again in a moment",
-                }
-            },
-            status_code=503,
-        )
+    """Anything else: still JSON with a code (the server logs the traceback). The store's
+    own errors (``store-unavailable``) arrive as a ``CertdeskError``, translated there."""
     return JSONResponse(
         {"error": {"code": "internal-error", "message": "an unexpected error", "hint": None}},
         status_code=500,

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.errors import Unavailable
@@ -66,15 +67,24 @@ class Store:
         On SQLite a writing transaction takes the write lock when it begins (so writers
         queue instead of failing half-way); a ``readonly`` one does not, so reads run
         side by side with each other and with a writer (WAL).
+
+        A database that is locked past the busy timeout, cannot be reached, or has no free
+        connection in the pool is translated here, once, into ``store-unavailable``: no
+        caller above the store sees SQLAlchemy's errors.
         """
-        if not readonly:
-            with self._sessions() as session, session.begin():
-                yield session
-            return
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(certdesk_readonly=True)
-            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
-                yield session
+        try:
+            if not readonly:
+                with self._sessions() as session, session.begin():
+                    yield session
+                return
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(certdesk_readonly=True)
+                with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                    yield session
+        except (OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(
+                "the database is busy or cannot be reached", hint="try again in a moment"
+            ) from exc
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()
