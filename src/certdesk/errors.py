@@ -27,7 +27,7 @@ when a class is missing here or its line does not match the class)::
     ├── RateLimited                certdesk.errors              rate-limited        429    2
     │   ├── TooManyReads           certdesk.readpool            rate-limited        429    2
     │   ├── ProbeRateLimited       certdesk.desk.probe_requests rate-limited        429    2
-    │   └── TooManyAttempts        certdesk.api.auth            rate-limited        429    2
+    │   └── TooManyAttempts        certdesk.http.auth           rate-limited        429    2
     ├── Unavailable                certdesk.errors              unavailable         503    2
     │   ├── StoreUnavailable       certdesk.store.db            store-unavailable   503    2
     │   ├── VaultLocked            certdesk.store.vault         vault-locked        503    2
@@ -40,8 +40,8 @@ when a class is missing here or its line does not match the class)::
     ├── LoginFailed                certdesk.desk.accounts       login-failed        401    2
     ├── DeployError                certdesk.deploy.base         deploy-failed       502    2
     ├── SendError                  certdesk.notify.mailers      send-failed         502    2
-    ├── Unauthenticated            certdesk.api.auth            unauthenticated     401    2
-    └── CsrfFailed                 certdesk.api.auth            csrf-failed         403    2
+    ├── Unauthenticated            certdesk.http.auth           unauthenticated     401    2
+    └── CsrfFailed                 certdesk.http.auth           csrf-failed         403    2
 
 Errors may name the input they are about in ``field`` (``password``, ``file``,
 ``urls``, ``common_name``…: the name of the use case's parameter). The desk sets it where

@@ -62,7 +62,7 @@ def first_start(desk: Desk, admin_password: str | None) -> str | None:
 def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, scheduler: bool) -> FastAPI:
     """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
     probe worker that runs queued "probe now" requests, both started and stopped with it."""
-    from certdesk.api.app import create_app
+    from certdesk.asgi import create_app
     from certdesk.probe_worker import ProbeWorker
 
     app = create_app(desk, settings, trust_forwarded=trust_forwarded)

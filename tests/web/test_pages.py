@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from certdesk import desk as d
-from certdesk.api.auth import LoginLimiter
 from certdesk.desk import Desk
+from certdesk.http.auth import LoginLimiter
 from tests.database import unchanged
 from tests.flows import order, signed, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, run_openssl

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import and_, func, select
 
-from certdesk.api.auth import principal
 from certdesk.desk.context import Desk, Forbidden
+from certdesk.http.auth import principal
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState, ReportDelivery
 

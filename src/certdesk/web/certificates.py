@@ -16,12 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
-from certdesk.api.auth import Principal
-from certdesk.api.encode import download
-from certdesk.api.routes import read_upload
-from certdesk.api.threads import in_intake_thread, quick_read
 from certdesk.desk import NotFound
 from certdesk.errors import CertdeskError
+from certdesk.http.auth import Principal
+from certdesk.http.files import download, read_upload
+from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.installer import InstallOutcome
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.web.common import PageError, render, run, the_desk, viewer

@@ -16,16 +16,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
-from certdesk.api.auth import (
+from certdesk.desk import accounts
+from certdesk.errors import CertdeskError
+from certdesk.http.auth import (
     SESSION_COOKIE,
     LoginLimiter,
     TooManyAttempts,
     client_address,
     is_https,
+    set_session_cookie,
 )
-from certdesk.api.routes import set_session_cookie
-from certdesk.desk import accounts
-from certdesk.errors import CertdeskError
 from certdesk.web.common import SECURITY_HEADERS, render, safe_next, the_desk, viewer
 from certdesk.web.forms import FormError
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
-from certdesk.api.threads import quick_read
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
+from certdesk.http.threads import quick_read
 from certdesk.reports import ReportRow, select_rows
 from certdesk.reports.windows import Window
 from certdesk.web.common import render, run, the_desk, viewer

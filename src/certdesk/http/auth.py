@@ -14,9 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
-from fastapi import Request
+from fastapi import Request, Response
 
-from certdesk.desk import Actor
+from certdesk.desk import Actor, accounts
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
 from certdesk.errors import CertdeskError, RateLimited
 
@@ -122,3 +122,15 @@ def is_https(request: Request) -> bool:
         if proto:
             return proto.split(",")[0].strip().lower() == "https"
     return request.url.scheme == "https"
+
+
+def set_session_cookie(request: Request, response: Response, session: accounts.Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/",
+    )

@@ -1,4 +1,5 @@
-"""Errors as JSON answers, each with the HTTP status its class carries."""
+"""Errors as JSON answers, each with the HTTP status its class carries (the API's, and
+the portal's for what is not a page), and framework errors in the same shape."""
 
 from __future__ import annotations
 
