@@ -42,7 +42,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 async def error_page(request: Request, exc: Exception) -> Response:
     """An unknown address (or another framework error) outside the API: an HTML page for
-    browsers, FastAPI's plain JSON for anything else (the docs, static files, scripts)."""
+    browsers, FastAPI's plain JSON for anything else (static files, scripts)."""
     assert isinstance(exc, StarletteHTTPException)
     if request.url.path.startswith(NOT_PAGES):
         return await http_exception_handler(request, exc)
