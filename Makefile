@@ -42,6 +42,7 @@ pytest: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	scripts/test-system-deps scripts/debian-packages-bench.txt
 	$(BIN)/python bench/bench_inspect.py
+	$(BIN)/python bench/bench_hostile.py
 	$(BIN)/python bench/bench_desk.py --count 1000 --key ec
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_probe.py

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -21,13 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certdesk import __version__, api, web
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
-from certdesk.http.auth import LoginLimiter
+from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
 from certdesk.http.errors import (
     certdesk_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
+from certdesk.http.headers import SecurityHeaders, docs_csp
 from certdesk.readpool import Limits, ReaderPool
 from certdesk.service import open_installer
 from certdesk.settings import Settings
@@ -100,8 +101,15 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def create_app(
-    desk: Desk, settings: Settings, *, trust_forwarded: bool = False, with_portal: bool = True
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool = False,
+    trusted_proxies: Sequence[str] = (),
+    with_portal: bool = True,
 ) -> FastAPI:
+    """The app. Forwarded headers count only from the proxies in ``trusted_proxies`` and
+    the ``trusted_proxies`` setting, plus loopback ones with ``trust_forwarded``."""
     # Uploaded files are read and checked in worker processes with a time limit, never
     # on this process's threads (certdesk.readpool); the workers start on the first upload.
     readers = ReaderPool(Limits.of(settings))
@@ -124,14 +132,20 @@ def create_app(
     app.state.readers = readers
     app.state.desk = desk = dataclasses.replace(desk, reader=readers)
     app.state.settings = settings
-    app.state.trust_forwarded = trust_forwarded
+    app.state.trusted_proxies = proxy_networks(
+        [
+            *(LOOPBACK_PROXIES if trust_forwarded else ()),
+            *settings.trusted_proxies,
+            *trusted_proxies,
+        ]
+    )
     app.state.login_limiter = LoginLimiter()
     app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    api.mount(app)
+    docs_page = api.mount(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the event loop: no thread to wait for
@@ -140,6 +154,7 @@ def create_app(
     if with_portal:
         web.mount(app)
         app.add_exception_handler(HTTPException, _api_or_page)
+    app.add_middleware(SecurityHeaders, docs_policy=docs_csp(docs_page))
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app

@@ -10,6 +10,11 @@ from datetime import UTC, datetime
 
 from certdesk.errors import InvalidArgument
 
+# The instants a user may give: the report windows and expiry thresholds reach months
+# around an instant, which the calendar (years 1 to 9999) must hold.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
 
 def now() -> datetime:
     """The current instant, UTC-aware."""
@@ -33,4 +38,13 @@ def parse_instant(text: str) -> datetime:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the calendar starts
+        moment = datetime.min.replace(tzinfo=UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidArgument(
+            f"{text!r} is out of range: give an instant from {EARLIEST.year} to {LATEST.year - 1}",
+            hint="write it like 2027-01-31 or 2027-01-31T10:00:00Z",
+        )
+    return moment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -59,13 +59,22 @@ def first_start(desk: Desk, admin_password: str | None) -> str | None:
         return ensure_first_operator(ctx, password=admin_password)
 
 
-def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, scheduler: bool) -> FastAPI:
+def build_app(
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool,
+    scheduler: bool,
+    trusted_proxies: Sequence[str] = (),
+) -> FastAPI:
     """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
     probe worker that runs queued "probe now" requests, both started and stopped with it."""
     from certdesk.asgi import create_app
     from certdesk.probe_worker import ProbeWorker
 
-    app = create_app(desk, settings, trust_forwarded=trust_forwarded)
+    app = create_app(
+        desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
+    )
     readers = app.router.lifespan_context  # stops the file readers at shutdown
 
     @asynccontextmanager
@@ -86,6 +95,14 @@ def build_app(desk: Desk, settings: Settings, *, trust_forwarded: bool, schedule
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def check_proxies(proxies: Sequence[str]) -> None:
+    """Refuse a mistyped trusted-proxy address (``invalid-argument``) before the server
+    starts."""
+    from certdesk.http.auth import proxy_networks
+
+    proxy_networks(proxies)
 
 
 def app_from_environment() -> FastAPI:

@@ -7,19 +7,31 @@ the server call it and hand the desk to the use cases.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from certdesk.desk.context import Desk, Policy
+from certdesk.desk.context import Actor, Desk, Policy
+from certdesk.desk.vaultops import RotateResult, rotate_master_key
+from certdesk.errors import InvalidArgument
 from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.models import PrivateKeyRecord
-from certdesk.store.vault import Vault, VaultLocked, key_id, load_master_key, parse_master_key
-from certdesk.trust import is_public_suffix, trust_roots
+from certdesk.store.vault import (
+    Vault,
+    VaultLocked,
+    key_id,
+    load_master_key,
+    new_master_key,
+    parse_master_key,
+    write_key_file,
+)
+from certdesk.trust import is_public_suffix, registrable_domain, trust_roots
 
 if TYPE_CHECKING:
     from certdesk.installer import Installer
@@ -47,6 +59,51 @@ def finish_rotation(settings: Settings) -> None:
                 os.link(current, current.with_name(f"master.key.old-{key_id(old)}"))
     with contextlib.suppress(FileNotFoundError):
         os.replace(pending, current)
+
+
+def rotate_vault(
+    settings: Settings, desk: Desk, actor: Actor, new_master: str | None = None
+) -> RotateResult:
+    """Rotate the master key, crash-safe; every stored data key is re-wrapped under it.
+
+    With the master key in ``CERTDESK_MASTER_KEY``, ``new_master`` is the new key, as
+    base64 or hex of 32 bytes (the caller then sets the variable to it); re-wrapping is
+    the whole rotation. With a key file, the file dance:
+
+    1. The new key is written to ``master.key.new`` (mode 0600) before anything changes
+       (a pending one, left by a rotation that stopped, is taken up again).
+    2. One transaction re-wraps every data key under it.
+    3. ``master.key`` is kept as ``master.key.old-<key id>`` and the new one takes its
+       place (:func:`finish_rotation`). A crash between 2 and 3 is healed on the next
+       start: the database's keys are sealed under ``master.key.new``, so
+       :func:`open_vault` finishes step 3 itself.
+
+    If step 2 fails (a key sealed under a master key certdesk does not have, the database
+    unavailable), nothing changed and ``master.key.new`` is removed: no debris.
+    """
+    if settings.master_key is not None:
+        if new_master is None:
+            raise InvalidArgument(
+                "the master key comes from CERTDESK_MASTER_KEY: the new key must be given",
+                hint="afterwards set CERTDESK_MASTER_KEY to the new key everywhere certdesk runs",
+            )
+        return desk.run(actor, rotate_master_key, new=Vault(parse_master_key(new_master)))
+    pending = pending_key_file(settings)
+    if pending.exists():
+        master = parse_master_key(pending.read_text())
+    else:
+        master = new_master_key()
+        write_key_file(pending, master)
+    new = Vault(master)
+    try:
+        result = desk.run(actor, rotate_master_key, new=new)
+    except BaseException:
+        # Rolled back: no key is sealed under the new master key; leave nothing behind.
+        pending.unlink(missing_ok=True)
+        raise
+    finish_rotation(settings)
+    desk.vault = new
+    return result
 
 
 def sealed_key_ids(store: Store) -> dict[str, int]:
@@ -101,15 +158,41 @@ def policy_for(settings: Settings) -> Policy:
     return Policy(
         roots=trust_roots(settings.ca_bundle),
         is_public_suffix=is_public_suffix,
+        registrable_domain=registrable_domain,
+        lab_suffixes=settings.lab_suffixes,
         expires_soon_days=settings.expires_soon_days,
         max_upload_bytes=settings.max_upload_bytes,
+        max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
     )
 
 
+log = logging.getLogger("certdesk.service")
+_WARNED: set[Path] = set()
+
+
+def exposed_folder(home: Path) -> str | None:
+    """A warning when the data folder lets other users of the machine in, else None."""
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (
+        f"the data folder {home} is open to other users of this machine (mode {mode:04o}); "
+        f"it holds the database and the master key: make it private with 'chmod 700 {home}'"
+    )
+
+
 def open_desk(settings: Settings) -> Desk:
-    """Open the database (migrating it), the vault and the policy."""
+    """Open the database (migrating it), the vault and the policy. A data folder open to
+    other users is warned about once per process (a log warning: on stderr from the CLI)."""
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    warning = exposed_folder(settings.home)
+    if warning is not None and settings.home not in _WARNED:
+        _WARNED.add(settings.home)
+        log.warning(warning)
     store = Store.open(settings)
     try:
         vault = open_vault(settings, sealed_key_ids(store))

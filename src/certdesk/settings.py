@@ -28,6 +28,7 @@ class Settings:
     master_key: str | None = None  # base64 of 32 bytes; None: the key file in ``home``
     ca_bundle: Path | None = None
     max_upload_bytes: int = 1024 * 1024
+    max_pkcs12_iterations: int = 1_000_000  # key-derivation iterations a .pfx may ask for
     expires_soon_days: int = 30
     # Monitoring and reports (the seed's values are the defaults).
     operator_emails: tuple[str, ...] = ()
@@ -52,6 +53,10 @@ class Settings:
     intake_timeout: float = 30.0
     intake_per_tenant: int = 2
     intake_queue_seconds: float = 30.0
+    # Domains must be public DNS names; names under these suffixes are accepted too.
+    lab_suffixes: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For/-Proto count (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
     # Deploy targets by name: (kind, options); ``deploy_default`` is used for every domain
     # that names none. No target: certificates are stored and bound, not installed.
     deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -102,6 +107,9 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         master_key=get("master_key"),
         ca_bundle=Path(bundle).expanduser() if bundle else None,
         max_upload_bytes=_int(get("max_upload_bytes"), 1024 * 1024, "max_upload_bytes"),
+        max_pkcs12_iterations=_int(
+            get("max_pkcs12_iterations"), 1_000_000, "max_pkcs12_iterations"
+        ),
         expires_soon_days=_int(get("expires_soon_days"), 30, "expires_soon_days"),
         operator_emails=tuple(
             email_address(e, what="an operator e-mail address (CERTDESK_OPERATOR_EMAILS)")
@@ -127,6 +135,8 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),
         intake_per_tenant=_positive(get("intake_per_tenant"), 2, "intake_per_tenant"),
         intake_queue_seconds=_seconds(get("intake_queue_seconds"), 30.0, "intake_queue_seconds"),
+        trusted_proxies=_list(get("trusted_proxies")),
+        lab_suffixes=tuple(s.strip(".").lower() for s in _list(get("lab_suffixes"))),
         **_deploy(env, file_values.get("deploy")),
     )
 

@@ -68,3 +68,12 @@ def is_public_suffix(name: str) -> bool:
     """
     psl = _suffix_list()
     return bool(psl.is_public(name))  # type: ignore[attr-defined]
+
+
+def registrable_domain(name: str) -> str | None:
+    """The registrable part of ``name`` (``shop.co.uk`` for ``www.shop.co.uk``): one label
+    under a public suffix the ICANN list knows; None when ``name`` is a suffix itself or
+    its top-level label is not a delegated one (``vm``, ``corp``, ``internal``)."""
+    psl = _suffix_list()
+    found = psl.privatesuffix(name.lower(), accept_unknown=False)  # type: ignore[attr-defined]
+    return str(found) if found else None

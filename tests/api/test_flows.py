@@ -408,8 +408,23 @@ def test_export_pfx_and_pem_read_by_openssl(
     key.write_bytes(run_openssl("pkey", stdin=keys))
     assert pkcs8_der(key) == pkcs8_der(api.pki.leaf_key)
 
+    bare = reseller.post("/api/exports", json={"url": "https://store.test.com", "to": "pem"})
+    assert bare.status_code == 200
+    assert b"PRIVATE KEY" not in bare.content  # the key only when asked for
+    assert bare.content.startswith(b"-----BEGIN CERTIFICATE-----")
+    in_clear = reseller.post(
+        "/api/exports", json={"url": "https://store.test.com", "to": "pem", "include_key": True}
+    )
+    assert in_clear.status_code == 400
+    assert "password" in in_clear.json()["error"]["message"]
     pem = reseller.post(
-        "/api/exports", json={"url": "https://store.test.com", "to": "pem", "password": secret}
+        "/api/exports",
+        json={
+            "url": "https://store.test.com",
+            "to": "pem",
+            "password": secret,
+            "include_key": True,
+        },
     )
     assert pem.status_code == 200
     assert pem.content.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
@@ -419,12 +434,17 @@ def test_export_pfx_and_pem_read_by_openssl(
     key.write_bytes(opened)
     assert pkcs8_der(key) == pkcs8_der(api.pki.leaf_key)
     audit = [e for e in reseller.get("/api/audit").json() if e["action"] == "certificate.export"]
-    assert [(e["detail"]["to"], e["detail"]["key_encrypted"]) for e in audit] == [
-        ("pem", True),
-        ("pfx", True),
+    assert [
+        (e["detail"]["to"], e["detail"]["with_key"], e["detail"]["clear_key"]) for e in audit
+    ] == [
+        ("pem", True, False),
+        ("pem", False, False),
+        ("pfx", True, False),
     ]
     assert secret not in json.dumps(audit)
-    missing = reseller.post("/api/exports", json={"url": "https://none.test.com", "to": "pfx"})
+    missing = reseller.post(
+        "/api/exports", json={"url": "https://none.test.com", "to": "pfx", "password": secret}
+    )
     assert missing.status_code == 404
 
 
@@ -432,9 +452,14 @@ def test_the_response_scan_catches_a_key(api: Api, reseller: httpx.Client) -> No
     """The scan every test ends with finds a key in a body (here: an export, the one
     response that is meant to carry it and is otherwise left out)."""
     assert submit(reseller, api.pki.modern_pfx).status_code == 201
-    pem = reseller.post("/api/exports", json={"url": URLS[0], "to": "pem"})
+    pem = reseller.post(
+        "/api/exports",
+        json={"url": URLS[0], "to": "pem", "include_key": True, "clear_key": True},
+    )
     assert pem.status_code == 200
     assert pem.content.startswith(b"-----BEGIN PRIVATE KEY-----")
+    audit = reseller.get("/api/audit").json()[0]
+    assert (audit["action"], audit["detail"]["clear_key"]) == ("certificate.export", True)
     assert api.scan() > 0
     with pytest.raises(AssertionError, match="/api/exports leaks"):
         api.scan(exports=True)

@@ -38,6 +38,7 @@ B_URLS = ["https://store.test.com", "https://www.test.com/shop"]
 SELF_ONLY = {
     ("POST", "/api/logout"): "ends the caller's own session (the cookie it sends)",
     ("POST", "/api/tokens"): "makes a token for the caller itself",
+    ("POST", "/api/me/password"): "changes the caller's own password (proved by the current)",
 }
 PUBLIC = {
     ("GET", "/healthz"): "liveness: no data",
@@ -216,6 +217,14 @@ def attacks(w: World) -> list[Attack]:
         Attack(("GET", "/api/domains"), "/api/domains", status=200, code=None, control=True),
         Attack(("GET", "/api/domains"), "/api/domains", {"params": {"tenant": B}}),
         Attack(
+            ("GET", "/api/domains/served"),
+            "/api/domains/served",
+            status=200,
+            code=None,
+            control=True,
+        ),
+        Attack(("GET", "/api/domains/served"), "/api/domains/served", {"params": {"tenant": B}}),
+        Attack(
             ("POST", "/api/domains"),
             "/api/domains",
             {"json": {"url": "https://new.beta.example", "tenant": B}},
@@ -298,7 +307,7 @@ def attacks(w: World) -> list[Attack]:
             Attack(
                 ("POST", "/api/exports"),
                 "/api/exports",
-                {"json": {"url": url, "to": to, "password": "export-pw-1"}},
+                {"json": {"url": url, "to": to, "password": "export-pw-1", "include_key": True}},
             )
             for url in [*B_URLS, "https://cart.example.org"]
             for to in ("pfx", "pem")
@@ -462,6 +471,9 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     unknown certificate; the routes that act on the caller alone touch nothing of B."""
     w = world
     assert [d["url"] for d in w.a.get("/api/domains").json()] == ["https://alpha.example.net"]
+    served = w.a.get("/api/domains/served")
+    assert [d["url"] for d in served.json()] == ["https://alpha.example.net"]
+    assert served.headers["x-total-count"] == "1"
     assert [t["name"] for t in w.a.get("/api/tenants").json()] == [A]
     assert w.a.get("/api/csr").json() == []
     assert w.a.get("/api/requests").json() == []

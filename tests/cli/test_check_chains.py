@@ -80,7 +80,9 @@ def test_invalid_chain_names_the_certificate_at_fault(cli, chains: Chains) -> No
 
 def test_leaf_alone_is_completed_from_the_data_folder(chains: Chains, tmp_path: Path) -> None:
     home = tmp_path / "data"
-    env = clean_env(CERTDESK_CA_BUNDLE=str(chains.path("example_root")))
+    env = clean_env(
+        CERTDESK_CA_BUNDLE=str(chains.path("example_root")), CERTDESK_LAB_SUFFIXES="test"
+    )
 
     def certdesk(*args: str | Path):
         return run_module("--home", home, *args, env=env)

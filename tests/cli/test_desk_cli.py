@@ -279,7 +279,14 @@ def test_renew_export_and_rotate(
     assert key_pub == run_openssl("x509", "-in", crt, "-noout", "-pubkey")
 
     pem = tmp_path / "store.pem"
-    certdesk.ok("export", "store.test.com", "--to", "pem", "--out", pem)
+    bare = tmp_path / "bare.pem"
+    certdesk.ok("export", "store.test.com", "--to", "pem", "--out", bare)
+    assert b"PRIVATE KEY" not in bare.read_bytes()  # the key only when asked for
+    no_password = certdesk("export", "store.test.com", "--to", "pem", "--with-key", "--out", pem)
+    assert no_password.exit_code != 0
+    assert "needs a password to encrypt the key" in no_password.stderr
+    certdesk.ok("export", "store.test.com", "--to", "pem", "--with-key", "--clear-key",
+                "--out", pem)  # fmt: skip
     assert openssl_fingerprint(pem) == new
     assert run_openssl("pkey", "-in", pem, "-pubout") == key_pub
 
@@ -288,8 +295,10 @@ def test_renew_export_and_rotate(
     assert "2 key(s) re-encrypted" in rotated.stdout
     assert (certdesk.home / "master.key").read_text() != before
     pem2 = tmp_path / "store-after.pem"
-    certdesk.ok("export", "store.test.com", "--to", "pem", "--out", pem2)
-    assert run_openssl("pkey", "-in", pem2, "-pubout") == key_pub
+    certdesk.ok("export", "store.test.com", "--to", "pem", "--with-key",
+                "--out-password-file", out_password, "--out", pem2)  # fmt: skip
+    assert b"ENCRYPTED PRIVATE KEY" in pem2.read_bytes()
+    assert run_openssl("pkey", "-in", pem2, "-passin", "pass:export me", "-pubout") == key_pub
 
     requests = certdesk.json("requests")["requests"]
     assert [(r["kind"], r["status"]) for r in requests] == [

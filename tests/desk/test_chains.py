@@ -14,7 +14,7 @@ from certdesk.desk import Actor, Desk, Refused
 from certdesk.pki import fingerprint
 from certdesk.service import open_desk
 from certdesk.settings import Settings
-from tests.database import snapshot
+from tests.database import LAB_SUFFIXES, snapshot
 from tests.flows import new_tenant
 from tests.openssl_chains import EXAMPLE_HOST, EXAMPLE_HOST2, LE_HOST, Chains, openssl_verify
 from tests.openssl_pki import PFX_PASSWORD, run_openssl
@@ -26,7 +26,12 @@ def chain_desk(tmp_path: Path, database_url: str, chains: Chains) -> Iterator[De
     bundle = tmp_path / "roots.pem"
     bundle.write_bytes(chains.pem("x1", "example_root"))
     opened = open_desk(
-        Settings(home=tmp_path / "home", database_url=database_url, ca_bundle=bundle)
+        Settings(
+            home=tmp_path / "home",
+            database_url=database_url,
+            ca_bundle=bundle,
+            lab_suffixes=LAB_SUFFIXES,
+        )
     )
     try:
         yield opened

@@ -8,6 +8,8 @@ import pytest
 
 from certdesk import desk as d
 from certdesk.desk import Actor, Desk
+from certdesk.errors import InvalidArgument
+from tests.database import unchanged
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint, run_openssl
 from tests.signing import pkcs8_der
@@ -68,8 +70,18 @@ def test_export_pem_is_read_by_openssl(
     new_tenant(desk, operator)
     submit_leaf(desk, operator, pki)
     export = desk.run(
-        operator, d.export_certificate, url="store.test.com", to="pem", password=password
+        operator,
+        d.export_certificate,
+        url="store.test.com",
+        to="pem",
+        password=password,
+        include_key=True,
+        clear_key=password is None,
     )
+    audit = desk.run(operator, d.list_audit)[0]
+    assert audit.detail["with_key"] is True
+    assert audit.detail["clear_key"] is (password is None)
+    assert audit.detail["key_encrypted"] is (password is not None)
     pem = tmp_path / export.filename
     pem.write_bytes(export.data)
     text = export.data.decode()
@@ -81,3 +93,26 @@ def test_export_pem_is_read_by_openssl(
     assert pkcs8_der(key_file) == pkcs8_der(pki.leaf_key)
     # openssl x509 reads the first certificate of the file: the leaf.
     assert openssl_fingerprint(pem) == openssl_fingerprint(pki.leaf_crt)
+
+
+def test_the_key_is_exported_only_when_asked_and_never_in_clear_by_default(
+    desk: Desk, operator: Actor, pki: OpenSSLPKI
+) -> None:
+    new_tenant(desk, operator)
+    submit_leaf(desk, operator, pki)
+    plain = desk.run(operator, d.export_certificate, url="store.test.com", to="pem")
+    assert b"PRIVATE KEY" not in plain.data
+    assert plain.data.count(b"BEGIN CERTIFICATE") == 2
+    assert desk.run(operator, d.list_audit)[0].detail["with_key"] is False
+    refusals = [
+        # A PEM with its key needs a password, unless a clear key is asked for.
+        ({"to": "pem", "include_key": True}, "needs a password to encrypt the key"),
+        # A .pfx always has a password.
+        ({"to": "pfx"}, "a .pfx export needs a password"),
+        ({"to": "pfx", "password": b""}, "a .pfx export needs a password"),
+        # A password without the key would protect nothing.
+        ({"to": "pem", "password": b"x"}, "applies only to an export with the private key"),
+    ]
+    for options, message in refusals:
+        with unchanged(desk), pytest.raises(InvalidArgument, match=message):
+            desk.run(operator, d.export_certificate, url="store.test.com", **options)

@@ -16,7 +16,8 @@ from certdesk.errors import CertdeskError
 from certdesk.pki.csr import Subject
 from certdesk.service import open_desk
 from certdesk.settings import Settings
-from tests.database import clone, require_cluster, unchanged
+from tests.database import LAB_SUFFIXES, clone, require_cluster, unchanged
+from tests.der_rewrite import rewrite_integers
 from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.signing import make_pfx, with_chain
@@ -58,7 +59,9 @@ def template(
     else:
         cluster = require_cluster(request)
         url = cluster.url(cluster.create_database())
-    settings = Settings(home=folder / "home", database_url=url, ca_bundle=pki.root_crt)
+    settings = Settings(
+        home=folder / "home", database_url=url, ca_bundle=pki.root_crt, lab_suffixes=LAB_SUFFIXES
+    )
     desk = open_desk(settings)
     operator = Actor("test")
     try:
@@ -191,6 +194,12 @@ CASES: dict[str, tuple[Callable[[Scene], Any], str, set[str]]] = {
         ),
         "refused",
         {"self-signed"},
+    ),
+    "submit: pfx asking for 2^31-1 iterations": (
+        # openssl writes 2,048 iterations; the hostile copy asks for 2,147,483,647.
+        lambda s: _submit(s, data=rewrite_integers(s.pki.modern_pfx.read_bytes(), 2048, 2**31 - 1)),
+        "too-costly",
+        set(),
     ),
     "submit: oversize upload": (
         lambda s: _submit(s, data=_oversize(s.pki.modern_pfx.read_bytes())),

@@ -17,6 +17,7 @@ from certdesk.notify import OutboxMailer
 from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.monitoring import DomainState
+from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import Nginx, run_nginx, settled_sha256
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run_openssl
@@ -37,6 +38,7 @@ def _settings(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object) 
         home=tmp_path / "home",
         database_url=f"sqlite:///{tmp_path}/certdesk.db",
         ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
         deploy_targets=targets,
         deploy_default="edge",
     )
@@ -146,7 +148,10 @@ def test_a_refused_config_leaves_the_request_open_with_nginx_s_reason(
 
 def test_without_a_target_intake_completes_at_once(tmp_path: Path, pki: OpenSSLPKI) -> None:
     settings = Settings(
-        home=tmp_path / "home", database_url=f"sqlite:///{tmp_path}/c.db", ca_bundle=pki.root_crt
+        home=tmp_path / "home",
+        database_url=f"sqlite:///{tmp_path}/c.db",
+        ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
     )
     desk = open_desk(settings)
     try:

@@ -225,6 +225,15 @@ def test_blocked_is_checked_before_connecting(pki: OpenSSLPKI, server: TLSServer
     assert len(server.server_names) == before
 
 
+def test_blocked_name_never_shows_the_private_address(pki: OpenSSLPKI) -> None:
+    # The message reaches resellers: it says what kind of address, never which one.
+    [result] = probe(pki, ProbeTarget.from_url("https://localhost"), allow_private=False)
+    assert result.error is ErrorKind.BLOCKED_ADDRESS
+    assert "loopback" in result.message
+    assert "127.0.0.1" not in result.message
+    assert "::1" not in result.message
+
+
 def test_dns_failure(pki: OpenSSLPKI) -> None:
     [result] = probe(pki, ProbeTarget.from_url("https://no-such-host.certdesk.invalid"), timeout=3)
     assert result.error is ErrorKind.DNS

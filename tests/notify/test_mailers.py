@@ -3,6 +3,7 @@ and AUTH; failures become SendError; OutboxMailer writes one .eml per Message-ID
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterator
 from email import policy
@@ -196,6 +197,17 @@ def test_outbox_writes_one_eml_per_message_id(tmp_path: Path) -> None:
     )
     assert ids == ["<one@certdesk>", "<two@certdesk>"]
     assert (tmp_path / "outbox").stat().st_mode & 0o777 == 0o700
+
+
+def test_outbox_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual umask: files 0644 unless certdesk says otherwise
+    try:
+        OutboxMailer(tmp_path / "outbox").send(a_message("<one@certdesk>"))
+        OutboxMailer(tmp_path / "outbox").send(a_message("<one@certdesk>"))  # replaced
+    finally:
+        os.umask(old)
+    [eml] = (tmp_path / "outbox").iterdir()
+    assert eml.stat().st_mode & 0o777 == 0o600
 
 
 def test_outbox_that_cannot_be_written_is_a_send_error(tmp_path: Path) -> None:

@@ -20,7 +20,12 @@ label = st.builds(
     st.text(alphabet=_ALNUM + "-", max_size=8),
     st.text(alphabet=_ALNUM, max_size=1),
 ).filter(lambda text: not text.endswith("-"))
-domain = st.lists(label, min_size=2, max_size=4).map(".".join)
+# The last label of a host name is never all digits (mozpkix: that would be an address).
+domain = (
+    st.lists(label, min_size=2, max_size=4)
+    .filter(lambda labels: not labels[-1].isdigit())
+    .map(".".join)
+)
 
 
 # --- RFC 6125 rules, example by example ----------------------------------------------
@@ -31,7 +36,7 @@ domain = st.lists(label, min_size=2, max_size=4).map(".".join)
     [
         ("store.test.com", "store.test.com", True),
         ("STORE.Test.COM", "store.test.com", True),
-        ("store.test.com.", "store.test.com", True),
+        ("store.test.com.", "store.test.com", False),  # an absolute presented name: never
         ("*.test.com", "store.test.com", True),
         ("*.test.com", "test.com", False),  # never the bare base
         ("*.test.com", "a.b.test.com", False),  # exactly one label
@@ -103,9 +108,12 @@ def test_parse_host_reads_ip_addresses(text: str, ip: str, port: int | None) -> 
         "",
         "   ",
         "https://",
-        "bad_host.com",
-        "-lead.test.com",
+        "bad host.com",
+        "bad!host.com",
         "a..b.com",
+        "store.test.com..",
+        ".",
+        "store.test.123",
         "https://store.test.com:99999/",
         "x" * 64 + ".com",
     ],
@@ -204,10 +212,11 @@ def test_idn_u_label_and_a_label_are_equivalent(first: str, tld: str) -> None:
     host = parse_host(u_name)
     assert host.name == a_name
     assert parse_host(a_name).name == a_name
-    assert pattern_matches(u_name, host.name)  # a U-label in a certificate
+    if u_name != a_name:
+        assert not pattern_matches(u_name, host.name)  # a U-label in a certificate: never
     assert pattern_matches(a_name, host.name)
     assert pattern_matches("*." + tld + ".example", "x." + tld + ".example")
-    assert pattern_matches(f"*.{u_name}", f"www.{a_name}")
+    assert pattern_matches(f"*.{a_name}", f"www.{a_name}")
 
 
 @settings(max_examples=100, deadline=None)

@@ -18,6 +18,7 @@ from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk, accounts
 from certdesk.service import open_desk
 from certdesk.settings import Settings
+from tests.database import LAB_SUFFIXES
 from tests.flows import new_tenant
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, run_openssl
 
@@ -75,6 +76,7 @@ def settings_in(folder: Path, pki: OpenSSLPKI) -> Settings:
         home=folder / "home",
         database_url=f"sqlite:///{folder / 'certdesk.db'}",
         ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
     )
 
 

@@ -397,10 +397,20 @@ def test_csr_order_download_signed_certificate_and_export(
     out.write_bytes(pfx.content)
     listed = run_openssl("pkcs12", "-in", out, "-passin", "pass:pw-1", "-nokeys").decode()
     assert "CN = shop.test.com" in listed or "CN=shop.test.com" in listed
-    pem = client.post(
-        "/export", data={"csrf_token": csrf, "url": "https://shop.test.com", "to": "pem"}
-    )
-    assert pem.content.startswith(b"-----BEGIN PRIVATE KEY-----")
+    form = {"csrf_token": csrf, "url": "https://shop.test.com", "to": "pem"}
+    pem = client.post("/export", data=form)
+    assert pem.content.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert b"PRIVATE KEY" not in pem.content  # the key only when asked for
+    unprotected = client.post("/export", data={**form, "with_key": "true"})
+    assert unprotected.status_code == 422
+    assert "needs a password to encrypt the key" in unprotected.text
+    encrypted = client.post("/export", data={**form, "with_key": "true", "password": "pw-1"})
+    assert encrypted.content.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    clear = client.post("/export", data={**form, "with_key": "true", "clear_key": "true"})
+    assert clear.content.startswith(b"-----BEGIN PRIVATE KEY-----")
+    no_password = client.post("/export", data={**form, "to": "pfx"})
+    assert no_password.status_code == 422
+    assert "a .pfx export needs a password" in no_password.text
 
 
 def test_csr_form_puts_each_problem_next_to_its_field(login: Login, web_desk: Desk) -> None:

@@ -17,11 +17,13 @@ from certdesk.api.docs import mount_docs
 PATHS = ("/api", "/metrics", "/docs", "/openapi")
 
 
-def mount(app: FastAPI) -> None:
-    """Add the API's routes and its documentation pages to ``app``."""
-    mount_docs(app)
+def mount(app: FastAPI) -> bytes:
+    """Add the API's routes and its documentation pages to ``app``; return the HTML of
+    ``/docs`` (its content security policy hashes the page's inline script)."""
+    docs_page = mount_docs(app)
     app.include_router(routes.router)
     app.include_router(metrics.router)
+    return docs_page
 
 
 __all__ = ["PATHS", "mount"]

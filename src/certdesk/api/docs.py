@@ -22,24 +22,28 @@ SERVED = {
 PREFIX = "/docs/assets"
 
 
-def mount_docs(app: FastAPI) -> None:
-    """Serve `/docs`, its OAuth2 redirect page and Swagger UI's files on ``app``.
+def mount_docs(app: FastAPI) -> bytes:
+    """Serve `/docs`, its OAuth2 redirect page and Swagger UI's files on ``app``; return
+    the page's HTML (its content security policy hashes the page's inline script).
 
     ``app`` is made with ``docs_url=None`` so that FastAPI does not add its CDN page.
     """
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+    page = bytes(
+        get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} — API",
             oauth2_redirect_url=redirect_url,
             swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{PREFIX}/swagger-ui.css",
             swagger_favicon_url=f"{PREFIX}/favicon.png",
-        )
+        ).body
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(page)
 
     @app.get(redirect_url, include_in_schema=False)
     def oauth2_redirect() -> HTMLResponse:
@@ -55,3 +59,5 @@ def mount_docs(app: FastAPI) -> None:
             media_type=media_type,
             headers={"Cache-Control": "public, max-age=86400"},
         )
+
+    return page

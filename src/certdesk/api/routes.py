@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from certdesk import clock, desk
@@ -24,6 +24,7 @@ from certdesk.http.auth import (
     principal,
     set_session_cookie,
 )
+from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
@@ -60,19 +61,19 @@ class LoginIn(BaseModel):
 def login(body: LoginIn, request: Request, response: Response, d: DeskDep) -> dict[str, Any]:
     """Log in; sets the session cookie and returns the CSRF token for later calls."""
     limiter: LoginLimiter = request.app.state.login_limiter
-    keys = (f"ip:{client_address(request)}", f"user:{body.username.strip().lower()}")
-    limiter.check(*keys)
+    address = client_address(request)
+    limiter.check(d, body.username, address)
     try:
         session = d.run(
-            desk.Actor(name=f"login:{client_address(request)}"),
+            desk.Actor(name=f"login:{address}"),
             accounts.login,
             username=body.username,
             password=body.password,
         )
     except accounts.LoginFailed:
-        limiter.failed(*keys)
+        limiter.failed(d, body.username, address)
         raise
-    limiter.succeeded(*keys)
+    limiter.succeeded(d, body.username, address)
     set_session_cookie(request, response, session)
     return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
 
@@ -89,6 +90,31 @@ def logout(request: Request, response: Response, p: Who, d: DeskDep) -> dict[str
 @router.get("/me", tags=["accounts"])
 def me(p: Who) -> dict[str, Any]:
     return {"user": jsonable(p.user), "csrf_token": p.csrf_token}
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+@router.post("/me/password", tags=["accounts"])
+def change_password(
+    body: PasswordChangeIn, request: Request, response: Response, p: Who, d: DeskDep
+) -> dict[str, Any]:
+    """Change the caller's own password; the caller's sessions end and, for a browser
+    session, a new one is set (with a new CSRF token)."""
+    session = d.run(
+        p.actor,
+        accounts.change_own_password,
+        username=p.user.username,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    if p.via == "session":
+        set_session_cookie(request, response, session)
+        return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
+    d.run(p.actor, accounts.logout, token=session.token)  # a token caller needs no session
+    return {"user": jsonable(session.user), "csrf_token": None}
 
 
 # --- tenants and domains -------------------------------------------------------------
@@ -148,7 +174,9 @@ def domains(
     d: DeskDep,
     tenant: str | None = None,
     limit: int = Query(100, ge=1, le=10_000, description="At most this many domains."),
-    offset: int = Query(0, ge=0, description="Skip this many (ordered by host name)."),
+    offset: int = Query(
+        0, ge=0, le=MAX_INT64, description="Skip this many (ordered by host name)."
+    ),
 ) -> Any:
     """The domains, a page at a time (by host name): ``X-Total-Count`` tells how many
     there are, ``Link`` the next and previous pages (RFC 8288)."""
@@ -174,6 +202,34 @@ def _page_link(request: Request, offset: int, limit: int) -> str:
     # scheme this process sees are not the ones the client used.
     query = request.url.include_query_params(offset=max(0, offset), limit=limit).query
     return f"{request.url.path}?{query}"
+
+
+@router.get("/domains/served", tags=["domains"])
+@quick_read
+def domains_served(
+    p: Who,
+    d: DeskDep,
+    tenant: str | None = None,
+    urgency: Literal["none", "expired", "critical", "warning", "ok"] | None = None,
+    drift: bool = Query(False, description="Only the URLs that serve another certificate."),
+    failing: bool = Query(False, description="Only the URLs whose latest probe failed."),
+    limit: int = Query(100, ge=1, le=1000, description="At most this many domains."),
+    offset: int = Query(0, ge=0, description="Skip this many."),
+) -> Any:
+    """What each URL serves, a page at a time (soonest installed expiry first): the
+    installed and the served certificate's expiry, the latest probe, drift and urgency;
+    ``X-Total-Count`` tells how many the filters keep."""
+    page = d.run(
+        p.actor,
+        desk.served_overview,
+        tenant=tenant,
+        urgency=urgency,
+        drift=drift,
+        failing=failing,
+        limit=limit,
+        offset=offset,
+    )
+    return JSONResponse(jsonable(page.rows), headers={"X-Total-Count": str(page.total)})
 
 
 @router.post("/domains", tags=["domains"], status_code=201)
@@ -296,12 +352,12 @@ def csr_list(p: Who, d: DeskDep, tenant: str | None = None, status: str | None =
 
 @router.get("/csr/{order_id}", tags=["csr"])
 @quick_read
-def csr_show(order_id: int, p: Who, d: DeskDep) -> Any:
+def csr_show(order_id: Id, p: Who, d: DeskDep) -> Any:
     return _order_json(d.run(p.actor, desk.show_order, order_id=order_id))
 
 
 @router.get("/csr/{order_id}/csr", tags=["csr"], response_class=PlainTextResponse)
-def csr_download(order_id: int, p: Who, d: DeskDep) -> Response:
+def csr_download(order_id: Id, p: Who, d: DeskDep) -> Response:
     view = d.run(p.actor, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
@@ -324,7 +380,7 @@ async def csr_complete(
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])
-def csr_cancel(order_id: int, p: Who, d: DeskDep) -> Any:
+def csr_cancel(order_id: Id, p: Who, d: DeskDep) -> Any:
     return _order_json(d.run(p.actor, desk.cancel_order, order_id=order_id))
 
 
@@ -345,12 +401,15 @@ class ExportIn(BaseModel):
     to: Literal["pfx", "pem"]
     password: str | None = Field(default=None, max_length=1024)
     legacy: bool = False
+    include_key: bool = Field(False, description="PEM: add the private key (a .pfx always has it).")
+    clear_key: bool = Field(False, description="PEM with key: the key in clear (audited).")
 
 
 @router.post("/exports", tags=["certificates"])
 def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
-    """The certificate on a URL with its chain and key (audited). The password protects
-    the .pfx (required) or encrypts the PEM key."""
+    """The certificate on a URL with its chain (audited). A .pfx carries the key and needs
+    a password; a PEM carries the key only with ``include_key``, encrypted under the
+    password unless ``clear_key`` asks for it in clear."""
     result = d.run(
         p.actor,
         desk.export_certificate,
@@ -358,6 +417,8 @@ def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
         to=body.to,
         password=body.password.encode("utf-8") if body.password else None,
         legacy=body.legacy,
+        include_key=body.include_key,
+        clear_key=body.clear_key,
     )
     return download(result.data, result.media_type, result.filename)
 
@@ -375,14 +436,12 @@ def report_preview(
     tenant: str | None = None,
     format: Literal["json", "csv", "html", "text"] = "json",
 ) -> Response:
-    from certdesk.reports import render
-    from certdesk.reports.select import preview_report
+    from certdesk.reports import preview_report, render
     from certdesk.scheduler.reports import report_config
 
     config = report_config(request.app.state.settings)
-    moment = clock.parse_instant(at) if at else clock.now()
-    with d.context(p.actor, at=moment, readonly=True) as ctx:
-        report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
+    moment = clock.parse_instant(at) if at else None
+    report = d.run(p.actor, preview_report, kind=kind, config=config, at=moment, tenant=tenant)
     media = {
         "json": "application/json",
         "csv": "text/csv",
@@ -428,7 +487,7 @@ def probe(body: ProbeIn, p: Who, d: DeskDep) -> Any:
 
 
 @router.get("/probe-requests/{request_id}", tags=["monitoring"])
-def probe_request(request_id: int, p: Who, d: DeskDep) -> Any:
+def probe_request(request_id: Id, p: Who, d: DeskDep) -> Any:
     """A probe request: queued, running, done (with each URL's result) or failed."""
     from certdesk.desk.probe_requests import get_probe_request
 
@@ -454,7 +513,7 @@ def requests_(p: Who, d: DeskDep, tenant: str | None = None, status: str | None 
 
 @router.get("/requests/{request_id}", tags=["requests"])
 @quick_read
-def request_show(request_id: int, p: Who, d: DeskDep) -> Any:
+def request_show(request_id: Id, p: Who, d: DeskDep) -> Any:
     return jsonable(d.run(p.actor, desk.get_request, request_id=request_id))
 
 
@@ -481,7 +540,7 @@ def token_create(body: TokenIn, p: Who, d: DeskDep) -> Any:
 
 
 @router.delete("/tokens/{token_id}", tags=["accounts"])
-def token_revoke(token_id: int, p: Who, d: DeskDep) -> Any:
+def token_revoke(token_id: Id, p: Who, d: DeskDep) -> Any:
     """Revoke one of the caller's tokens; an operator revokes anyone's."""
     return jsonable(d.run(p.actor, accounts.revoke_token, user_id=p.user.id, token_id=token_id))
 

@@ -124,7 +124,7 @@ def inspect(
     with refusals(as_json):
         pw = read_password(password_file, password_env, password)
         bundle = pki.load_bundle(read_input(file), pw)
-    infos = [pki.describe(c) for c in bundle.certificates]
+    infos = list(bundle.infos())
     key_json = _key_json(bundle, infos)
     if as_json:
         print_json(

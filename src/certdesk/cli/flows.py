@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +15,11 @@ from certdesk.cli.files import FileArg, JsonOpt, PasswordEnv, PasswordFile, Pass
 from certdesk.cli.inputs import read_input, read_password, write_output
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.errors import InvalidArgument
 from certdesk.installer import InstallOutcome
 from certdesk.pki import Finding, iso_utc
 from certdesk.pki.csr import KeyKind, Subject
+from certdesk.service import rotate_vault
 
 csr_app = typer.Typer(
     help="Certificate signing requests certdesk makes, and their return.", no_args_is_help=True
@@ -340,17 +343,36 @@ def export(
     legacy: Annotated[
         bool, typer.Option("--legacy", help="3DES/SHA-1 .pfx for old Windows.")
     ] = False,
+    with_key: Annotated[
+        bool,
+        typer.Option("--with-key", help="PEM: add the private key (a .pfx always has it)."),
+    ] = False,
+    clear_key: Annotated[
+        bool,
+        typer.Option(
+            "--clear-key", help="PEM with --with-key: write the key unencrypted (audited)."
+        ),
+    ] = False,
     force: ForceOpt = False,
 ) -> None:
-    """Export the certificate on URL with its chain and key, for its owner (audited)."""
+    """Export the certificate on URL with its chain, for its owner (audited). A .pfx has
+    the key and needs --out-password-file/-env; a PEM has the key only with --with-key,
+    encrypted under the password unless --clear-key."""
     with refusals(False):
         pw = read_password(out_password_file, out_password_env, None, option="--out-password")
         if out_path.exists() and not force:
             write_output(out_path, b"", secret=True, force=False)
         result = state.desk().run(
-            state.actor(), desk.export_certificate, url=url, to=to, password=pw, legacy=legacy
+            state.actor(),
+            desk.export_certificate,
+            url=url,
+            to=to,
+            password=pw,
+            legacy=legacy,
+            include_key=with_key,
+            clear_key=clear_key,
         )
-        write_output(out_path, result.data, secret=True, force=force)
+        write_output(out_path, result.data, secret=to == "pfx" or with_key, force=force)
     out.print(f"wrote {escape(str(out_path))} ({to}) for certificate {result.sha256}")
 
 
@@ -445,10 +467,19 @@ def vault_rotate(
     ] = None,
 ) -> None:
     """Make a new master key and re-encrypt every stored private key's data key with it."""
-    from certdesk.cli.rotate import rotate
-
     with refusals(False):
-        result = rotate(state.settings(), state.desk(), state.actor(), new_key_env)
+        settings = state.settings()
+        new_master = None
+        if settings.master_key is not None:
+            if new_key_env is None or not os.environ.get(new_key_env):
+                raise InvalidArgument(
+                    "the master key comes from CERTDESK_MASTER_KEY: give the new one with "
+                    "--new-key-env VAR",
+                    hint="afterwards set CERTDESK_MASTER_KEY to the new key everywhere "
+                    "certdesk runs",
+                )
+            new_master = os.environ[new_key_env]
+        result = rotate_vault(settings, state.desk(), state.actor(), new_master)
     out.print(
         f"master key rotated: {result.old_key_id} → {result.new_key_id}, "
         f"{result.keys} key(s) re-encrypted"

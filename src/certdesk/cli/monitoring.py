@@ -121,15 +121,15 @@ def report(
     fmt: Annotated[Format, typer.Option("--format", help="text, html, csv or json.")] = Format.text,
 ) -> None:
     """Preview a report (nothing is sent): the URLs it would list as of --at (default now)."""
-    from certdesk.reports import render
-    from certdesk.reports.select import preview_report
+    from certdesk.reports import preview_report, render
     from certdesk.scheduler.reports import report_config
 
     with refusals(fmt is Format.json):
         config = report_config(state.settings())
-        moment = clock.parse_instant(at) if at else clock.now()
-        with state.desk().context(state.actor(), at=moment, readonly=True) as ctx:
-            result = preview_report(ctx, kind=kind.value, at=moment, config=config, tenant=tenant)
+        moment = clock.parse_instant(at) if at else None
+        result = state.desk().run(
+            state.actor(), preview_report, kind=kind.value, config=config, at=moment, tenant=tenant
+        )
     typer.echo(render(result, fmt.value), nl=fmt is not Format.csv)
 
 

@@ -28,9 +28,20 @@ def serve(
     trust_forwarded: Annotated[
         bool,
         typer.Option(
-            "--trust-forwarded", help="Behind a reverse proxy: honour X-Forwarded-For/-Proto."
+            "--trust-forwarded",
+            help="Behind a reverse proxy on this machine: honour X-Forwarded-For/-Proto "
+            "from loopback addresses (127.0.0.0/8, ::1) only.",
         ),
     ] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            metavar="ADDRESS",
+            help="Behind a reverse proxy elsewhere: honour X-Forwarded-For/-Proto from this "
+            "address or network (repeat for several; also the trusted_proxies setting).",
+        ),
+    ] = None,
     no_scheduler: Annotated[
         bool,
         typer.Option("--no-scheduler", help="Do not run the report scheduler in this process."),
@@ -47,7 +58,7 @@ def serve(
     """
     import uvicorn
 
-    from certdesk.server import build_app, first_start
+    from certdesk.server import build_app, check_proxies, first_start
 
     with refusals(False):
         settings = state.settings()
@@ -57,27 +68,38 @@ def serve(
         err.print(
             "[bold]First start:[/] an operator account was made.\n"
             f"  user: admin\n  password: {password}\n"
-            "This password is shown once. Change it with 'certdesk user password admin'."
+            "This password is shown once. At the first login the portal asks for a new one "
+            "(the API answers password-change-required until it is changed)."
         )
     err.print(f"certdesk on http://{host}:{port}/ (data: {settings.home})")
     network: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "info",
-        "proxy_headers": trust_forwarded,
-        "forwarded_allow_ips": "*" if trust_forwarded else None,
+        # certdesk reads forwarded headers itself, from the configured proxies only.
+        "proxy_headers": False,
     }
+    proxies = [*settings.trusted_proxies, *(trusted_proxy or [])]
+    with refusals(False):
+        check_proxies(proxies)  # a mistyped address is refused before the server starts
     if workers > 1:
         # Each worker builds its own app from the environment (uvicorn's factory).
         os.environ["CERTDESK_HOME"] = str(settings.home)
         os.environ["CERTDESK_TRUST_FORWARDED"] = "1" if trust_forwarded else "0"
+        os.environ["CERTDESK_TRUSTED_PROXIES"] = ",".join(proxies)
         os.environ["CERTDESK_SCHEDULER"] = "0" if no_scheduler else "1"
         state.close()
         uvicorn.run(
             "certdesk.server:app_from_environment", factory=True, workers=workers, **network
         )
         return
-    app = build_app(desk, settings, trust_forwarded=trust_forwarded, scheduler=not no_scheduler)
+    app = build_app(
+        desk,
+        settings,
+        trust_forwarded=trust_forwarded,
+        trusted_proxies=trusted_proxy or (),
+        scheduler=not no_scheduler,
+    )
     uvicorn.run(app, **network)
 
 
@@ -90,7 +112,8 @@ def user_add(
     password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a portal/API account (password from a file or variable; 12 characters at least)."""
+    """Add a portal/API account (password from a file or variable; 12 characters at least,
+    not a common or easily guessed one)."""
     from pathlib import Path
 
     from certdesk.desk import accounts

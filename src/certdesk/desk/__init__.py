@@ -39,6 +39,7 @@ from certdesk.desk.orders import (
     renew,
     show_order,
 )
+from certdesk.desk.served import ServedPage, ServedRow, served_overview
 from certdesk.desk.tenants import TenantView, add_tenant, change_tenant, list_tenants
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 
@@ -59,6 +60,8 @@ __all__ = [
     "Refused",
     "RequestView",
     "RotateResult",
+    "ServedPage",
+    "ServedRow",
     "SubmitResult",
     "TenantView",
     "add_domain",
@@ -81,6 +84,7 @@ __all__ = [
     "remove_domain",
     "renew",
     "rotate_master_key",
+    "served_overview",
     "show_domain",
     "show_order",
     "submit_pfx",

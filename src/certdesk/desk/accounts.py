@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, delete, func, select, update
 
 from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
+from certdesk.desk.passwords import check_password
 from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.store.accounts import ApiToken, User, WebSession
 from certdesk.store.models import Tenant
@@ -42,6 +43,7 @@ class UserView:
     role: str
     tenant: str | None
     disabled: bool
+    must_change_password: bool = False  # a first-start password: change it to go on
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +70,17 @@ def _actor(username: str, tenant_id: int | None) -> Actor:
 def _view(ctx: Ctx, user: User) -> UserView:
     tenant = ctx.session.get(Tenant, user.tenant_id) if user.tenant_id else None
     return UserView(
-        user.id, user.username, user.role, tenant.name if tenant else None, user.disabled
+        user.id,
+        user.username,
+        user.role,
+        tenant.name if tenant else None,
+        user.disabled,
+        user.must_change_password,
     )
 
 
-def _check_password(password: str) -> None:
-    if len(password) < 12:
-        raise InvalidArgument("a password needs at least 12 characters")
-    if len(password) > 1024:
-        raise InvalidArgument("a password may have at most 1024 characters")
+def _check_password(password: str, username: str | None = None) -> None:
+    check_password(password, username=username)
 
 
 def create_user(
@@ -96,7 +100,7 @@ def create_user(
         tenant_id = tenant_by_name(ctx, tenant).id
     elif tenant is not None:
         raise InvalidArgument("an operator account belongs to no tenant")
-    _check_password(password)
+    _check_password(password, name)
     if ctx.session.scalars(select(User.id).where(User.username == name)).first() is not None:
         raise Conflict(f"the user name {name!r} is taken")
     user = User(
@@ -145,8 +149,9 @@ def set_password(ctx: Ctx, *, username: str, password: str) -> UserView:
     """A new password (the user's own, or any by an operator); every session of the user
     ends and every API token is revoked."""
     user = _user_named(ctx, username)
-    _check_password(password)
+    _check_password(password, user.username)
     user.password_hash = _HASHER.hash(password)
+    user.must_change_password = False
     sessions, tokens = _cut_off(ctx, user)
     ctx.audit(
         "user.password",
@@ -214,6 +219,22 @@ def change_user(
     return view
 
 
+def change_own_password(
+    ctx: Ctx, *, username: str, current_password: str, new_password: str
+) -> Session:
+    """The caller changes its own password (the current one proves it is the caller); its
+    other sessions end, and a new session is returned for it to go on with."""
+    if ctx.actor.name != f"user:{username.strip().lower()}":
+        raise Forbidden("a user changes only its own password here")
+    user = authenticate(ctx, username=username, password=current_password)
+    if new_password == current_password:
+        raise InvalidArgument(
+            "the new password is the current one", hint="choose a password of your own"
+        )
+    set_password(ctx, username=user.username, password=new_password)
+    return login(ctx, username=user.username, password=new_password)
+
+
 def operators_exist(ctx: Ctx) -> bool:
     count = ctx.session.scalar(select(func.count(User.id)).where(User.role == "operator"))
     return bool(count)
@@ -274,7 +295,15 @@ def session_for(ctx: Ctx, *, token: str) -> Session | None:
 # Who a credential belongs to, read in the credential's own query (one statement per
 # request, built once): the user's id, name, role, tenant id and name, and whether the
 # account is disabled.
-_CALLER = (User.id, User.username, User.role, User.tenant_id, Tenant.name, User.disabled)
+_CALLER = (
+    User.id,
+    User.username,
+    User.role,
+    User.tenant_id,
+    Tenant.name,
+    User.disabled,
+    User.must_change_password,
+)
 _SESSION = (
     select(WebSession.csrf_token, WebSession.expires_at, *_CALLER)
     .join(User, User.id == WebSession.user_id)
@@ -290,12 +319,12 @@ _TOKEN = (
 
 
 def _caller(row: Sequence[Any]) -> tuple[Actor, UserView] | None:
-    user_id, username, role, tenant_id, tenant_name, disabled = row
+    user_id, username, role, tenant_id, tenant_name, disabled, must_change = row
     if disabled:
         return None
     return (
         _actor(username, tenant_id),
-        UserView(user_id, username, role, tenant_name, disabled),
+        UserView(user_id, username, role, tenant_name, disabled, bool(must_change)),
     )
 
 
@@ -418,13 +447,16 @@ def ensure_first_operator(
         return None
     made = password is None
     secret = password or secrets.token_urlsafe(18)
-    _check_password(secret)
+    _check_password(secret, username)
     user = User(
         username=username,
         password_hash=_HASHER.hash(secret),
         role="operator",
         tenant_id=None,
         created_at=ctx.now,
+        # A generated password was printed to a console or a log: the operator sets its
+        # own at the first login before it can do anything else.
+        must_change_password=made,
     )
     ctx.session.add(user)
     ctx.session.flush()

@@ -106,8 +106,15 @@ class Policy:
 
     roots: Sequence[x509.Certificate] = ()
     is_public_suffix: PublicSuffixTest | None = None
+    # The registrable part of a host name under an ICANN public suffix, or None (see
+    # ``trust.registrable_domain``); None here: no public-name check (a bare policy).
+    registrable_domain: Callable[[str], str | None] | None = None
+    # Suffixes the operator accepts for domains though they are not public (a test or
+    # lab platform: ``test``, ``example``, ``lab.internal``).
+    lab_suffixes: tuple[str, ...] = ()
     expires_soon_days: int = 30
     max_upload_bytes: int = 1024 * 1024
+    max_pkcs12_iterations: int = 1_000_000
     installs: bool = False  # a deploy target is configured: intake waits for the install
 
 

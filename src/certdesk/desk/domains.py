@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CompoundSelect,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -52,6 +52,9 @@ class Url:
     port: int
 
 
+PUBLIC_NAME_HINT = "a custom domain is a public DNS name, like shop.example.com"
+
+
 def parse_url(value: str) -> Url:
     """Read a URL or bare host name; the identity of a domain is its host and port."""
     text = value.strip()
@@ -63,7 +66,10 @@ def parse_url(value: str) -> Url:
             raise InvalidArgument(
                 f"{value!r} is not an https:// URL", hint="custom domains are served over https"
             )
-    host = parse_host(text)
+    try:
+        host = parse_host(text)
+    except InvalidArgument as exc:  # its hint speaks of --host; this is a custom domain
+        raise InvalidArgument(exc.message, hint=PUBLIC_NAME_HINT) from exc
     if host.ip is not None:
         raise InvalidArgument(f"{value!r} is an IP address; a custom domain is a name")
     if host.name.startswith("*") or "*" in text:
@@ -72,6 +78,46 @@ def parse_url(value: str) -> Url:
     path = urlsplit(text if "://" in text else "https://" + text).path.rstrip("/")
     netloc = host.name if port == 443 else f"{host.name}:{port}"
     return Url(url=f"https://{netloc}{path}", hostname=host.name, port=port)
+
+
+# Names that are never a public custom domain (RFC 6761 localhost, invalid, test,
+# example; RFC 6762 local; RFC 7686 onion; RFC 8375 home.arpa and the rest of arpa;
+# RFC 9476 alt; ICANN's 2024 private-use internal). An operator may still accept
+# some for a test or lab platform: the ``lab_suffixes`` setting.
+SPECIAL_USE = frozenset(
+    {"localhost", "invalid", "test", "example", "local", "onion", "arpa", "alt", "internal"}
+)
+
+
+def _under(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)
+
+
+def _ip_like(label: str) -> bool:
+    """A label that inet_aton-style parsers read as a number: ``127``, ``0x7f``, ``017``."""
+    text = label.lower()
+    if text.startswith("0x"):
+        return all(c in "0123456789abcdef" for c in text[2:])
+    return text.isdigit()
+
+
+def public_name_problem(ctx: Ctx, hostname: str) -> str | None:
+    """Why ``hostname`` cannot be a custom domain, or None: it must be a public DNS name
+    (two labels or more, not an address in any notation, under a public suffix and not a
+    suffix itself, not a special-use name), or under one of the operator's lab suffixes."""
+    labels = hostname.split(".")
+    if len(labels) < 2:
+        return "is a single label, not a public DNS name"
+    if _ip_like(labels[-1]):
+        return "reads as an IP address, not a DNS name"
+    if any(_under(hostname, suffix) for suffix in ctx.policy.lab_suffixes):
+        return None
+    if labels[-1] in SPECIAL_USE:
+        return f"is under .{labels[-1]}, a special-use name that is not public"
+    registrable = ctx.policy.registrable_domain
+    if registrable is not None and registrable(hostname) is None:
+        return "is not under a public suffix (or is a public suffix itself)"
+    return None
 
 
 def _operators_only_connect_to(ctx: Ctx) -> None:
@@ -123,9 +169,9 @@ def find_domain(ctx: Ctx, value: str) -> Domain:
     return domain
 
 
-def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -> Domain:
-    """The tenant's domain for ``value``, added if unknown; refused if another tenant has it."""
-    url = parse_url(value)
+def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
+    """The tenant's active domain for ``url``, or None when the tenant may add it: another
+    tenant's URL is a ``conflict``, a name that is not public ``invalid-argument``."""
     domain = _active(ctx, url)
     if domain is not None:
         if domain.tenant_id != tenant.id:
@@ -133,6 +179,24 @@ def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -
                 f"{url.url} is not available",
                 hint="it is used by another account; ask the platform's operators",
             )
+        return domain
+    problem = public_name_problem(ctx, url.hostname)
+    if problem is not None:
+        hint = PUBLIC_NAME_HINT
+        if ctx.actor.is_operator:
+            hint += (
+                "; for a test or lab platform, list its suffix in the lab_suffixes setting "
+                "(CERTDESK_LAB_SUFFIXES)"
+            )
+        raise InvalidArgument(f"{url.hostname} {problem}", hint=hint)
+    return None
+
+
+def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -> Domain:
+    """The tenant's domain for ``value``, added if unknown; refused if another tenant has it."""
+    url = parse_url(value)
+    domain = claim_check(ctx, tenant, url)
+    if domain is not None:
         return domain
     domain = Domain(
         tenant_id=tenant.id,
@@ -222,8 +286,9 @@ def _listing(scope: Scope, *, by_owner: bool, paged: bool) -> Select[*tuple[Any,
     return stmt.limit(_LIMIT) if paged else stmt
 
 
-_LIMIT = bindparam("limit", type_=Integer)
-_OFFSET = bindparam("offset", type_=Integer)
+# 64-bit: the API takes offsets up to 2**63 - 1, past PostgreSQL's INTEGER.
+_LIMIT = bindparam("limit", type_=BigInteger)
+_OFFSET = bindparam("offset", type_=BigInteger)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class PfxJob:
     data: bytes = field(repr=False)
     password: bytes | None = field(repr=False)
     max_bytes: int
+    max_iterations: int
     check: CheckSpec
 
 
@@ -108,7 +109,13 @@ def submit_pfx(
     portal: str = "other",
 ) -> SubmitResult:
     plan = stages.look(plan_submission, tenant=tenant, common_name=common_name, urls=urls)
-    job = PfxJob(data, password, stages.policy.max_upload_bytes, plan.check)
+    job = PfxJob(
+        data,
+        password,
+        stages.policy.max_upload_bytes,
+        stages.policy.max_pkcs12_iterations,
+        plan.check,
+    )
     with about("file", InputError), about("password", WrongPassword):
         reading = stages.read(read_pfx, job)
         if reading.incomplete:
@@ -154,7 +161,9 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
 
 def read_pfx(job: PfxJob) -> PfxReading:
     """Open the ``.pfx`` and run every check: pure, over plain values (see ``reading``)."""
-    bundle = load_bundle(job.data, job.password, max_bytes=job.max_bytes)
+    bundle = load_bundle(
+        job.data, job.password, max_bytes=job.max_bytes, max_iterations=job.max_iterations
+    )
     if bundle.format != "pkcs12":
         raise UnsupportedFormat(
             f"this path takes a .pfx/.p12 file, and this file is {bundle.format.upper()}",

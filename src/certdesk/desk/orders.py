@@ -25,7 +25,13 @@ from certdesk.desk.context import (
     staged,
     tenant_by_name,
 )
-from certdesk.desk.domains import current_certificates, ensure_domain, find_domain, parse_url
+from certdesk.desk.domains import (
+    claim_check,
+    current_certificates,
+    ensure_domain,
+    find_domain,
+    parse_url,
+)
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import CheckSpec, certificates_of, check_spec, der_of
 from certdesk.desk.records import (
@@ -104,6 +110,8 @@ def order_csr(
     kind = _key_kind(key_kind)
     with about("urls"):
         parsed = [parse_url(u) for u in urls]
+        for url in parsed:  # refused now, as intake does, not when the certificate comes back
+            claim_check(ctx, owner, url)
     new_key = generate_key(kind)
     csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
     names = csr_names(subject_of(csr), sans)
@@ -255,7 +263,10 @@ class ChainReading:
 def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
     with about("file", InputError):
-        found = stages.read(read_signed, (data, stages.policy.max_upload_bytes))
+        found = stages.read(
+            read_signed,
+            (data, stages.policy.max_upload_bytes, stages.policy.max_pkcs12_iterations),
+        )
     plan = stages.look(plan_completion, found=found)
     with about("file", InputError):
         reading = stages.read(check_signed, plan)
@@ -281,10 +292,10 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
 
 
-def read_signed(job: tuple[bytes, int]) -> SignedFile:
+def read_signed(job: tuple[bytes, int, int]) -> SignedFile:
     """Load the signed certificate's file (pure; see ``reading``): certificates only."""
-    data, max_bytes = job
-    bundle = load_bundle(data, None, max_bytes=max_bytes)
+    data, max_bytes, max_iterations = job
+    bundle = load_bundle(data, None, max_bytes=max_bytes, max_iterations=max_iterations)
     if bundle.format == "pkcs12" or bundle.private_key is not None:
         raise UnsupportedFormat(
             "this file holds a private key; for a CSR certdesk made, send only the signed "

@@ -2,23 +2,23 @@
 
 Cookie-authenticated requests that change something must carry the session's CSRF
 token (``X-CSRF-Token`` header or ``csrf_token`` form field). Failed logins are rate
-limited per client address and per user name.
+limited per (user name, client address), in the database.
 """
 
 from __future__ import annotations
 
 import hmac
-import threading
-import time
-from collections import deque
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import ClassVar
 
 from fastapi import Request, Response
 
-from certdesk.desk import Actor, accounts
+from certdesk.desk import Actor, Desk, accounts, logins
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
-from certdesk.errors import CertdeskError, RateLimited
+from certdesk.errors import CertdeskError, InvalidArgument
 
 SESSION_COOKIE = "certdesk_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -34,8 +34,15 @@ class CsrfFailed(CertdeskError):
     http_status: ClassVar[int] = 403
 
 
-class TooManyAttempts(RateLimited):
-    code: ClassVar[str] = "rate-limited"
+class PasswordChangeRequired(CertdeskError):
+    """The account's password was generated on first start: it must be changed first."""
+
+    code: ClassVar[str] = "password-change-required"
+    http_status: ClassVar[int] = 403
+
+
+# What an account that must change its password may still call.
+PASSWORD_CHANGE_PATHS = frozenset({"/api/me", "/api/me/password", "/api/logout"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,27 @@ class Principal:
     via: str  # "token" | "session"
 
 
-def principal(request: Request, *, form_csrf: str | None = None) -> Principal:
-    """The caller, or ``unauthenticated``; checks CSRF for cookie sessions."""
+def principal(
+    request: Request, *, form_csrf: str | None = None, password_change: bool = False
+) -> Principal:
+    """The caller, or ``unauthenticated``; checks CSRF for cookie sessions. An account
+    whose password must be changed gets ``password-change-required`` everywhere but
+    where it changes it (``password_change``) and ``/api/me``, ``/api/logout``."""
+    found = _principal(request, form_csrf=form_csrf)
+    if (
+        found.user.must_change_password
+        and not password_change
+        and request.url.path not in PASSWORD_CHANGE_PATHS
+    ):
+        raise PasswordChangeRequired(
+            "this account's password was generated on first start: set your own first",
+            hint="log in to the portal (it asks for a new password), or POST /api/me/password "
+            "with current_password and new_password",
+        )
+    return found
+
+
+def _principal(request: Request, *, form_csrf: str | None) -> Principal:
     desk = request.app.state.desk
     header = request.headers.get("authorization", "")
     auth = Actor(name="auth")
@@ -73,51 +99,98 @@ def principal(request: Request, *, form_csrf: str | None = None) -> Principal:
 
 
 class LoginLimiter:
-    """At most ``limit`` failed logins per key within ``window`` seconds (per process)."""
+    """At most ``limit`` failed logins per (user name, client address) within ``window``
+    seconds, counted in the database (see :mod:`certdesk.desk.logins`): the same for every
+    worker and replica."""
 
-    def __init__(self, limit: int = 5, window: float = 60.0) -> None:
+    def __init__(self, limit: int = logins.LIMIT, window: float = logins.WINDOW.seconds) -> None:
         self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.window = timedelta(seconds=window)
 
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                times = self._failures.get(key)
-                if times is None:
-                    continue
-                while times and now - times[0] > self.window:
-                    times.popleft()
-                if len(times) >= self.limit:
-                    raise TooManyAttempts(
-                        "too many failed logins", hint=f"wait {int(self.window)} seconds"
-                    )
+    def check(self, desk: Desk, username: str, address: str) -> None:
+        desk.run(
+            Actor(name="login"),
+            logins.check_login,
+            username=username,
+            address=address,
+            limit=self.limit,
+            window=self.window,
+        )
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
+    def failed(self, desk: Desk, username: str, address: str) -> None:
+        desk.run(
+            Actor(name="login"),
+            logins.record_failure,
+            username=username,
+            address=address,
+            window=self.window,
+        )
 
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+    def succeeded(self, desk: Desk, username: str, address: str) -> None:
+        desk.run(Actor(name="login"), logins.clear_failures, username=username, address=address)
+
+
+LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def proxy_networks(addresses: Iterable[str]) -> Networks:
+    """The networks of the configured proxies (``10.0.0.1``, ``10.0.0.0/24``, ``::1``)."""
+    networks = []
+    for text in addresses:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"{text!r} is not a proxy address",
+                hint="give IP addresses or networks, like 10.0.0.1 or 10.0.0.0/24",
+            ) from exc
+    return tuple(networks)
+
+
+def _trusted(address: str, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _from_trusted_proxy(request: Request) -> bool:
+    peer = request.client.host if request.client else ""
+    return _trusted(peer, request.app.state.trusted_proxies)
 
 
 def client_address(request: Request) -> str:
-    """The client's address; forwarded headers count only when the app was told to trust them."""
-    if request.app.state.trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+    """The client's address. ``X-Forwarded-For`` counts only when the connection comes from
+    a configured proxy; it is read from the right, past every configured proxy, so what a
+    client wrote into the header itself is never taken."""
+    peer = request.client.host if request.client else "unknown"
+    networks: Networks = request.app.state.trusted_proxies
+    if not _trusted(peer, networks):
+        return peer
+    hops = [
+        hop.strip()
+        for value in request.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # not an address: what the last trusted hop says ends here
+        client = hop
+        if not _trusted(hop, networks):
+            break
+    return client
 
 
 def is_https(request: Request) -> bool:
-    if request.app.state.trust_forwarded:
+    """Served over TLS: the connection's scheme, or ``X-Forwarded-Proto`` from a
+    configured proxy."""
+    if _from_trusted_proxy(request):
         proto = request.headers.get("x-forwarded-proto")
         if proto:
             return proto.split(",")[0].strip().lower() == "https"

@@ -69,7 +69,9 @@ async def resolve(
     if not allow_private:
         reason = why_blocked(ip)
         if reason is not None:
-            what = f"{host} is {ip}," if host.strip("[]") != str(ip) else f"{ip} is"
+            # A resolved address is not shown: the message reaches resellers, and the
+            # platform's private addresses are not theirs to map.
+            what = f"{host} resolves to" if host.strip("[]") != str(ip) else f"{ip} is"
             raise AddressRefused(f"{what} {reason}; probes do not reach those")
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     return family, (str(ip), port)

@@ -52,7 +52,10 @@ class OutboxMailer:
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp.write_bytes(message.as_bytes())
+            # 0600 from the start: a report names a tenant's domains and contacts.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(message.as_bytes())
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):  # the folder itself may be what failed

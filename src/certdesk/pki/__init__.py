@@ -11,6 +11,8 @@ from certdesk.pki.export import ensure_key_matches, key_to_pem, to_der, to_p7b, 
 from certdesk.pki.facts import CertificateInfo, describe, fingerprint, iso_utc, spki_sha256
 from certdesk.pki.load import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ITERATIONS,
+    MAX_KEY_BITS,
     Bundle,
     PrivateKey,
     load_bundle,
@@ -22,6 +24,8 @@ from certdesk.pki.paths import BuiltChain, build_chain, served
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ITERATIONS",
+    "MAX_KEY_BITS",
     "BuiltChain",
     "Bundle",
     "CertificateInfo",

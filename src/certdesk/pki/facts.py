@@ -10,7 +10,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
+
+from certdesk.pki.guard import READ_ERRORS, translated
 
 _FIELD_NAMES = {
     NameOID.COMMON_NAME: "CN",
@@ -110,16 +112,31 @@ class CertificateInfo:
 
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 in UTC with a ``Z``, as every JSON output of certdesk writes times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its %Y writes year 1 as "1", not "0001".
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def describe(cert: x509.Certificate) -> CertificateInfo:
-    """Read the facts of ``cert``."""
+    """Read the facts of ``cert``.
+
+    Raises ``Malformed`` (or ``UnsupportedFormat``) naming the certificate and the part
+    pyca cannot read: every part is read here, so a certificate that passes is whole.
+    """
+    try:
+        return _describe(cert)
+    except READ_ERRORS as exc:
+        raise translated(cert, exc) from exc
+
+
+def _describe(cert: x509.Certificate) -> CertificateInfo:
     der = cert.public_bytes(serialization.Encoding.DER)
+    raw_issuer, raw_subject, raw_spki, algorithm = _raw_parts(der)
     public_key = cert.public_key()
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = raw_spki if algorithm.startswith(_CANONICAL_KEY_ALGORITHMS) else b""
+    if not spki:  # an encoding pyca may write differently: hash what it writes
+        spki = public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     key_type, key_size, curve = key_facts(public_key)
     dns_names: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
@@ -132,31 +149,50 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         value = ext.value
         if isinstance(value, x509.SubjectAlternativeName):
             has_san = True
-            dns_names = tuple(value.get_values_for_type(x509.DNSName))
-            ips = tuple(str(ip) for ip in value.get_values_for_type(x509.IPAddress))
+            dns_names = tuple(n.value for n in value if isinstance(n, x509.DNSName))
+            ips = tuple(str(n.value) for n in value if isinstance(n, x509.IPAddress))
         elif isinstance(value, x509.BasicConstraints):
             is_ca = value.ca
             path_length = value.path_length
         elif isinstance(value, x509.KeyUsage):
-            key_usage = tuple(name for name in _KEY_USAGES if getattr(value, name))
+            bits = (
+                value.digital_signature,
+                value.content_commitment,
+                value.key_encipherment,
+                value.data_encipherment,
+                value.key_agreement,
+                value.key_cert_sign,
+                value.crl_sign,
+            )
+            key_usage = tuple(name for name, bit in zip(_KEY_USAGES, bits, strict=True) if bit)
             if value.key_agreement:
                 key_usage += tuple(
                     n for n in ("encipher_only", "decipher_only") if getattr(value, n)
                 )
         elif isinstance(value, x509.ExtendedKeyUsage):
-            eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in value)
-    subject_fields = tuple(
-        (_FIELD_NAMES.get(attr.oid, attr.oid.dotted_string), _text(attr.value))
-        for attr in cert.subject
-    )
-    issuer_cn = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
-    sig_hash = cert.signature_hash_algorithm
+            eku = tuple(_EKU_NAMES.get(oid) or oid.dotted_string for oid in value)
+    # pyca builds a new Name on every access to .subject/.issuer: read each once, and
+    # an issuer (shared by most certificates of a bundle) once per distinct encoding.
+    fields: list[tuple[str, str]] = []
+    rdn_texts: list[str] = []
+    for rdn in cert.subject.rdns:  # one pass for the fields and the RFC 4514 text
+        texts = []
+        for attr in rdn:
+            oid, value = attr.oid, attr.value
+            short = _FIELD_NAMES.get(oid) or oid.dotted_string
+            fields.append((short, value if isinstance(value, str) else value.hex()))
+            texts.append(attr.rfc4514_string())
+        rdn_texts.append("+".join(texts))
+    subject_fields = tuple(fields)
+    subject_text = ",".join(reversed(rdn_texts))
+    issuer_text, issuer_cn = _issuer_facts(cert, raw_issuer)
+    signature_name, signature_hash = _signature_facts(cert)
     return CertificateInfo(
-        subject=cert.subject.rfc4514_string(),
+        subject=subject_text,
         subject_fields=subject_fields,
         common_name=next((v for k, v in subject_fields if k == "CN"), None),
-        issuer=cert.issuer.rfc4514_string(),
-        issuer_common_name=_text(issuer_cn[0].value) if issuer_cn else None,
+        issuer=issuer_text,
+        issuer_common_name=issuer_cn,
         serial=_serial_hex(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -166,8 +202,8 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         key_type=key_type,
         key_size=key_size,
         key_curve=curve,
-        signature_algorithm=_signature_name(cert),
-        signature_hash=sig_hash.name if sig_hash is not None else None,
+        signature_algorithm=signature_name,
+        signature_hash=signature_hash,
         sha256=hashlib.sha256(der).hexdigest(),
         sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest(),
         spki_sha256=hashlib.sha256(spki).hexdigest(),
@@ -175,8 +211,77 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         path_length=path_length,
         key_usage=key_usage,
         extended_key_usage=eku,
-        self_issued=cert.subject == cert.issuer,
+        self_issued=raw_subject == raw_issuer
+        or (subject_text == issuer_text and cert.subject == cert.issuer),
     )
+
+
+_ISSUERS: dict[bytes, tuple[str, str | None]] = {}
+_MAX_ISSUERS = 4096
+
+
+# SubjectPublicKeyInfo algorithms that pyca writes back byte for byte as certificates
+# hold them (the AlgorithmIdentifier that opens the SPKI's contents): for these the SPKI
+# is hashed as it stands, without asking pyca to encode the key again.
+_CANONICAL_KEY_ALGORITHMS = tuple(
+    bytes.fromhex(h)
+    for h in (
+        "300d06092a864886f70d0101010500",  # rsaEncryption, NULL
+        "301306072a8648ce3d020106082a8648ce3d030107",  # id-ecPublicKey, P-256
+        "301006072a8648ce3d020106052b81040022",  # id-ecPublicKey, P-384
+        "301006072a8648ce3d020106052b81040023",  # id-ecPublicKey, P-521
+        "300506032b6570",  # Ed25519
+    )
+)
+
+
+def _raw_parts(der: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """Issuer, subject, SubjectPublicKeyInfo and its contents, as the certificate holds them.
+
+    A few DER headers read in place (this runs once per certificate of a bundle).
+    """
+    try:
+        pos = _header(der, 0)[0]  # Certificate ::= SEQUENCE {
+        pos = _header(der, pos)[0]  # tbsCertificate SEQUENCE {
+        if der[pos] == 0xA0:  # [0] version
+            pos = _header(der, pos)[1]
+        pos = _header(der, pos)[1]  # serialNumber
+        pos = _header(der, pos)[1]  # signature AlgorithmIdentifier
+        issuer_end = _header(der, pos)[1]
+        validity_end = _header(der, issuer_end)[1]
+        subject_end = _header(der, validity_end)[1]
+        spki_start, spki_end = _header(der, subject_end)
+    except IndexError:
+        return b"?", b"!", b"", b""  # pyca read it, so this does not happen; never equal
+    return (
+        der[pos:issuer_end],
+        der[validity_end:subject_end],
+        der[subject_end:spki_end],
+        der[spki_start:spki_end],
+    )
+
+
+def _header(der: bytes, pos: int) -> tuple[int, int]:
+    """(content start, end) of the DER element at ``pos``."""
+    first = der[pos + 1]
+    if first < 0x80:
+        return pos + 2, pos + 2 + first
+    count = first & 0x7F
+    start = pos + 2 + count
+    return start, start + int.from_bytes(der[pos + 2 : start], "big")
+
+
+def _issuer_facts(cert: x509.Certificate, raw: bytes) -> tuple[str, str | None]:
+    """(RFC 4514 text, common name) of ``cert``'s issuer, read once per distinct name."""
+    found = _ISSUERS.get(raw)
+    if found is None:
+        issuer = cert.issuer
+        cn = next((a.value for a in issuer if a.oid == NameOID.COMMON_NAME), None)
+        found = (issuer.rfc4514_string(), _text(cn) if cn is not None else None)
+        if len(_ISSUERS) >= _MAX_ISSUERS:
+            _ISSUERS.clear()
+        _ISSUERS[raw] = found
+    return found
 
 
 def key_facts(public_key: object) -> tuple[str, int, str | None]:
@@ -207,6 +312,21 @@ def spki_sha256(public_key: Any) -> str:
 def fingerprint(cert: x509.Certificate) -> str:
     """Lower-case hex SHA-256 of the certificate's DER encoding."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+_SIGNATURES: dict[x509.ObjectIdentifier, tuple[str, str | None]] = {}
+
+
+def _signature_facts(cert: x509.Certificate) -> tuple[str, str | None]:
+    """(algorithm name, hash name) of the signature, read once per algorithm."""
+    oid = cert.signature_algorithm_oid
+    found = _SIGNATURES.get(oid)
+    if found is None:
+        sig_hash = cert.signature_hash_algorithm  # raises for an algorithm pyca cannot use
+        found = (_signature_name(cert), sig_hash.name if sig_hash is not None else None)
+        if oid != SignatureAlgorithmOID.RSASSA_PSS:  # PSS names its hash in parameters
+            _SIGNATURES[oid] = found  # as many entries as pyca knows algorithms
+    return found
 
 
 def _signature_name(cert: x509.Certificate) -> str:

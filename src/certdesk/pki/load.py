@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
     load_der_private_key,
     load_pem_private_key,
     pkcs7,
@@ -26,14 +30,18 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from certdesk.errors import (
+    KeyTooLarge,
     Malformed,
     NoCertificate,
     NoPrivateKey,
+    TooCostly,
     TooLarge,
     UnsupportedFormat,
     WrongPassword,
 )
 from certdesk.pki import der
+from certdesk.pki.facts import CertificateInfo, describe
+from certdesk.pki.guard import file_errors
 
 PrivateKey: TypeAlias = (
     rsa.RSAPrivateKey
@@ -44,17 +52,18 @@ PrivateKey: TypeAlias = (
 )
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+# Windows writes 2,000 iterations, OpenSSL 2,048: fifty times the most any tool writes
+# by default still opens in well under a second; 2,147,483,647 would take minutes.
+DEFAULT_MAX_ITERATIONS = 1_000_000
+# Checking an RSA private key costs seconds above this size (31 s at 16,384 bits).
+MAX_KEY_BITS = 8192
 
 PASSWORD_HINT = (
     "give the password with --password-file or --password-env "
     "(it is the one chosen when the file was exported)"
 )
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----",
-    re.DOTALL,
-)
-_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_PEM_LINE = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]{1,64})-----")
 
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
 _KEY_LABELS = {
@@ -95,6 +104,13 @@ class Bundle:
     format: str
     encryption: str = ""
     friendly_name: str | None = None
+    facts: tuple[CertificateInfo, ...] = ()
+
+    def infos(self) -> tuple[CertificateInfo, ...]:
+        """The facts of each certificate, read once when the file was loaded."""
+        if len(self.facts) == len(self.certificates):
+            return self.facts
+        return tuple(describe(c) for c in self.certificates)
 
 
 def load_bundle(
@@ -102,12 +118,23 @@ def load_bundle(
     password: bytes | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
 ) -> Bundle:
     """Load whatever certificates and key ``data`` holds.
 
     ``password`` opens a PKCS#12 file or an encrypted private key; ``None`` means
     none was given (an unprotected file, or one with an empty password, still opens).
+    The work is bounded before it starts: a key-derivation iteration count above
+    ``max_iterations`` is refused (``too-costly``), and so is an RSA key above
+    :data:`MAX_KEY_BITS` (``key-too-large``), before pyca derives or checks anything.
     """
+    with file_errors():
+        bundle = _load(data, password, max_bytes, max_iterations)
+    facts = tuple(describe(c) for c in bundle.certificates)  # each part read (and checked) once
+    return dataclasses.replace(bundle, facts=facts)
+
+
+def _load(data: bytes, password: bytes | None, max_bytes: int, max_iterations: int) -> Bundle:
     if len(data) > max_bytes:
         raise TooLarge(
             f"the file is {len(data):,} bytes, more than the limit of {max_bytes:,}",
@@ -116,12 +143,12 @@ def load_bundle(
     if not data.strip():
         raise Malformed("the file is empty", hint="give the certificate file itself")
     if b"-----BEGIN " in data:
-        return _load_pem(data, password)
+        return _load_pem(data, password, max_iterations)
     if data[0] == der.SEQUENCE:
-        return _load_der(data, password)
+        return _load_der(data, password, max_iterations)
     decoded = _maybe_base64(data)
     if decoded is not None:
-        return load_bundle(decoded, password, max_bytes=max_bytes)
+        return _load(decoded, password, max_bytes, max_iterations)
     raise UnsupportedFormat(
         f"this is {_describe_unknown(data)}, not a certificate, key, PKCS#12 or PKCS#7 file",
         hint="give a .pfx/.p12, a .crt/.pem/.cer (PEM or DER), a .p7b or a private key file",
@@ -129,10 +156,14 @@ def load_bundle(
 
 
 def load_certificates(
-    data: bytes, password: bytes | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    password: bytes | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
 ) -> tuple[x509.Certificate, ...]:
     """Load a file that must hold at least one certificate (a chain, a CA bundle)."""
-    bundle = load_bundle(data, password, max_bytes=max_bytes)
+    bundle = load_bundle(data, password, max_bytes=max_bytes, max_iterations=max_iterations)
     if not bundle.certificates:
         raise NoCertificate(
             "the file holds a private key but no certificate",
@@ -142,10 +173,14 @@ def load_certificates(
 
 
 def load_private_key(
-    data: bytes, password: bytes | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    password: bytes | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
 ) -> PrivateKey:
     """Load a file that must hold a private key (PEM or DER, PKCS#1, PKCS#8 or SEC1)."""
-    bundle = load_bundle(data, password, max_bytes=max_bytes)
+    bundle = load_bundle(data, password, max_bytes=max_bytes, max_iterations=max_iterations)
     if bundle.private_key is None:
         raise NoPrivateKey(
             "the file holds no private key",
@@ -157,23 +192,45 @@ def load_private_key(
 # --- PEM -------------------------------------------------------------------
 
 
-def _load_pem(data: bytes, password: bytes | None) -> Bundle:
-    begun = _PEM_BEGIN.findall(data)
-    if begun and all(label in _CERT_LABELS for label in begun):
-        fast = _pem_certificates_fast(data, len(begun))
+def _pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``(label, body)`` of every PEM block, in one linear pass over the file.
+
+    Text around the blocks (``openssl x509 -text`` output, "Bag Attributes") is ignored;
+    a BEGIN line whose block never ends is refused, naming the block.
+    """
+    blocks: list[tuple[bytes, bytes]] = []
+    open_label: bytes | None = None
+    body_start = 0
+    for match in _PEM_LINE.finditer(data):
+        kind, label = match.group(1), match.group(2)
+        if kind == b"BEGIN":
+            if open_label is not None:
+                _unterminated(open_label, len(blocks) + 1)
+            open_label, body_start = label, match.end()
+        elif open_label is not None:
+            if label != open_label:
+                _unterminated(open_label, len(blocks) + 1)
+            blocks.append((label, data[body_start : match.start()]))
+            open_label = None
+    if open_label is not None:
+        _unterminated(open_label, len(blocks) + 1)
+    return blocks
+
+
+def _unterminated(label: bytes, index: int) -> None:
+    raise Malformed(
+        f"PEM block {index} ('{label.decode()}') has no matching END line: "
+        "the file is truncated or was cut when copied",
+        hint="copy the whole block, from -----BEGIN to -----END, again",
+    )
+
+
+def _load_pem(data: bytes, password: bytes | None, max_iterations: int) -> Bundle:
+    blocks = _pem_blocks(data)
+    if blocks and all(label in _CERT_LABELS for label, _ in blocks):
+        fast = _pem_certificates_fast(data, len(blocks))
         if fast is not None:
             return Bundle(certificates=fast, private_key=None, format="pem")
-    blocks = _PEM_BLOCK.findall(data)
-    if len(begun) > len(blocks):
-        missing = next(
-            (label for label in begun if label not in {b[0] for b in blocks}),
-            begun[-1],
-        )
-        raise Malformed(
-            f"a PEM '{missing.decode()}' block has no matching END line: "
-            "the file is truncated or was cut when copied",
-            hint="copy the whole block, from -----BEGIN to -----END, again",
-        )
     certs: list[x509.Certificate] = []
     key: PrivateKey | None = None
     key_encrypted = False
@@ -188,8 +245,14 @@ def _load_pem(data: bytes, password: bytes | None) -> Bundle:
                     "the file holds more than one private key",
                     hint="keep only the key that belongs to the certificate",
                 )
-            block = b"-----BEGIN " + label + b"-----\n" + body + b"-----END " + label + b"-----\n"
+            block = b"-----BEGIN " + label + b"-----" + body + b"-----END " + label + b"-----\n"
             key_encrypted = label == b"ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in body[:64]
+            if label == b"ENCRYPTED PRIVATE KEY":
+                _bound_iterations(_b64(body, label, index), max_iterations, "private key")
+            elif b"Proc-Type" not in body[:200]:
+                bits = der.rsa_private_modulus_bits(_b64(body, label, index))
+                if bits is not None:
+                    _bound_key_bits(bits)
             key = _pem_key(block, password)
         elif label in _P7_LABELS:
             p7 = True
@@ -226,7 +289,7 @@ def _pem_certificates_fast(data: bytes, expected: int) -> tuple[x509.Certificate
         return None
     if len(certs) != expected:
         return None
-    return tuple(_readable(c) for c in certs)
+    return tuple(certs)
 
 
 def _b64(body: bytes, label: bytes, index: int) -> bytes:
@@ -250,38 +313,14 @@ def _pem_certificate(label: bytes, body: bytes, index: int) -> x509.Certificate:
             f"PEM block {index} is labelled CERTIFICATE but is not a valid certificate ({exc})",
             hint="ask the issuer for the certificate file again",
         ) from exc
-    return _readable(cert)
-
-
-def _readable(cert: x509.Certificate) -> x509.Certificate:
-    """Refuse a certificate now if a part pyca parses only on access cannot be read.
-
-    pyca reads names, extensions, the key and the signature algorithm lazily: without
-    this, a damaged extension or an unknown key type would surface later as a raw
-    ``ValueError`` or ``UnsupportedAlgorithm`` from ``describe`` or ``check_bundle``.
-    """
-    try:
-        _ = cert.subject, cert.issuer  # parsed (and cached by pyca) on first access
-        _ = cert.extensions
-        _ = cert.signature_hash_algorithm
-        cert.public_key()
-    except UnsupportedAlgorithm as exc:
-        raise UnsupportedFormat(
-            f"the certificate uses an algorithm certdesk cannot read ({exc})",
-            hint="TLS certificates use RSA, EC or Ed25519 keys and SHA-2 signatures: "
-            "ask the issuer for a current certificate",
-        ) from exc
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
-        raise Malformed(
-            f"the certificate is damaged or badly encoded ({exc})",
-            hint="ask the issuer for the certificate file again",
-        ) from exc
     return cert
 
 
 def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
     try:
-        key = load_pem_private_key(block, password=password or None)
+        key = load_pem_private_key(
+            block, password=password or None, unsafe_skip_rsa_key_validation=True
+        )
     except TypeError as exc:
         if password:  # a password was given for an unencrypted key: ignore it
             return _pem_key(block, None)
@@ -305,6 +344,61 @@ def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
     return check_key_type(key)
 
 
+def checked_key(key: object) -> PrivateKey:
+    """A key loaded without pyca's RSA check, checked now that its size is known to be sane.
+
+    pyca checks an RSA private key when it loads it, which takes seconds for a huge key;
+    keys are loaded with that check skipped, their size refused above
+    :data:`MAX_KEY_BITS`, and only then checked.
+    """
+    key = check_key_type(key)
+    if isinstance(key, rsa.RSAPrivateKey | dsa.DSAPrivateKey):
+        _bound_key_bits(key.key_size)
+    if isinstance(key, rsa.RSAPrivateKey):
+        plain = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        try:
+            return check_key_type(load_der_private_key(plain, None))
+        except ValueError as exc:
+            raise Malformed(
+                "the RSA private key is not consistent (its numbers do not form a valid "
+                "key): the file is damaged",
+                hint="copy the key file again from where it was made",
+            ) from exc
+    return key
+
+
+def _bound_key_bits(bits: int) -> None:
+    if bits > MAX_KEY_BITS:
+        raise KeyTooLarge(
+            f"the private key has {bits:,} bits, more than the {MAX_KEY_BITS:,} certdesk "
+            "takes (checking it would hold the service for tens of seconds; "
+            "browsers expect 2,048 to 4,096)",
+            hint="make a new key of RSA 2048 to 4096 bits, or EC P-256, and have the "
+            "certificate issued again",
+        )
+
+
+def _bound_iterations(data: bytes, max_iterations: int, what: str) -> None:
+    """Refuse before pyca derives anything if a key derivation would cost too much."""
+    try:
+        counts = der.iteration_counts(data)
+    except der.DerError as exc:
+        raise Malformed(
+            f"the {what} file is corrupt: its structure {exc}",
+            hint="the file was probably damaged when copied: get it again",
+        ) from exc
+    for part, count in counts:
+        if count > max_iterations or count < 0:
+            raise TooCostly(
+                f"the {what} file asks for {count:,} iterations of {part}, more than the "
+                f"{max_iterations:,} certdesk allows (Windows writes 2,000, OpenSSL 2,048): "
+                "opening it would hold the service for minutes",
+                hint="export the certificate again with the exporting tool's default "
+                "settings (Windows' certificate export, or OpenSSL without a custom "
+                "iteration count)",
+            )
+
+
 def check_key_type(key: object) -> PrivateKey:
     if isinstance(
         key,
@@ -324,7 +418,7 @@ def check_key_type(key: object) -> PrivateKey:
 # --- DER -------------------------------------------------------------------
 
 
-def _load_der(data: bytes, password: bytes | None) -> Bundle:
+def _load_der(data: bytes, password: bytes | None, max_iterations: int) -> Bundle:
     try:
         kind = der.sniff(data)
     except der.DerError as exc:
@@ -333,6 +427,7 @@ def _load_der(data: bytes, password: bytes | None) -> Bundle:
             hint="the file was probably cut short when downloaded or attached: get it again",
         ) from exc
     if kind == "pkcs12":
+        _bound_iterations(data, max_iterations, ".pfx")
         return _load_pkcs12(data, password)
     if kind == "pkcs7":
         return Bundle(certificates=tuple(_pkcs7(data, "DER")), private_key=None, format="pkcs7-der")
@@ -353,7 +448,11 @@ def _load_der(data: bytes, password: bytes | None) -> Bundle:
     except ValueError:
         pass
     else:
-        return Bundle(certificates=(_readable(cert),), private_key=None, format="der")
+        return Bundle(certificates=(cert,), private_key=None, format="der")
+    bits = der.rsa_private_modulus_bits(body)
+    if bits is not None:
+        _bound_key_bits(bits)
+    _bound_iterations(body, max_iterations, "private key")
     key = _der_key(body, password)
     if key is not None:
         return Bundle(
@@ -370,7 +469,7 @@ def _load_der(data: bytes, password: bytes | None) -> Bundle:
 
 def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
     try:
-        return check_key_type(load_der_private_key(body, password=None))
+        return checked_key(load_der_private_key(body, None, unsafe_skip_rsa_key_validation=True))
     except TypeError:
         # An encrypted PKCS#8 key: it needs the password.
         if not password:
@@ -378,7 +477,9 @@ def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
                 "the private key is encrypted and no password was given", hint=PASSWORD_HINT
             ) from None
         try:
-            return check_key_type(load_der_private_key(body, password=password))
+            return checked_key(
+                load_der_private_key(body, password, unsafe_skip_rsa_key_validation=True)
+            )
         except ValueError as exc:
             raise WrongPassword(
                 "the password does not open the encrypted private key", hint=PASSWORD_HINT
@@ -421,6 +522,12 @@ def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
             # is BER rather than DER; pyca reads it and warns. Browsers and OpenSSL accept it.
             warnings.filterwarnings("ignore", message="PKCS#7 certificates could not be parsed")
             certs = pkcs7.load_der_pkcs7_certificates(raw)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedFormat(
+            f"this PKCS#7 ({encoding}) file is not a certificate bundle ({exc}): it may be "
+            "an encrypted or signed message",
+            hint="give the .p7b certificate bundle from the certificate authority",
+        ) from exc
     except ValueError as exc:
         raise Malformed(
             f"the PKCS#7 ({encoding}) bundle is corrupt ({exc})",
@@ -431,7 +538,7 @@ def _pkcs7(raw: bytes, encoding: str) -> list[x509.Certificate]:
             "the PKCS#7 bundle holds no certificates",
             hint="ask the certificate authority for the certificate itself (.crt or .p7b)",
         )
-    return [_readable(c) for c in certs]
+    return list(certs)
 
 
 # --- PKCS#12 ---------------------------------------------------------------
@@ -450,10 +557,16 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
             ) from exc
     # With no password given, try "no password" and then the empty password: tools differ.
     candidates: list[bytes | None] = [password] if password else [None, b""]
+    _bound_pkcs12_keys(data, password or b"")
     last: Exception | None = None
     for candidate in candidates:
         try:
-            loaded = pkcs12.load_pkcs12(data, candidate)
+            with warnings.catch_warnings():
+                # Windows (and others) write .pfx files in BER; pyca reads them and warns.
+                warnings.filterwarnings(
+                    "ignore", message="PKCS#12 bundle could not be parsed as DER"
+                )
+                loaded = pkcs12.load_pkcs12(data, candidate)
         except ValueError as exc:
             last = exc
             continue
@@ -474,14 +587,42 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
     ) from last
 
 
+def _bound_pkcs12_keys(data: bytes, password: bytes) -> None:
+    """Refuse a huge RSA key before pyca checks it (which it does while loading the file).
+
+    The key bag is read (and, if shrouded, decrypted with checks skipped) on its own,
+    under the iteration ceiling already applied; a bag that does not open here is left
+    to pyca, which reports the password or the damage.
+    """
+    try:
+        bags = der.pkcs12_key_bags(data)
+    except der.DerError as exc:
+        raise Malformed(
+            f"the .pfx file is corrupt: its structure {exc}",
+            hint="the file was probably damaged when copied: get it again",
+        ) from exc
+    for shrouded, blob in bags:
+        if not shrouded:
+            bits = der.rsa_private_modulus_bits(blob)
+            if bits is not None:
+                _bound_key_bits(bits)
+            continue
+        try:
+            key = load_der_private_key(blob, password, unsafe_skip_rsa_key_validation=True)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+        if isinstance(key, rsa.RSAPrivateKey | dsa.DSAPrivateKey):
+            _bound_key_bits(key.key_size)
+
+
 def _pkcs12_bundle(data: bytes, loaded: pkcs12.PKCS12KeyAndCertificates) -> Bundle:
     certs: list[x509.Certificate] = []
     name: bytes | None = None
     if loaded.cert is not None:
-        certs.append(_readable(loaded.cert.certificate))
+        certs.append(loaded.cert.certificate)
         name = loaded.cert.friendly_name
-    certs.extend(_readable(c.certificate) for c in loaded.additional_certs)
-    key = check_key_type(loaded.key) if loaded.key is not None else None
+    certs.extend(c.certificate for c in loaded.additional_certs)
+    key = checked_key(loaded.key) if loaded.key is not None else None
     return Bundle(
         certificates=tuple(certs),
         private_key=key,

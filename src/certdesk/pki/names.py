@@ -1,10 +1,23 @@
 """Host names as browsers compare them with certificates (RFC 6125, CA/Browser Forum).
 
+Where RFC 6125 leaves a choice, certdesk decides as Mozilla's mozpkix (NSS
+``pkixnames``) does:
+
+- A name in a certificate (a *presented* name) is ASCII letters, digits, hyphens and
+  underscores in dot-separated labels of 1 to 63 characters, 253 at most in all; no
+  label starts or ends with a hyphen, the last label is not all digits, and there is
+  no empty label and no trailing dot. A presented name that breaks a rule (a U-label,
+  ``example.com.``, ``a..b.com``) matches nothing.
 - A wildcard is only the whole leftmost label (``*.example.com``), matches exactly
-  one non-empty label, and never stands for a whole public suffix (``*.co.uk``).
+  one non-empty label, needs at least two labels after it, and never stands for a
+  whole public suffix (``*.co.uk``).
+- A host to check (a *reference* name, ``--host``) may also hold underscores
+  (internal names such as ``_dmarc.example.com``) and labels that start or end with
+  a hyphen, and may end in one dot (an absolute name, which matches as without it).
+  A U-label host is turned into its A-label (``xn--``) form first.
+- Comparison is ASCII case-insensitive.
 - When the certificate has a subjectAltName, its names decide; the subject CN is
   consulted only when there is none (and ``no-san`` warns that browsers refuse it).
-- Internationalised names are compared in A-label (``xn--``) form, case-insensitively.
 - IP addresses match only IP address SANs.
 
 A URL is accepted wherever a host is expected: ``https://store.test.com/shop`` means
@@ -30,6 +43,10 @@ from certdesk.errors import InvalidArgument
 PublicSuffixTest = Callable[[str], bool]
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# mozpkix's IsValidDNSID, for a reference and for a presented name.
+_REFERENCE_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+_PRESENTED_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_MAX_NAME = 253
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +89,7 @@ def parse_host(value: str) -> Host:
             if maybe_port.isdigit():
                 host, port = name, int(maybe_port)
         host = host.split("/", 1)[0]
-    host = host.strip().rstrip(".")
+    host = host.strip()
     if not host:
         raise InvalidArgument(f"no host name in {value!r}", hint="give a name like store.test.com")
     try:
@@ -81,7 +98,56 @@ def parse_host(value: str) -> Host:
         pass
     else:
         return Host(name=str(ip), ip=ip, port=port)
-    return Host(name=to_alabel(host, what=value), port=port)
+    return Host(name=reference_name(host, what=value), port=port)
+
+
+def reference_name(name: str, *, what: str | None = None) -> str:
+    """A host to check, in the form it is compared in: lower-case A-labels, no final dot.
+
+    Accepts what mozpkix accepts as a reference name (underscores, hyphens at either end
+    of a label, one trailing dot); raises ``InvalidArgument`` otherwise.
+    """
+    text = name.lower()
+    if not text.isascii():
+        try:
+            text = idna.encode(text.rstrip("."), uts46=True).decode("ascii") + (
+                "." if text.endswith(".") else ""
+            )
+        except idna.IDNAError as exc:
+            raise InvalidArgument(
+                f"{what or name!r} is not a valid host name ({exc})",
+                hint="give a name like store.test.com",
+            ) from exc
+    bare = text[:-1] if text.endswith(".") else text
+    labels = bare.split(".")
+    if (
+        len(text) > _MAX_NAME
+        or not all(_REFERENCE_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        raise InvalidArgument(
+            f"{what or name!r} is not a valid host name",
+            hint="a host name is letters, digits, hyphens and underscores in dot-separated "
+            "labels of up to 63 characters, the last one not only digits",
+        )
+    return bare
+
+
+def presented_name(pattern: str) -> str | None:
+    """A certificate's DNS name in comparable form, or None if mozpkix would refuse it."""
+    text = pattern.lower()
+    if len(text) > _MAX_NAME or not text.isascii():
+        return None
+    labels = text.split(".")
+    if labels[0] == "*":
+        if len(labels) < 3:
+            return None
+        rest = labels[1:]
+    else:
+        rest = labels
+    if not all(_PRESENTED_LABEL.fullmatch(label) for label in rest) or rest[-1].isdigit():
+        return None
+    return text
 
 
 def to_alabel(name: str, *, what: str | None = None, wildcard: bool = False) -> str:
@@ -132,14 +198,21 @@ def wildcard_base_allowed(base: str, is_public_suffix: PublicSuffixTest | None) 
 def pattern_matches(
     pattern: str, host: str, is_public_suffix: PublicSuffixTest | None = None
 ) -> bool:
-    """Does the certificate name ``pattern`` cover the A-label host name ``host``?"""
-    norm = normalise_pattern(pattern)
+    """Does the certificate name ``pattern`` cover the host ``host``?
+
+    ``host`` is a reference name as :func:`parse_host` gives it (lower-case A-labels,
+    without a final dot); one final dot is also taken, as mozpkix takes it.
+    """
+    norm = presented_name(pattern)
     if norm is None:
         return False
+    host = host.lower()
+    if host.endswith("."):
+        host = host[:-1]
     if not norm.startswith("*."):
-        return "*" not in norm and norm == host
+        return norm == host
     base = norm[2:]
-    if "*" in base or not wildcard_base_allowed(base, is_public_suffix):
+    if not wildcard_base_allowed(base, is_public_suffix):
         return False
     first, dot, rest = host.partition(".")
     return bool(first) and bool(dot) and rest == base

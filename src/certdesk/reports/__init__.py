@@ -3,7 +3,7 @@ read (``render``)."""
 
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.render import render
-from certdesk.reports.select import build_report, select_rows
+from certdesk.reports.select import build_report, preview_report, select_rows
 from certdesk.reports.windows import (
     Period,
     Schedule,
@@ -23,6 +23,7 @@ __all__ = [
     "daily_window",
     "monthly_window",
     "parse_timezone",
+    "preview_report",
     "render",
     "select_rows",
 ]

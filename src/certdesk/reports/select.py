@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased
 
-from certdesk.desk.context import Ctx
+from certdesk.desk.context import Ctx, reads, tenant_by_name
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.windows import Window, daily_window, monthly_window
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -139,26 +139,28 @@ def build_report(
     )
 
 
+@reads
 def preview_report(
     ctx: Ctx,
     *,
     kind: str,
-    at: datetime,
     config: ReportSettings,
+    at: datetime | None = None,
     tenant: str | None = None,
 ) -> Report:
-    """The report as it would be sent at ``at``: to ``tenant``'s contacts when named, to a
-    reseller for its own tenant, else to the operators. Nothing is sent."""
-    from certdesk.desk.context import tenant_by_name
-    from certdesk.store.models import Tenant as TenantRow
+    """The report as it would be sent at ``at`` (default: now): to ``tenant``'s contacts
+    when named, to a reseller for its own tenant, else to the operators. Nothing is sent.
 
+    A read-only use case: every interface runs it with ``Desk.run``, the report's
+    settings given as a value (``scheduler.report_config``)."""
+    moment = at or ctx.now
     owner = tenant_by_name(ctx, tenant) if tenant else None
     if owner is None and ctx.actor.tenant_id is not None:
-        owner = ctx.session.get(TenantRow, ctx.actor.tenant_id)
+        owner = ctx.session.get(Tenant, ctx.actor.tenant_id)
     return build_report(
         ctx,
         kind,
-        at,
+        moment,
         config.tz,
         tenant_id=owner.id if owner else None,
         audience=owner.name if owner else "the platform's operators",

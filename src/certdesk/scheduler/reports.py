@@ -373,6 +373,6 @@ def _owned(
 
 def history(desk: Desk, actor: Actor, *, limit: int = 200) -> Sequence[ReportDelivery]:
     """Delivered (and failed) reports, newest first; a reseller sees only its own."""
-    with desk.context(actor) as ctx:
+    with desk.context(actor, readonly=True) as ctx:
         stmt = select(ReportDelivery).order_by(ReportDelivery.id.desc()).limit(limit)
         return ctx.session.scalars(ctx.scoped(stmt, ReportDelivery.tenant_id)).all()

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from certdesk.errors import Unavailable
+from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -69,8 +69,9 @@ class Store:
         side by side with each other and with a writer (WAL).
 
         A database that is locked past the busy timeout, cannot be reached, or has no free
-        connection in the pool is translated here, once, into ``store-unavailable``: no
-        caller above the store sees SQLAlchemy's errors.
+        connection in the pool is translated here, once, into ``store-unavailable``; a value
+        the database refuses (a NUL in text, a number out of range) into
+        ``invalid-argument``: no caller above the store sees SQLAlchemy's errors.
         """
         try:
             if not readonly:
@@ -84,6 +85,12 @@ class Store:
         except (OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(
                 "the database is busy or cannot be reached", hint="try again in a moment"
+            ) from exc
+        except DataError as exc:  # the caller's input: the transaction was rolled back
+            raise InvalidArgument(
+                "a value cannot be stored or looked up "
+                "(a NUL character in text, or a number out of range)",
+                hint="check the values given",
             ) from exc
 
     def table_names(self) -> list[str]:

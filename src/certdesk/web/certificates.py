@@ -19,6 +19,7 @@ from certdesk import desk
 from certdesk.desk import NotFound
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
+from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.installer import InstallOutcome
@@ -235,7 +236,7 @@ def orders(request: Request) -> HTMLResponse:
 
 @router.get("/orders/{order_id}")
 @quick_read
-def order_page(request: Request, order_id: int) -> HTMLResponse:
+def order_page(request: Request, order_id: Id) -> HTMLResponse:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return render(
@@ -244,14 +245,14 @@ def order_page(request: Request, order_id: int) -> HTMLResponse:
 
 
 @router.get("/orders/{order_id}/csr")
-def order_csr_download(request: Request, order_id: int) -> Response:
+def order_csr_download(request: Request, order_id: Id) -> Response:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
 
 
 @router.post("/orders/{order_id}/cancel")
-def order_cancel(request: Request, order_id: int, csrf_token: Csrf = "") -> Response:
+def order_cancel(request: Request, order_id: Id, csrf_token: Csrf = "") -> Response:
     who = viewer(request, form_csrf=csrf_token)
     run(request, who, desk.cancel_order, order_id=order_id)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
@@ -303,7 +304,7 @@ async def signed(
 
 
 def _export_form(
-    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+    request: Request, who: Principal, values: dict[str, Any], problems: Problems, status: int = 200
 ) -> HTMLResponse:
     domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
     return _form(request, who, "export.html", problems, status, values=values, domains=domains)
@@ -323,6 +324,8 @@ def export(
     to: Annotated[str, Form(max_length=10)] = "pfx",
     password: Annotated[str, Form(max_length=1024)] = "",
     legacy: Annotated[bool, Form()] = False,
+    with_key: Annotated[bool, Form()] = False,
+    clear_key: Annotated[bool, Form()] = False,
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token)
     result, problems = _attempt(
@@ -333,7 +336,10 @@ def export(
         to=to,
         password=password.encode("utf-8") if password else None,
         legacy=legacy,
+        include_key=with_key,
+        clear_key=clear_key,
     )
     if problems:
-        return _export_form(request, who, {"url": url, "to": to}, problems, 422)
+        values = {"url": url, "to": to, "with_key": with_key, "clear_key": clear_key}
+        return _export_form(request, who, values, problems, 422)
     return download(result.data, result.media_type, result.filename)

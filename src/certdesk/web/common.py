@@ -20,7 +20,13 @@ from markupsafe import Markup
 
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
-from certdesk.http.auth import CsrfFailed, Principal, Unauthenticated, principal
+from certdesk.http.auth import (
+    CsrfFailed,
+    PasswordChangeRequired,
+    Principal,
+    Unauthenticated,
+    principal,
+)
 from certdesk.web.forms import FormError
 
 T = TypeVar("T")
@@ -63,14 +69,29 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+class PasswordChangeFirst(Exception):
+    """The account must set its own password: the browser goes to that page first."""
+
+
 def the_desk(request: Request) -> Desk:
     return request.app.state.desk  # type: ignore[no-any-return]
 
 
-def viewer(request: Request, *, form_csrf: str | None = None) -> Principal:
-    """The logged-in caller (CSRF checked on forms), or the login page / a 403 page."""
+def viewer(
+    request: Request, *, form_csrf: str | None = None, password_change: bool = False
+) -> Principal:
+    """The logged-in caller (CSRF checked on forms), or the login page / a 403 page; an
+    account that must change its password is sent to the page that changes it."""
     try:
-        return principal(request, form_csrf=form_csrf if form_csrf is not None else "")
+        return principal(
+            request,
+            form_csrf=form_csrf if form_csrf is not None else "",
+            password_change=password_change,
+        )
+    except PasswordChangeRequired as exc:
+        if request.method == "GET":
+            raise PasswordChangeFirst() from None
+        raise PageError.of(exc) from None
     except Unauthenticated:
         if request.method == "GET":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

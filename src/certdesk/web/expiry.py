@@ -1,4 +1,5 @@
-"""Days left, urgency classes, and the dashboard's chart of expiries (server-made SVG)."""
+"""Urgency in words, table rows, and the dashboard's chart of expiries (server-made SVG).
+Days left and urgency themselves are the desk's (``certdesk.desk.served``)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,21 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from certdesk.desk import DomainView
+from certdesk.desk.served import URGENCY_BUCKETS, days_left, urgency
+
+__all__ = [
+    "URGENCY_BUCKETS",
+    "URGENCY_TEXT",
+    "chart",
+    "chart_of_weeks",
+    "days_left",
+    "rows",
+    "urgency",
+]
 
 WEEKS = 13  # 91 days: the coming 90 days, a bar per week
 CHART_DAYS = 90
 
-
-def days_left(not_after: datetime, now: datetime) -> int:
-    """Whole days until expiry, negative when expired (as the reports count them)."""
-    return int((not_after - now).total_seconds() // 86400)
-
-
-def urgency(not_after: datetime | None, now: datetime) -> str:
-    """``none`` (no certificate), ``expired``, ``critical`` (≤3 days), ``warning`` (≤30), ``ok``."""
-    if not_after is None:
-        return "none"
-    if not_after <= now:
-        return "expired"
-    left = days_left(not_after, now)
-    if left <= 3:
-        return "critical"
-    if left <= 30:
-        return "warning"
-    return "ok"
-
-
-# The same classes for the database to count: ``not_after < now + delta`` (after expired).
-# Whole days left <= 3 means less than 4 days; <= 30 means less than 31.
-URGENCY_BUCKETS = (("critical", timedelta(days=4)), ("warning", timedelta(days=31)))
 
 URGENCY_TEXT = {
     "none": "no certificate",

@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.desk import accounts
+from certdesk.desk.logins import TooManyAttempts
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import (
     SESSION_COOKIE,
     LoginLimiter,
-    TooManyAttempts,
+    Principal,
     client_address,
     is_https,
     set_session_cookie,
@@ -89,11 +90,11 @@ def login(
             status=403,
         )
     limiter: LoginLimiter = request.app.state.login_limiter
-    keys = (f"ip:{client_address(request)}", f"user:{username.strip().lower()}")
+    address = client_address(request)
     try:
-        limiter.check(*keys)
+        limiter.check(the_desk(request), username, address)
         session = the_desk(request).run(
-            desk.Actor(name=f"login:{client_address(request)}"),
+            desk.Actor(name=f"login:{address}"),
             accounts.login,
             username=username,
             password=password,
@@ -104,10 +105,10 @@ def login(
             next_path=target,
             username=username,
             error=FormError(exc.code, exc.message, exc.hint),
-            status=429,
+            status=exc.http_status,
         )
     except CertdeskError as exc:  # login-failed: the same answer for every reason
-        limiter.failed(*keys)
+        limiter.failed(the_desk(request), username, address)
         return _login_page(
             request,
             next_path=target,
@@ -115,10 +116,55 @@ def login(
             error=FormError(exc.code, exc.message, exc.hint),
             status=401,
         )
-    limiter.succeeded(*keys)
+    limiter.succeeded(the_desk(request), username, address)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _password_page(
+    request: Request, who: Principal, error: FormError | None = None, status: int = 200
+) -> HTMLResponse:
+    return render(request, "password.html", {"error": error}, who=who, status=status)
+
+
+@router.get("/account/password")
+def password_form(request: Request) -> HTMLResponse:
+    """Set a new password (the first-start operator is sent here before anything else)."""
+    return _password_page(request, viewer(request, password_change=True))
+
+
+@router.post("/account/password")
+def password_change(
+    request: Request,
+    current_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+    confirm_password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token, password_change=True)
+    if new_password != confirm_password:
+        error = FormError(
+            "invalid-argument",
+            "the new password and its confirmation differ",
+            "type the same new password twice",
+        )
+        return _password_page(request, who, error, status=400)
+    try:
+        session = the_desk(request).run(
+            who.actor,
+            accounts.change_own_password,
+            username=who.user.username,
+            current_password=current_password,
+            new_password=new_password,
+        )
+    except CertdeskError as exc:
+        error = FormError(exc.code, exc.message, exc.hint)
+        return _password_page(request, who, error, exc.http_status)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, session)
+    response.headers.update(SECURITY_HEADERS)
     return response
 
 

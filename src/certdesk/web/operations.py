@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.desk import accounts
-from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
+from certdesk.http.bounds import Id
+from certdesk.reports import preview_report
 from certdesk.reports.render import title
-from certdesk.reports.select import preview_report
 from certdesk.scheduler.reports import history, report_config
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 
@@ -47,14 +47,8 @@ def preview(
 ) -> HTMLResponse:
     """The report as it would go out now: to the operators, or to one tenant."""
     who = viewer(request)
-    d = the_desk(request)
     config = report_config(request.app.state.settings)
-    moment = d.now()
-    try:
-        with d.context(who.actor, at=moment) as ctx:
-            report = preview_report(ctx, kind=kind, at=moment, config=config, tenant=tenant)
-    except CertdeskError as exc:
-        raise PageError.of(exc) from exc
+    report = run(request, who, preview_report, kind=kind, config=config, tenant=tenant)
     names = [t.name for t in run(request, who, desk.list_tenants)] if who.actor.is_operator else []
     return render(
         request,
@@ -140,7 +134,7 @@ def user_password(
 
 @router.post("/users/{username}/tokens/{token_id}/revoke")
 def user_token_revoke(
-    request: Request, username: str, token_id: int, csrf_token: Csrf = ""
+    request: Request, username: str, token_id: Id, csrf_token: Csrf = ""
 ) -> Response:
     who = _operator(request, form_csrf=csrf_token)
     run(request, who, accounts.revoke_token_of, username=username, token_id=token_id)

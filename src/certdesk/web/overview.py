@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,9 +12,9 @@ from certdesk import desk
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
+from certdesk.desk.served import ServedPage
+from certdesk.http.bounds import Id
 from certdesk.http.threads import quick_read
-from certdesk.reports import ReportRow, select_rows
-from certdesk.reports.windows import Window
 from certdesk.web.common import render, run, the_desk, viewer
 from certdesk.web.expiry import (
     URGENCY_BUCKETS,
@@ -81,32 +80,50 @@ def dashboard(
 
 
 @router.get("/domains")
-def domains_served(request: Request, page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
-    """Every URL the viewer may see, with what its latest probes found it serving."""
+@quick_read
+def domains_served(
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    show: str | None = Query(None, max_length=20),
+    drift: bool = False,
+    failing: bool = False,
+) -> HTMLResponse:
+    """Every URL the viewer may see, a page at a time, with what its latest probes found
+    it serving (``show`` keeps one urgency; ``drift``, ``failing`` keep those URLs)."""
     who = viewer(request)
-    d = the_desk(request)
-    now = d.now()
-    domains = run(request, who, desk.list_domains)
-    # The reports' selection knows the served state: every monitored URL with a date.
-    everything = Window(now, now + timedelta(days=365 * 100), low_inclusive=False)
-    with d.context(who.actor, at=now, readonly=True) as ctx:
-        served = {r.url: r for r in select_rows(ctx, now, everything)}
-    every = rows(domains, now)
-    pages = max(1, -(-len(every) // PAGE))
-    page = min(page, pages)
-    table = [
-        (row, served.get(row.domain.url), urgency(_date(served.get(row.domain.url)), now))
-        for row in every[(page - 1) * PAGE : page * PAGE]
-    ]
+    chosen = show if show in URGENCY_TEXT else None
+
+    def page_of(page: int) -> ServedPage:
+        return run(
+            request,
+            who,
+            desk.served_overview,
+            urgency=chosen,
+            drift=drift,
+            failing=failing,
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+
+    served = page_of(page)
+    pages = max(1, -(-served.total // PAGE))
+    if page > pages:  # past the end: show the last page
+        page = pages
+        served = page_of(page)
+    filters = {"show": chosen, "drift": "1" if drift else None, "failing": "1" if failing else None}
     return render(
         request,
         "domains.html",
         {
-            "table": table,
-            "total": len(every),
+            "table": served.rows,
+            "total": served.total,
             "page": page,
             "pages": pages,
-            "now": now,
+            "now": served.at,
+            "show": chosen or "",
+            "drift": drift,
+            "failing": failing,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
             "urgency_text": URGENCY_TEXT,
         },
         who=who,
@@ -123,10 +140,6 @@ def domain_probe(
     who = viewer(request, form_csrf=csrf_token)
     asked = run(request, who, request_probe, urls=[url])
     return RedirectResponse(f"/domain?url={quote(url, safe='')}&probe={asked.id}", 303)
-
-
-def _date(row: ReportRow | None) -> datetime | None:
-    return row.not_after if row is not None else None
 
 
 @router.get("/domain")
@@ -178,7 +191,7 @@ _STATUSES = ("received", "processing", "completed", "rejected")
 
 @router.get("/requests/{request_id}")
 @quick_read
-def request_page(request: Request, request_id: int) -> HTMLResponse:
+def request_page(request: Request, request_id: Id) -> HTMLResponse:
     who = viewer(request)
     found = run(request, who, desk.get_request, request_id=request_id)
     return render(request, "request.html", {"item": found}, who=who)

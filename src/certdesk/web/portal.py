@@ -14,7 +14,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certdesk.web import certificates, login, operations, overview
-from certdesk.web.common import HERE, LoginRequired, PageError, render, urlquote
+from certdesk.web.common import (
+    HERE,
+    LoginRequired,
+    PageError,
+    PasswordChangeFirst,
+    render,
+    urlquote,
+)
 
 # The portal's files, not pages: their errors stay plain even for a browser.
 NOT_PAGES = ("/static",)
@@ -28,6 +35,7 @@ def mount(app: FastAPI) -> None:
         app.include_router(module.router)
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(PasswordChangeFirst, _password_change_first)
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
@@ -38,6 +46,10 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 async def _login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     return RedirectResponse(f"/login?next={urlquote(exc.next_path)}", status_code=303)
+
+
+async def _password_change_first(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/account/password", status_code=303)
 
 
 async def error_page(request: Request, exc: Exception) -> Response:
