@@ -47,7 +47,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, TypeVar
 
 from certdesk.desk.context import Actor
-from certdesk.errors import CertdeskError, TooCostly
+from certdesk.errors import CertdeskError, RateLimited, TooCostly, Unavailable
 from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.readpool")
@@ -61,13 +61,13 @@ _SPAWN = multiprocessing.get_context("spawn")
 _numbers = itertools.count(1)
 
 
-class TooManyReads(CertdeskError):
+class TooManyReads(RateLimited):
     """The tenant already has as many files being read as one tenant may."""
 
     code: ClassVar[str] = "rate-limited"
 
 
-class ReadersBusy(CertdeskError):
+class ReadersBusy(Unavailable):
     """Every reader stayed busy with other tenants' files for longer than a job may wait."""
 
     code: ClassVar[str] = "busy"

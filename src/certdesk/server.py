@@ -69,7 +69,7 @@ def build_app(
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
     probe worker that runs queued "probe now" requests, both started and stopped with it."""
-    from certdesk.api.app import create_app
+    from certdesk.asgi import create_app
     from certdesk.probe_worker import ProbeWorker
 
     app = create_app(
@@ -95,6 +95,14 @@ def build_app(
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def check_proxies(proxies: Sequence[str]) -> None:
+    """Refuse a mistyped trusted-proxy address (``invalid-argument``) before the server
+    starts."""
+    from certdesk.http.auth import proxy_networks
+
+    proxy_networks(proxies)
 
 
 def app_from_environment() -> FastAPI:

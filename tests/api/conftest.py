@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
 from certdesk.desk import accounts as acc
 from certdesk.desk.records import open_key

@@ -284,7 +284,7 @@ def test_errors_are_json_with_a_stable_code(api: Api, tenant: str) -> None:
 
 
 def test_api_errors_stay_json_with_the_portal_mounted(api: Api) -> None:
-    from certdesk.api.app import create_app
+    from certdesk.asgi import create_app
     from tests.api.conftest import SyncASGI
 
     app = create_app(api.desk, api.settings, with_portal=True)
@@ -294,6 +294,8 @@ def test_api_errors_stay_json_with_the_portal_mounted(api: Api) -> None:
             ("GET", "/api/no-such-route", 404, "not-found"),
             ("PUT", "/api/domains", 405, "method-not-allowed"),
             ("GET", "/api/domains", 401, "unauthenticated"),
+            ("GET", "/docs/no-such-page", 404, "not-found"),
+            ("POST", "/openapi.json", 405, "method-not-allowed"),
         ]:
             answer = client.request(method, path, headers={"accept": "text/html"})
             assert answer.status_code == status, path

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from certdesk.desk import Actor, accounts
 from tests.api.conftest import Api, SyncASGI, error_code
 from tests.database import unchanged

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certdesk.api.encode import download, json_bytes, jsonable
+from certdesk.api.encode import json_bytes, jsonable
 from certdesk.desk.domains import DomainView
+from certdesk.http.files import download
 
 
 class Colour(enum.StrEnum):

@@ -199,9 +199,25 @@ def test_pfx_wrong_password_is_400_and_stores_nothing(api: Api, reseller: httpx.
             assert answer.status_code == 400, answer.text
             assert error_code(answer) == "wrong-password"
             assert answer.json()["error"]["hint"]
+            assert answer.json()["error"]["field"] == "password"
         not_pfx = submit(reseller, api.pki.leaf_crt)
         assert not_pfx.status_code == 400
         assert error_code(not_pfx) == "unsupported-format"
+        assert not_pfx.json()["error"]["field"] == "file"
+
+
+def test_an_error_names_the_input_it_is_about(api: Api, reseller: httpx.Client) -> None:
+    with unchanged(api.desk):
+        ip = submit(reseller, api.pki.modern_pfx, urls=["https://10.0.0.5"])
+        assert (ip.status_code, error_code(ip)) == (400, "invalid-argument")
+        assert ip.json()["error"]["field"] == "urls"
+        no_cn = submit(reseller, api.pki.modern_pfx, common_name=" ")
+        assert (no_cn.status_code, error_code(no_cn)) == (400, "invalid-argument")
+        assert no_cn.json()["error"]["field"] == "common_name"
+    # An error about no one input names none.
+    missing = reseller.get("/api/requests/999999")
+    assert missing.status_code == 404
+    assert "field" not in missing.json()["error"]
 
 
 def test_pfx_submission_stores_and_binds(api: Api, reseller: httpx.Client) -> None:

@@ -87,7 +87,7 @@ def test_iso_utc_writes_four_digit_years() -> None:
     "path", [f"/orders/{HUGE}", f"/orders/{HUGE}/csr", f"/requests/{HUGE}", f"/requests/{2**31}"]
 )
 def test_portal_pages_with_huge_ids_are_400s(api: Api, path: str) -> None:
-    from certdesk.api.app import create_app
+    from certdesk.asgi import create_app
     from tests.api.conftest import SyncASGI
 
     app = create_app(api.desk, api.settings)

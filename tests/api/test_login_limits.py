@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from certdesk.service import open_desk
 from tests.api.conftest import OPERATOR, Api, SyncASGI, error_code
 

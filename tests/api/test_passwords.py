@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from certdesk.desk import Actor
 from certdesk.desk import accounts as acc
 from certdesk.desk.passwords import WeakPassword, check_password

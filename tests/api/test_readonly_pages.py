@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from tests.api.conftest import OPERATOR, Api, SyncASGI
 
 

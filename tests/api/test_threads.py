@@ -11,7 +11,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, FastAPI, Query
 
-from certdesk.api.threads import READ_THREADS, quick_read, quick_read_unless
+from certdesk.http.threads import READ_THREADS, quick_read, quick_read_unless
 
 
 class Gauge:

@@ -22,6 +22,7 @@ from certdesk.desk import Actor, Desk
 from certdesk.desk.context import read_here
 from certdesk.service import open_desk
 from certdesk.settings import Settings
+from certdesk.store import StoreUnavailable
 from tests.flows import new_tenant, order, signed, submit_leaf
 from tests.openssl_pki import OpenSSLPKI
 
@@ -79,7 +80,10 @@ def test_a_reader_under_the_write_lock_would_have_failed(
     try:
         with desk.context(operator) as ctx:
             ctx.session.execute(text("SELECT 1"))  # the transaction begins (IMMEDIATE)
-            with pytest.raises(OperationalError, match="locked"):
+            with pytest.raises(StoreUnavailable) as caught:
                 new_tenant(other, operator, "Never written")
+            # Translated once, at the store, from SQLAlchemy's error.
+            assert isinstance(caught.value.__cause__, OperationalError)
+            assert "locked" in str(caught.value.__cause__)
     finally:
         other.store.close()

@@ -14,7 +14,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
-from certdesk.api.app import create_app
+from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk, accounts
 from certdesk.service import open_desk
 from certdesk.settings import Settings

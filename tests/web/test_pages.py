@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from certdesk import desk as d
-from certdesk.api.auth import LoginLimiter
 from certdesk.desk import Desk
+from certdesk.http.auth import LoginLimiter
 from tests.database import unchanged
 from tests.flows import order, signed, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, run_openssl
@@ -264,6 +264,31 @@ def test_upload_shows_the_wrong_password_next_to_the_field(
     assert "Fix:" in error[:500]
     assert "store.test.com" in answer.text  # the form keeps what was typed
     assert "not it" not in answer.text  # but never the password
+
+
+def test_upload_shows_url_and_common_name_errors_next_to_their_fields(
+    login: Login, web_desk: Desk, pki: OpenSSLPKI
+) -> None:
+    client, csrf = login("alice")
+    for field, common_name, urls in (
+        ("urls", "store.test.com", "https://10.0.0.5"),
+        ("common_name", " ", "https://store.test.com"),
+    ):
+        with unchanged(web_desk):
+            answer = client.post(
+                "/upload",
+                data={
+                    "csrf_token": csrf,
+                    "password": PFX_PASSWORD,
+                    "common_name": common_name,
+                    "urls": urls,
+                },
+                files={"file": ("modern.pfx", pki.modern_pfx.read_bytes())},
+            )
+        assert answer.status_code == 422
+        assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', answer.text), field
+        error = answer.text[answer.text.index(f'id="{field}-error"') :]
+        assert "<code>invalid-argument</code>" in error[:500]
 
 
 def test_a_refused_pfx_shows_every_finding_with_its_fix_and_saves_nothing(

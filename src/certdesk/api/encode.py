@@ -1,5 +1,5 @@
-"""What the API and the portal send: the desk's frozen dataclasses as JSON (ISO-8601 UTC
-times, enums as values), and files to download."""
+"""What the API sends: the desk's frozen dataclasses as JSON (ISO-8601 UTC times, enums
+as values). Files to download are ``certdesk.http.files.download``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from fastapi import Response
 
 from certdesk.pki import iso_utc
 
@@ -54,21 +53,3 @@ def _default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: getattr(value, name) for name in _public_fields(type(value))}
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def download(data: bytes | str, media_type: str, filename: str) -> Response:
-    """A file to save (never cached): the name is cut down to letters, digits, dots and
-    dashes, so a certificate's common name cannot break the header (``*`` reads
-    ``wildcard``)."""
-    name = "".join(
-        c if c.isascii() and (c.isalnum() or c in ".-") else "_"
-        for c in filename.replace("*", "wildcard")
-    )
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )

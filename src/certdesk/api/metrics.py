@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from certdesk.api.auth import principal
 from certdesk.desk.context import Desk
 from certdesk.desk.metrics import MetricsSnapshot, metrics_snapshot
+from certdesk.http.auth import principal
 
 router = APIRouter()
 

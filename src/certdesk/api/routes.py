@@ -13,20 +13,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from certdesk import clock, desk
-from certdesk.api.auth import (
+from certdesk.api.encode import json_bytes, jsonable
+from certdesk.desk import accounts
+from certdesk.desk.context import Desk, Forbidden
+from certdesk.http.auth import (
     SESSION_COOKIE,
     LoginLimiter,
     Principal,
     client_address,
-    is_https,
     principal,
+    set_session_cookie,
 )
-from certdesk.api.bounds import MAX_INT64, Id
-from certdesk.api.encode import download, json_bytes, jsonable
-from certdesk.api.threads import in_intake_thread, quick_read, quick_read_unless
-from certdesk.desk import accounts
-from certdesk.desk.context import Desk, Forbidden
-from certdesk.errors import TooLarge
+from certdesk.http.bounds import MAX_INT64, Id
+from certdesk.http.files import download, read_upload
+from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
 
 router = APIRouter(prefix="/api")
@@ -47,17 +47,6 @@ async def the_desk(request: Request) -> Desk:
 
 
 DeskDep = Annotated[Desk, Depends(the_desk)]
-
-
-async def read_upload(request: Request, upload: UploadFile) -> bytes:
-    limit = request.app.state.settings.max_upload_bytes
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(
-            f"the file is larger than the limit of {limit:,} bytes",
-            hint="a certificate file is a few kilobytes: check it is the right one",
-        )
-    return data
 
 
 # --- sessions -----------------------------------------------------------------------
@@ -87,18 +76,6 @@ def login(body: LoginIn, request: Request, response: Response, d: DeskDep) -> di
     limiter.succeeded(d, body.username, address)
     set_session_cookie(request, response, session)
     return {"user": jsonable(session.user), "csrf_token": session.csrf_token}
-
-
-def set_session_cookie(request: Request, response: Response, session: accounts.Session) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request),
-        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
-        path="/",
-    )
 
 
 @router.post("/logout", tags=["accounts"])

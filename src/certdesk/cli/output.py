@@ -30,12 +30,10 @@ def print_json(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-# Refusals after the input was read and judged exit 1; input that cannot be used exits 2.
-_EXIT_ONE = {"refused", "conflict", "duplicate", "not-found", "forbidden"}
-
-
 def exit_code_for(error: CertdeskError) -> int:
-    return EXIT_FINDINGS if error.code in _EXIT_ONE else EXIT_INPUT
+    """The exit code its class carries: 1 for a refusal after the input was read and
+    judged, 2 for input that cannot be used (see ``certdesk.errors``)."""
+    return error.exit_code
 
 
 def report_error(error: CertdeskError, *, as_json: bool) -> None:

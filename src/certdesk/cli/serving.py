@@ -58,7 +58,7 @@ def serve(
     """
     import uvicorn
 
-    from certdesk.server import build_app, first_start
+    from certdesk.server import build_app, check_proxies, first_start
 
     with refusals(False):
         settings = state.settings()
@@ -81,9 +81,7 @@ def serve(
     }
     proxies = [*settings.trusted_proxies, *(trusted_proxy or [])]
     with refusals(False):
-        from certdesk.api.auth import proxy_networks
-
-        proxy_networks(proxies)  # a mistyped address is refused before the server starts
+        check_proxies(proxies)  # a mistyped address is refused before the server starts
     if workers > 1:
         # Each worker builds its own app from the environment (uvicorn's factory).
         os.environ["CERTDESK_HOME"] = str(settings.home)

@@ -43,6 +43,8 @@ class DeployError(CertdeskError):
     """
 
     code: ClassVar[str] = "deploy-failed"
+    # The terminator (an upstream system) failed, not the caller's request.
+    http_status: ClassVar[int] = 502
 
     def __init__(
         self,

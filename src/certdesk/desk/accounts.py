@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -33,7 +33,8 @@ TOKEN_PREFIX = "cdk_"
 
 
 class LoginFailed(CertdeskError):
-    code = "login-failed"
+    code: ClassVar[str] = "login-failed"
+    http_status: ClassVar[int] = 401
 
 
 @dataclass(frozen=True, slots=True)

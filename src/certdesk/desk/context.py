@@ -42,6 +42,8 @@ S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 class NotFound(CertdeskError):
     code: ClassVar[str] = "not-found"
+    http_status: ClassVar[int] = 404
+    exit_code: ClassVar[int] = 1
 
 
 class Forbidden(CertdeskError):
@@ -49,10 +51,14 @@ class Forbidden(CertdeskError):
     action)."""
 
     code: ClassVar[str] = "forbidden"
+    http_status: ClassVar[int] = 403
+    exit_code: ClassVar[int] = 1
 
 
 class Conflict(CertdeskError):
     code: ClassVar[str] = "conflict"
+    http_status: ClassVar[int] = 409
+    exit_code: ClassVar[int] = 1
 
 
 class Duplicate(Conflict):
@@ -63,9 +69,18 @@ class Refused(CertdeskError):
     """The input was read but fails the checks: ``findings`` says every reason."""
 
     code: ClassVar[str] = "refused"
+    http_status: ClassVar[int] = 422
+    exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, findings: Sequence[Finding], *, hint: str | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(
+        self,
+        message: str,
+        findings: Sequence[Finding],
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+    ):
+        super().__init__(message, hint=hint, field=field)
         self.findings = tuple(findings)
 
     def to_dict(self) -> dict[str, Any]:

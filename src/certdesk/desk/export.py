@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from certdesk.desk.context import Ctx, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import chain_of, open_key
-from certdesk.errors import InvalidArgument
+from certdesk.errors import InvalidArgument, about
 from certdesk.pki import key_to_pem, served, to_pem, to_pfx
 from certdesk.store.models import PrivateKeyRecord
 
@@ -37,24 +37,28 @@ def export_certificate(
       under ``password`` — or in clear only with ``clear_key`` (the audit log says so).
     """
     if to not in ("pfx", "pem"):
-        raise InvalidArgument(f"cannot export as {to!r}", hint="choose pfx or pem")
+        raise InvalidArgument(f"cannot export as {to!r}", hint="choose pfx or pem", field="to")
     with_key = include_key or to == "pfx"
     if to == "pfx" and not password:
         raise InvalidArgument(
             "a .pfx export needs a password",
             hint="give a password of your own: the .pfx carries the private key",
+            field="password",
         )
     if to == "pem" and with_key and not password and not clear_key:
         raise InvalidArgument(
             "a PEM export with the private key needs a password to encrypt the key",
             hint="give a password, or ask explicitly for the key in clear",
+            field="password",
         )
     if to == "pem" and not with_key and (password or clear_key):
         raise InvalidArgument(
             "a password or a clear key applies only to an export with the private key",
             hint="ask for the key as well, or leave the password out",
+            field="password",
         )
-    domain = find_domain(ctx, url)
+    with about("url", InvalidArgument):
+        domain = find_domain(ctx, url)
     cert = current_certificates(ctx, [domain.id]).get(domain.id)
     if cert is None:
         raise NotFound(f"no certificate is installed on {domain.url}")

@@ -38,7 +38,15 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
-from certdesk.errors import InvalidArgument, NoCertificate, NoPrivateKey, UnsupportedFormat
+from certdesk.errors import (
+    InputError,
+    InvalidArgument,
+    NoCertificate,
+    NoPrivateKey,
+    UnsupportedFormat,
+    WrongPassword,
+    about,
+)
 from certdesk.pki import Finding, Severity, check_bundle, describe, load_bundle
 from certdesk.pki.names import normalise_pattern
 
@@ -108,20 +116,23 @@ def submit_pfx(
         stages.policy.max_pkcs12_iterations,
         plan.check,
     )
-    reading = stages.read(read_pfx, job)
-    if reading.incomplete:
-        # A leaf sent without its chain (many customers' .pfx files): complete it from the
-        # intermediates certdesk has seen, as browsers do from their cache, and read again.
-        known = stages.look(known_intermediates, certificates=certificates_of(reading.given))
-        if known:
-            check = dataclasses.replace(plan.check, intermediates=der_of(known))
-            reading = stages.read(read_pfx, dataclasses.replace(job, check=check))
+    with about("file", InputError), about("password", WrongPassword):
+        reading = stages.read(read_pfx, job)
+        if reading.incomplete:
+            # A leaf sent without its chain (many customers' .pfx files): complete it from
+            # the intermediates certdesk has seen, as browsers do from their cache, and
+            # read again.
+            known = stages.look(known_intermediates, certificates=certificates_of(reading.given))
+            if known:
+                check = dataclasses.replace(plan.check, intermediates=der_of(known))
+                reading = stages.read(read_pfx, dataclasses.replace(job, check=check))
     del job
     if reading.errors:
         raise Refused(
             f"the certificate cannot be accepted: {len(reading.errors)} problem(s)",
             reading.findings,
             hint="fix every error listed and submit again",
+            field="file",
         )
     return stages.write(store_submission, plan=plan, reading=reading, portal=portal)
 
@@ -130,10 +141,13 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
     """The tenant (the actor's to see), the URLs and the checks, before the file is read."""
     owner = tenant_by_name(ctx, tenant)
     if not urls:
-        raise InvalidArgument("give at least one URL the certificate is for (--url)")
-    parsed = [parse_url(u) for u in urls]
+        raise InvalidArgument("give at least one URL the certificate is for (--url)", field="urls")
+    with about("urls"):
+        parsed = [parse_url(u) for u in urls]
     if not common_name.strip():
-        raise InvalidArgument("give the certificate's common name (--common-name)")
+        raise InvalidArgument(
+            "give the certificate's common name (--common-name)", field="common_name"
+        )
     return SubmitPlan(
         tenant=owner.name,
         urls=tuple(u.url for u in parsed),
@@ -185,7 +199,8 @@ def store_submission(
     chain = certificates_of(reading.chain)
     leaf = describe(chain[0])
     existing = find_certificate(ctx, owner.id, leaf.sha256)
-    domains = [ensure_domain(ctx, owner, u, portal) for u in plan.urls]
+    with about("urls"):
+        domains = [ensure_domain(ctx, owner, u, portal) for u in plan.urls]
     if existing is not None:
         current = current_certificates(ctx, [d.id for d in domains])
         if all(current.get(d.id) is not None and current[d.id].id == existing.id for d in domains):

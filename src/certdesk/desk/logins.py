@@ -15,14 +15,14 @@ from typing import ClassVar
 from sqlalchemy import delete, func, select
 
 from certdesk.desk.context import Ctx, reads
-from certdesk.errors import CertdeskError
+from certdesk.errors import RateLimited
 from certdesk.store.accounts import LoginFailure
 
 LIMIT = 5
 WINDOW = timedelta(seconds=60)
 
 
-class TooManyAttempts(CertdeskError):
+class TooManyAttempts(RateLimited):
     code: ClassVar[str] = "rate-limited"
 
 

@@ -43,7 +43,14 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
-from certdesk.errors import CertdeskError, InvalidArgument, NoCertificate, UnsupportedFormat
+from certdesk.errors import (
+    CertdeskError,
+    InputError,
+    InvalidArgument,
+    NoCertificate,
+    UnsupportedFormat,
+    about,
+)
 from certdesk.pki import (
     Bundle,
     Finding,
@@ -101,9 +108,10 @@ def order_csr(
     """Make a key and a CSR for ``subject``; the order waits for the signed certificate."""
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
-    parsed = [parse_url(u) for u in urls]
-    for url in parsed:  # refused now, as intake does, not when the certificate comes back
-        claim_check(ctx, owner, url)
+    with about("urls"):
+        parsed = [parse_url(u) for u in urls]
+        for url in parsed:  # refused now, as intake does, not when the certificate comes back
+            claim_check(ctx, owner, url)
     new_key = generate_key(kind)
     csr = build_csr(subject, new_key, sans, ctx.policy.is_public_suffix)
     names = csr_names(subject_of(csr), sans)
@@ -116,6 +124,7 @@ def order_csr(
         raise InvalidArgument(
             "the request's names do not cover " + ", ".join(uncovered),
             hint="add those host names with --san, or correct the URLs",
+            field="urls",
         )
     sealed = seal_key(ctx, owner.id, new_key)
     request = open_request(
@@ -169,6 +178,7 @@ def _key_kind(value: str) -> KeyKind:
         raise InvalidArgument(
             f"unknown key type {value!r}",
             hint="choose one of " + ", ".join(k.value for k in KeyKind),
+            field="key_kind",
         ) from None
 
 
@@ -252,12 +262,14 @@ class ChainReading:
 @staged
 def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
     """Take the signed certificate back and pair it with its waiting order by public key."""
-    found = stages.read(
-        read_signed,
-        (data, stages.policy.max_upload_bytes, stages.policy.max_pkcs12_iterations),
-    )
+    with about("file", InputError):
+        found = stages.read(
+            read_signed,
+            (data, stages.policy.max_upload_bytes, stages.policy.max_pkcs12_iterations),
+        )
     plan = stages.look(plan_completion, found=found)
-    reading = stages.read(check_signed, plan)
+    with about("file", InputError):
+        reading = stages.read(check_signed, plan)
     missing = [n for n in plan.wildcards if n not in {d.lower() for d in reading.dns_names}]
     findings = list(reading.findings) + [
         Finding(
@@ -275,6 +287,7 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
             f"the signed certificate cannot be accepted: {len(errors)} problem(s)",
             findings,
             hint="fix every error listed and send the certificate again",
+            field="file",
         )
     return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
 

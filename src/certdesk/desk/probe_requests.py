@@ -13,13 +13,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, or_, select, update
 
 from certdesk.desk.context import Ctx, NotFound, reads
 from certdesk.desk.domains import find_domain
-from certdesk.errors import CertdeskError
+from certdesk.errors import RateLimited
 from certdesk.store.monitoring import ProbeRequest
 
 MAX_OPEN = 3  # queued or running, per tenant
@@ -27,8 +27,8 @@ MAX_PER_HOUR = 30  # made, per tenant
 LEASE = timedelta(minutes=30)  # a running request whose worker died is run again after it
 
 
-class ProbeRateLimited(CertdeskError):
-    code = "rate-limited"
+class ProbeRateLimited(RateLimited):
+    code: ClassVar[str] = "rate-limited"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,17 @@ import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from certdesk.errors import CertdeskError, InvalidArgument
 
 
 class SendError(CertdeskError):
-    code = "send-failed"
+    """The mail server (or the outbox folder) did not take the message."""
+
+    code: ClassVar[str] = "send-failed"
+    http_status: ClassVar[int] = 502
 
 
 Accepted = Callable[[], None]

@@ -6,20 +6,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from certdesk.errors import CertdeskError
+from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class StoreUnavailable(CertdeskError):
-    code = "store-unavailable"
+class StoreUnavailable(Unavailable):
+    """The database is busy (locked, every connection in use) or cannot be reached."""
+
+    code: ClassVar[str] = "store-unavailable"
 
 
 class Store:
@@ -64,15 +67,31 @@ class Store:
         On SQLite a writing transaction takes the write lock when it begins (so writers
         queue instead of failing half-way); a ``readonly`` one does not, so reads run
         side by side with each other and with a writer (WAL).
+
+        A database that is locked past the busy timeout, cannot be reached, or has no free
+        connection in the pool is translated here, once, into ``store-unavailable``; a value
+        the database refuses (a NUL in text, a number out of range) into
+        ``invalid-argument``: no caller above the store sees SQLAlchemy's errors.
         """
-        if not readonly:
-            with self._sessions() as session, session.begin():
-                yield session
-            return
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(certdesk_readonly=True)
-            with Session(bind=connection, expire_on_commit=False) as session, session.begin():
-                yield session
+        try:
+            if not readonly:
+                with self._sessions() as session, session.begin():
+                    yield session
+                return
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(certdesk_readonly=True)
+                with Session(bind=connection, expire_on_commit=False) as session, session.begin():
+                    yield session
+        except (OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(
+                "the database is busy or cannot be reached", hint="try again in a moment"
+            ) from exc
+        except DataError as exc:  # the caller's input: the transaction was rolled back
+            raise InvalidArgument(
+                "a value cannot be stored or looked up "
+                "(a NUL character in text, or a number out of range)",
+                hint="check the values given",
+            ) from exc
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()

@@ -18,23 +18,24 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.pki import PrivateKey, spki_sha256
 from certdesk.pki.load import check_key_type
 
 _NONCE = 12
 
 
-class VaultLocked(CertdeskError):
+class VaultLocked(Unavailable):
     """The master key at hand cannot open the stored keys."""
 
-    code = "vault-locked"
+    code: ClassVar[str] = "vault-locked"
 
 
 def key_id(master: bytes) -> str:

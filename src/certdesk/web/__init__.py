@@ -1,5 +1,5 @@
 """The portal: server-rendered HTML pages over the same desk functions as the API."""
 
-from certdesk.web.portal import mount
+from certdesk.web.portal import error_page, mount
 
-__all__ = ["mount"]
+__all__ = ["error_page", "mount"]

@@ -8,7 +8,7 @@ finding of a refused certificate with its fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -16,17 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
-from certdesk.api.auth import Principal
-from certdesk.api.bounds import Id
-from certdesk.api.encode import download
-from certdesk.api.routes import read_upload
-from certdesk.api.threads import in_intake_thread, quick_read
-from certdesk.desk import NotFound, Refused
-from certdesk.errors import CertdeskError, InputError, WrongPassword
+from certdesk.desk import NotFound
+from certdesk.errors import CertdeskError
+from certdesk.http.auth import Principal
+from certdesk.http.bounds import Id
+from certdesk.http.files import download, read_upload
+from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.installer import InstallOutcome
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.web.common import PageError, render, run, the_desk, viewer
-from certdesk.web.forms import Problems, lines, mentions, problems_of
+from certdesk.web.forms import Problems, lines, problems_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,16 +51,18 @@ def _attempt(
     request: Request,
     who: Principal,
     use_case: Callable[..., Any],
-    place: Callable[[CertdeskError], str],
+    default: str = "",
+    names: Mapping[str, str] | None = None,
     **inputs: Any,
 ) -> tuple[Any, Problems]:
-    """Run the use case; a not-found is the 404 page, any other refusal the form's problems."""
+    """Run the use case; a not-found is the 404 page, any other refusal the form's problems
+    (each beside the field it names, see :func:`problems_of`)."""
     try:
         return the_desk(request).run(who.actor, use_case, **inputs), Problems()
     except NotFound as exc:
         raise PageError.of(exc) from exc
     except CertdeskError as exc:
-        return None, problems_of(exc, place)
+        return None, problems_of(exc, default, names)
 
 
 def _install(request: Request, who: Principal, request_id: int | None) -> list[Any]:
@@ -89,18 +90,6 @@ def _form(
 
 
 # --- a customer's .pfx -------------------------------------------------------------------
-
-
-def _place_pfx(error: CertdeskError) -> str:
-    if isinstance(error, WrongPassword):
-        return "password"
-    if isinstance(error, InputError | Refused):
-        return "file"
-    if mentions(error, ("common name",)):
-        return "common_name"
-    if mentions(error, ("url", "host", "ip address", "wildcard", "available", "registered")):
-        return "urls"
-    return ""
 
 
 def _pfx_form(
@@ -140,13 +129,12 @@ async def upload(
     try:
         data = await read_upload(request, file)
     except CertdeskError as exc:
-        return _pfx_form(request, who, values, problems_of(exc, lambda _: "file"), 413)
+        return _pfx_form(request, who, values, problems_of(exc, "file"), 413)
     result, problems = await in_intake_thread(
         _attempt,
         request,
         who,
         desk.submit_pfx,
-        _place_pfx,
         tenant=tenant or who.user.tenant or "",
         data=data,
         password=password.encode("utf-8") if password else None,
@@ -161,16 +149,6 @@ async def upload(
 
 
 # --- a CSR made by certdesk ----------------------------------------------------------------
-
-
-def _place_csr(error: CertdeskError) -> str:
-    if mentions(error, ("key type",)):
-        return "key"
-    if mentions(error, ("common name",)):
-        return "common_name"
-    if mentions(error, ("url", "cover", "ip address", "wildcard")):
-        return "urls"
-    return ""
 
 
 def _csr_form(
@@ -236,7 +214,7 @@ def csr_new(
         request,
         who,
         desk.order_csr,
-        _place_csr,
+        names={"key_kind": "key"},
         tenant=tenant or who.user.tenant or "",
         subject=subject,
         sans=lines(sans),
@@ -312,9 +290,9 @@ async def signed(
     try:
         data = await read_upload(request, file)
     except CertdeskError as exc:
-        return _signed_form(request, who, problems_of(exc, lambda _: "file"), 413)
+        return _signed_form(request, who, problems_of(exc, "file"), 413)
     result, problems = await in_intake_thread(
-        _attempt, request, who, desk.complete_order, lambda _: "file", data=data
+        _attempt, request, who, desk.complete_order, "file", data=data
     )
     if problems:
         return await run_in_threadpool(_signed_form, request, who, problems, 422)
@@ -330,16 +308,6 @@ def _export_form(
 ) -> HTMLResponse:
     domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
     return _form(request, who, "export.html", problems, status, values=values, domains=domains)
-
-
-def _place_export(error: CertdeskError) -> str:
-    if mentions(error, ("pfx or pem",)):
-        return "to"
-    if mentions(error, ("password",)):
-        return "password"
-    if mentions(error, ("url", "host", "ip address", "wildcard")):
-        return "url"
-    return ""
 
 
 @router.get("/export")
@@ -364,7 +332,6 @@ def export(
         request,
         who,
         desk.export_certificate,
-        _place_export,
         url=url,
         to=to,
         password=password.encode("utf-8") if password else None,

@@ -18,16 +18,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from certdesk.api.auth import (
+from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
+from certdesk.http.auth import (
     CsrfFailed,
     PasswordChangeRequired,
     Principal,
     Unauthenticated,
     principal,
 )
-from certdesk.api.errors import status_for
-from certdesk.desk.context import Desk
-from certdesk.errors import CertdeskError
 from certdesk.web.forms import FormError
 
 T = TypeVar("T")
@@ -59,7 +58,7 @@ class PageError(Exception):
 
     @classmethod
     def of(cls, error: CertdeskError) -> PageError:
-        return cls(status_for(error), error.code, error.message, error.hint)
+        return cls(error.http_status, error.code, error.message, error.hint)
 
 
 class LoginRequired(Exception):

@@ -1,12 +1,13 @@
 """A refusal from the desk, placed next to the form field it is about.
 
-The desk says what is wrong once (a stable code, a message, a hint); a form shows it
-beside the field concerned. A ``refused`` upload carries every finding with its fix.
+The desk says what is wrong once (a stable code, a message, a hint, and the input it is
+about: ``error.field``); a form shows it beside that field. A ``refused`` upload
+carries every finding with its fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from certdesk.desk.context import Refused
@@ -47,8 +48,12 @@ class Problems:
         return bool(self.errors or self.findings)
 
 
-def problems_of(error: CertdeskError, place: Callable[[CertdeskError], str]) -> Problems:
-    """Where each part of ``error`` goes: ``place`` names the field of a plain error."""
+def problems_of(
+    error: CertdeskError, default: str = "", names: Mapping[str, str] | None = None
+) -> Problems:
+    """Where each part of ``error`` goes: beside the form's field for ``error.field`` (the
+    desk's input name, renamed by ``names`` where the form calls it otherwise), else beside
+    ``default`` (``""``: the form as a whole)."""
     found = Problems(message=error.message)
     if isinstance(error, SubjectInvalid):
         for problem in error.problems:
@@ -57,7 +62,7 @@ def problems_of(error: CertdeskError, place: Callable[[CertdeskError], str]) -> 
                 FormError(error.code, problem.message, error.hint),
             )
         return found
-    name = place(error)
+    name = (names or {}).get(error.field, error.field) if error.field else default
     found.add(name, FormError(error.code, error.message, error.hint))
     if isinstance(error, Refused):
         found.findings = error.findings
@@ -72,8 +77,3 @@ def lines(text: str) -> list[str]:
         if value:
             out.append(value)
     return out
-
-
-def mentions(error: CertdeskError, words: Iterable[str]) -> bool:
-    text = f"{error.message} {error.hint or ''}".lower()
-    return any(w in text for w in words)

@@ -16,17 +16,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
-from certdesk.api.auth import (
+from certdesk.desk import accounts
+from certdesk.desk.logins import TooManyAttempts
+from certdesk.errors import CertdeskError
+from certdesk.http.auth import (
     SESSION_COOKIE,
     LoginLimiter,
     Principal,
     client_address,
     is_https,
+    set_session_cookie,
 )
-from certdesk.api.routes import set_session_cookie
-from certdesk.desk import accounts
-from certdesk.desk.logins import TooManyAttempts
-from certdesk.errors import CertdeskError
 from certdesk.web.common import SECURITY_HEADERS, render, safe_next, the_desk, viewer
 from certdesk.web.forms import FormError
 
@@ -105,7 +105,7 @@ def login(
             next_path=target,
             username=username,
             error=FormError(exc.code, exc.message, exc.hint),
-            status=429,
+            status=exc.http_status,
         )
     except CertdeskError as exc:  # login-failed: the same answer for every reason
         limiter.failed(the_desk(request), username, address)
@@ -160,8 +160,8 @@ def password_change(
             new_password=new_password,
         )
     except CertdeskError as exc:
-        status = 401 if exc.code == "login-failed" else 400
-        return _password_page(request, who, FormError(exc.code, exc.message, exc.hint), status)
+        error = FormError(exc.code, exc.message, exc.hint)
+        return _password_page(request, who, error, exc.http_status)
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, session)
     response.headers.update(SECURITY_HEADERS)

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
-from certdesk.api.auth import Principal
-from certdesk.api.bounds import Id
 from certdesk.desk import accounts
+from certdesk.http.auth import Principal
+from certdesk.http.bounds import Id
 from certdesk.reports import preview_report
 from certdesk.reports.render import title
 from certdesk.scheduler.reports import history, report_config

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
-from certdesk.api.bounds import Id
-from certdesk.api.threads import quick_read
 from certdesk.desk.domains import Overview
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
 from certdesk.desk.served import ServedPage
+from certdesk.http.bounds import Id
+from certdesk.http.threads import quick_read
 from certdesk.web.common import render, run, the_desk, viewer
 from certdesk.web.expiry import (
     URGENCY_BUCKETS,

@@ -1,4 +1,4 @@
-"""The portal's pages (server-rendered; no front-end build step), mounted on the API's app.
+"""The portal's pages (server-rendered; no front-end build step), mounted beside the API.
 
 Resellers: the dashboard (``/``), ``.pfx`` upload, CSR orders and downloads, the signed
 certificate's return, exports, requests. Operators besides: tenants, what every URL
@@ -8,6 +8,7 @@ serves, report deliveries and previews. Every page runs as the viewer's actor.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,15 +23,19 @@ from certdesk.web.common import (
     urlquote,
 )
 
+# The portal's files, not pages: their errors stay plain even for a browser.
+NOT_PAGES = ("/static",)
+
 
 def mount(app: FastAPI) -> None:
+    """Add the portal's pages, its static files and its error pages to ``app``. An unknown
+    address outside the API is answered by :func:`error_page` (``certdesk.asgi``)."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (login, overview, certificates, operations):
         app.include_router(module.router)
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PasswordChangeFirst, _password_change_first)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
@@ -47,12 +52,11 @@ async def _password_change_first(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/account/password", status_code=303)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """An unknown address: an HTML page for browsers, the usual JSON for the API."""
-    from fastapi.exception_handlers import http_exception_handler
-
+async def error_page(request: Request, exc: Exception) -> Response:
+    """An unknown address (or another framework error) outside the API: an HTML page for
+    browsers, FastAPI's plain JSON for anything else (static files, scripts)."""
     assert isinstance(exc, StarletteHTTPException)
-    if request.url.path.startswith(("/api", "/docs", "/openapi", "/metrics", "/static")):
+    if request.url.path.startswith(NOT_PAGES):
         return await http_exception_handler(request, exc)
     if "text/html" not in request.headers.get("accept", ""):
         return await http_exception_handler(request, exc)

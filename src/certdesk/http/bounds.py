@@ -1,5 +1,5 @@
-"""Bounds of the numbers the API takes: what the database can hold, checked before a
-route runs, so that a number out of range is a 400 (``invalid-argument``), not a 500."""
+"""Bounds of the numbers the API and the portal take: what the database can hold, checked
+before a route runs, so that a number out of range is a 400 (``invalid-argument``), not a 500."""
 
 from __future__ import annotations
 

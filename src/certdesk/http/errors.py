@@ -1,39 +1,19 @@
-"""The one place where certdesk's error codes become HTTP status codes."""
+"""Errors as JSON answers, each with the HTTP status its class carries (the API's, and
+the portal's for what is not a page), and framework errors in the same shape."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
 
-STATUS = {
-    "not-found": 404,
-    "forbidden": 403,
-    "unauthenticated": 401,
-    "login-failed": 401,
-    "csrf-failed": 403,
-    "password-change-required": 403,
-    "rate-limited": 429,
-    "conflict": 409,
-    "duplicate": 409,
-    "refused": 422,
-    "too-large": 413,
-    "too-costly": 422,  # a file that would take minutes of CPU to open
-    "key-too-large": 422,
-    "vault-locked": 503,
-    "store-unavailable": 503,
-    "busy": 503,
-    "send-failed": 502,
-}
-
 
 def status_for(error: CertdeskError) -> int:
-    return STATUS.get(error.code, 400)
+    """The HTTP status of a refusal: the one its class carries (see ``certdesk.errors``)."""
+    return error.http_status
 
 
 async def certdesk_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -92,36 +72,9 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
-async def data_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """The database refused a value of the request (a NUL in text, a number out of range):
-    the caller's input, so ``invalid-argument`` (400); the transaction was rolled back."""
-    assert isinstance(exc, DataError)
-    return JSONResponse(
-        {
-            "error": {
-                "code": "invalid-argument",
-                "message": "a value in the request cannot be stored or looked up "
-                "(a NUL character in text, or a number out of range)",
-                "hint": "check the values sent; see /docs for what each call takes",
-            }
-        },
-        status_code=400,
-    )
-
-
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Anything else: still JSON with a code (the server logs the traceback)."""
-    if isinstance(exc, OperationalError | PoolTimeout):  # locked, unreachable, pool full
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "store-unavailable",
-                    "message": "the database is busy or cannot be reached",
-                    "hint": "try again in a moment",
-                }
-            },
-            status_code=503,
-        )
+    """Anything else: still JSON with a code (the server logs the traceback). The store's
+    own errors (``store-unavailable``) arrive as a ``CertdeskError``, translated there."""
     return JSONResponse(
         {"error": {"code": "internal-error", "message": "an unexpected error", "hint": None}},
         status_code=500,

@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from certdesk.api.auth import is_https
+from certdesk.http.auth import is_https
 
 HSTS = "max-age=31536000"
 # An HTML answer that sets no policy of its own (a report preview): nothing runs, nothing

@@ -12,10 +12,11 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import ClassVar
 
-from fastapi import Request
+from fastapi import Request, Response
 
-from certdesk.desk import Actor, Desk, logins
+from certdesk.desk import Actor, Desk, accounts, logins
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
 from certdesk.errors import CertdeskError, InvalidArgument
 
@@ -24,17 +25,20 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Unauthenticated(CertdeskError):
-    code = "unauthenticated"
+    code: ClassVar[str] = "unauthenticated"
+    http_status: ClassVar[int] = 401
 
 
 class CsrfFailed(CertdeskError):
-    code = "csrf-failed"
+    code: ClassVar[str] = "csrf-failed"
+    http_status: ClassVar[int] = 403
 
 
 class PasswordChangeRequired(CertdeskError):
     """The account's password was generated on first start: it must be changed first."""
 
-    code = "password-change-required"
+    code: ClassVar[str] = "password-change-required"
+    http_status: ClassVar[int] = 403
 
 
 # What an account that must change its password may still call.
@@ -191,3 +195,15 @@ def is_https(request: Request) -> bool:
         if proto:
             return proto.split(",")[0].strip().lower() == "https"
     return request.url.scheme == "https"
+
+
+def set_session_cookie(request: Request, response: Response, session: accounts.Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/",
+    )

@@ -1,4 +1,10 @@
-"""The web application: the JSON API under ``/api``, the portal, ``/metrics``, ``/healthz``."""
+"""The one web application: the JSON API (``/api``, ``/metrics``, ``/docs``) and the portal
+mounted side by side over what they share (``certdesk.http``), and ``/healthz``.
+
+``certdesk.api`` and ``certdesk.web`` never import each other; this module is the only
+one that knows both: it routes a framework error (an unknown address, a wrong method) to
+the API's JSON or to the portal's error page.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +15,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from certdesk import __version__
-from certdesk.api import metrics, routes
-from certdesk.api.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
-from certdesk.api.docs import mount_docs
-from certdesk.api.errors import (
+from certdesk import __version__, api, web
+from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
+from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
+from certdesk.http.errors import (
     certdesk_error_handler,
-    data_error_handler,
     http_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
-from certdesk.api.headers import SecurityHeaders, docs_csp
-from certdesk.desk.context import Desk
-from certdesk.errors import CertdeskError
+from certdesk.http.headers import SecurityHeaders, docs_csp
 from certdesk.readpool import Limits, ReaderPool
 from certdesk.service import open_installer
 from certdesk.settings import Settings
@@ -127,7 +129,6 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    docs_page = mount_docs(app)
     app.state.readers = readers
     app.state.desk = desk = dataclasses.replace(desk, reader=readers)
     app.state.settings = settings
@@ -142,35 +143,26 @@ def create_app(
     app.state.installer = open_installer(settings, desk)
     app.add_exception_handler(CertdeskError, certdesk_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
-    app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
-    app.include_router(routes.router)
-    app.include_router(metrics.router)
+    docs_page = api.mount(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the event loop: no thread to wait for
         return {"ok": True, "version": __version__}
 
     if with_portal:
-        from certdesk.web import portal
-
-        portal.mount(app)
-        # The portal answers unknown pages with its own handler; the API's errors stay
-        # JSON with a stable code whatever the portal does for its pages.
-        page_handler = app.exception_handlers.get(HTTPException)
-        if page_handler is not None and page_handler is not http_error_handler:
-            app.add_exception_handler(HTTPException, _api_first(page_handler))
+        web.mount(app)
+        app.add_exception_handler(HTTPException, _api_or_page)
     app.add_middleware(SecurityHeaders, docs_policy=docs_csp(docs_page))
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app
 
 
-def _api_first(page_handler: Any) -> Any:
-    async def handler(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(("/api/", "/metrics")):
-            return await http_error_handler(request, exc)
-        return await page_handler(request, exc)  # type: ignore[no-any-return]
-
-    return handler
+async def _api_or_page(request: Request, exc: Exception) -> Response:
+    """A framework error under the API's addresses is JSON with a stable code; anywhere
+    else the portal answers (an HTML page for browsers)."""
+    if request.url.path.startswith(api.PATHS):
+        return await http_error_handler(request, exc)
+    return await web.error_page(request, exc)
