@@ -229,6 +229,7 @@ def test_pfx_submission_stores_and_binds(api: Api, reseller: httpx.Client) -> No
     assert body["urls"] == URLS
     assert not [f for f in body["findings"] if f["severity"] == "error"]
     not_after = openssl_date(openssl_x509(api.pki.leaf_crt, "-enddate"))
+    assert body["not_after"] == not_after.strftime("%Y-%m-%dT%H:%M:%SZ")  # UTC, with a Z
     seen = domains_by_url(reseller)
     assert sorted(seen) == URLS
     for view in seen.values():

@@ -132,7 +132,7 @@ def submit(
                 "sha256": result.sha256,
                 "request": result.request_id,
                 "urls": list(result.urls),
-                "not_after": result.not_after,
+                "not_after": iso_utc(result.not_after),
                 "findings": [f.to_json() for f in result.findings],
                 "installed": [install_json(o) for o in installed],
             }

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from certdesk.desk.context import Ctx, Duplicate, Refused, Stages, staged, tenant_by_name
 from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
@@ -56,7 +57,7 @@ class SubmitResult:
     sha256: str
     request_id: int
     urls: tuple[str, ...]
-    not_after: str
+    not_after: datetime
     findings: tuple[Finding, ...]  # warnings and notes; errors refuse the submission
 
 
@@ -239,6 +240,6 @@ def store_submission(
         sha256=cert.sha256,
         request_id=request.id,
         urls=tuple(d.url for d in domains),
-        not_after=leaf.not_after.isoformat(),
+        not_after=leaf.not_after,
         findings=reading.findings,
     )
