@@ -12,7 +12,7 @@ import cryptography_vectors
 import pytest
 from cryptography import x509
 
-from certdesk.pki import describe, fingerprint, iso_utc, load_private_key, spki_sha256
+from certdesk.pki import describe, fingerprint, iso_utc, load_private_key, spki_sha256, time_left
 from tests.openssl_pki import (
     OpenSSLPKI,
     openssl_date,
@@ -230,3 +230,27 @@ def test_ip_address_sans() -> None:
     assert [ipaddress.ip_address(i) for i in describe(cert).ip_addresses] == [
         ipaddress.ip_address(i) for i in printed
     ]
+
+
+AT = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("offset", "words"),
+    [
+        (timedelta(days=45, hours=23), "in 45 days"),
+        (timedelta(days=2), "in 2 days"),
+        (timedelta(days=1, hours=23, minutes=59), "in 47 hours"),  # not "in 1 days"
+        (timedelta(days=1), "in 24 hours"),
+        (timedelta(hours=1), "in 1 hour"),
+        (timedelta(minutes=59), "in less than an hour"),
+        (timedelta(0), "less than an hour ago"),  # expired at the instant itself
+        (-timedelta(minutes=5), "less than an hour ago"),
+        (-timedelta(hours=15), "15 hours ago"),  # not "1 day(s) ago"
+        (-timedelta(hours=1), "1 hour ago"),
+        (-timedelta(days=2), "2 days ago"),
+        (-timedelta(days=10, hours=12), "10 days ago"),
+    ],
+)
+def test_time_left_in_words(offset: timedelta, words: str) -> None:
+    assert time_left(AT + offset, AT) == words

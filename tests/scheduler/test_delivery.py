@@ -198,8 +198,13 @@ def test_the_mail_itself(
     assert positions == sorted(positions)
     assert text.index("Expired and still monitored") < positions[0]
     assert positions[1] < text.index("Certificates expiring") < positions[2]
-    assert "expired 2 day(s) ago" in text
-    assert "1 day(s) left" in text
+    # Time left in words: hours under two days, whole days beyond (never "1 days").
+    assert "expired 2 days ago" in text  # acme-old, 48 hours before the report
+    assert "expired 10 days ago" in text  # gamma-old
+    assert ", in 3 hours;" in text  # gamma-soon
+    assert ", in 24 hours;" in text  # acme-soon, one day after the report
+    assert ", in 2 days;" in text  # beta-soon, 2 days 5 hours after
+    assert "day(s)" not in text
 
 
 def test_a_reseller_never_sees_another_tenants_urls(

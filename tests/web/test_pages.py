@@ -330,12 +330,15 @@ def test_a_good_pfx_is_installed_and_listed(login: Login, web_desk: Desk, pki: O
     )
     assert answer.status_code == 200
     assert "Certificate accepted" in answer.text
+    assert "+00:00" not in answer.text  # the expiry as the other pages write it
+    assert re.search(r"<dt>Expires</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>", answer.text)
     views = web_desk.run(OPERATOR, d.list_domains, tenant=TENANT_A)
     assert {v.url for v in views} == {"https://store.test.com", "https://www.test.com"}
     assert {v.portal for v in views} == {"storefront"}
     domain = client.get("/domain", params={"url": "https://store.test.com"})
     assert domain.status_code == 200
     assert str(views[0].certificate_sha256) in domain.text
+    assert re.search(r"· expires in \d+ days</p>", domain.text), domain.text
     requests = client.get("/requests").text
     assert "install store.test.com on" in requests
     assert "completed" in requests

@@ -8,7 +8,14 @@ bytes, the trust roots and the instant ``at``. Imports only ``cryptography``,
 from certdesk.pki.chain import ChainAnalysis, Verification, order_chain, pick_leaf, verify
 from certdesk.pki.checks import CheckOptions, CheckReport, Finding, Severity, check_bundle
 from certdesk.pki.export import ensure_key_matches, key_to_pem, to_der, to_p7b, to_pem, to_pfx
-from certdesk.pki.facts import CertificateInfo, describe, fingerprint, iso_utc, spki_sha256
+from certdesk.pki.facts import (
+    CertificateInfo,
+    describe,
+    fingerprint,
+    iso_utc,
+    spki_sha256,
+    time_left,
+)
 from certdesk.pki.load import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ITERATIONS,
@@ -54,6 +61,7 @@ __all__ = [
     "pick_leaf",
     "served",
     "spki_sha256",
+    "time_left",
     "to_der",
     "to_p7b",
     "to_pem",

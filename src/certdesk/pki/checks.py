@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from certdesk.pki.chain import ChainAnalysis, Verification, is_self_signed, pick_leaf
-from certdesk.pki.facts import CertificateInfo, describe, iso_utc, spki_sha256
+from certdesk.pki.facts import CertificateInfo, describe, iso_utc, spki_sha256, time_left
 from certdesk.pki.load import Bundle
 from certdesk.pki.names import Host, PublicSuffixTest, covers
 from certdesk.pki.paths import BuiltChain, build_chain, served
@@ -166,7 +166,8 @@ def _validity(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
             Finding(
                 "expires-soon",
                 Severity.WARNING,
-                f"the certificate expires on {iso_utc(leaf.not_after)}, in {left.days} days",
+                f"the certificate expires on {iso_utc(leaf.not_after)}, "
+                f"{time_left(leaf.not_after, at)}",
                 "order the renewal now: certdesk can make the CSR from this certificate",
             )
         ]

@@ -116,6 +116,25 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
+def time_left(not_after: datetime, at: datetime) -> str:
+    """How far ``not_after`` is from ``at``, in words: ``in 5 days``, ``in 47 hours``,
+    ``in less than an hour``, ``15 hours ago``, ``3 days ago``.
+
+    Under two days the hours are told (never "in 1 days" for a day and 23 hours);
+    whole days are counted down, as the reports and urgencies count them.
+    """
+    seconds = int((not_after - at).total_seconds())
+    span = abs(seconds)
+    if span < 3600:
+        amount = "less than an hour"
+    elif span < 2 * 86400:
+        hours = span // 3600
+        amount = f"{hours} hour{'s' if hours != 1 else ''}"
+    else:
+        amount = f"{span // 86400} days"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
 def describe(cert: x509.Certificate) -> CertificateInfo:
     """Read the facts of ``cert``.
 

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from certdesk.pki import iso_utc
+from certdesk.pki import iso_utc, time_left
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.spreadsheet import csv_writer
 
@@ -135,10 +135,8 @@ def to_text(report: Report) -> str:
         if not rows:
             lines.append("  none")
         for row in rows:
-            days = row.days_left(report.at)
-            left = f"expired {-days} day(s) ago" if days < 0 else f"{days} day(s) left"
-            if row.not_after <= report.at and days == 0:
-                left = "expired today"
+            when = time_left(row.not_after, report.at)
+            left = f"expired {when}" if row.not_after <= report.at else when
             lines.append(f"  {row.url}  [{row.tenant}, {row.portal}]")
             lines.append(
                 f"    {row.common_name or '?'} from {row.issuer or '?'}; "

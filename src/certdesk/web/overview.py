@@ -15,12 +15,12 @@ from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, re
 from certdesk.desk.served import ServedPage
 from certdesk.http.bounds import Id
 from certdesk.http.threads import quick_read
+from certdesk.pki import time_left
 from certdesk.web.common import render, run, the_desk, viewer
 from certdesk.web.expiry import (
     URGENCY_BUCKETS,
     URGENCY_TEXT,
     chart_of_weeks,
-    days_left,
     rows,
     urgency,
 )
@@ -155,14 +155,14 @@ def domain_page(
     asked: ProbeRequestView | None = None
     if probe is not None:
         asked = run(request, who, get_probe_request, request_id=probe)
-    left = days_left(view.not_after, now) if view.not_after is not None else None
+    left = time_left(view.not_after, now) if view.not_after is not None else None
     return render(
         request,
         "domain.html",
         {
             "domain": view,
             "probes": probes,
-            "days_left": left,
+            "time_left": left,
             "urgency": urgency(view.not_after, now),
             "urgency_text": URGENCY_TEXT,
             "asked": asked,
