@@ -15,10 +15,10 @@ import dataclasses
 import gc
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -423,15 +423,23 @@ def _bound_key_bits(bits: int) -> None:
         )
 
 
-def _bound_iterations(data: bytes, max_iterations: int, what: str) -> None:
-    """Refuse before pyca derives anything if a key derivation would cost too much."""
+_T = TypeVar("_T")
+
+
+def _structure(read: Callable[[bytes], _T], data: bytes, what: str) -> _T:
+    """``read(data)``, a damaged structure refused as ``malformed``."""
     try:
-        counts = der.iteration_counts(data)
+        return read(data)
     except der.DerError as exc:
         raise Malformed(
             f"the {what} file is corrupt: its structure {exc}",
             hint="the file was probably damaged when copied: get it again",
         ) from exc
+
+
+def _bound_iterations(data: bytes, max_iterations: int, what: str) -> None:
+    """Refuse before pyca derives anything if a key derivation would cost too much."""
+    counts = _structure(der.iteration_counts, data, what)
     for part, count in counts:
         if count > max_iterations or count < 0:
             raise TooCostly(
@@ -639,13 +647,7 @@ def _bound_pkcs12_keys(data: bytes, password: bytes) -> None:
     under the iteration ceiling already applied; a bag that does not open here is left
     to pyca, which reports the password or the damage.
     """
-    try:
-        bags = der.pkcs12_key_bags(data)
-    except der.DerError as exc:
-        raise Malformed(
-            f"the .pfx file is corrupt: its structure {exc}",
-            hint="the file was probably damaged when copied: get it again",
-        ) from exc
+    bags = _structure(der.pkcs12_key_bags, data, ".pfx")
     for shrouded, blob in bags:
         if not shrouded:
             bits = der.rsa_private_modulus_bits(blob)
