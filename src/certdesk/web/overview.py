@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -56,11 +57,7 @@ def dashboard(
             offset=(page - 1) * PAGE,
         )
 
-    overview = overview_of(page)
-    pages = max(1, -(-overview.total // PAGE))
-    if page > pages:  # past the end: show the last page
-        page = pages
-        overview = overview_of(page)
+    overview, page, pages = one_page(overview_of, page)
     return render(
         request,
         "dashboard.html",
@@ -77,6 +74,25 @@ def dashboard(
         },
         who=who,
     )
+
+
+class Paged(Protocol):
+    @property
+    def total(self) -> int: ...
+
+
+P = TypeVar("P", bound=Paged)
+
+
+def one_page(fetch: Callable[[int], P], page: int) -> tuple[P, int, int]:
+    """Page ``page`` of ``fetch`` (``PAGE`` rows a page), its number and the number of
+    pages; past the end, the last page."""
+    found = fetch(page)
+    pages = max(1, -(-found.total // PAGE))
+    if page > pages:
+        page = pages
+        found = fetch(page)
+    return found, page, pages
 
 
 @router.get("/domains")
@@ -105,11 +121,7 @@ def domains_served(
             offset=(page - 1) * PAGE,
         )
 
-    served = page_of(page)
-    pages = max(1, -(-served.total // PAGE))
-    if page > pages:  # past the end: show the last page
-        page = pages
-        served = page_of(page)
+    served, page, pages = one_page(page_of, page)
     filters = {"show": chosen, "drift": "1" if drift else None, "failing": "1" if failing else None}
     return render(
         request,
