@@ -151,6 +151,10 @@ def test_the_command_line(
     assert listed.exit_code == 0, listed.stderr
     assert "ci" in listed.stdout
     assert "active" in listed.stdout
+    as_json = certdesk_cli("user", "tokens", "acme", "--json", env=env)
+    assert as_json.exit_code == 0, as_json.stderr
+    (token,) = json.loads(as_json.stdout)["tokens"]
+    assert token["created_at"].endswith("Z")  # UTC with a Z, as every JSON of certdesk
     revoked = certdesk_cli("user", "revoke-token", "acme", str(token_id), env=env)
     assert revoked.exit_code == 0, revoked.stderr
     _locked_out(bearer)

@@ -13,6 +13,7 @@ from certdesk.cli.files import JsonOpt
 from certdesk.cli.inputs import read_password
 from certdesk.cli.output import err, out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.pki import iso_utc
 
 user_app = typer.Typer(help="Accounts of the portal and the API.", no_args_is_help=True)
 
@@ -241,8 +242,8 @@ def user_tokens(username: str, as_json: JsonOpt = False) -> None:
                         "id": v.id,
                         "name": v.name,
                         "prefix": v.prefix,
-                        "created_at": v.created_at.isoformat(),
-                        "last_used_at": v.last_used_at.isoformat() if v.last_used_at else None,
+                        "created_at": iso_utc(v.created_at),
+                        "last_used_at": iso_utc(v.last_used_at) if v.last_used_at else None,
                         "revoked": v.revoked,
                     }
                     for v in views
@@ -256,7 +257,7 @@ def user_tokens(username: str, as_json: JsonOpt = False) -> None:
             str(v.id),
             escape(v.name),
             escape(v.prefix),
-            v.last_used_at.isoformat(timespec="minutes") if v.last_used_at else "never",
+            iso_utc(v.last_used_at) if v.last_used_at else "never",
             "revoked" if v.revoked else "active",
         )
     out.print(table)
