@@ -68,10 +68,10 @@ import certdesk.desk.intake as intake_mod
 import certdesk.desk.orders as orders_mod
 import certdesk.pki.checks as checks_mod
 import certdesk.store.vault as vault_mod
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk, add_tenant, complete_order, order_csr, submit_pfx
 from certdesk.desk.context import STAGED
 from certdesk.pki.csr import Subject
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 
 TENANT = "Bench Reseller"

@@ -68,9 +68,9 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import event, func, insert, select
 
+from certdesk.application.compose import open_desk
 from certdesk.desk.context import Actor, Desk
 from certdesk.reports import Report, build_report, parse_timezone, render
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState

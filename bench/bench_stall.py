@@ -45,9 +45,9 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk, add_tenant
 from certdesk.desk import accounts as acc
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import Domain
 

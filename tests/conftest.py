@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from certdesk.readpool import WORKER_NAME
+from certdesk.application.readpool import WORKER_NAME
 from tests.openssl_chains import Chains, build_chains
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
@@ -29,7 +29,7 @@ def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
 
 @pytest.fixture(autouse=True)
 def no_reader_left() -> Iterator[None]:
-    """Every test stops the reader processes it started (certdesk.readpool)."""
+    """Every test stops the reader processes it started (certdesk.application.readpool)."""
     yield
     left = [p for p in multiprocessing.active_children() if p.name.startswith(WORKER_NAME)]
     for process in left:

@@ -29,8 +29,8 @@ import psycopg
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, inspect, select
 
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import Base
 from tests.openssl_pki import OpenSSLPKI

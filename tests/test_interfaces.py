@@ -21,9 +21,15 @@ import certdesk
 ROOT = Path(certdesk.__file__).parent
 
 FORBIDDEN = {
-    "api": ("certdesk.web", "certdesk.cli", "certdesk.asgi", "certdesk.server"),
-    "web": ("certdesk.api", "certdesk.cli", "certdesk.asgi", "certdesk.server"),
-    "http": ("certdesk.api", "certdesk.web", "certdesk.cli", "certdesk.asgi", "certdesk.server"),
+    "api": ("certdesk.web", "certdesk.cli", "certdesk.asgi", "certdesk.application.server"),
+    "web": ("certdesk.api", "certdesk.cli", "certdesk.asgi", "certdesk.application.server"),
+    "http": (
+        "certdesk.api",
+        "certdesk.web",
+        "certdesk.cli",
+        "certdesk.asgi",
+        "certdesk.application.server",
+    ),
     "cli": ("certdesk.api", "certdesk.web", "certdesk.http", "certdesk.asgi"),
 }
 BELOW_THE_DESK = ("sqlalchemy", "certdesk.store")

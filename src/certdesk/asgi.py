@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__, api, web
+from certdesk.application.compose import open_installer
+from certdesk.application.readpool import Limits, ReaderPool
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
@@ -29,8 +31,6 @@ from certdesk.http.errors import (
     validation_error_handler,
 )
 from certdesk.http.headers import SecurityHeaders, docs_csp
-from certdesk.readpool import Limits, ReaderPool
-from certdesk.service import open_installer
 from certdesk.settings import Settings
 
 
@@ -111,7 +111,8 @@ def create_app(
     """The app. Forwarded headers count only from the proxies in ``trusted_proxies`` and
     the ``trusted_proxies`` setting, plus loopback ones with ``trust_forwarded``."""
     # Uploaded files are read and checked in worker processes with a time limit, never
-    # on this process's threads (certdesk.readpool); the workers start on the first upload.
+    # on this process's threads (certdesk.application.readpool); the workers start on the
+    # first upload.
     readers = ReaderPool(Limits.of(settings))
 
     @contextlib.asynccontextmanager

@@ -9,41 +9,41 @@ cannot be used or certdesk cannot act now), inherited from its parent unless it 
 otherwise. The whole tree, wherever each class lives (``tests/test_errors.py`` fails
 when a class is missing here or its line does not match the class)::
 
-    class                          module                       code                     status exit
-    CertdeskError                  certdesk.errors              error                    400    2
-    ├── InputError                 certdesk.errors              invalid-input            400    2
-    │   ├── Unreadable             certdesk.errors              unreadable               400    2
-    │   ├── TooLarge               certdesk.errors              too-large                413    2
-    │   ├── Malformed              certdesk.errors              malformed                400    2
-    │   ├── UnsupportedFormat      certdesk.errors              unsupported-format       400    2
-    │   ├── NoCertificate          certdesk.errors              no-certificate           400    2
-    │   ├── NoPrivateKey           certdesk.errors              no-private-key           400    2
-    │   ├── WrongPassword          certdesk.errors              wrong-password           400    2
-    │   ├── TooCostly              certdesk.errors              too-costly               422    2
-    │   └── KeyTooLarge            certdesk.errors              key-too-large            422    2
-    ├── KeyMismatch                certdesk.errors              key-mismatch             400    2
-    ├── InvalidArgument            certdesk.errors              invalid-argument         400    2
-    │   ├── SubjectInvalid         certdesk.pki.csr             invalid-subject          400    2
-    │   └── WeakPassword           certdesk.desk.passwords      weak-password            400    2
-    ├── RateLimited                certdesk.errors              rate-limited             429    2
-    │   ├── TooManyReads           certdesk.readpool            rate-limited             429    2
-    │   ├── ProbeRateLimited       certdesk.desk.probe_requests rate-limited             429    2
-    │   └── TooManyAttempts        certdesk.desk.logins         rate-limited             429    2
-    ├── Unavailable                certdesk.errors              unavailable              503    2
-    │   ├── StoreUnavailable       certdesk.store.db            store-unavailable        503    2
-    │   ├── VaultLocked            certdesk.store.vault         vault-locked             503    2
-    │   └── ReadersBusy            certdesk.readpool            busy                     503    2
-    ├── NotFound                   certdesk.desk.context        not-found                404    1
-    ├── Forbidden                  certdesk.desk.context        forbidden                403    1
-    ├── Conflict                   certdesk.desk.context        conflict                 409    1
-    │   └── Duplicate              certdesk.desk.context        duplicate                409    1
-    ├── Refused                    certdesk.desk.context        refused                  422    1
-    ├── LoginFailed                certdesk.desk.accounts       login-failed             401    2
-    ├── DeployError                certdesk.deploy.base         deploy-failed            502    2
-    ├── SendError                  certdesk.notify.mailers      send-failed              502    2
-    ├── Unauthenticated            certdesk.http.auth           unauthenticated          401    2
-    ├── CsrfFailed                 certdesk.http.auth           csrf-failed              403    2
-    └── PasswordChangeRequired     certdesk.http.auth           password-change-required 403    2
+    class                      module                        code                     status exit
+    CertdeskError              certdesk.errors               error                    400    2
+    ├── InputError             certdesk.errors               invalid-input            400    2
+    │   ├── Unreadable         certdesk.errors               unreadable               400    2
+    │   ├── TooLarge           certdesk.errors               too-large                413    2
+    │   ├── Malformed          certdesk.errors               malformed                400    2
+    │   ├── UnsupportedFormat  certdesk.errors               unsupported-format       400    2
+    │   ├── NoCertificate      certdesk.errors               no-certificate           400    2
+    │   ├── NoPrivateKey       certdesk.errors               no-private-key           400    2
+    │   ├── WrongPassword      certdesk.errors               wrong-password           400    2
+    │   ├── TooCostly          certdesk.errors               too-costly               422    2
+    │   └── KeyTooLarge        certdesk.errors               key-too-large            422    2
+    ├── KeyMismatch            certdesk.errors               key-mismatch             400    2
+    ├── InvalidArgument        certdesk.errors               invalid-argument         400    2
+    │   ├── SubjectInvalid     certdesk.pki.csr              invalid-subject          400    2
+    │   └── WeakPassword       certdesk.desk.passwords       weak-password            400    2
+    ├── RateLimited            certdesk.errors               rate-limited             429    2
+    │   ├── TooManyReads       certdesk.application.readpool rate-limited             429    2
+    │   ├── ProbeRateLimited   certdesk.desk.probe_requests  rate-limited             429    2
+    │   └── TooManyAttempts    certdesk.desk.logins          rate-limited             429    2
+    ├── Unavailable            certdesk.errors               unavailable              503    2
+    │   ├── StoreUnavailable   certdesk.store.db             store-unavailable        503    2
+    │   ├── VaultLocked        certdesk.store.vault          vault-locked             503    2
+    │   └── ReadersBusy        certdesk.application.readpool busy                     503    2
+    ├── NotFound               certdesk.desk.context         not-found                404    1
+    ├── Forbidden              certdesk.desk.context         forbidden                403    1
+    ├── Conflict               certdesk.desk.context         conflict                 409    1
+    │   └── Duplicate          certdesk.desk.context         duplicate                409    1
+    ├── Refused                certdesk.desk.context         refused                  422    1
+    ├── LoginFailed            certdesk.desk.accounts        login-failed             401    2
+    ├── DeployError            certdesk.deploy.base          deploy-failed            502    2
+    ├── SendError              certdesk.notify.mailers       send-failed              502    2
+    ├── Unauthenticated        certdesk.http.auth            unauthenticated          401    2
+    ├── CsrfFailed             certdesk.http.auth            csrf-failed              403    2
+    └── PasswordChangeRequired certdesk.http.auth            password-change-required 403    2
 
 Errors may name the input they are about in ``field`` (``password``, ``file``,
 ``urls``, ``common_name``…: the name of the use case's parameter). The desk sets it where

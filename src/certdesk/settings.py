@@ -47,7 +47,7 @@ class Settings:
     probe_concurrency: int = 100
     probe_timeout: float = 10.0
     probe_allow_private: bool = False
-    # Reading uploaded files in ``certdesk serve`` (certdesk.readpool).
+    # Reading uploaded files in ``certdesk serve`` (certdesk.application.readpool).
     intake_workers: int = 2
     intake_cpu_seconds: int = 10
     intake_timeout: float = 30.0

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from certdesk.probe_worker import run_one
+from certdesk.application.probe_worker import run_one
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import (

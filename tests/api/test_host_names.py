@@ -9,9 +9,9 @@ import dataclasses
 import httpx
 import pytest
 
+from certdesk.application.compose import policy_for
 from certdesk.desk import Actor
 from certdesk.desk import domains as dom
-from certdesk.service import policy_for
 from certdesk.settings import load_settings
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged

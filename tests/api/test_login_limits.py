@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from certdesk.application.compose import open_desk
 from certdesk.asgi import create_app
-from certdesk.service import open_desk
 from tests.api.conftest import OPERATOR, Api, SyncASGI, error_code
 
 WRONG = "wrong-password-1"

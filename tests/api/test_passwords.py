@@ -10,12 +10,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from certdesk.application.server import first_start
 from certdesk.asgi import create_app
 from certdesk.desk import Actor
 from certdesk.desk import accounts as acc
 from certdesk.desk.passwords import WeakPassword, check_password
 from certdesk.errors import InvalidArgument
-from certdesk.server import first_start
 from tests.api.conftest import Api, SyncASGI, error_code
 from tests.database import unchanged
 

@@ -10,9 +10,9 @@ import pytest
 from cryptography import x509
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk, Refused
 from certdesk.pki import fingerprint
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from tests.database import LAB_SUFFIXES, snapshot
 from tests.flows import new_tenant

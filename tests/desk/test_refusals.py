@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
 from certdesk.errors import CertdeskError
 from certdesk.pki.csr import Subject
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from tests.database import LAB_SUFFIXES, clone, require_cluster, unchanged
 from tests.der_rewrite import rewrite_integers

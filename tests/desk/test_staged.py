@@ -18,9 +18,9 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
 from certdesk.desk.context import read_here
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store import StoreUnavailable
 from tests.flows import new_tenant, order, signed, submit_leaf

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
+from certdesk.application.installer import Installer
 from certdesk.desk import Actor, Desk
-from certdesk.installer import Installer
 from certdesk.notify import OutboxMailer
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.monitoring import DomainState
 from tests.database import LAB_SUFFIXES

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from certdesk.application.compose import policy_for
 from certdesk.errors import CertdeskError, KeyTooLarge, Malformed, TooCostly
 from certdesk.pki import MAX_KEY_BITS, describe, load_bundle, load_private_key
-from certdesk.service import policy_for
 from certdesk.settings import load_settings
 from tests.cli.conftest import run_module
 from tests.der_rewrite import rewrite_integers

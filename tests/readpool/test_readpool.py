@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from certdesk.application.readpool import Limits, ReaderPool, ReadersBusy, TooManyReads
 from certdesk.desk import Actor, Refused
 from certdesk.errors import InvalidArgument, TooCostly
-from certdesk.readpool import Limits, ReaderPool, ReadersBusy, TooManyReads
 from certdesk.settings import load_settings
 from tests.readpool import jobs
 
@@ -89,7 +89,10 @@ def test_a_job_over_its_cpu_time_is_stopped_by_the_kernel(
     # time does not count against the next one.
     for _ in range(3):
         assert pool(ALPHA, jobs.spin, 0.6) > 0
-    with caplog.at_level(logging.WARNING, logger="certdesk.readpool"), pytest.raises(TooCostly):
+    with (
+        caplog.at_level(logging.WARNING, logger="certdesk.application.readpool"),
+        pytest.raises(TooCostly),
+    ):
         pool(ALPHA, jobs.spin, 600.0)
     assert "more than 1 s of CPU" in caplog.text  # the kernel's limit, not the wall clock
     assert pool(ALPHA, jobs.spin, 0.1) > 0  # a fresh worker

@@ -28,8 +28,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, accounts
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import CertificateRecord, Domain
 from tests.flows import new_tenant

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select, update
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import PrivateKeyRecord
 from certdesk.store.vault import (

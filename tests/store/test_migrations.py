@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, add_tenant, list_tenants
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.db import MIGRATIONS, Store
 from certdesk.store.models import Base, Domain

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import MetaData, select, update
 
 from certdesk import desk as d
+from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
 from certdesk.errors import CertdeskError
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from certdesk.store.models import PrivateKeyRecord
 from certdesk.store.vault import (

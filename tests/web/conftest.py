@@ -14,9 +14,9 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
+from certdesk.application.compose import open_desk
 from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk, accounts
-from certdesk.service import open_desk
 from certdesk.settings import Settings
 from tests.database import LAB_SUFFIXES
 from tests.flows import new_tenant

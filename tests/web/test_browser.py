@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-from certdesk.service import open_desk
+from certdesk.application.compose import open_desk
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.signing import sign_csr
 from tests.web.conftest import PASSWORD, add_accounts, settings_in

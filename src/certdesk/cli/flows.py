@@ -11,15 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from certdesk import desk
+from certdesk.application.compose import rotate_vault
+from certdesk.application.installer import InstallOutcome
 from certdesk.cli.files import FileArg, JsonOpt, PasswordEnv, PasswordFile, PasswordLiteral
 from certdesk.cli.inputs import read_input, read_password, write_output
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
 from certdesk.errors import InvalidArgument
-from certdesk.installer import InstallOutcome
 from certdesk.pki import Finding, iso_utc
 from certdesk.pki.csr import KeyKind, Subject
-from certdesk.service import rotate_vault
 
 csr_app = typer.Typer(
     help="Certificate signing requests certdesk makes, and their return.", no_args_is_help=True

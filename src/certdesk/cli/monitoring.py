@@ -61,7 +61,7 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Connect to each URL (sending its name as SNI), record what it serves, show it."""
-    from certdesk.probing import probe_and_record
+    from certdesk.application.probing import probe_and_record
 
     with refusals(as_json), Bar(console=err, transient=True, disable=as_json) as bar:
         task = bar.add_task("probing", total=None)

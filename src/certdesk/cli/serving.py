@@ -59,7 +59,7 @@ def serve(
     """
     import uvicorn
 
-    from certdesk.server import build_app, check_proxies, first_start
+    from certdesk.application.server import build_app, check_proxies, first_start
 
     with refusals(False):
         settings = state.settings()
@@ -91,7 +91,10 @@ def serve(
         os.environ["CERTDESK_SCHEDULER"] = "0" if no_scheduler else "1"
         state.close()
         uvicorn.run(
-            "certdesk.server:app_from_environment", factory=True, workers=workers, **network
+            "certdesk.application.server:app_from_environment",
+            factory=True,
+            workers=workers,
+            **network,
         )
         return
     app = build_app(

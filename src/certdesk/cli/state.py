@@ -11,7 +11,7 @@ from certdesk.desk import Actor, Desk
 from certdesk.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from certdesk.installer import Installer
+    from certdesk.application.installer import Installer
 
 
 @dataclass
@@ -27,13 +27,13 @@ class State:
 
     def desk(self) -> Desk:
         if self._desk is None:
-            from certdesk.service import open_desk
+            from certdesk.application.compose import open_desk
 
             self._desk = open_desk(self.settings())
         return self._desk
 
     def installer(self) -> Installer:
-        from certdesk.service import open_installer
+        from certdesk.application.compose import open_installer
 
         return open_installer(self.settings(), self.desk())
 

@@ -1,7 +1,7 @@
 """Installing in the desk: what to install where, and recording what the install proved.
 
 The deploy itself (files, nginx, HAProxy…) is a side effect outside the database; it
-runs between :func:`install_work` and :func:`record_install`, in ``certdesk.installer``.
+runs between :func:`install_work` and :func:`record_install`, in ``certdesk.application.installer``.
 """
 
 from __future__ import annotations

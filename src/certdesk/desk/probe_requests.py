@@ -1,5 +1,5 @@
 """Probe now, queued: a request is answered at once with its id and run later by the
-probe worker of ``certdesk serve`` (``certdesk.probe_worker``).
+probe worker of ``certdesk serve`` (``certdesk.application.probe_worker``).
 
 A tenant's requests are deduplicated (the same URLs still queued or running: that request
 again) and limited (``MAX_OPEN`` queued or running, ``MAX_PER_HOUR`` made in an hour; more

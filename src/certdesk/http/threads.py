@@ -21,8 +21,8 @@ from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
 
 READ_THREADS = 2
-# Uploads wait here while a reader process reads their file (certdesk.readpool): never in
-# the big pool, where a burst of slow files would leave no thread for other requests.
+# Uploads wait here while a reader process reads their file (certdesk.application.readpool):
+# never in the big pool, where a burst of slow files would leave no thread for other requests.
 INTAKE_THREADS = 16
 
 P = ParamSpec("P")

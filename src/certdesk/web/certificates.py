@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
+from certdesk.application.installer import InstallOutcome
 from certdesk.desk import NotFound
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read
-from certdesk.installer import InstallOutcome
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 from certdesk.web.forms import Problems, lines, problems_of

@@ -50,7 +50,7 @@ from certdesk.desk.context import Actor
 from certdesk.errors import CertdeskError, RateLimited, TooCostly, Unavailable
 from certdesk.settings import Settings
 
-log = logging.getLogger("certdesk.readpool")
+log = logging.getLogger("certdesk.application.readpool")
 
 J = TypeVar("J")
 R = TypeVar("R")

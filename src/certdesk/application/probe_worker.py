@@ -19,7 +19,7 @@ from certdesk.desk import probe_requests as queue
 from certdesk.desk.context import Actor, Desk
 from certdesk.settings import Settings
 
-log = logging.getLogger("certdesk.probe_worker")
+log = logging.getLogger("certdesk.application.probe_worker")
 WORKER = Actor(name="probe-worker")
 
 
@@ -39,7 +39,7 @@ def _result(r: Any) -> dict[str, Any]:
 
 def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) -> bool:
     """Claim and run one queued request; False when there was none."""
-    from certdesk.probing import probe_and_record
+    from certdesk.application.probing import probe_and_record
 
     with desk.context(WORKER) as ctx:
         claimed = queue.claim_probe_request(ctx, worker=worker)

@@ -29,7 +29,7 @@ from certdesk.notify.message import install_message
 from certdesk.pki import iso_utc
 from certdesk.settings import Settings
 
-log = logging.getLogger("certdesk.installer")
+log = logging.getLogger("certdesk.application.installer")
 
 
 @dataclass(frozen=True, slots=True)

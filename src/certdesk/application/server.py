@@ -14,7 +14,7 @@ from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
 from certdesk.settings import Settings
 
-log = logging.getLogger("certdesk.server")
+log = logging.getLogger("certdesk.application.server")
 
 
 class SchedulerThread(threading.Thread):
@@ -69,8 +69,8 @@ def build_app(
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
     probe worker that runs queued "probe now" requests, both started and stopped with it."""
+    from certdesk.application.probe_worker import ProbeWorker
     from certdesk.asgi import create_app
-    from certdesk.probe_worker import ProbeWorker
 
     app = create_app(
         desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
@@ -114,7 +114,7 @@ def app_from_environment() -> FastAPI:
     """
     import os
 
-    from certdesk.service import open_desk
+    from certdesk.application.compose import open_desk
     from certdesk.settings import load_settings
 
     settings = load_settings()

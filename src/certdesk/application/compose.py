@@ -34,7 +34,7 @@ from certdesk.store.vault import (
 from certdesk.trust import is_public_suffix, registrable_domain, trust_roots
 
 if TYPE_CHECKING:
-    from certdesk.installer import Installer
+    from certdesk.application.installer import Installer
 
 
 def pending_key_file(settings: Settings) -> Path:
@@ -167,7 +167,7 @@ def policy_for(settings: Settings) -> Policy:
     )
 
 
-log = logging.getLogger("certdesk.service")
+log = logging.getLogger("certdesk.application.compose")
 _WARNED: set[Path] = set()
 
 
@@ -204,7 +204,7 @@ def open_desk(settings: Settings) -> Desk:
 
 def open_installer(settings: Settings, desk: Desk) -> Installer:
     """The installer of ``desk``'s certificates on the configured deploy targets."""
-    from certdesk.installer import Installer
+    from certdesk.application.installer import Installer
     from certdesk.notify import mailer_for
 
     return Installer(desk, settings, mailer_for(settings.smtp_url, settings.outbox))

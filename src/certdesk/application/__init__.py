@@ -1,0 +1,14 @@
+"""The application: what composes the layers below into running certdesk.
+
+- ``compose``: settings → a ``Desk`` (store, vault, trust policy), the installer, and the
+  vault's crash-safe master-key rotation;
+- ``installer``: after an intake, deploy → prove by handshake → keep or roll back → record
+  → notify;
+- ``probing``: probe URLs and record what they serve;
+- ``probe_worker``: the queue of "probe now" requests that ``certdesk serve`` works off;
+- ``readpool``: the processes that read uploaded files, away from the event loop;
+- ``server``: the portal, the API and the scheduler in one process (``certdesk serve``).
+
+Interfaces (``cli``, ``api``, ``web``, ``asgi``) import from here; nothing here imports an
+interface.
+"""
