@@ -32,7 +32,7 @@ from certdesk.desk.context import (
     tenant_by_name,
 )
 from certdesk.desk.tenancy import Scope, cached
-from certdesk.errors import InvalidArgument
+from certdesk.errors import InvalidArgument, about
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 
@@ -217,16 +217,20 @@ def add_domain(
     ctx: Ctx, *, url: str, tenant: str, portal: str = "other", connect_to: str | None = None
 ) -> DomainView:
     owner = tenant_by_name(ctx, tenant)
-    parsed = parse_url(url)
-    if _active(ctx, parsed) is not None:
-        raise Conflict(
-            f"{parsed.url} is registered already",
-            hint="see 'certdesk domain list'; a URL belongs to one tenant",
-        )
-    if connect_to:
-        _operators_only_connect_to(ctx)
-    domain = ensure_domain(ctx, owner, url, portal)
-    domain.connect_to = parse_connect_to(connect_to)
+    with about("url"):
+        parsed = parse_url(url)
+        if _active(ctx, parsed) is not None:
+            raise Conflict(
+                f"{parsed.url} is registered already",
+                hint="see 'certdesk domain list'; a URL belongs to one tenant",
+            )
+    with about("connect_to"):
+        if connect_to:
+            _operators_only_connect_to(ctx)
+        connect = parse_connect_to(connect_to)
+    with about("url"):
+        domain = ensure_domain(ctx, owner, url, portal)
+    domain.connect_to = connect
     return _view(ctx, domain)
 
 
@@ -495,8 +499,9 @@ def change_domain(
     if portal is not None:
         domain.portal = changes["portal"] = Portal(portal).value
     if connect_to is not None:
-        _operators_only_connect_to(ctx)
-        domain.connect_to = parse_connect_to(connect_to)
+        with about("connect_to"):
+            _operators_only_connect_to(ctx)
+            domain.connect_to = parse_connect_to(connect_to)
         changes["connect_to"] = domain.connect_to
     if monitored is not None:
         domain.monitored = changes["monitored"] = monitored

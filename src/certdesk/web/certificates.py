@@ -8,7 +8,6 @@ finding of a refused certificate with its fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -17,14 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
 from certdesk.application.installer import InstallOutcome
-from certdesk.desk import NotFound
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.pki.csr import KeyKind, Subject
-from certdesk.web.common import PageError, render, run, the_desk, viewer
+from certdesk.web.common import attempt, form_page, render, run, tenants_of, viewer
 from certdesk.web.forms import Problems, lines, problems_of
 
 router = APIRouter(include_in_schema=False)
@@ -40,31 +38,6 @@ KEYS = tuple(
 Csrf = Annotated[str, Form(max_length=200)]
 
 
-def _tenants(request: Request, who: Principal) -> list[str]:
-    """The tenants the viewer may act for: its own, or (an operator) every one."""
-    if who.user.tenant is not None:
-        return [who.user.tenant]
-    return [t.name for t in run(request, who, desk.list_tenants)]
-
-
-def _attempt(
-    request: Request,
-    who: Principal,
-    use_case: Callable[..., Any],
-    default: str = "",
-    names: Mapping[str, str] | None = None,
-    **inputs: Any,
-) -> tuple[Any, Problems]:
-    """Run the use case; a not-found is the 404 page, any other refusal the form's problems
-    (each beside the field it names, see :func:`problems_of`)."""
-    try:
-        return the_desk(request).run(who.actor, use_case, **inputs), Problems()
-    except NotFound as exc:
-        raise PageError.of(exc) from exc
-    except CertdeskError as exc:
-        return None, problems_of(exc, default, names)
-
-
 def _install(request: Request, who: Principal, request_id: int | None) -> list[Any]:
     """With a deploy target configured, install what the intake stored (its outcome is
     shown; a failed install leaves the request open with the reason)."""
@@ -76,33 +49,20 @@ def _install(request: Request, who: Principal, request_id: int | None) -> list[A
         return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}")]
 
 
-def _form(
-    request: Request, who: Principal, template: str, problems: Problems, status: int, **context: Any
-) -> HTMLResponse:
-    """A form page with its problems: each next to its field (``errors``) and in a list."""
-    return render(
-        request,
-        template,
-        {"problems": problems, "errors": problems.errors, **context},
-        who=who,
-        status=status,
-    )
-
-
 # --- a customer's .pfx -------------------------------------------------------------------
 
 
 def _pfx_form(
     request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
 ) -> HTMLResponse:
-    return _form(
+    return form_page(
         request,
         who,
         "upload.html",
         problems,
         status,
         values=values,
-        tenants=_tenants(request, who),
+        tenants=tenants_of(request, who),
         portals=PORTALS,
     )
 
@@ -131,7 +91,7 @@ async def upload(
     except CertdeskError as exc:
         return _pfx_form(request, who, values, problems_of(exc, "file"), 413)
     result, problems = await in_intake_thread(
-        _attempt,
+        attempt,
         request,
         who,
         desk.submit_pfx,
@@ -154,14 +114,14 @@ async def upload(
 def _csr_form(
     request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
 ) -> HTMLResponse:
-    return _form(
+    return form_page(
         request,
         who,
         "csr_form.html",
         problems,
         status,
         values=values,
-        tenants=_tenants(request, who),
+        tenants=tenants_of(request, who),
         keys=KEYS,
     )
 
@@ -210,7 +170,7 @@ def csr_new(
         state=state or None,
         country=country or None,
     )
-    view, problems = _attempt(
+    view, problems = attempt(
         request,
         who,
         desk.order_csr,
@@ -274,7 +234,7 @@ def _signed_form(
     request: Request, who: Principal, problems: Problems, status: int = 200
 ) -> HTMLResponse:
     pending = run(request, who, desk.list_orders, status="pending")
-    return _form(request, who, "signed_form.html", problems, status, pending=pending)
+    return form_page(request, who, "signed_form.html", problems, status, pending=pending)
 
 
 @router.get("/signed")
@@ -292,7 +252,7 @@ async def signed(
     except CertdeskError as exc:
         return _signed_form(request, who, problems_of(exc, "file"), 413)
     result, problems = await in_intake_thread(
-        _attempt, request, who, desk.complete_order, "file", data=data
+        attempt, request, who, desk.complete_order, "file", data=data
     )
     if problems:
         return await run_in_threadpool(_signed_form, request, who, problems, 422)
@@ -307,7 +267,7 @@ def _export_form(
     request: Request, who: Principal, values: dict[str, Any], problems: Problems, status: int = 200
 ) -> HTMLResponse:
     domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
-    return _form(request, who, "export.html", problems, status, values=values, domains=domains)
+    return form_page(request, who, "export.html", problems, status, values=values, domains=domains)
 
 
 @router.get("/export")
@@ -328,7 +288,7 @@ def export(
     clear_key: Annotated[bool, Form()] = False,
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token)
-    result, problems = _attempt(
+    result, problems = attempt(
         request,
         who,
         desk.export_certificate,

@@ -18,7 +18,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from certdesk.desk.context import Desk
+from certdesk import desk
+from certdesk.desk.context import Desk, NotFound
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import (
     CsrfFailed,
@@ -27,7 +28,7 @@ from certdesk.http.auth import (
     Unauthenticated,
     principal,
 )
-from certdesk.web.forms import FormError
+from certdesk.web.forms import FormError, Problems, problems_of
 
 T = TypeVar("T")
 
@@ -108,6 +109,44 @@ def run(request: Request, who: Principal, use_case: Callable[..., T], /, **input
         return the_desk(request).run(who.actor, use_case, **inputs)
     except CertdeskError as exc:
         raise PageError.of(exc) from exc
+
+
+def attempt(
+    request: Request,
+    who: Principal,
+    use_case: Callable[..., Any],
+    default: str = "",
+    names: Mapping[str, str] | None = None,
+    **inputs: Any,
+) -> tuple[Any, Problems]:
+    """Run the use case for a form; a not-found is the 404 page, any other refusal the
+    form's problems (each beside the field it names, see :func:`problems_of`)."""
+    try:
+        return the_desk(request).run(who.actor, use_case, **inputs), Problems()
+    except NotFound as exc:
+        raise PageError.of(exc) from exc
+    except CertdeskError as exc:
+        return None, problems_of(exc, default, names)
+
+
+def tenants_of(request: Request, who: Principal) -> list[str]:
+    """The tenants the viewer may act for: its own, or (an operator) every one."""
+    if who.user.tenant is not None:
+        return [who.user.tenant]
+    return [t.name for t in run(request, who, desk.list_tenants)]
+
+
+def form_page(
+    request: Request, who: Principal, template: str, problems: Problems, status: int, **context: Any
+) -> HTMLResponse:
+    """A form page with its problems: each next to its field (``errors``) and in a list."""
+    return render(
+        request,
+        template,
+        {"problems": problems, "errors": problems.errors, **context},
+        who=who,
+        status=status,
+    )
 
 
 def render(

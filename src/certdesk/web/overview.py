@@ -157,7 +157,10 @@ def domain_probe(
 @router.get("/domain")
 @quick_read
 def domain_page(
-    request: Request, url: str = Query(max_length=2048), probe: int | None = None
+    request: Request,
+    url: str = Query(max_length=2048),
+    probe: int | None = None,
+    done: str = Query("", max_length=20),
 ) -> HTMLResponse:
     """One URL: its certificate, its probes, export and renewal."""
     who = viewer(request)
@@ -178,9 +181,18 @@ def domain_page(
             "urgency": urgency(view.not_after, now),
             "urgency_text": URGENCY_TEXT,
             "asked": asked,
+            "note": DOMAIN_NOTES.get(done),
         },
         who=who,
     )
+
+
+DOMAIN_NOTES = {
+    "added": "Domain added: it is watched from now on. Upload its certificate or request a CSR.",
+    "changed": "Changes saved.",
+    "monitored": "Monitoring started: its certificate is checked and reported again.",
+    "unmonitored": "Monitoring stopped: no probes, no expiry warnings until you start it again.",
+}
 
 
 @router.get("/requests")

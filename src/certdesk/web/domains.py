@@ -1,0 +1,171 @@
+"""Managing the domains: add one, change its portal (and, for operators, its connect-to
+address), start or stop its monitoring, remove it.
+
+The same desk functions as ``POST/PATCH/DELETE /api/domains`` and ``certdesk domain``; a
+refusal changes nothing and comes back beside the field it is about; another tenant's
+domain is the 404 page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from certdesk import desk
+from certdesk.desk import DomainView
+from certdesk.http.auth import Principal
+from certdesk.http.threads import quick_read
+from certdesk.web.certificates import PORTALS
+from certdesk.web.common import attempt, form_page, render, run, tenants_of, urlquote, viewer
+from certdesk.web.forms import Problems
+
+router = APIRouter(include_in_schema=False)
+
+Csrf = Annotated[str, Form(max_length=200)]
+Url = Annotated[str, Form(max_length=2048)]
+PORTAL_KINDS = tuple(key for key, _ in PORTALS)
+
+
+def _domain_page(url: str, done: str) -> Response:
+    return RedirectResponse(f"/domain?url={urlquote(url)}&done={done}", status_code=303)
+
+
+# --- add ------------------------------------------------------------------------------------
+
+
+def _add_form(
+    request: Request, who: Principal, values: dict[str, str], problems: Problems, status: int = 200
+) -> HTMLResponse:
+    return form_page(
+        request,
+        who,
+        "domain_add.html",
+        problems,
+        status,
+        values=values,
+        tenants=tenants_of(request, who),
+        portals=PORTALS,
+    )
+
+
+@router.get("/domains/new")
+def add_form(request: Request) -> HTMLResponse:
+    who = viewer(request)
+    values = {"url": "", "portal": "other", "tenant": who.user.tenant or "", "connect_to": ""}
+    return _add_form(request, who, values, Problems())
+
+
+@router.post("/domains/new", response_model=None)
+def add(
+    request: Request,
+    csrf_token: Csrf = "",
+    url: Url = "",
+    portal: Annotated[str, Form(max_length=20)] = "other",
+    tenant: Annotated[str, Form(max_length=200)] = "",
+    connect_to: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    values = {"url": url, "portal": portal, "tenant": tenant, "connect_to": connect_to}
+    view, problems = attempt(
+        request,
+        who,
+        desk.add_domain,
+        "url",
+        url=url,
+        tenant=tenant or who.user.tenant or "",
+        portal=portal if portal in PORTAL_KINDS else "other",
+        connect_to=connect_to.strip() or None if who.actor.is_operator else None,
+    )
+    if problems:
+        return _add_form(request, who, values, problems, 422)
+    return _domain_page(view.url, "added")
+
+
+# --- change -------------------------------------------------------------------------------
+
+
+def _edit_form(
+    request: Request,
+    who: Principal,
+    domain: DomainView,
+    values: dict[str, Any],
+    problems: Problems,
+    status: int = 200,
+) -> HTMLResponse:
+    return form_page(
+        request,
+        who,
+        "domain_edit.html",
+        problems,
+        status,
+        domain=domain,
+        values=values,
+        portals=PORTALS,
+    )
+
+
+@router.get("/domain/edit")
+@quick_read
+def edit_form(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
+    who = viewer(request)
+    domain = run(request, who, desk.show_domain, url=url)
+    values = {"portal": domain.portal, "connect_to": domain.connect_to or ""}
+    return _edit_form(request, who, domain, values, Problems())
+
+
+@router.post("/domain/edit", response_model=None)
+def edit(
+    request: Request,
+    csrf_token: Csrf = "",
+    url: Url = "",
+    portal: Annotated[str, Form(max_length=20)] = "other",
+    connect_to: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    domain = run(request, who, desk.show_domain, url=url)
+    changed_connect = who.actor.is_operator and connect_to.strip() != (domain.connect_to or "")
+    view, problems = attempt(
+        request,
+        who,
+        desk.change_domain,
+        url=domain.url,
+        portal=portal if portal in PORTAL_KINDS else domain.portal,
+        connect_to=connect_to.strip() if changed_connect else None,
+    )
+    if problems:
+        values = {"portal": portal, "connect_to": connect_to}
+        return _edit_form(request, who, domain, values, problems, 422)
+    return _domain_page(view.url, "changed")
+
+
+@router.post("/domain/monitor")
+def monitor(
+    request: Request,
+    csrf_token: Csrf = "",
+    url: Url = "",
+    monitored: Annotated[bool, Form()] = False,
+) -> Response:
+    """Start (``monitored=true``) or stop watching what a URL serves."""
+    who = viewer(request, form_csrf=csrf_token)
+    view = run(request, who, desk.change_domain, url=url, monitored=monitored)
+    return _domain_page(view.url, "monitored" if monitored else "unmonitored")
+
+
+# --- remove -------------------------------------------------------------------------------
+
+
+@router.get("/domain/remove")
+@quick_read
+def remove_form(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
+    who = viewer(request)
+    domain = run(request, who, desk.show_domain, url=url)
+    return render(request, "domain_remove.html", {"domain": domain, "removed": False}, who=who)
+
+
+@router.post("/domain/remove")
+def remove(request: Request, csrf_token: Csrf = "", url: Url = "") -> HTMLResponse:
+    who = viewer(request, form_csrf=csrf_token)
+    view = run(request, who, desk.remove_domain, url=url)
+    return render(request, "domain_remove.html", {"domain": view, "removed": True}, who=who)
