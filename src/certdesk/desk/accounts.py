@@ -21,7 +21,7 @@ from sqlalchemy import Select, bindparam, delete, func, select, update
 from certdesk.desk.context import Actor, Conflict, Ctx, Forbidden, NotFound, reads, tenant_by_name
 from certdesk.desk.passwords import check_password
 from certdesk.desk.tenancy import Scope, cached
-from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.errors import CertdeskError, InvalidArgument, about
 from certdesk.store.accounts import ApiToken, User, WebSession
 from certdesk.store.models import Tenant
 
@@ -227,12 +227,16 @@ def change_own_password(
     other sessions end, and a new session is returned for it to go on with."""
     if ctx.actor.name != f"user:{username.strip().lower()}":
         raise Forbidden("a user changes only its own password here")
-    user = authenticate(ctx, username=username, password=current_password)
+    with about("current_password"):
+        user = authenticate(ctx, username=username, password=current_password)
     if new_password == current_password:
         raise InvalidArgument(
-            "the new password is the current one", hint="choose a password of your own"
+            "the new password is the current one",
+            hint="choose a password of your own",
+            field="new_password",
         )
-    set_password(ctx, username=user.username, password=new_password)
+    with about("new_password", InvalidArgument):
+        set_password(ctx, username=user.username, password=new_password)
     return login(ctx, username=user.username, password=new_password)
 
 

@@ -28,7 +28,7 @@ from certdesk.http.auth import (
     set_session_cookie,
 )
 from certdesk.web.common import SECURITY_HEADERS, render, safe_next, the_desk, viewer
-from certdesk.web.forms import FormError
+from certdesk.web.forms import FormError, Problems, problems_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -124,9 +124,12 @@ def login(
 
 
 def _password_page(
-    request: Request, who: Principal, error: FormError | None = None, status: int = 200
+    request: Request, who: Principal, problems: Problems | None = None, status: int = 200
 ) -> HTMLResponse:
-    return render(request, "password.html", {"error": error}, who=who, status=status)
+    found = problems or Problems()
+    return render(
+        request, "password.html", {"problems": found, "errors": found.errors}, who=who, status=status
+    )
 
 
 @router.get("/account/password")
@@ -145,12 +148,16 @@ def password_change(
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token, password_change=True)
     if new_password != confirm_password:
-        error = FormError(
-            "invalid-argument",
-            "the new password and its confirmation differ",
-            "type the same new password twice",
+        differ = Problems()
+        differ.add(
+            "confirm_password",
+            FormError(
+                "invalid-argument",
+                "the new password and its confirmation differ",
+                "type the same new password twice",
+            ),
         )
-        return _password_page(request, who, error, status=400)
+        return _password_page(request, who, differ, status=400)
     try:
         session = the_desk(request).run(
             who.actor,
@@ -160,8 +167,7 @@ def password_change(
             new_password=new_password,
         )
     except CertdeskError as exc:
-        error = FormError(exc.code, exc.message, exc.hint)
-        return _password_page(request, who, error, exc.http_status)
+        return _password_page(request, who, problems_of(exc), exc.http_status)
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, session)
     response.headers.update(SECURITY_HEADERS)

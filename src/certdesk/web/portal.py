@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certdesk.web import certificates, convert, domains, login, operations, overview
+from certdesk.web import account, certificates, convert, domains, login, operations, overview
 from certdesk.web.common import (
     HERE,
     LoginRequired,
@@ -31,7 +31,7 @@ def mount(app: FastAPI) -> None:
     """Add the portal's pages, its static files and its error pages to ``app``. An unknown
     address outside the API is answered by :func:`error_page` (``certdesk.asgi``)."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (login, overview, certificates, domains, convert, operations):
+    for module in (login, overview, certificates, domains, convert, account, operations):
         app.include_router(module.router)
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(LoginRequired, _login_required)

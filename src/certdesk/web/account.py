@@ -1,0 +1,74 @@
+"""One's own account: its API tokens (list, create — the token shown once —, revoke) and
+the way to the password page; the tenant's audit log.
+
+The same desk functions as ``/api/tokens`` and ``/api/audit``, as the viewer: a reseller
+sees its own tokens and its own tenant's events only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from certdesk import desk
+from certdesk.desk import accounts
+from certdesk.desk.accounts import TokenView
+from certdesk.http.auth import Principal
+from certdesk.http.bounds import Id
+from certdesk.http.threads import quick_read
+from certdesk.web.common import render, run, viewer
+
+router = APIRouter(include_in_schema=False)
+
+Csrf = Annotated[str, Form(max_length=200)]
+NOTES = {"revoked": "Token revoked: requests that use it are refused from now on."}
+AUDIT_PAGE = 200  # the newest events; older ones are kept, not shown here
+
+
+def _account_page(
+    request: Request, who: Principal, *, made: TokenView | None = None, note: str | None = None
+) -> HTMLResponse:
+    tokens = run(request, who, accounts.list_tokens, user_id=who.user.id)
+    return render(
+        request,
+        "account.html",
+        {"tokens": list(reversed(tokens)), "made": made, "note": note},
+        who=who,
+    )
+
+
+@router.get("/account")
+@quick_read
+def account(request: Request, done: str = Query("", max_length=20)) -> HTMLResponse:
+    who = viewer(request)
+    return _account_page(request, who, note=NOTES.get(done))
+
+
+@router.post("/account/tokens")
+def token_create(
+    request: Request, csrf_token: Csrf = "", name: Annotated[str, Form(max_length=200)] = ""
+) -> HTMLResponse:
+    """A new API token, shown on this answer only (never in a URL, never again)."""
+    who = viewer(request, form_csrf=csrf_token)
+    made = run(request, who, accounts.create_token, user_id=who.user.id, name=name)
+    return _account_page(request, who, made=made)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def token_revoke(request: Request, token_id: Id, csrf_token: Csrf = "") -> Response:
+    who = viewer(request, form_csrf=csrf_token)
+    # user_id is the viewer's own: another's token is not found, even for an operator here
+    # (operators revoke others' tokens on the Accounts pages).
+    run(request, who, accounts.revoke_token_of, username=who.user.username, token_id=token_id)
+    return RedirectResponse("/account?done=revoked", status_code=303)
+
+
+@router.get("/audit")
+@quick_read
+def audit(request: Request) -> HTMLResponse:
+    """The newest events of the viewer's tenant (an operator: of every tenant)."""
+    who = viewer(request)
+    events = run(request, who, desk.list_audit, limit=AUDIT_PAGE)
+    return render(request, "audit.html", {"events": events, "limit": AUDIT_PAGE}, who=who)
