@@ -144,6 +144,7 @@ def test_the_audit_log_shows_the_tenant_own_events_only(login: Login, web_desk: 
     admin, _ = login("admin")
     every = admin.get("/audit").text
     assert "alpha.test.com" in every
+    assert "emails: ops@acme.gr" in every  # a list, written as words, not ['…']
     assert "beta.test.com" in every
 
 

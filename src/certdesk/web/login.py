@@ -128,7 +128,11 @@ def _password_page(
 ) -> HTMLResponse:
     found = problems or Problems()
     return render(
-        request, "password.html", {"problems": found, "errors": found.errors}, who=who, status=status
+        request,
+        "password.html",
+        {"problems": found, "errors": found.errors},
+        who=who,
+        status=status,
     )
 
 
