@@ -14,6 +14,7 @@ from certdesk.desk.context import (
     Policy,
     Refused,
 )
+from certdesk.desk.conversions import Converted, convert_pfx_to_pem, convert_to_pfx
 from certdesk.desk.domains import (
     DomainView,
     Portal,
@@ -48,6 +49,7 @@ __all__ = [
     "AuditView",
     "CompleteResult",
     "Conflict",
+    "Converted",
     "Ctx",
     "Desk",
     "DomainView",
@@ -70,6 +72,8 @@ __all__ = [
     "change_domain",
     "change_tenant",
     "complete_order",
+    "convert_pfx_to_pem",
+    "convert_to_pfx",
     "count_domains",
     "domain_overview",
     "export_certificate",

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from certdesk.desk.conversions import convert_pfx_to_pem, convert_to_pfx
+from certdesk import desk
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.files import download, read_upload
@@ -91,7 +91,7 @@ async def to_pfx(
         attempt,
         request,
         who,
-        convert_to_pfx,
+        desk.convert_to_pfx,
         certificate=files["certificate"],
         key=files["key"],
         chain=files["chain"] or None,
@@ -124,7 +124,7 @@ async def to_pem(
         attempt,
         request,
         who,
-        convert_pfx_to_pem,
+        desk.convert_pfx_to_pem,
         "pfx",
         PEM_FIELDS,
         data=data,
