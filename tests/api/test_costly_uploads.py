@@ -119,3 +119,24 @@ def test_the_portal_form_answers_a_costly_pfx_next_to_its_file(
     assert page.status_code == 422
     assert "took too long to read" in page.text
     assert PFX_PASSWORD not in page.text
+
+
+def test_the_convert_page_answers_a_costly_pfx_next_to_its_file(
+    api: Api, strict_app: FastAPI, costly: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = client_of(api, strict_app, scanned=False)
+    form = client.get("/convert")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert match is not None
+    with unchanged(api.desk), caplog.at_level(logging.DEBUG):
+        page = client.post(
+            "/convert/pem",
+            data={"csrf_token": match.group(1), "pfx_password": PFX_PASSWORD},
+            files={"pfx": (costly.name, costly.read_bytes(), "application/x-pkcs12")},
+        )
+    assert page.status_code == 422
+    assert 'id="pfx-error"' in page.text
+    assert "<code>too-costly</code>" in page.text
+    assert PFX_PASSWORD not in page.text
+    assert PFX_PASSWORD not in caplog.text
+    assert strict_app.state.readers.processes == []  # the reader was stopped

@@ -206,4 +206,6 @@ def convert_pfx_to_pem(
         stages.policy.max_upload_bytes,
         stages.policy.max_pkcs12_iterations,
     )
-    return stages.read(make_pem, job)
+    # The reader's own limits (time, CPU) refuse here, outside make_pem: about the file too.
+    with about("data", InputError), about("password", WrongPassword):
+        return stages.read(make_pem, job)
