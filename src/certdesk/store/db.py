@@ -42,8 +42,10 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; safe at every start)."""
-        from alembic import command
-        from alembic.config import Config
+        # Deliberately lazy: alembic takes 0.1-0.3 s to import, and only this method needs
+        # it (commands that never open the store, such as inspect and convert, skip it).
+        from alembic import command  # noqa: PLC0415
+        from alembic.config import Config  # noqa: PLC0415
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
