@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,9 +94,6 @@ class Store:
                 "(a NUL character in text, or a number out of range)",
                 hint="check the values given",
             ) from exc
-
-    def table_names(self) -> list[str]:
-        return inspect(self.engine).get_table_names()
 
     def close(self) -> None:
         self.engine.dispose()
