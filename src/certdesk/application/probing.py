@@ -1,5 +1,6 @@
 """Probing the monitored URLs and keeping what they serve: one function for every caller
-(the CLI, the API, and later the scheduler)."""
+(``certdesk probe``, and the probe worker that runs the API's and the portal's "probe now"
+requests)."""
 
 from __future__ import annotations
 
