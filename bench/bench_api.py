@@ -52,10 +52,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
+from certdesk.api.encode import json_bytes, jsonable
 from certdesk.application.compose import open_desk
-from certdesk.desk import Actor, Desk, add_tenant, list_domains
+from certdesk.desk import Actor, Desk, add_tenant, count_domains, list_domains, list_tenants
 from certdesk.desk import accounts as acc
 from certdesk.settings import Settings
 from certdesk.store.models import Binding, CertificateRecord, Domain
@@ -352,8 +353,6 @@ def server_cpu_seconds(server: subprocess.Popen[bytes]) -> float:
 
 def breakdown(desk: Desk, tenant_id: int, rounds: int = 5) -> dict[str, float]:
     """One listing of the whole tenant, in parts (medians, ms)."""
-    from certdesk.api.encode import json_bytes, jsonable
-
     reseller = Actor(f"user:{USER}", tenant_id=tenant_id)
     keys = ("list_domains", "json_bytes", "jsonable_then_json_dumps")
     times: dict[str, list[float]] = {k: [] for k in keys}
@@ -373,10 +372,6 @@ def breakdown(desk: Desk, tenant_id: int, rounds: int = 5) -> dict[str, float]:
 def profile_listing(desk: Desk, tenant_id: int, top: int = 15) -> tuple[int, str]:
     """The SQL statements one listing sends, and a cProfile of it as the route runs it
     (the desk's list and count, the JSON), by own time."""
-    from sqlalchemy import event
-
-    from certdesk.api.encode import json_bytes
-    from certdesk.desk import count_domains
 
     reseller = Actor(f"user:{USER}", tenant_id=tenant_id)
     statements = 0
@@ -586,8 +581,6 @@ def main() -> None:
 
 
 def _tenants(ctx: Any) -> Any:
-    from certdesk.desk import list_tenants
-
     return list_tenants(ctx)
 
 

@@ -1,6 +1,9 @@
 """The interfaces stay apart: read every import (``ast``, function-level ones included)
 of ``certdesk.api``, ``certdesk.web``, ``certdesk.http`` and ``certdesk.cli``.
 
+The same rules are import-linter contracts in ``pyproject.toml`` (``lint-imports``, run by
+``make lint``) beside the whole layering; this test keeps them in the pytest run as well.
+
 - ``api`` and ``web`` never import each other; what they share is ``certdesk.http``, which
   imports neither (``certdesk.asgi`` alone mounts both).
 - No interface module reaches past the desk to the database: no ``sqlalchemy``, no
@@ -34,7 +37,8 @@ FORBIDDEN = {
 }
 BELOW_THE_DESK = ("sqlalchemy", "certdesk.store")
 # Modules that still compute what a desk use case should, each with the reason (none left:
-# /metrics formats desk.metrics.metrics_snapshot, key rotation is service.rotate_vault).
+# /metrics formats desk.metrics.metrics_snapshot, key rotation is
+# application.compose.rotate_vault).
 STILL_ON_THE_STORE: dict[str, str] = {}
 
 

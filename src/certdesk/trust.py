@@ -13,6 +13,7 @@ from pathlib import Path
 import certifi
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
+from publicsuffixlist import PublicSuffixList
 
 from certdesk.errors import InvalidArgument, NoCertificate
 from certdesk.pki import load_certificates
@@ -55,8 +56,6 @@ def trust_roots(
 
 @functools.cache
 def _suffix_list() -> object:
-    from publicsuffixlist import PublicSuffixList
-
     return PublicSuffixList(only_icann=True)
 
 

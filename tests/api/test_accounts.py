@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+import certdesk.desk
+from certdesk.asgi import create_app
 from certdesk.store.accounts import LoginFailure
-from tests.api.conftest import OPERATOR, Api, error_code
+from tests.api.conftest import OPERATOR, Api, SyncASGI, error_code
 from tests.database import snapshot, unchanged
 
 
@@ -284,9 +287,6 @@ def test_errors_are_json_with_a_stable_code(api: Api, tenant: str) -> None:
 
 
 def test_api_errors_stay_json_with_the_portal_mounted(api: Api) -> None:
-    from certdesk.asgi import create_app
-    from tests.api.conftest import SyncASGI
-
     app = create_app(api.desk, api.settings, with_portal=True)
     transport = SyncASGI(app, api.transport.portal)
     with httpx.Client(transport=transport, base_url="http://testserver") as client:
@@ -303,9 +303,6 @@ def test_api_errors_stay_json_with_the_portal_mounted(api: Api) -> None:
 
 
 def test_unexpected_errors_are_json_too(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy.exc import OperationalError
-
-    import certdesk.desk
 
     _, token = api.token(api.operator())
     client = api.client(raise_errors=False, Authorization=f"Bearer {token}")

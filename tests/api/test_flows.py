@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -499,8 +500,6 @@ def test_report_previews_json_and_csv(api: Api, reseller: httpx.Client) -> None:
 
 def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> None:
     # A port nothing listens on, reached through the operator's connect-to address.
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

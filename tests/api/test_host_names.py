@@ -12,7 +12,9 @@ import pytest
 from certdesk.application.compose import policy_for
 from certdesk.desk import Actor
 from certdesk.desk import domains as dom
+from certdesk.desk.context import tenant_by_name
 from certdesk.settings import load_settings
+from certdesk.store.models import Domain
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 
@@ -121,9 +123,6 @@ def test_existing_names_can_still_be_found_and_removed(api: Api) -> None:
     operator = api.operator()
     assert operator.post("/api/tenants", json={"name": TENANT}).status_code == 201
     with api.desk.context(Actor(name="test")) as ctx:
-        from certdesk.desk.context import tenant_by_name
-        from certdesk.store.models import Domain
-
         ctx.session.add(
             Domain(
                 tenant_id=tenant_by_name(ctx, TENANT).id,

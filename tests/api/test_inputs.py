@@ -3,10 +3,14 @@ range, instants the report windows cannot compute, years before 1000."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
-from tests.api.conftest import Api, error_code
+from certdesk.asgi import create_app
+from certdesk.pki import iso_utc
+from tests.api.conftest import Api, SyncASGI, error_code
 
 HUGE = "99999999999999999999"
 
@@ -74,9 +78,6 @@ def test_instants_near_the_edges_print_four_digit_years(operator: httpx.Client) 
 
 
 def test_iso_utc_writes_four_digit_years() -> None:
-    from datetime import UTC, datetime
-
-    from certdesk.pki import iso_utc
 
     assert iso_utc(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
     assert iso_utc(datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC)) == "0999-12-31T23:59:59Z"
@@ -87,9 +88,6 @@ def test_iso_utc_writes_four_digit_years() -> None:
     "path", [f"/orders/{HUGE}", f"/orders/{HUGE}/csr", f"/requests/{HUGE}", f"/requests/{2**31}"]
 )
 def test_portal_pages_with_huge_ids_are_400s(api: Api, path: str) -> None:
-    from certdesk.asgi import create_app
-    from tests.api.conftest import SyncASGI
-
     app = create_app(api.desk, api.settings)
     transport = SyncASGI(app, api.transport.portal, raise_errors=False)
     with httpx.Client(transport=transport, base_url="http://t") as browser:

@@ -4,6 +4,7 @@ configured proxies."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import httpx
@@ -103,8 +104,6 @@ def test_forwarded_for_counts_from_a_configured_proxy_only(api: Api) -> None:
 
 
 def test_the_proxy_list_comes_from_the_settings(api: Api) -> None:
-    import dataclasses
-
     settings = dataclasses.replace(api.settings, trusted_proxies=("10.0.0.0/24",))
     app = create_app(api.desk, settings, with_portal=False)
     assert [str(n) for n in app.state.trusted_proxies] == ["10.0.0.0/24"]

@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete
 
 from certdesk.application.server import first_start
 from certdesk.asgi import create_app
@@ -16,6 +17,7 @@ from certdesk.desk import Actor
 from certdesk.desk import accounts as acc
 from certdesk.desk.passwords import WeakPassword, check_password
 from certdesk.errors import InvalidArgument
+from certdesk.store.accounts import User
 from tests.api.conftest import Api, SyncASGI, error_code
 from tests.database import unchanged
 
@@ -63,10 +65,6 @@ def test_strong_passwords_are_taken() -> None:
 def first_operator(api: Api) -> str:
     """The first-start operator of an empty database: its generated password."""
     with api.desk.context(Actor(name="test")) as ctx:
-        from sqlalchemy import delete
-
-        from certdesk.store.accounts import User
-
         ctx.session.execute(delete(User))  # the fixture's operator: start from nothing
     password = first_start(api.desk, None)
     assert password is not None
@@ -117,10 +115,6 @@ def test_the_first_start_operator_must_change_its_password_in_the_api(
 
 def test_an_operator_who_chose_the_first_password_is_not_asked_again(api: Api) -> None:
     with api.desk.context(Actor(name="test")) as ctx:
-        from sqlalchemy import delete
-
-        from certdesk.store.accounts import User
-
         ctx.session.execute(delete(User))
     assert first_start(api.desk, NEW_PASSWORD) is None
     api.secrets.add(NEW_PASSWORD)

@@ -15,10 +15,6 @@ from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint, run_openssl
 from tests.signing import pkcs8_der
 
 
-def _modulus(args: list[str], stdin: bytes | None = None) -> bytes:
-    return run_openssl(*args, stdin=stdin).strip()
-
-
 @pytest.mark.parametrize("legacy", [False, True], ids=["modern", "legacy"])
 def test_export_pfx_is_read_by_openssl(
     desk: Desk, operator: Actor, pki: OpenSSLPKI, tmp_path: Path, legacy: bool

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.application.installer import Installer
+from certdesk.cli import app
+from certdesk.cli.state import state
 from certdesk.desk import Actor, Desk
 from certdesk.notify import OutboxMailer
-from certdesk.settings import Settings
+from certdesk.settings import Settings, load_settings
 from certdesk.store.monitoring import DomainState
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import Nginx, run_nginx, settled_sha256
@@ -167,12 +171,6 @@ def test_without_a_target_intake_completes_at_once(tmp_path: Path, pki: OpenSSLP
 def test_the_cli_deploys_a_url(
     tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
-    from typer.testing import CliRunner
-
-    from certdesk.cli import app
-    from certdesk.cli.state import state
 
     home = tmp_path / "cli-home"
     home.mkdir()
@@ -220,8 +218,6 @@ def test_the_cli_deploys_a_url(
 
 
 def test_settings_read_deploy_targets_from_the_config_file(tmp_path: Path) -> None:
-    from certdesk.settings import load_settings
-
     (tmp_path / "certdesk.toml").write_text(
         '[deploy]\ndefault = "edge"\n[deploy.targets.edge]\nkind = "files"\n'
         'folder = "/srv/certs"\n[deploy.targets.win]\nkind = "pfx"\nfolder = "/srv/pfx"\n'

@@ -16,6 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -99,8 +100,6 @@ class SmtpServer:
         return self.recorder.received
 
     def url(self, *, auth: bool = True, query: str = "") -> str:
-        from urllib.parse import quote
-
         scheme = "smtps" if self.mode == "smtps" else "smtp"
         creds = f"{quote(USER, safe='')}:{quote(PASSWORD, safe='')}@" if auth else ""
         return f"{scheme}://{creds}127.0.0.1:{self.port}{'?' + query if query else ''}"

@@ -7,11 +7,13 @@ distinctive small count and ``tests.der_rewrite`` sets the INTEGER afterwards.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from certdesk.application.compose import policy_for
 from certdesk.errors import CertdeskError, KeyTooLarge, Malformed, TooCostly
@@ -91,8 +93,6 @@ def test_cli_inspect_and_check_exit_2_on_the_broken_name_constraint(made: Path) 
 
 
 def test_describe_names_the_certificate_when_given_one_pyca_loaded(made: Path) -> None:
-    from cryptography import x509
-
     cert = x509.load_pem_x509_certificate(_ca_with_name_constraints(made, "lazy", IP_WITHOUT_MASK))
     with pytest.raises(Malformed, match=r"'lazy CA'.*nameConstraints"):
         describe(cert)
@@ -162,8 +162,6 @@ def test_encrypted_pkcs8_key_with_huge_iterations_is_too_costly(made: Path, form
                 "-out", out)  # fmt: skip
     raw = out.read_bytes()
     if form == "PEM":
-        import base64
-
         body = b"".join(raw.splitlines()[1:-1])
         der = rewrite_integers(base64.b64decode(body), MARK, HUGE)
         hostile = (

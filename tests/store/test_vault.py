@@ -3,6 +3,7 @@ the raw database (SQLite file bytes, every PostgreSQL row) for any private key m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -51,8 +52,6 @@ def _pkcs8(key: object) -> bytes:
 
 
 def _spki(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(
         run_openssl("pkey", "-in", path, "-pubout", "-outform", "DER")
     ).hexdigest()

@@ -261,8 +261,6 @@ def test_reseller_journey(
 
 
 def test_operator_sees_every_tenant_and_the_report_preview(browser: object, server: Server) -> None:
-    from playwright.sync_api import Browser, expect
-
     assert isinstance(browser, Browser)
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()

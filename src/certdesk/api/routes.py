@@ -11,11 +11,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from certdesk import clock, desk
 from certdesk.api.encode import json_bytes, jsonable
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
+from certdesk.desk.monitoring import probe_history as history_of_url
+from certdesk.desk.probe_requests import get_probe_request, request_probe
+from certdesk.errors import InvalidArgument
 from certdesk.http.auth import (
     SESSION_COOKIE,
     LoginLimiter,
@@ -28,6 +32,9 @@ from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
+from certdesk.reports import preview_report, render
+from certdesk.scheduler.reports import history as report_history
+from certdesk.scheduler.reports import report_config
 
 router = APIRouter(prefix="/api")
 
@@ -284,8 +291,6 @@ async def submit(
 
     The file is read and checked in a reader process with a time limit (``too-costly``
     past it); a tenant has at most a few files being read at once (``rate-limited``)."""
-    from starlette.concurrency import run_in_threadpool
-
     data = await read_upload(request, file)
     result = await in_intake_thread(
         d.run,
@@ -369,8 +374,6 @@ async def csr_complete(
     d: DeskDep,
     file: Annotated[UploadFile, File(description=".crt/.pem/.cer/.p7b")],
 ) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
     data = await read_upload(request, file)
     result = await in_intake_thread(d.run, p.actor, desk.complete_order, data=data)
     installs = await run_in_threadpool(
@@ -436,9 +439,6 @@ def report_preview(
     tenant: str | None = None,
     format: Literal["json", "csv", "html", "text"] = "json",
 ) -> Response:
-    from certdesk.reports import preview_report, render
-    from certdesk.scheduler.reports import report_config
-
     config = report_config(request.app.state.settings)
     moment = clock.parse_instant(at) if at else None
     report = d.run(p.actor, preview_report, kind=kind, config=config, at=moment, tenant=tenant)
@@ -453,8 +453,6 @@ def report_preview(
 
 @router.get("/report-deliveries", tags=["reports"])
 def report_deliveries(p: Who, d: DeskDep, limit: int = Query(200, ge=1, le=1000)) -> Any:
-    from certdesk.scheduler.reports import history
-
     return [
         {
             "kind": r.kind,
@@ -467,7 +465,7 @@ def report_deliveries(p: Who, d: DeskDep, limit: int = Query(200, ge=1, le=1000)
             "sent_at": jsonable(r.sent_at),
             "last_error": r.last_error,
         }
-        for r in history(d, p.actor, limit=limit)
+        for r in report_history(d, p.actor, limit=limit)
     ]
 
 
@@ -481,25 +479,19 @@ def probe(body: ProbeIn, p: Who, d: DeskDep) -> Any:
     at once: the request is queued and run by the server in the background; follow it at
     ``GET /api/probe-requests/{id}``. The same URLs asked again while the request still
     waits give that request again (``deduplicated``); too many requests answer 429."""
-    from certdesk.desk.probe_requests import request_probe
-
     return jsonable(d.run(p.actor, request_probe, urls=body.urls))
 
 
 @router.get("/probe-requests/{request_id}", tags=["monitoring"])
 def probe_request(request_id: Id, p: Who, d: DeskDep) -> Any:
     """A probe request: queued, running, done (with each URL's result) or failed."""
-    from certdesk.desk.probe_requests import get_probe_request
-
     return jsonable(d.run(p.actor, get_probe_request, request_id=request_id))
 
 
 @router.get("/probes", tags=["monitoring"])
 @quick_read
 def probe_history(p: Who, d: DeskDep, url: str, limit: int = Query(50, ge=1, le=500)) -> Any:
-    from certdesk.desk.monitoring import probe_history as history
-
-    return jsonable(d.run(p.actor, history, url=url, limit=limit))
+    return jsonable(d.run(p.actor, history_of_url, url=url, limit=limit))
 
 
 # --- requests, audit, accounts -------------------------------------------------------------
@@ -615,8 +607,6 @@ def deploy(body: DeployIn, request: Request, p: Who) -> Any:
     """Install the certificates bound to URLs (or all the caller's) on their terminators and
     prove each with a handshake; a deploy whose proof fails is rolled back (that deploy
     only) and reported, one that changed nothing is reported and left as it was."""
-    from certdesk.errors import InvalidArgument
-
     if bool(body.urls) == body.all:
         raise InvalidArgument("give urls or all=true (not both)")
     if body.target is not None:

@@ -10,5 +10,6 @@
 - ``server``: the portal, the API and the scheduler in one process (``certdesk serve``).
 
 Interfaces (``cli``, ``api``, ``web``, ``asgi``) import from here; nothing here imports an
-interface.
+interface but ``server``, the process of ``certdesk serve``, which builds the one app from
+``certdesk.asgi`` (recorded in the ``layers`` contract of ``pyproject.toml``).
 """

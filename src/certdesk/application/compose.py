@@ -12,13 +12,14 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from certdesk.application.installer import Installer
 from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 from certdesk.errors import InvalidArgument
+from certdesk.notify import mailer_for
 from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.models import PrivateKeyRecord
@@ -32,9 +33,6 @@ from certdesk.store.vault import (
     write_key_file,
 )
 from certdesk.trust import is_public_suffix, registrable_domain, trust_roots
-
-if TYPE_CHECKING:
-    from certdesk.application.installer import Installer
 
 
 def pending_key_file(settings: Settings) -> Path:
@@ -204,7 +202,4 @@ def open_desk(settings: Settings) -> Desk:
 
 def open_installer(settings: Settings, desk: Desk) -> Installer:
     """The installer of ``desk``'s certificates on the configured deploy targets."""
-    from certdesk.application.installer import Installer
-    from certdesk.notify import mailer_for
-
     return Installer(desk, settings, mailer_for(settings.smtp_url, settings.outbox))

@@ -15,8 +15,10 @@ import socket
 import threading
 from typing import Any
 
+from certdesk.application.probing import probe_and_record
 from certdesk.desk import probe_requests as queue
 from certdesk.desk.context import Actor, Desk
+from certdesk.pki import iso_utc
 from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.probe_worker")
@@ -24,8 +26,6 @@ WORKER = Actor(name="probe-worker")
 
 
 def _result(r: Any) -> dict[str, Any]:
-    from certdesk.pki import iso_utc
-
     return {
         "url": r.target.url,
         "ok": r.ok,
@@ -39,8 +39,6 @@ def _result(r: Any) -> dict[str, Any]:
 
 def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) -> bool:
     """Claim and run one queued request; False when there was none."""
-    from certdesk.application.probing import probe_and_record
-
     with desk.context(WORKER) as ctx:
         claimed = queue.claim_probe_request(ctx, worker=worker)
     if claimed is None:

@@ -1,18 +1,16 @@
 """Probing the monitored URLs and keeping what they serve: one function for every caller
-(the CLI, the API, and later the scheduler)."""
+(``certdesk probe``, and the probe worker that runs the API's and the portal's "probe now"
+requests)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from certdesk import clock
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.monitoring import probe_targets, record_probes
+from certdesk.monitor import ProbeResult, probe_all
 from certdesk.settings import Settings
-
-if TYPE_CHECKING:
-    from certdesk.monitor import ProbeResult
 
 
 def probe_and_record(
@@ -30,8 +28,6 @@ def probe_and_record(
 
     ``started`` is told how many targets there are; ``progress`` gets each result.
     """
-    from certdesk.monitor import probe_all
-
     with desk.context(actor, readonly=True) as ctx:
         targets = probe_targets(ctx, urls=urls)
     if started is not None:

@@ -334,7 +334,7 @@ def _serve(conn: Connection) -> None:
     # Behind the server's own processes for the CPU: while readers are busy with costly
     # files, the requests of every other tenant keep the cores they need.
     os.nice(NICENESS)
-    import certdesk.desk  # noqa: F401 - the jobs' modules, loaded before the first job
+    # The jobs' modules (certdesk.desk) were loaded with this one, before the first job.
 
     try:
         conn.send("ready")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,9 +11,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from certdesk import clock
+from certdesk.application.compose import open_desk
+from certdesk.application.probe_worker import ProbeWorker
+from certdesk.asgi import create_app
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
-from certdesk.settings import Settings
+from certdesk.http.auth import proxy_networks
+from certdesk.notify import mailer_for
+from certdesk.scheduler import report_config, tick
+from certdesk.settings import Settings, load_settings
 
 log = logging.getLogger("certdesk.application.server")
 
@@ -28,9 +35,6 @@ class SchedulerThread(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from certdesk.notify import mailer_for
-        from certdesk.scheduler import report_config, tick
-
         config = report_config(self.settings)
         mailer = mailer_for(self.settings.smtp_url, self.settings.outbox)
         while not self.stopping.is_set():
@@ -69,9 +73,6 @@ def build_app(
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
     probe worker that runs queued "probe now" requests, both started and stopped with it."""
-    from certdesk.application.probe_worker import ProbeWorker
-    from certdesk.asgi import create_app
-
     app = create_app(
         desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
     )
@@ -100,8 +101,6 @@ def build_app(
 def check_proxies(proxies: Sequence[str]) -> None:
     """Refuse a mistyped trusted-proxy address (``invalid-argument``) before the server
     starts."""
-    from certdesk.http.auth import proxy_networks
-
     proxy_networks(proxies)
 
 
@@ -112,11 +111,6 @@ def app_from_environment() -> FastAPI:
     opens the store itself. Their schedulers share the database's claims, so each report
     still goes out once.
     """
-    import os
-
-    from certdesk.application.compose import open_desk
-    from certdesk.settings import load_settings
-
     settings = load_settings()
     return build_app(
         open_desk(settings),

@@ -11,6 +11,8 @@ from rich.table import Table
 from certdesk import desk
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.desk.installs import set_deploy_target
+from certdesk.errors import InvalidArgument
 from certdesk.pki import iso_utc
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -184,14 +186,10 @@ def domain_change(
 ) -> None:
     """Change a domain's portal, connect-to address or deploy target."""
     if deploy_target is not None:
-        from certdesk.desk.installs import set_deploy_target
-
         with refusals(as_json):
             settings = state.settings()
             name = None if deploy_target == "default" else deploy_target
             if name is not None and settings.deploy_target(name) is None:
-                from certdesk.errors import InvalidArgument
-
                 raise InvalidArgument(f"no deploy target called {name!r} is configured")
             state.desk().run(state.actor(), set_deploy_target, url=url, target=name)
     if portal is not None or connect_to is not None or deploy_target is None:

@@ -13,8 +13,11 @@ from rich.markup import escape
 from certdesk import clock, pki
 from certdesk.cli.inputs import PASSWORD_HELP, read_input, read_password, write_output
 from certdesk.cli.output import EXIT_FINDINGS, out, print_json, refusals
-from certdesk.errors import NoPrivateKey
+from certdesk.cli.state import state
+from certdesk.desk.intermediates import known_intermediates
+from certdesk.errors import NoCertificate, NoPrivateKey
 from certdesk.pki.assemble import assemble
+from certdesk.pki.facts import key_facts
 from certdesk.trust import is_public_suffix, trust_roots
 
 # --- shared options ------------------------------------------------------------
@@ -164,8 +167,6 @@ def inspect(
 def _key_json(bundle: pki.Bundle, infos: list[pki.CertificateInfo]) -> dict[str, Any]:
     if bundle.private_key is None:
         return {"present": False, "type": None, "size": None, "curve": None, "matches": None}
-    from certdesk.pki.facts import key_facts
-
     key_type, size, curve = key_facts(bundle.private_key)
     spki = pki.spki_sha256(bundle.private_key)
     match = next((i.sha256 for i in infos if i.spki_sha256 == spki), None)
@@ -257,8 +258,6 @@ def check(
         moment = clock.parse_instant(at) if at else clock.now()
         bundle = _load(file, pw, key, key_pw, chain)
         if not bundle.certificates:
-            from certdesk.errors import NoCertificate
-
             raise NoCertificate(
                 "the file holds a private key but no certificate",
                 hint="give the certificate file, and this key with --key",
@@ -328,9 +327,6 @@ def _known_intermediates(certs: tuple[x509.Certificate, ...]) -> tuple[x509.Cert
     """The intermediates certdesk has stored, when the data folder holds its database and
     master key: a leaf sent alone is completed with them, as ``submit`` does. A check
     never creates a data folder, a database or a key."""
-    from certdesk.cli.state import state
-    from certdesk.desk.intermediates import known_intermediates
-
     settings = state.settings()
     if settings.is_sqlite:
         database = settings.database_url.removeprefix("sqlite:///")
@@ -464,8 +460,6 @@ def _convert(
         state = "encrypted" if out_pw else "unencrypted, mode 0600"
         return f"wrote {out_path}: private key (PKCS#8 PEM, {state})"
     if not bundle.certificates:
-        from certdesk.errors import NoCertificate
-
         raise NoCertificate(
             "the file holds no certificate to convert",
             hint="give the certificate file, and the key with --key",

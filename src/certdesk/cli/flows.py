@@ -510,8 +510,6 @@ def deploy(
     only a served new certificate completes the request. A deploy whose proof fails is
     rolled back (that deploy only); one that changed nothing is left as it was.
     """
-    from certdesk.errors import InvalidArgument
-
     with refusals(as_json):
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")

@@ -12,10 +12,14 @@ from rich.progress import Progress as Bar
 from rich.table import Table
 
 from certdesk import clock
+from certdesk.application.probing import probe_and_record
 from certdesk.cli.files import JsonOpt
 from certdesk.cli.output import err, out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.notify import mailer_for
 from certdesk.pki import iso_utc
+from certdesk.reports import preview_report, render
+from certdesk.scheduler import report_config, tick
 
 scheduler_app = typer.Typer(help="The periodic jobs: expiry reports.", no_args_is_help=True)
 
@@ -61,8 +65,6 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Connect to each URL (sending its name as SNI), record what it serves, show it."""
-    from certdesk.application.probing import probe_and_record
-
     with refusals(as_json), Bar(console=err, transient=True, disable=as_json) as bar:
         task = bar.add_task("probing", total=None)
         results = probe_and_record(
@@ -121,9 +123,6 @@ def report(
     fmt: Annotated[Format, typer.Option("--format", help="text, html, csv or json.")] = Format.text,
 ) -> None:
     """Preview a report (nothing is sent): the URLs it would list as of --at (default now)."""
-    from certdesk.reports import preview_report, render
-    from certdesk.scheduler.reports import report_config
-
     with refusals(fmt is Format.json):
         config = report_config(state.settings())
         moment = clock.parse_instant(at) if at else None
@@ -134,9 +133,6 @@ def report(
 
 
 def _tick(at: str | None, as_json: bool) -> list[Any]:
-    from certdesk.notify import mailer_for
-    from certdesk.scheduler import report_config, tick
-
     settings = state.settings()
     moment = clock.parse_instant(at) if at else clock.now()
     mailer = mailer_for(settings.smtp_url, settings.outbox)

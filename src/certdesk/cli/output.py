@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from certdesk.errors import CertdeskError
 
@@ -61,6 +62,4 @@ def refusals(as_json: bool) -> Iterator[None]:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)

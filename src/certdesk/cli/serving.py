@@ -1,8 +1,15 @@
-"""``certdesk serve`` and ``certdesk user ...``."""
+"""``certdesk serve`` and ``certdesk user ...``.
+
+Two imports stay inside the commands that use them, so that no other command pays for
+them at every start: the web stack of ``serve`` (uvicorn, FastAPI, the API and the portal:
+over a second), and ``certdesk.desk.accounts`` (an Argon2 hash made at import, and
+zxcvbn's dictionaries: most of a second).
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +20,7 @@ from certdesk.cli.files import JsonOpt
 from certdesk.cli.inputs import read_password
 from certdesk.cli.output import err, out, print_json, refusals
 from certdesk.cli.state import state
+from certdesk.errors import InvalidArgument
 from certdesk.pki import iso_utc
 
 user_app = typer.Typer(help="Accounts of the portal and the API.", no_args_is_help=True)
@@ -57,9 +65,13 @@ def serve(
     On first start an operator account 'admin' is made; its one-time password is printed
     (or taken from CERTDESK_ADMIN_PASSWORD).
     """
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - see the module docstring
 
-    from certdesk.application.server import build_app, check_proxies, first_start
+    from certdesk.application.server import (  # noqa: PLC0415 - see the module docstring
+        build_app,
+        check_proxies,
+        first_start,
+    )
 
     with refusals(False):
         settings = state.settings()
@@ -118,10 +130,7 @@ def user_add(
 ) -> None:
     """Add a portal/API account (password from a file or variable; 12 characters at least,
     not a common or easily guessed one)."""
-    from pathlib import Path
-
-    from certdesk.desk import accounts
-    from certdesk.errors import InvalidArgument
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(as_json):
         raw = read_password(Path(password_file) if password_file else None, password_env, None)
@@ -149,7 +158,7 @@ def user_add(
 @user_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
     """List the accounts."""
-    from certdesk.desk import accounts
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(as_json):
         views = state.desk().run(state.actor(), accounts.list_users)
@@ -188,10 +197,7 @@ def user_password(
     password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR")] = None,
 ) -> None:
     """Set an account's password (its sessions end and its API tokens are revoked)."""
-    from pathlib import Path
-
-    from certdesk.desk import accounts
-    from certdesk.errors import InvalidArgument
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(False):
         raw = read_password(Path(password_file) if password_file else None, password_env, None)
@@ -204,7 +210,7 @@ def user_password(
 
 
 def _set_disabled(username: str, disabled: bool, as_json: bool) -> None:
-    from certdesk.desk import accounts
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(as_json):
         view = state.desk().run(
@@ -233,7 +239,7 @@ def user_enable(username: str, as_json: JsonOpt = False) -> None:
 @user_app.command("tokens")
 def user_tokens(username: str, as_json: JsonOpt = False) -> None:
     """List an account's API tokens (only their first characters are known)."""
-    from certdesk.desk import accounts
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(as_json):
         views = state.desk().run(state.actor(), accounts.tokens_of, username=username)
@@ -269,7 +275,7 @@ def user_tokens(username: str, as_json: JsonOpt = False) -> None:
 @user_app.command("revoke-token")
 def user_revoke_token(username: str, token_id: int, as_json: JsonOpt = False) -> None:
     """Revoke one API token of an account (its id from 'certdesk user tokens')."""
-    from certdesk.desk import accounts
+    from certdesk.desk import accounts  # noqa: PLC0415 - see the module docstring
 
     with refusals(as_json):
         view = state.desk().run(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certdesk.application.compose import open_desk, open_installer
 from certdesk.desk import Actor, Desk
 from certdesk.settings import Settings, load_settings
 
@@ -27,14 +28,10 @@ class State:
 
     def desk(self) -> Desk:
         if self._desk is None:
-            from certdesk.application.compose import open_desk
-
             self._desk = open_desk(self.settings())
         return self._desk
 
     def installer(self) -> Installer:
-        from certdesk.application.compose import open_installer
-
         return open_installer(self.settings(), self.desk())
 
     def actor(self) -> Actor:

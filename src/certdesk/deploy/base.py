@@ -200,10 +200,6 @@ class DeployPlan:
     def changed(self) -> bool:
         return any(h.action is not Action.UNCHANGED for h in self.hosts)
 
-    @property
-    def added(self) -> tuple[str, ...]:
-        return tuple(h.hostname for h in self.hosts if h.action is Action.ADD)
-
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "hosts": [h.to_json() for h in self.hosts]}
 

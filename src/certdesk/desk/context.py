@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -124,7 +124,6 @@ class Ctx:
     policy: Policy
     actor: Actor
     now: datetime
-    _audit: list[AuditEvent] = field(default_factory=list)
 
     def audit(
         self,

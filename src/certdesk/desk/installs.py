@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from sqlalchemy import select
 
-from certdesk.desk.context import Ctx, NotFound
+from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.pki import PrivateKey, served
@@ -155,8 +155,6 @@ def record_install(
 
 def set_deploy_target(ctx: Ctx, *, url: str, target: str | None) -> str | None:
     """Choose the deploy target of one domain (operators; None: back to the default)."""
-    from certdesk.desk.context import Forbidden
-
     if not ctx.actor.is_operator:
         raise Forbidden("choosing a domain's deploy target is for the platform's operators")
     domain = find_domain(ctx, url)

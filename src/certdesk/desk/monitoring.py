@@ -10,18 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.monitor.model import ProbeResult, ProbeTarget
 from certdesk.pki import to_pem
 from certdesk.store.models import Domain
 from certdesk.store.monitoring import DomainState, Probe
-
-if TYPE_CHECKING:
-    from certdesk.monitor import ProbeResult, ProbeTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +29,6 @@ class Target:
 
 def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
     """The monitored domains (or the ``urls`` given), each with the fingerprint expected."""
-    from certdesk.monitor import ProbeTarget
-
     if urls:
         domains = [find_domain(ctx, u) for u in urls]
     else:

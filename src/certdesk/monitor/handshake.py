@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass
 
 from OpenSSL import SSL, crypto
+from OpenSSL._util import lib
 
 from certdesk.monitor.model import ErrorKind
 
@@ -72,8 +73,6 @@ def _classic_groups(ctx: SSL.Context) -> None:
     pyOpenSSL exposes no public call for this; where its binding lacks the function, the
     default stays.
     """
-    from OpenSSL._util import lib
-
     set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
     if set_groups is not None:
         set_groups(ctx._context, b"X25519:P-256:P-384")

@@ -142,10 +142,6 @@ class ProbeResult:
     def leaf(self) -> ServedCertificate | None:
         return self.chain[0] if self.chain else None
 
-    @property
-    def handshake_done(self) -> bool:
-        return bool(self.chain)
-
     def to_json(self) -> dict[str, Any]:
         leaf = self.leaf
         return {

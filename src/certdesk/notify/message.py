@@ -1,4 +1,5 @@
-"""Building report e-mails: plain text and HTML alternatives, and the CSV attachment."""
+"""Building e-mails: reports (plain text and HTML alternatives, and the CSV attachment) and
+the "certificate installed" notice."""
 
 from __future__ import annotations
 
@@ -11,10 +12,19 @@ from certdesk.reports.model import Report
 from certdesk.reports.render import title, to_csv, to_html, to_text
 
 
+def _stable_id(label: str, key: str, domain: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"<{label}.{digest}@{domain}>"
+
+
 def message_id(kind: str, period: str, recipient: str, domain: str = "certdesk") -> str:
     """The same Message-ID for the same report, so a resend can be recognised as one."""
-    digest = hashlib.sha256(f"{kind}|{period}|{recipient}".encode()).hexdigest()[:24]
-    return f"<report.{kind}.{period}.{digest}@{domain}>"
+    return _stable_id(f"report.{kind}.{period}", f"{kind}|{period}|{recipient}", domain)
+
+
+def install_message_id(request_id: int, tenant: str, domain: str = "certdesk") -> str:
+    """The same Message-ID for the same "certificate installed" notice."""
+    return _stable_id(f"install.{request_id}", f"install|{request_id}|{tenant}", domain)
 
 
 def report_message(report: Report, *, sender: str, to: Sequence[str], msg_id: str) -> EmailMessage:
@@ -47,7 +57,7 @@ def install_message(
     message["Subject"] = f"Certificate installed (request {request_id})"
     message["From"] = sender
     message["To"] = ", ".join(to)
-    message["Message-ID"] = message_id("install", str(request_id), tenant)
+    message["Message-ID"] = install_message_id(request_id, tenant)
     lines = [
         f"Hello {tenant},",
         "",

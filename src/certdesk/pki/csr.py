@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from certdesk.errors import InvalidArgument
@@ -259,6 +259,4 @@ class SubjectInvalid(InvalidArgument):
 
 
 def _is_edwards(key: PrivateKey) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
-
     return isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
     NoEncryption,
     PrivateFormat,
     load_der_private_key,
+    load_der_public_key,
     load_pem_private_key,
     pkcs7,
     pkcs12,
@@ -554,8 +555,6 @@ def _describe_der(body: bytes) -> str:
         pass
     else:
         return _REFUSED_LABELS[b"X509 CRL"]
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
-
     try:
         load_der_public_key(body)
     except (ValueError, UnsupportedAlgorithm):

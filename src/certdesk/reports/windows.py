@@ -104,10 +104,6 @@ class Window:
     high: datetime
     low_inclusive: bool
 
-    def contains(self, moment: datetime) -> bool:
-        above = moment >= self.low if self.low_inclusive else moment > self.low
-        return above and moment <= self.high
-
 
 def daily_window(at: datetime, days: int = 3) -> Window:
     return Window(at, at + timedelta(days=days), low_inclusive=False)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,8 +42,10 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; safe at every start)."""
-        from alembic import command
-        from alembic.config import Config
+        # Deliberately lazy: alembic takes 0.1-0.3 s to import, and only this method needs
+        # it (commands that never open the store, such as inspect and convert, skip it).
+        from alembic import command  # noqa: PLC0415
+        from alembic.config import Config  # noqa: PLC0415
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
@@ -92,9 +94,6 @@ class Store:
                 "(a NUL character in text, or a number out of range)",
                 hint="check the values given",
             ) from exc
-
-    def table_names(self) -> list[str]:
-        return inspect(self.engine).get_table_names()
 
     def close(self) -> None:
         self.engine.dispose()
