@@ -1,0 +1,145 @@
+"""Install states on a real nginx: stored → installing → installed, or install-failed with
+the reason and the next try; retries (what the job engine calls) with backoff while
+nginx is down, installed once it is up again; the operators e-mailed once."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from certdesk import clock
+from certdesk.application.compose import open_desk
+from certdesk.application.installer import (
+    Installer,
+    due_install_retries,
+    retry_install,
+)
+from certdesk.desk import Actor, Desk
+from certdesk.desk.installs import (
+    ALERT_AFTER,
+    FIRST_RETRY,
+    LONGEST_RETRY,
+    InstallState,
+    install_state,
+    retry_delay,
+)
+from certdesk.notify import OutboxMailer
+from certdesk.settings import Settings
+from tests.database import LAB_SUFFIXES
+from tests.deploy.servers import Nginx, run_nginx, settled_sha256, start_nginx, stop
+from tests.flows import new_tenant, submit_leaf
+from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
+
+OPERATOR = Actor(name="test")
+URL = "https://store.test.com"
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
+    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
+        yield server
+
+
+@pytest.fixture
+def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk, Installer]]:
+    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=f"sqlite:///{tmp_path}/certdesk.db",
+        ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
+        deploy_targets=targets,
+        deploy_default="edge",
+        operator_emails=("noc@platform.gr",),
+    )
+    desk = open_desk(settings)
+    new_tenant(desk, OPERATOR)
+    try:
+        yield desk, Installer(desk, settings, OutboxMailer(settings.outbox))
+    finally:
+        desk.store.close()
+
+
+def _state(desk: Desk, url: str = URL):  # type: ignore[no-untyped-def]
+    with desk.context(OPERATOR) as ctx:
+        return install_state(ctx, url=url)
+
+
+def test_the_backoff_doubles_from_five_minutes_up_to_six_hours() -> None:
+    delays = [retry_delay(n) for n in range(1, 10)]
+    assert delays[:4] == [FIRST_RETRY, FIRST_RETRY * 2, FIRST_RETRY * 4, FIRST_RETRY * 8]
+    assert delays[-1] == LONGEST_RETRY == timedelta(hours=6)
+    assert delays == sorted(delays)
+
+
+def test_a_stored_certificate_is_installed_once_proven(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=[URL])
+    assert _state(desk).state is InstallState.STORED
+    [outcome] = installer.after_intake(OPERATOR, result.request_id)
+    assert (outcome.ok, outcome.state) == (True, "installed")
+    assert not outcome.stored_not_installed
+    state = _state(desk)
+    assert (state.state, state.reason, state.next_try_at) == (InstallState.INSTALLED, None, None)
+
+
+def test_a_target_down_fails_is_retried_with_backoff_and_installed_once_up(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx, tmp_path: Path
+) -> None:
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=[URL])
+    assert nginx.proc is not None
+    stop(nginx.proc)  # the terminator is down: its reload fails
+
+    start = clock.now()
+    [outcome] = installer.install(OPERATOR, request_id=result.request_id, at=start)
+    assert not outcome.ok
+    assert outcome.state == "install-failed"
+    assert outcome.next_try_at == start + FIRST_RETRY
+    assert outcome.summary().startswith("stored; not installed: install on edge failed")
+    assert "; next try at " in outcome.summary()
+    state = _state(desk)
+    assert (state.state, state.attempts) == (InstallState.FAILED, 1)
+    assert state.reason == outcome.message
+
+    # Not due before its time; due at it, and tried again: still down, the delay doubles.
+    assert due_install_retries(desk, start + FIRST_RETRY - timedelta(seconds=1)) == []
+    at = start + FIRST_RETRY
+    for attempt in range(2, ALERT_AFTER + 2):
+        assert due_install_retries(desk, at) == [URL]
+        retried = retry_install(desk, installer, URL, at)
+        assert (retried.ok, retried.state) == (False, "install-failed")
+        assert _state(desk).attempts == attempt
+        assert retried.next_try_at == at + retry_delay(attempt)
+        at = retried.next_try_at
+    # The operators were told once, after ALERT_AFTER failures in a row, not again after.
+    mails = [
+        email.message_from_bytes(p.read_bytes())
+        for p in sorted((tmp_path / "home" / "outbox").glob("*.eml"))
+    ]
+    failing = [m for m in mails if "keep failing" in m["Subject"]]
+    assert len(failing) == 1
+    assert failing[0]["To"] == "noc@platform.gr"
+    body = failing[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert URL in body
+    assert f"{ALERT_AFTER} failures in a row" in body
+
+    # nginx up again: the next retry installs it, proven by a handshake.
+    start_nginx(nginx)
+    assert due_install_retries(desk, at) == [URL]
+    done = retry_install(desk, installer, URL, at)
+    assert (done.ok, done.state) == (True, "installed"), done.message
+    leaf = openssl_fingerprint(pki.leaf_crt)
+    assert settled_sha256(nginx.address, "store.test.com", leaf) == leaf
+    state = _state(desk)
+    assert (state.state, state.attempts, state.next_try_at) == (InstallState.INSTALLED, 0, None)
+    assert due_install_retries(desk, at + LONGEST_RETRY) == []
+    # A unit no longer failed is not deployed again.
+    again = retry_install(desk, installer, URL, at + LONGEST_RETRY)
+    assert again.message == "not retried: installed"
