@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from certdesk import clock
+from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.application.installer import (
     Installer,
@@ -107,6 +108,11 @@ def test_a_target_down_fails_is_retried_with_backoff_and_installed_once_up(
     state = _state(desk)
     assert (state.state, state.attempts) == (InstallState.FAILED, 1)
     assert state.reason == outcome.message
+    # The listing does not pretend: stored, not installed, nothing served by it.
+    [view] = desk.run(OPERATOR, d.list_domains)
+    assert view.install_state == "install-failed"
+    assert view.not_after is not None
+    assert (view.installed_not_after, view.served_not_after) == (None, None)
 
     # Not due before its time; due at it, and tried again: still down, the delay doubles.
     assert due_install_retries(desk, start + FIRST_RETRY - timedelta(seconds=1)) == []
@@ -139,6 +145,11 @@ def test_a_target_down_fails_is_retried_with_backoff_and_installed_once_up(
     assert settled_sha256(nginx.address, "store.test.com", leaf) == leaf
     state = _state(desk)
     assert (state.state, state.attempts, state.next_try_at) == (InstallState.INSTALLED, 0, None)
+    [view] = desk.run(OPERATOR, d.list_domains)
+    assert view.install_state == "installed"
+    # Installed, and served as the proof's handshake saw it.
+    assert view.installed_not_after == view.served_not_after == view.not_after
+    assert desk.run(OPERATOR, d.show_domain, url=URL) == view
     assert due_install_retries(desk, at + LONGEST_RETRY) == []
     # A unit no longer failed is not deployed again.
     again = retry_install(desk, installer, URL, at + LONGEST_RETRY)
