@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -38,6 +39,7 @@ KEYS = tuple(
 )
 
 Csrf = Annotated[str, Form(max_length=200)]
+Url = Annotated[str, Form(max_length=2048)]
 
 
 def _tenants(request: Request, who: Principal) -> list[str]:
@@ -73,7 +75,8 @@ def _install(request: Request, who: Principal, request_id: int | None) -> list[A
             who.actor, request_id
         )
     except CertdeskError as exc:
-        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}")]
+        # The certificate is stored; the install could not even begin.
+        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}", state="stored")]
 
 
 def _form(
@@ -249,6 +252,18 @@ def order_csr_download(request: Request, order_id: Id) -> Response:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
+
+
+@router.post("/domain/install")
+def domain_install(request: Request, csrf_token: Csrf = "", url: Url = "") -> Response:
+    """Retry now, from the domain page: install the certificate bound to the URL (one of
+    the viewer's) on its terminator and prove it; the page then shows its state."""
+    who = viewer(request, form_csrf=csrf_token)
+    try:
+        request.app.state.installer.install(who.actor, urls=[url])
+    except NotFound as exc:
+        raise PageError.of(exc) from exc
+    return RedirectResponse(f"/domain?url={quote(url, safe='')}&retried=1", 303)
 
 
 @router.post("/orders/{order_id}/cancel")
