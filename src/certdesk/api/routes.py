@@ -640,6 +640,7 @@ class DeployIn(BaseModel):
     all: bool = False
     target: str | None = None
     dry_run: bool = False
+    force: bool = Field(False, description="Install again even where nothing changed.")
 
 
 @router.post("/deployments", tags=["certificates"])
@@ -654,6 +655,11 @@ def deploy(body: DeployIn, request: Request, p: Who) -> Any:
     if body.target is not None:
         require_operator(p)
     outcomes = request.app.state.installer.install(
-        p.actor, urls=body.urls, every=body.all, target=body.target, dry_run=body.dry_run
+        p.actor,
+        urls=body.urls,
+        every=body.all,
+        target=body.target,
+        dry_run=body.dry_run,
+        force=body.force,
     )
     return jsonable(outcomes)

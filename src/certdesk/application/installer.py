@@ -121,12 +121,16 @@ class Installer:
         target: str | None = None,
         dry_run: bool = False,
         at: datetime | None = None,
+        force: bool = False,
     ) -> list[InstallOutcome]:
+        """Install the certificates bound to ``urls`` (``every``: all the actor's; or those
+        of ``request_id``) on their targets and prove them. ``force``: installed and made
+        live again even where certificate and configuration are unchanged."""
         with self.desk.context(actor, at=at) as ctx:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
         outcomes: list[InstallOutcome] = []
         for name, items in group_work(work, target or None, self.settings.deploy_default):
-            outcomes += self._install_group(actor, name, items, dry_run=dry_run, at=at)
+            outcomes += self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
         return outcomes
 
     def target(self, name: str) -> Target:
@@ -144,13 +148,14 @@ class Installer:
         *,
         dry_run: bool,
         at: datetime | None = None,
+        force: bool = False,
     ) -> list[InstallOutcome]:
         target = self.target(name)
         items = plan_group(work)
         if dry_run:
             return dry_run_outcomes(name, target, work, items)
         begin_group(self.desk, actor, work, at=at)
-        done = apply_group(target, items, roots=self.desk.policy.roots)
+        done = apply_group(target, items, roots=self.desk.policy.roots, force=force)
         verdict = judge(name, work, target, items, done)
         recorded = record_group(self.desk, actor, name, work, verdict, at=at)
         if verdict.ok and verdict.proven:
@@ -210,10 +215,10 @@ def begin_group(
 
 
 def apply_group(
-    target: Target, items: Sequence[DeployItem], *, roots: Sequence[Any] = ()
+    target: Target, items: Sequence[DeployItem], *, roots: Sequence[Any] = (), force: bool = False
 ) -> Installation:
     """Apply: deploy, prove by a handshake, keep or roll back exactly that deploy."""
-    return install(target, items, roots=roots, now=clock.now)
+    return install(target, items, roots=roots, now=clock.now, force=force)
 
 
 def judge(

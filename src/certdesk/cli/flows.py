@@ -520,13 +520,18 @@ def deploy(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Install again and reload even where nothing changed."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Install the certificates bound to URLs on their TLS terminators, and prove it.
 
     After the deploy, each URL is probed through the terminator with its name as SNI;
     only a served new certificate completes the request. A deploy whose proof fails is
-    rolled back (that deploy only); one that changed nothing is left as it was.
+    rolled back (that deploy only); one that changed nothing is left as it was. A changed
+    target option (e.g. nginx's listen) is applied ("reconfigure").
     """
     from certdesk.errors import InvalidArgument
 
@@ -534,7 +539,12 @@ def deploy(
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")
         outcomes = state.installer().install(
-            state.actor(), urls=urls or [], every=every, target=target, dry_run=dry_run
+            state.actor(),
+            urls=urls or [],
+            every=every,
+            target=target,
+            dry_run=dry_run,
+            force=force,
         )
     if as_json:
         print_json({"dry_run": dry_run, "installed": [install_json(o) for o in outcomes]})
