@@ -5,8 +5,9 @@ nginx is down, installed once it is up again; the operators e-mailed once."""
 from __future__ import annotations
 
 import email
+import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from certdesk.application.installer import (
     due_install_retries,
     retry_install,
 )
+from certdesk.application.probing import probe_and_record
 from certdesk.desk import Actor, Desk
 from certdesk.desk.installs import (
     ALERT_AFTER,
@@ -29,9 +31,21 @@ from certdesk.desk.installs import (
     retry_delay,
 )
 from certdesk.notify import OutboxMailer
+from certdesk.pki import iso_utc
+from certdesk.reports.model import Report
+from certdesk.reports.render import to_text
+from certdesk.reports.select import select_rows
+from certdesk.reports.windows import Window
 from certdesk.settings import Settings
 from tests.database import LAB_SUFFIXES
-from tests.deploy.servers import Nginx, run_nginx, settled_sha256, start_nginx, stop
+from tests.deploy.servers import (
+    NGINX,
+    Nginx,
+    run_nginx,
+    settled_sha256,
+    start_nginx,
+    stop,
+)
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
 
@@ -154,3 +168,43 @@ def test_a_target_down_fails_is_retried_with_backoff_and_installed_once_up(
     # A unit no longer failed is not deployed again.
     again = retry_install(desk, installer, URL, at + LONGEST_RETRY)
     assert again.message == "not retried: installed"
+
+
+def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    """certdesk installed and proved its certificate; then the terminator was changed by
+    hand and serves another one: the report's date is the served one, the installed one
+    is shown beside it, and the domain listing tells both."""
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=[URL])
+    [outcome] = installer.after_intake(OPERATOR, result.request_id)
+    assert outcome.ok
+    for path in nginx.include_dir.iterdir():  # someone removes certdesk's server block
+        path.unlink()
+    subprocess.run(
+        [str(NGINX), "-c", str(nginx.conf), "-s", "reload"], check=True, capture_output=True
+    )
+    default = openssl_fingerprint(pki.selfsigned_crt)
+    assert settled_sha256(nginx.address, "store.test.com", default) == default
+    desk.run(OPERATOR, d.change_domain, url=URL, connect_to=f"127.0.0.1:{nginx.port}")
+    [probe] = probe_and_record(desk, installer.settings, OPERATOR, urls=[URL], allow_private=True)
+    assert probe.leaf is not None
+    assert probe.leaf.sha256 == default
+
+    [view] = desk.run(OPERATOR, d.list_domains)
+    assert view.install_state == "installed"
+    assert view.served_not_after == probe.leaf.not_after
+    assert view.installed_not_after is not None
+    assert view.installed_not_after != view.served_not_after
+    now = clock.now()
+    everything = Window(now - timedelta(days=36500), now + timedelta(days=36500), True)
+    with desk.context(OPERATOR) as ctx:
+        [row] = select_rows(ctx, now, everything)
+    assert (row.source, row.not_after) == ("served", probe.leaf.not_after)
+    assert row.installed_not_after == view.installed_not_after
+    report = Report(
+        kind="daily", at=now, tz=UTC, audience="operators", expired=(), expiring=(row,),
+        window_text="soon",
+    )  # fmt: skip
+    assert f"served (installed: {iso_utc(view.installed_not_after)})" in to_text(report)

@@ -158,12 +158,13 @@ def domain_list(
 
 
 def _expires(v: desk.DomainView) -> str:
-    """The served expiry (last handshake), else the installed one; the stored certificate's
-    beside it when it differs (a renewal not installed yet is not shown as live)."""
-    live = v.served_not_after or v.installed_not_after
+    """The served expiry (last handshake), else the installed one, else the stored one's;
+    beside it the bound certificate's when that one failed to install (a renewal not
+    installed yet is not shown as live) or the installed one's when it differs."""
+    live = v.served_not_after or v.installed_not_after or v.not_after
     text = iso_utc(live) if live else "-"
     if v.not_after is not None and v.not_after != live:
-        what = "installed" if v.install_state == "installed" else "stored"
+        what = "installed" if v.install_state == "installed" else "stored, not installed"
         text += f" ({what}: {iso_utc(v.not_after)})"
     return text
 

@@ -73,13 +73,13 @@ def _day(at: datetime) -> str:
 
 def _expires(d: DomainView) -> str:
     """The expiry that counts (served, else the bound certificate's), with the installed
-    one beside it when they differ, and a bound certificate that is not installed said so."""
+    one beside it when they differ, and a certificate whose install failed said so."""
     if d.not_after is None:
         return "—"
     text = _day(d.not_after)
     if d.installed_not_after is not None and d.installed_not_after != d.not_after:
         text += f" (installed: {_day(d.installed_not_after)})"
-    elif d.install_state is not None and d.install_state != "installed":
+    elif d.install_state == "install-failed":
         text += " (stored; not installed)"
     return text
 
