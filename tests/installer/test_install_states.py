@@ -26,8 +26,11 @@ from certdesk.desk.installs import (
     ALERT_AFTER,
     FIRST_RETRY,
     LONGEST_RETRY,
+    STALE_INSTALLING,
     InstallState,
+    begin_install,
     install_state,
+    install_work,
     retry_delay,
 )
 from certdesk.notify import OutboxMailer
@@ -208,3 +211,20 @@ def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
         window_text="soon",
     )  # fmt: skip
     assert f"served (installed: {iso_utc(view.installed_not_after)})" in to_text(report)
+
+
+def test_an_install_left_installing_by_a_stopped_process_is_retried(
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    desk, installer = setup
+    result = submit_leaf(desk, OPERATOR, pki, urls=[URL])
+    start = clock.now()
+    with desk.context(OPERATOR, at=start) as ctx:  # a process began, then was killed
+        begin_install(ctx, work=install_work(ctx, request_id=result.request_id))
+    assert _state(desk).state is InstallState.INSTALLING
+    assert due_install_retries(desk, start + STALE_INSTALLING - timedelta(seconds=1)) == []
+    later = start + STALE_INSTALLING
+    assert due_install_retries(desk, later) == [URL]
+    done = retry_install(desk, installer, URL, later)
+    assert (done.ok, done.state) == (True, "installed"), done.message
+    assert due_install_retries(desk, later + LONGEST_RETRY) == []

@@ -4,6 +4,7 @@ reloads again though nothing changed. On a real nginx, proven by handshakes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,5 +91,9 @@ def test_a_changed_listen_is_applied_and_force_reinstalls(
     seen = len(log.read_text())
     [forced] = changed.install(OPERATOR, urls=[URL], force=True)
     assert (forced.ok, forced.action) == (True, "reinstall"), forced.message
+    # nginx handles the reload signal on its own time: wait for its log line.
+    deadline = time.monotonic() + 10
+    while "reconfiguring" not in log.read_text()[seen:] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "reconfiguring" in log.read_text()[seen:]
     assert served_sha256(nginx.address, "store.test.com") == leaf

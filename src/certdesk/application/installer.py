@@ -155,8 +155,13 @@ class Installer:
         if dry_run:
             return dry_run_outcomes(name, target, work, items)
         begin_group(self.desk, actor, work, at=at)
-        done = apply_group(target, items, roots=self.desk.policy.roots, force=force)
-        verdict = judge(name, work, target, items, done)
+        try:
+            done = apply_group(target, items, roots=self.desk.policy.roots, force=force)
+        except CertdeskError as exc:  # not the deploy's own failure (that is in ``done``)
+            message = f"install on {name} failed: {exc.message}"
+            verdict = Verdict(False, message, False, (), {}, False)
+        else:
+            verdict = judge(name, work, target, items, done)
         recorded = record_group(self.desk, actor, name, work, verdict, at=at)
         if verdict.ok and verdict.proven:
             notify_installed(self.mailer, self.settings.mail_from, recorded.requests, work)
@@ -358,7 +363,8 @@ def due_install_retries(desk: Desk, now: datetime) -> list[str]:
 
 
 def retry_install(desk: Desk, installer: Installer, unit: str, now: datetime) -> InstallOutcome:
-    """Try again the failed install of ``unit`` (a URL from :func:`due_install_retries`).
+    """Try again the failed install of ``unit`` (a URL from :func:`due_install_retries`),
+    or one left ``installing`` by a process that stopped mid-deploy.
 
     A unit that is no longer due (installed meanwhile, replaced, removed) is answered
     with what it is and not deployed. Never raises for a target that is down: the
@@ -369,7 +375,7 @@ def retry_install(desk: Desk, installer: Installer, unit: str, now: datetime) ->
             state: BindingState | None = install_state(ctx, url=unit)
         except CertdeskError as exc:
             return InstallOutcome(unit, "", False, "", f"not retried: {exc.message}")
-    if state is None or state.state is not InstallState.FAILED:
+    if state is None or state.state not in (InstallState.FAILED, InstallState.INSTALLING):
         what = state.state.value if state else "no certificate bound"
         return InstallOutcome(
             unit, "", state is not None, "", f"not retried: {what}", state=what if state else ""

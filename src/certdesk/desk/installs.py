@@ -7,7 +7,8 @@ runs between :func:`install_work` and :func:`record_install`, in
 Each binding (a certificate on a domain) has an install state that tells the truth:
 
 - ``stored``: accepted and kept, not (yet) installed by certdesk;
-- ``installing``: a deploy of it has begun (:func:`begin_install`);
+- ``installing``: a deploy of it has begun (:func:`begin_install`); one still
+  installing after :data:`STALE_INSTALLING` was left by a stopped process and is retried;
 - ``installed``: deployed and proven by a handshake (or deployed on a target that has
   no address to prove it with);
 - ``install-failed``: the last attempt failed; ``install_reason`` says why,
@@ -45,6 +46,9 @@ class InstallState(enum.StrEnum):
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(hours=6)
 ALERT_AFTER = 3  # failures in a row before the operators are e-mailed (once)
+# An install still ``installing`` this long after it began was left by a process that
+# stopped mid-deploy: it is due to be tried again.
+STALE_INSTALLING = timedelta(minutes=15)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -175,6 +179,7 @@ def begin_install(ctx: Ctx, *, work: Sequence[InstallWork]) -> None:
     """The deploy of these bindings begins: they are ``installing`` until it is recorded."""
     for binding in _bindings(ctx, work):
         binding.install_state = InstallState.INSTALLING.value
+        binding.install_next_at = ctx.now + STALE_INSTALLING
 
 
 def _bindings(ctx: Ctx, work: Sequence[InstallWork]) -> list[Binding]:
@@ -248,11 +253,11 @@ def _record_state(
 ) -> BindingState:
     if ok or (installed and binding.installed_at is not None):
         binding.install_state = InstallState.INSTALLED.value
+        binding.install_next_at = None
         if ok:
             binding.installed_at = ctx.now
             binding.install_reason = None
             binding.install_attempts = 0
-            binding.install_next_at = None
             binding.install_alerted = False
         return BindingState(url, InstallState.INSTALLED, binding.install_reason, 0, None)
     binding.install_state = InstallState.FAILED.value
@@ -273,13 +278,14 @@ def _record_state(
 
 
 def due_retries(ctx: Ctx, *, now: datetime) -> list[str]:
-    """The URLs whose failed install is due to be tried again (operators: all tenants)."""
+    """The URLs whose failed install is due to be tried again, or whose install was left
+    ``installing`` by a process that stopped (operators: all tenants)."""
     stmt = (
         select(Domain.url)
         .join(Binding, Binding.domain_id == Domain.id)
         .where(
             Binding.unbound_at.is_(None),
-            Binding.install_state == InstallState.FAILED.value,
+            Binding.install_state.in_([InstallState.FAILED.value, InstallState.INSTALLING.value]),
             Binding.install_next_at <= now,
             Domain.removed_at.is_(None),
         )
