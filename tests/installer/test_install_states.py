@@ -50,6 +50,7 @@ from tests.deploy.servers import (
     stop,
 )
 from tests.flows import new_tenant, submit_leaf
+from tests.monitor.conftest import TLSServer, server_context
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
 
 OPERATOR = Actor(name="test")
@@ -228,3 +229,34 @@ def test_an_install_left_installing_by_a_stopped_process_is_retried(
     done = retry_install(desk, installer, URL, later)
     assert (done.ok, done.state) == (True, "installed"), done.message
     assert due_install_retries(desk, later + LONGEST_RETRY) == []
+
+
+def test_a_handshake_that_shows_the_stored_certificate_served_proves_it_installed(
+    tmp_path: Path, pki: OpenSSLPKI
+) -> None:
+    """No deploy target: certdesk stores, someone installs it by hand; the next probe
+    that sees it served makes it ``installed``."""
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=f"sqlite:///{tmp_path}/plain.db",
+        ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
+    )
+    desk = open_desk(settings)
+    server = TLSServer(server_context(pki.leaf_crt, pki.leaf_key, pki.int_crt, folder=tmp_path))
+    try:
+        new_tenant(desk, OPERATOR)
+        submit_leaf(desk, OPERATOR, pki, urls=[URL])
+        assert _state(desk).state is InstallState.STORED
+        desk.run(OPERATOR, d.change_domain, url=URL, connect_to=f"127.0.0.1:{server.port}")
+        [probe] = probe_and_record(desk, settings, OPERATOR, urls=[URL], allow_private=True)
+        assert probe.ok, probe.message
+        state = _state(desk)
+        assert (state.state, state.reason, state.next_try_at) == (
+            InstallState.INSTALLED,
+            None,
+            None,
+        )
+    finally:
+        server.close()
+        desk.store.close()

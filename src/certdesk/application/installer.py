@@ -266,7 +266,7 @@ def record_group(
     """Record: the proof's handshakes as probes, the bindings' states, requests, audit."""
     with desk.context(actor, at=at) as ctx:
         if verdict.probes:
-            record_probes(ctx, verdict.probes)
+            record_probes(ctx, verdict.probes, prove_installs=False)
         return record_install(
             ctx,
             target=name,

@@ -31,7 +31,14 @@ from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.pki import PrivateKey, served
-from certdesk.store.models import Binding, Domain, PrivateKeyRecord, Request, Tenant
+from certdesk.store.models import (
+    Binding,
+    CertificateRecord,
+    Domain,
+    PrivateKeyRecord,
+    Request,
+    Tenant,
+)
 
 
 class InstallState(enum.StrEnum):
@@ -275,6 +282,31 @@ def _record_state(
         binding.install_next_at,
         alert=alert,
     )
+
+
+def proven_by_probe(ctx: Ctx, *, domain_id: int, sha256: str) -> bool:
+    """A handshake showed ``sha256`` served on the domain: if that is the certificate
+    bound to it, that binding is ``installed`` (however it got there: by hand, or an
+    install that failed before). Whether it changed anything."""
+    binding = ctx.session.scalars(
+        select(Binding)
+        .join(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(
+            Binding.domain_id == domain_id,
+            Binding.unbound_at.is_(None),
+            Binding.install_state != InstallState.INSTALLED.value,
+            CertificateRecord.sha256 == sha256,
+        )
+    ).one_or_none()
+    if binding is None:
+        return False
+    binding.install_state = InstallState.INSTALLED.value
+    binding.installed_at = ctx.now
+    binding.install_reason = None
+    binding.install_attempts = 0
+    binding.install_next_at = None
+    binding.install_alerted = False
+    return True
 
 
 def due_retries(ctx: Ctx, *, now: datetime) -> list[str]:
