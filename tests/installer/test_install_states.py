@@ -51,7 +51,7 @@ from tests.deploy.servers import (
 )
 from tests.flows import new_tenant, submit_leaf
 from tests.monitor.conftest import TLSServer, server_context
-from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run_openssl
 
 OPERATOR = Actor(name="test")
 URL = "https://store.test.com"
@@ -260,3 +260,77 @@ def test_a_handshake_that_shows_the_stored_certificate_served_proves_it_installe
     finally:
         server.close()
         desk.store.close()
+
+
+def test_a_renewal_that_failed_to_install_does_not_count_as_live(
+    tmp_path: Path, pki: OpenSSLPKI
+) -> None:
+    """A files target (no address: nothing probes it): the first certificate installs;
+    the next one's install fails; the expiry that counts stays the installed one's."""
+    folder = tmp_path / "certs"
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=f"sqlite:///{tmp_path}/files.db",
+        ca_bundle=pki.root_crt,
+        lab_suffixes=LAB_SUFFIXES,
+        deploy_targets=(("disk", "files", (("folder", str(folder)),)),),
+        deploy_default="disk",
+    )
+    desk = open_desk(settings)
+    url = "https://soon.test.com"
+    try:
+        new_tenant(desk, OPERATOR)
+        installer = Installer(desk, settings, None)
+        first = _submit(
+            desk, _pfx(pki, tmp_path, pki.wildcard_crt, pki.wildcard_key), "*.test.com", url
+        )
+        [done] = installer.after_intake(OPERATOR, first.request_id)
+        assert (done.ok, done.state) == (True, "installed")
+
+        folder.rename(tmp_path / "moved")
+        folder.write_text("not a folder any more")  # the target cannot write
+        second = _submit(
+            desk, _pfx(pki, tmp_path, pki.soon_crt, pki.soon_key), "soon.test.com", url
+        )
+        assert second.not_after != first.not_after
+        [failed] = installer.after_intake(OPERATOR, second.request_id)
+        assert (failed.ok, failed.state) == (False, "install-failed")
+        [view] = desk.run(OPERATOR, d.list_domains)
+        assert view.not_after == second.not_after  # the stored (bound) certificate's
+        assert view.installed_not_after is None
+        now = clock.now()
+        with desk.context(OPERATOR) as ctx:
+            [row] = select_rows(ctx, now, Window(now, now + timedelta(days=36500), True))
+        assert (row.not_after, row.source) == (first.not_after, "installed")
+
+        folder.unlink()
+        (tmp_path / "moved").rename(folder)  # the target can write again: retried
+        [retried] = installer.install(OPERATOR, urls=[url])
+        assert (retried.ok, retried.state) == (True, "installed"), retried.message
+        with desk.context(OPERATOR) as ctx:
+            [row] = select_rows(ctx, now, Window(now, now + timedelta(days=36500), True))
+        assert row.not_after == second.not_after
+    finally:
+        desk.store.close()
+
+
+def _submit(desk: Desk, pfx: Path, common_name: str, url: str) -> d.SubmitResult:
+    return desk.run(
+        OPERATOR,
+        d.submit_pfx,
+        tenant="Acme Hosting",
+        data=pfx.read_bytes(),
+        password=PFX_PASSWORD.encode(),
+        common_name=common_name,
+        urls=[url],
+    )
+
+
+def _pfx(pki: OpenSSLPKI, folder: Path, crt: Path, key: Path) -> Path:
+    """``crt``, its key and the intermediate in a .pfx, by openssl."""
+    out = folder / f"{crt.stem}.pfx"
+    run_openssl(
+        "pkcs12", "-export", "-in", crt, "-inkey", key, "-certfile", pki.int_crt,
+        "-out", out, "-passout", f"pass:{PFX_PASSWORD}",
+    )  # fmt: skip
+    return out

@@ -262,6 +262,7 @@ def _record_state(
         binding.install_state = InstallState.INSTALLED.value
         binding.install_next_at = None
         if ok:
+            _expiry_of(ctx, binding)
             binding.installed_at = ctx.now
             binding.install_reason = None
             binding.install_attempts = 0
@@ -269,6 +270,7 @@ def _record_state(
         return BindingState(url, InstallState.INSTALLED, binding.install_reason, 0, None)
     binding.install_state = InstallState.FAILED.value
     binding.install_reason = message
+    _expiry_of_what_is_installed(ctx, binding)
     binding.install_attempts += 1
     binding.install_next_at = ctx.now + retry_delay(binding.install_attempts)
     alert = binding.install_attempts >= ALERT_AFTER and not binding.install_alerted
@@ -307,6 +309,38 @@ def proven_by_probe(ctx: Ctx, *, domain_id: int, sha256: str) -> bool:
     binding.install_next_at = None
     binding.install_alerted = False
     return True
+
+
+def _expiry_of(ctx: Ctx, installed: Binding) -> None:
+    """Installed: unless a handshake has told what the domain serves, the expiry that
+    counts is this certificate's (again, after a failure had put the previous one back)."""
+    domain = ctx.session.get(Domain, installed.domain_id)
+    cert = ctx.session.get(CertificateRecord, installed.certificate_id)
+    if domain is not None and cert is not None and domain.expiry_source != "served":
+        domain.expires_at = cert.not_after
+        domain.expiry_source = "installed"
+
+
+def _expiry_of_what_is_installed(ctx: Ctx, failed: Binding) -> None:
+    """A certificate that failed to install does not count as live: unless a handshake
+    has told what the domain serves, its expiry is again that of the certificate
+    certdesk last installed there (a renewal whose deploy failed: the old one)."""
+    domain = ctx.session.get(Domain, failed.domain_id)
+    if domain is None or domain.expiry_source == "served":
+        return
+    before = ctx.session.scalars(
+        select(CertificateRecord.not_after)
+        .join(Binding, Binding.certificate_id == CertificateRecord.id)
+        .where(
+            Binding.domain_id == domain.id,
+            Binding.id != failed.id,
+            Binding.installed_at.is_not(None),
+        )
+        .order_by(Binding.installed_at.desc(), Binding.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if before is not None:
+        domain.expires_at = before
 
 
 def due_retries(ctx: Ctx, *, now: datetime) -> list[str]:
