@@ -61,6 +61,8 @@ def test_a_failed_install_is_amber_with_retry_now(
     assert "Retry now" in page
     assert "next try at" in page
 
+    assert "(stored; not installed)" in alice.get("/").text  # the dashboard says it too
+
     domain = alice.get("/domain", params={"url": URL})
     assert 'class="badge i-install-failed"' in domain.text
     assert "Retry now" in domain.text
@@ -80,3 +82,4 @@ def test_a_failed_install_is_amber_with_retry_now(
     shown = alice.get(retried.headers["location"])
     assert 'class="badge i-installed">Installed<' in shown.text
     assert "Retry now" not in shown.text
+    assert "(stored; not installed)" not in alice.get("/").text
