@@ -376,6 +376,11 @@ def attacks(w: World) -> list[Attack]:
             )
             for role, t in (("reseller", B), ("operator", None))
         ],
+        # Retrying the install of B's certificate.
+        *[
+            Attack(("POST", "/api/domains/install"), "/api/domains/install", {"json": {"url": u}})
+            for u in B_URLS
+        ],
         # Installing B's certificates on the terminators; "all" installs only A's own.
         *[
             Attack(("POST", "/api/deployments"), "/api/deployments", {"json": body})

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, add_tenant, list_tenants
 from certdesk.settings import Settings
-from certdesk.store.db import MIGRATIONS, Store
+from certdesk.store.db import MIGRATIONS, Store, make_engine
 from certdesk.store.models import Base, Domain
 from tests.database import snapshot
 
@@ -109,3 +110,62 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
             assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         store.close()
+
+
+def test_0011_marks_installed_what_a_handshake_showed_served(settings: Settings) -> None:
+    """Upgrading a database of 0009: the certificate a probe saw served is ``installed``
+    (since that probe), any other binding only ``stored``."""
+    engine = make_engine(settings)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    seen = datetime(2026, 11, 2, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0009")
+        tables = Base.metadata.tables
+        with engine.begin() as conn:
+            conn.execute(
+                insert(tables["tenants"]).values(id=1, name="T", emails=[], created_at=now)
+            )
+            for n in (1, 2):
+                conn.execute(
+                    insert(tables["domains"]).values(
+                        id=n, tenant_id=1, url=f"https://s{n}.test.com", hostname=f"s{n}.test.com",
+                        port=443, portal="other", monitored=True, created_at=now,
+                    )
+                )  # fmt: skip
+                conn.execute(
+                    insert(tables["certificates"]).values(
+                        id=n, tenant_id=1, sha256=f"{n}" * 64, spki_sha256="a" * 64,
+                        subject="CN=x", issuer="CN=y", serial="1", not_before=now,
+                        not_after=now, dns_names=[], key_type="RSA", key_size=2048,
+                        chain_pem="", source="pfx", created_at=now,
+                    )
+                )  # fmt: skip
+                conn.execute(
+                    text(
+                        "INSERT INTO bindings (id, domain_id, certificate_id, bound_at) "
+                        "VALUES (:n, :n, :n, :at)"
+                    ),
+                    {"n": n, "at": now},
+                )
+            # Domain 1 serves its certificate; domain 2 serves another one.
+            for n, served in ((1, "1" * 64), (2, "9" * 64)):
+                conn.execute(
+                    insert(tables["domain_states"]).values(
+                        domain_id=n, served_sha256=served, served_at=seen
+                    )
+                )
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, install_state, installed_at FROM bindings ORDER BY id")
+            ).all()
+        states = [(i, s, at is not None) for i, s, at in rows]
+        assert states == [(1, "installed", True), (2, "stored", False)]
+    finally:
+        engine.dispose()

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import clock, desk
 from certdesk.api.encode import json_bytes, jsonable
+from certdesk.application.installer import InstallOutcome
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
 from certdesk.desk.monitoring import probe_history as history_of_url
@@ -267,6 +268,22 @@ def domain_change(body: DomainChange, p: Who, d: DeskDep) -> Any:
     )
 
 
+class InstallIn(BaseModel):
+    url: str = Field(max_length=2048)
+
+
+@router.post("/domains/install", tags=["domains"])
+def domain_install(body: InstallIn, request: Request, response: Response, p: Who) -> Any:
+    """Retry now: install the certificate bound to one of the caller's URLs on its
+    terminator and prove it with a handshake. 200 when installed; 202 when it stays
+    stored but not installed (``install_state`` ``install-failed``, the reason in
+    ``message``, the next automatic try in ``next_try_at``)."""
+    [outcome] = request.app.state.installer.install(p.actor, urls=[body.url])
+    if outcome.stored_not_installed:
+        response.status_code = 202
+    return {**jsonable(outcome), "summary": outcome.summary()}
+
+
 @router.delete("/domains", tags=["domains"])
 def domain_remove(p: Who, d: DeskDep, url: str) -> Any:
     return jsonable(d.run(p.actor, desk.remove_domain, url=url))
@@ -278,6 +295,7 @@ def domain_remove(p: Who, d: DeskDep, url: str) -> Any:
 @router.post("/submissions", tags=["certificates"], status_code=201)
 async def submit(
     request: Request,
+    response: Response,
     p: Who,
     d: DeskDep,
     file: Annotated[UploadFile, File(description="The .pfx/.p12 file.")],
@@ -306,7 +324,20 @@ async def submit(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return {**jsonable(result), "installed": jsonable(installs)}
+    return intake_answer(response, result, installs)
+
+
+def intake_answer(response: Response, result: Any, installs: list[InstallOutcome]) -> Any:
+    """An intake's JSON. Stored but not installed (the install failed; it is retried on its
+    own) is its own answer: HTTP 202 with ``stored_not_installed`` and the reason and next
+    try in ``message``; neither a refusal nor a duplicate."""
+    body = {**jsonable(result), "installed": jsonable(installs)}
+    failed = [o for o in installs if o.stored_not_installed]
+    if failed:
+        response.status_code = 202
+        body["outcome"] = "stored-not-installed"
+        body["message"] = failed[0].summary()
+    return body
 
 
 class CsrIn(BaseModel):
@@ -370,6 +401,7 @@ def csr_download(order_id: Id, p: Who, d: DeskDep) -> Response:
 @router.post("/csr/complete", tags=["csr"])
 async def csr_complete(
     request: Request,
+    response: Response,
     p: Who,
     d: DeskDep,
     file: Annotated[UploadFile, File(description=".crt/.pem/.cer/.p7b")],
@@ -379,7 +411,7 @@ async def csr_complete(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return {**jsonable(result), "installed": jsonable(installs)}
+    return intake_answer(response, result, installs)
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])
@@ -600,6 +632,7 @@ class DeployIn(BaseModel):
     all: bool = False
     target: str | None = None
     dry_run: bool = False
+    force: bool = Field(False, description="Install again even where nothing changed.")
 
 
 @router.post("/deployments", tags=["certificates"])
@@ -612,6 +645,11 @@ def deploy(body: DeployIn, request: Request, p: Who) -> Any:
     if body.target is not None:
         require_operator(p)
     outcomes = request.app.state.installer.install(
-        p.actor, urls=body.urls, every=body.all, target=body.target, dry_run=body.dry_run
+        p.actor,
+        urls=body.urls,
+        every=body.all,
+        target=body.target,
+        dry_run=body.dry_run,
+        force=body.force,
     )
     return jsonable(outcomes)

@@ -9,6 +9,17 @@ the target; a deploy whose proof fails is rolled back — exactly that deploy, n
 another request installed — and leaves the request open with the reason. A deploy that
 changed nothing (the certificate was installed already) has nothing to roll back: its
 failed proof is reported and changes nothing, and a completed request stays completed.
+
+One install of a group (one target, one request) is five small steps, each a function
+here: :func:`plan_group` (the deploy items), :func:`begin_group` (the bindings become
+``installing``), :func:`apply_group` (deploy, prove, keep or roll back: ``deploy.install``),
+:func:`judge` (what the proof means: ok, the message, whether the target still holds the
+certificates), :func:`record_group` (the bindings' states, the requests, the audit, the
+proof's handshakes as probes) and :func:`notify_installed` / :func:`notify_failing`.
+
+A failed install is ``install-failed`` with the reason and its next try;
+:func:`due_install_retries` and :func:`retry_install` are what the job engine calls to
+try it again.
 """
 
 from __future__ import annotations
@@ -16,20 +27,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from certdesk import clock
 from certdesk.deploy import DeployItem, Installation, Target, install, load_target
 from certdesk.desk.context import Actor, Desk
-from certdesk.desk.installs import InstallWork, install_work, record_install
+from certdesk.desk.installs import (
+    BindingState,
+    InstallRecord,
+    InstallState,
+    InstallWork,
+    Recorded,
+    begin_install,
+    due_retries,
+    install_state,
+    install_work,
+    record_install,
+)
 from certdesk.desk.monitoring import record_probes
 from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.notify import Mailer, SendError
-from certdesk.notify.message import install_message
+from certdesk.notify.message import install_failing_message, install_message
 from certdesk.pki import iso_utc
 from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.installer")
+
+# Who retries failed installs: an operator of the platform (sees every tenant).
+ENGINE = Actor(name="certdesk-engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +66,32 @@ class InstallOutcome:
     sha256: str
     message: str
     action: str = ""  # add | replace | unchanged (dry run and deploy)
+    state: str = ""  # the binding's install state after this (empty on a dry run)
+    next_try_at: datetime | None = None  # install-failed: when it is tried again
+
+    @property
+    def stored_not_installed(self) -> bool:
+        """The certificate is stored (bound) but not installed: the intake's answer."""
+        return self.state in (InstallState.FAILED, InstallState.STORED)
+
+    def summary(self) -> str:
+        """ "stored; not installed: <reason>; next try at <time>" (or the message)."""
+        if not self.stored_not_installed:
+            return self.message
+        when = f"; next try at {iso_utc(self.next_try_at)}" if self.next_try_at else ""
+        return f"stored; not installed: {self.message}{when}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What an install's deploy and proof mean (:func:`judge`)."""
+
+    ok: bool
+    message: str
+    installed: bool  # failed, but the target still holds these very certificates
+    probes: tuple[tuple[int, Any], ...]  # (domain id, ProbeResult) of the proof
+    actions: dict[str, str]  # host name → add | replace | unchanged
+    proven: bool  # a handshake proved it (False: the target has no address)
 
 
 class Installer:
@@ -68,25 +120,20 @@ class Installer:
         request_id: int | None = None,
         target: str | None = None,
         dry_run: bool = False,
+        at: datetime | None = None,
+        force: bool = False,
     ) -> list[InstallOutcome]:
-        with self.desk.context(actor) as ctx:
+        """Install the certificates bound to ``urls`` (``every``: all the actor's; or those
+        of ``request_id``) on their targets and prove them. ``force``: installed and made
+        live again even where certificate and configuration are unchanged."""
+        with self.desk.context(actor, at=at) as ctx:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
-        groups: dict[tuple[str, int | None], list[InstallWork]] = {}
-        for item in work:
-            name = target or item.target or self.settings.deploy_default
-            if name is None:
-                raise InvalidArgument(
-                    "no deploy target is configured",
-                    hint="set [deploy] in certdesk.toml or CERTDESK_DEPLOY_TARGET, or give "
-                    "--target",
-                )
-            groups.setdefault((name, item.request_id), []).append(item)
         outcomes: list[InstallOutcome] = []
-        for (name, _request), items in groups.items():
-            outcomes += self._install_group(actor, name, items, dry_run=dry_run)
+        for name, items in group_work(work, target or None, self.settings.deploy_default):
+            outcomes += self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
         return outcomes
 
-    def _target(self, name: str) -> Target:
+    def target(self, name: str) -> Target:
         found = self.settings.deploy_target(name)
         if found is None:
             raise InvalidArgument(f"no deploy target called {name!r} is configured")
@@ -94,114 +141,257 @@ class Installer:
         return load_target(kind, options)
 
     def _install_group(
-        self, actor: Actor, name: str, work: list[InstallWork], *, dry_run: bool
-    ) -> list[InstallOutcome]:
-        target = self._target(name)
-        items = [
-            DeployItem(
-                hostname=w.hostname,
-                url=w.url,
-                chain=w.chain,
-                key=w.key,
-                port=w.port,
-                sha256=w.sha256,
-            )
-            for w in work
-        ]
-        if dry_run:
-            plan = target.plan(items)
-            actions = {h.hostname: h.action.value for h in plan.hosts}
-            return [
-                InstallOutcome(
-                    w.url,
-                    name,
-                    True,
-                    w.sha256,
-                    "dry run: nothing changed",
-                    actions.get(w.hostname, ""),
-                )
-                for w in work
-            ]
-        done = install(target, items, roots=self.desk.policy.roots, now=clock.now)
-        probes = [
-            (w.domain_id, p.probe)
-            for w, p in zip(work, done.proofs, strict=False)
-            if p.probe is not None
-        ]
-        actions = (
-            {h.hostname: h.action.value for h in done.result.plan.hosts} if done.result else {}
-        )
-
-        def outcomes(ok: bool, message: str) -> list[InstallOutcome]:
-            return [
-                InstallOutcome(w.url, name, ok, w.sha256, message, actions.get(w.hostname, ""))
-                for w in work
-            ]
-
-        if not done.ok:
-            why = _failure(name, done)
-            installed = _still_installed(target, items)
-            self._record(
-                actor, name, work, ok=False, message=why, probes=probes, installed=installed
-            )
-            return outcomes(False, why)
-        if not done.proofs:
-            message = (
-                f"installed on {name} ({', '.join(w.url for w in work)}); the target "
-                "has no address to prove it with a handshake"
-            )
-            self._record(actor, name, work, ok=True, message=message)
-            return outcomes(True, message)
-        until = {w.url: iso_utc(w.chain[0].not_valid_after_utc) for w in work}
-        message = f"installed on {name} and proven by a handshake on " + ", ".join(
-            w.url for w in work
-        )
-        records = self._record(actor, name, work, ok=True, message=message, probes=probes)
-        self._notify(records, work, until)
-        return outcomes(True, message)
-
-    def _record(
         self,
         actor: Actor,
         name: str,
         work: list[InstallWork],
         *,
-        ok: bool,
-        message: str,
-        probes: Sequence[tuple[int, Any]] = (),
-        installed: bool = False,
-    ) -> list[Any]:
-        with self.desk.context(actor) as ctx:
-            if probes:
-                record_probes(ctx, probes)
-            return record_install(
-                ctx, target=name, work=work, ok=ok, message=message, installed=installed
+        dry_run: bool,
+        at: datetime | None = None,
+        force: bool = False,
+    ) -> list[InstallOutcome]:
+        target = self.target(name)
+        items = plan_group(work)
+        if dry_run:
+            return dry_run_outcomes(name, target, work, items)
+        begin_group(self.desk, actor, work, at=at)
+        try:
+            done = apply_group(target, items, roots=self.desk.policy.roots, force=force)
+        except CertdeskError as exc:  # not the deploy's own failure (that is in ``done``)
+            message = f"install on {name} failed: {exc.message}"
+            verdict = Verdict(False, message, False, (), {}, False)
+        else:
+            verdict = judge(name, work, target, items, done)
+        recorded = record_group(self.desk, actor, name, work, verdict, at=at)
+        if verdict.ok and verdict.proven:
+            notify_installed(self.mailer, self.settings.mail_from, recorded.requests, work)
+        if recorded.alerts:
+            notify_failing(
+                self.mailer, self.settings.mail_from, self.settings.operator_emails, recorded
+            )
+        return outcomes_of(name, work, verdict, recorded)
+
+
+def group_work(
+    work: Sequence[InstallWork], target: str | None, default: str | None
+) -> list[tuple[str, list[InstallWork]]]:
+    """The work by (target, request), each group one deploy: the target named, else the
+    domain's, else the default."""
+    groups: dict[tuple[str, int | None], list[InstallWork]] = {}
+    for item in work:
+        name = target or item.target or default
+        if name is None:
+            raise InvalidArgument(
+                "no deploy target is configured",
+                hint="set [deploy] in certdesk.toml or CERTDESK_DEPLOY_TARGET, or give --target",
+            )
+        groups.setdefault((name, item.request_id), []).append(item)
+    return [(name, items) for (name, _request), items in groups.items()]
+
+
+def plan_group(work: Sequence[InstallWork]) -> list[DeployItem]:
+    """Plan: the deploy items of a group (the chain served, the key, the host and port)."""
+    return [
+        DeployItem(
+            hostname=w.hostname, url=w.url, chain=w.chain, key=w.key, port=w.port, sha256=w.sha256
+        )
+        for w in work
+    ]
+
+
+def dry_run_outcomes(
+    name: str, target: Target, work: Sequence[InstallWork], items: Sequence[DeployItem]
+) -> list[InstallOutcome]:
+    actions = {h.hostname: h.action.value for h in target.plan(items).hosts}
+    return [
+        InstallOutcome(
+            w.url, name, True, w.sha256, "dry run: nothing changed", actions.get(w.hostname, "")
+        )
+        for w in work
+    ]
+
+
+def begin_group(
+    desk: Desk, actor: Actor, work: Sequence[InstallWork], *, at: datetime | None = None
+) -> None:
+    """The bindings are ``installing`` while the deploy runs (its own short transaction)."""
+    with desk.context(actor, at=at) as ctx:
+        begin_install(ctx, work=work)
+
+
+def apply_group(
+    target: Target, items: Sequence[DeployItem], *, roots: Sequence[Any] = (), force: bool = False
+) -> Installation:
+    """Apply: deploy, prove by a handshake, keep or roll back exactly that deploy."""
+    return install(target, items, roots=roots, now=clock.now, force=force)
+
+
+def judge(
+    name: str,
+    work: Sequence[InstallWork],
+    target: Target,
+    items: Sequence[DeployItem],
+    done: Installation,
+) -> Verdict:
+    """Prove: what the deploy and its handshakes mean, in words that claim nothing untrue."""
+    probes = tuple(
+        (w.domain_id, p.probe)
+        for w, p in zip(work, done.proofs, strict=False)
+        if p.probe is not None
+    )
+    actions = {h.hostname: h.action.value for h in done.result.plan.hosts} if done.result else {}
+    urls = ", ".join(w.url for w in work)
+    if not done.ok:
+        return Verdict(
+            False, _failure(name, done), _still_installed(target, items), probes, actions, False
+        )
+    if not done.proofs:
+        message = (
+            f"installed on {name} ({urls}); the target has no address to prove it with a handshake"
+        )
+        return Verdict(True, message, True, (), actions, False)
+    message = f"installed on {name} and proven by a handshake on {urls}"
+    return Verdict(True, message, True, probes, actions, True)
+
+
+def record_group(
+    desk: Desk,
+    actor: Actor,
+    name: str,
+    work: Sequence[InstallWork],
+    verdict: Verdict,
+    *,
+    at: datetime | None = None,
+) -> Recorded:
+    """Record: the proof's handshakes as probes, the bindings' states, requests, audit."""
+    with desk.context(actor, at=at) as ctx:
+        if verdict.probes:
+            record_probes(ctx, verdict.probes, prove_installs=False)
+        return record_install(
+            ctx,
+            target=name,
+            work=work,
+            ok=verdict.ok,
+            message=verdict.message,
+            installed=verdict.installed,
+        )
+
+
+def outcomes_of(
+    name: str, work: Sequence[InstallWork], verdict: Verdict, recorded: Recorded
+) -> list[InstallOutcome]:
+    out: list[InstallOutcome] = []
+    for w in work:
+        state = recorded.states.get(w.url)
+        out.append(
+            InstallOutcome(
+                w.url,
+                name,
+                verdict.ok,
+                w.sha256,
+                verdict.message,
+                verdict.actions.get(w.hostname, ""),
+                state.state.value if state else "",
+                state.next_try_at if state else None,
+            )
+        )
+    return out
+
+
+def notify_installed(
+    mailer: Mailer | None,
+    sender: str,
+    records: Sequence[InstallRecord],
+    work: Sequence[InstallWork],
+) -> None:
+    """Notify: each requester learns what was installed, where, valid until when."""
+    if mailer is None:
+        return
+    until = {w.url: iso_utc(w.chain[0].not_valid_after_utc) for w in work}
+    for record in records:
+        if not record.tenant_emails or record.request_id is None:
+            continue
+        rows = [
+            (w.url, w.common_name, w.sha256, until[w.url])
+            for w in work
+            if w.request_id == record.request_id
+        ]
+        message = install_message(
+            sender=sender,
+            to=record.tenant_emails,
+            tenant=record.tenant,
+            request_id=record.request_id,
+            installed=rows,
+        )
+        try:
+            mailer.send(message)
+        except SendError as exc:  # the install stands; the mail is what failed
+            log.warning(
+                "could not send the install notice of request %s: %s", record.request_id, exc
             )
 
-    def _notify(self, records: list[Any], work: list[InstallWork], until: dict[str, str]) -> None:
-        if self.mailer is None:
-            return
-        for record in records:
-            if not record.tenant_emails:
-                continue
-            rows = [
-                (w.url, w.common_name, w.sha256, until[w.url])
-                for w in work
-                if w.request_id == record.request_id
-            ]
-            message = install_message(
-                sender=self.settings.mail_from,
-                to=record.tenant_emails,
-                tenant=record.tenant,
-                request_id=record.request_id,
-                installed=rows,
+
+def notify_failing(
+    mailer: Mailer | None, sender: str, operators: Sequence[str], recorded: Recorded
+) -> None:
+    """Notify: the operators learn, once, of installs that failed again and again."""
+    if mailer is None or not operators:
+        if recorded.alerts:
+            log.warning(
+                "installs failing again and again, and no operator to e-mail: %s",
+                ", ".join(s.url for s in recorded.alerts),
             )
-            try:
-                self.mailer.send(message)
-            except SendError as exc:  # the install stands; the mail is what failed
-                log.warning(
-                    "could not send the install notice of request %s: %s", record.request_id, exc
-                )
+        return
+    rows = [
+        (s.url, s.attempts, s.reason or "", iso_utc(s.next_try_at) if s.next_try_at else "-")
+        for s in recorded.alerts
+    ]
+    message = install_failing_message(sender=sender, to=operators, failing=rows)
+    try:
+        mailer.send(message)
+    except SendError as exc:
+        log.warning("could not e-mail the operators of failing installs: %s", exc)
+
+
+def due_install_retries(desk: Desk, now: datetime) -> list[str]:
+    """The units (URLs) whose failed install is due to be tried again at ``now``.
+
+    For the job engine: each unit is one :func:`retry_install`.
+    """
+    with desk.context(ENGINE, at=now) as ctx:
+        return due_retries(ctx, now=now)
+
+
+def retry_install(desk: Desk, installer: Installer, unit: str, now: datetime) -> InstallOutcome:
+    """Try again the failed install of ``unit`` (a URL from :func:`due_install_retries`),
+    or one left ``installing`` by a process that stopped mid-deploy.
+
+    A unit that is no longer due (installed meanwhile, replaced, removed) is answered
+    with what it is and not deployed. Never raises for a target that is down: the
+    outcome says so, and the binding's next try is pushed back.
+    """
+    with desk.context(ENGINE, at=now) as ctx:
+        try:
+            state: BindingState | None = install_state(ctx, url=unit)
+        except CertdeskError as exc:
+            return InstallOutcome(unit, "", False, "", f"not retried: {exc.message}")
+    if state is None or state.state not in (InstallState.FAILED, InstallState.INSTALLING):
+        what = state.state.value if state else "no certificate bound"
+        return InstallOutcome(
+            unit, "", state is not None, "", f"not retried: {what}", state=what if state else ""
+        )
+    if state.next_try_at is not None and state.next_try_at > now:
+        return InstallOutcome(
+            unit,
+            "",
+            False,
+            "",
+            f"not retried: next try at {iso_utc(state.next_try_at)}",
+            state=state.state.value,
+            next_try_at=state.next_try_at,
+        )
+    [outcome] = installer.install(ENGINE, urls=[unit], at=now)
+    return outcome
 
 
 def _failure(name: str, done: Installation) -> str:

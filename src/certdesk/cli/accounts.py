@@ -91,6 +91,9 @@ def _domain_json(d: desk.DomainView) -> dict[str, object]:
         "connect_to": d.connect_to,
         "certificate": d.certificate_sha256,
         "not_after": iso_utc(d.not_after) if d.not_after else None,
+        "install_state": d.install_state,
+        "installed_not_after": iso_utc(d.installed_not_after) if d.installed_not_after else None,
+        "served_not_after": iso_utc(d.served_not_after) if d.served_not_after else None,
     }
 
 
@@ -142,7 +145,7 @@ def domain_list(
     if as_json:
         print_json({"domains": [_domain_json(v) for v in views]})
         return
-    table = Table("url", "tenant", "portal", "monitored", "certificate", "expires")
+    table = Table("url", "tenant", "portal", "monitored", "certificate", "install", "expires")
     for v in views:
         table.add_row(
             escape(v.url),
@@ -150,9 +153,22 @@ def domain_list(
             v.portal,
             "yes" if v.monitored else "no",
             (v.certificate_sha256 or "-")[:16],
-            iso_utc(v.not_after) if v.not_after else "-",
+            v.install_state or "-",
+            _expires(v),
         )
     out.print(table)
+
+
+def _expires(v: desk.DomainView) -> str:
+    """The served expiry (last handshake), else the installed one, else the stored one's;
+    beside it the bound certificate's when that one failed to install (a renewal not
+    installed yet is not shown as live) or the installed one's when it differs."""
+    live = v.served_not_after or v.installed_not_after or v.not_after
+    text = iso_utc(live) if live else "-"
+    if v.not_after is not None and v.not_after != live:
+        what = "installed" if v.install_state == "installed" else "stored, not installed"
+        text += f" ({what}: {iso_utc(v.not_after)})"
+    return text
 
 
 def _change(url: str, as_json: bool, **changes: object) -> None:

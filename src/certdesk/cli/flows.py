@@ -60,11 +60,30 @@ def install_json(o: InstallOutcome) -> dict[str, Any]:
         "sha256": o.sha256,
         "action": o.action or None,
         "message": o.message,
+        "install_state": o.state or None,
+        "next_try_at": iso_utc(o.next_try_at) if o.next_try_at else None,
     }
+
+
+# Exit code of an intake whose certificate was stored but could not be installed: not a
+# refusal (1), not unusable input (2); the install is retried on its own.
+STORED_NOT_INSTALLED = 3
+
+
+def intake_exit(outcomes: list[InstallOutcome]) -> None:
+    """Exit 3 when what an intake stored is not installed; 1 when an install that stands
+    could not be proven; else carry on (exit 0)."""
+    if any(o.stored_not_installed for o in outcomes):
+        raise typer.Exit(STORED_NOT_INSTALLED)
+    if any(not o.ok for o in outcomes):
+        raise typer.Exit(1)
 
 
 def print_installs(outcomes: list[InstallOutcome]) -> None:
     for o in outcomes:
+        if o.stored_not_installed:
+            out.print(f"  [yellow]{escape(o.summary())}[/] ({escape(o.url)} on {escape(o.target)})")
+            continue
         # A failed proof of a certificate installed already leaves it installed: unproven.
         failed = "[red]not proven[/]" if o.action == "unchanged" else "[red]not installed[/]"
         state_text = "[green]installed[/]" if o.ok else failed
@@ -109,7 +128,8 @@ def submit(
     """Submit a customer's .pfx: check it against its URLs, store it (key encrypted), bind it.
 
     Prints the stored certificate's SHA-256 fingerprint. Exit 1 with every finding when
-    refused, 2 when the file cannot be read.
+    refused, 2 when the file cannot be read, 3 when it is stored but could not be
+    installed (retried on its own; the reason and the next try are printed).
     """
     with refusals(as_json):
         pw = read_password(password_file, password_env, password)
@@ -141,8 +161,7 @@ def submit(
         out.print(result.sha256)
         _print_findings(result.findings)
         print_installs(installed)
-    if any(not o.ok for o in installed):
-        raise typer.Exit(1)
+    intake_exit(installed)
 
 
 def _order_json(o: desk.OrderView) -> dict[str, Any]:
@@ -290,8 +309,7 @@ def csr_complete(file: FileArg, as_json: JsonOpt = False) -> None:
         out.print(result.sha256)
         _print_findings(result.findings)
         print_installs(installed)
-    if any(not o.ok for o in installed):
-        raise typer.Exit(1)
+    intake_exit(installed)
 
 
 @csr_app.command("cancel")
@@ -502,19 +520,29 @@ def deploy(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Install again and reload even where nothing changed."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Install the certificates bound to URLs on their TLS terminators, and prove it.
 
     After the deploy, each URL is probed through the terminator with its name as SNI;
     only a served new certificate completes the request. A deploy whose proof fails is
-    rolled back (that deploy only); one that changed nothing is left as it was.
+    rolled back (that deploy only); one that changed nothing is left as it was. A changed
+    target option (e.g. nginx's listen) is applied ("reconfigure").
     """
     with refusals(as_json):
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")
         outcomes = state.installer().install(
-            state.actor(), urls=urls or [], every=every, target=target, dry_run=dry_run
+            state.actor(),
+            urls=urls or [],
+            every=every,
+            target=target,
+            dry_run=dry_run,
+            force=force,
         )
     if as_json:
         print_json({"dry_run": dry_run, "installed": [install_json(o) for o in outcomes]})

@@ -26,7 +26,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from certdesk.deploy._fileset import PUBLIC_FILE, Journal, Write, apply, make_dir, new_token
+from certdesk.deploy._fileset import (
+    PUBLIC_FILE,
+    Journal,
+    Write,
+    apply,
+    differs,
+    make_dir,
+    new_token,
+)
 from certdesk.deploy.base import (
     Action,
     DeployError,
@@ -131,11 +139,20 @@ class FolderTarget(ABC):
         hosts = data.get("hosts") if isinstance(data, dict) else None
         return dict(hosts) if isinstance(hosts, dict) else {}
 
-    def plan(self, items: Sequence[DeployItem]) -> DeployPlan:
-        return self._plan(_group(items), self.read_manifest())
+    def plan(self, items: Sequence[DeployItem], *, force: bool = False) -> DeployPlan:
+        return self._plan(_group(items), self.read_manifest(), force=force)
+
+    def _config_writes(self, item: DeployItem) -> list[Write]:
+        """The configuration rendered for one host (deterministic, no secret): compared
+        with what is on disk, a difference is a ``reconfigure``. None by default."""
+        return []
 
     def _plan(
-        self, grouped: dict[str, tuple[DeployItem, tuple[str, ...]]], manifest: Manifest
+        self,
+        grouped: dict[str, tuple[DeployItem, tuple[str, ...]]],
+        manifest: Manifest,
+        *,
+        force: bool = False,
     ) -> DeployPlan:
         changes = []
         for hostname, (item, urls) in grouped.items():
@@ -143,7 +160,12 @@ class FolderTarget(ABC):
             previous = entry.get("sha256") if isinstance(entry, dict) else None
             present = all(p.is_file() for p in self.paths(hostname))
             if previous == item.sha256 and present:
-                action = Action.UNCHANGED
+                if any(differs(w) for w in self._config_writes(item)):
+                    action = Action.RECONFIGURE
+                elif force:
+                    action = Action.REINSTALL
+                else:
+                    action = Action.UNCHANGED
             elif entry is not None or any(p.exists() for p in self.paths(hostname)):
                 action = Action.REPLACE
             else:
@@ -192,14 +214,16 @@ class FolderTarget(ABC):
         finally:
             os.close(fd)
 
-    def deploy(self, items: Sequence[DeployItem]) -> DeployResult:
+    def deploy(self, items: Sequence[DeployItem], *, force: bool = False) -> DeployResult:
         grouped = _group(items)
         with self._locked():
-            return self._deploy(grouped)
+            return self._deploy(grouped, force=force)
 
-    def _deploy(self, grouped: dict[str, tuple[DeployItem, tuple[str, ...]]]) -> DeployResult:
+    def _deploy(
+        self, grouped: dict[str, tuple[DeployItem, tuple[str, ...]]], *, force: bool = False
+    ) -> DeployResult:
         manifest = self.read_manifest()
-        plan = self._plan(grouped, manifest)
+        plan = self._plan(grouped, manifest, force=force)
         writes: list[Write] = []
         after = dict(manifest)
         for change in plan.hosts:
@@ -227,6 +251,10 @@ class FolderTarget(ABC):
                 hint=None if put_back else _ROLLBACK_AGAIN,
                 pending=None if put_back else pending,
             ) from exc
+        if force and plan.changed:
+            # Forced: what is installed is made live again, written or not.
+            rendered = [w.path for c in plan.hosts for w in self._render(grouped[c.hostname][0])]
+            written = tuple(dict.fromkeys([*written, *rendered]))
         if not written:
             return DeployResult(plan=plan)  # nothing written: nothing to undo
         live = tuple(p for p in written if p != self.manifest_path)

@@ -3,7 +3,10 @@
 A target installs certificates somewhere a TLS terminator reads them. Like certbot's
 ``Installer``, it offers ``deploy``, ``config_test``, ``reload`` and ``rollback``,
 each raising :class:`DeployError` when it cannot do what was asked; ``plan`` tells
-what ``deploy`` would change without touching anything (``--dry-run``).
+what ``deploy`` would change without touching anything (``--dry-run``). A host is
+unchanged only when its certificate *and* the configuration the target renders for it
+(an nginx server block: ``listen``, extra directives) are what is installed; a changed
+option is ``reconfigure``, applied like a renewal.
 
 ``deploy`` adds or replaces the given host names and leaves every other one as it
 is. A ``deploy`` that changes nothing writes nothing and reloads nothing.
@@ -164,7 +167,9 @@ class Action(enum.StrEnum):
 
     ADD = "add"  # the target does not serve this name yet
     REPLACE = "replace"  # another certificate is installed for it (a renewal)
-    UNCHANGED = "unchanged"  # this very certificate is installed already
+    UNCHANGED = "unchanged"  # this very certificate is installed already, configured alike
+    RECONFIGURE = "reconfigure"  # this certificate is installed; its configuration changed
+    REINSTALL = "reinstall"  # forced: installed and made live again though nothing changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,8 +260,11 @@ class Target(Protocol):
         """What ``deploy`` would change; touches nothing."""
         ...
 
-    def deploy(self, items: Sequence[DeployItem]) -> DeployResult:
+    def deploy(self, items: Sequence[DeployItem], *, force: bool = False) -> DeployResult:
         """Install ``items`` (add or replace their hosts) and make them live.
+
+        ``force``: hosts that are installed and configured alike already are written and
+        made live again too (``Action.REINSTALL``).
 
         The result's ``undo`` names the record ``rollback`` and ``keep`` take; None
         when nothing was written. A deploy that fails puts back what it replaced

@@ -65,10 +65,13 @@ def install(
     now: datetime | Clock = clock.now,
     timeout: float = 5.0,
     settle: float = 5.0,
+    force: bool = False,
 ) -> Installation:
-    """Deploy ``items`` on ``target``, prove them, and keep or roll back that deploy."""
+    """Deploy ``items`` on ``target``, prove them, and keep or roll back that deploy.
+
+    ``force``: installed again and made live even where nothing changed."""
     try:
-        result = target.deploy(items)
+        result = target.deploy(items, force=True) if force else target.deploy(items)
     except DeployError as exc:
         return Installation(target.name, error=exc)
     address = target.address

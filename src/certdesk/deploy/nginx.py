@@ -121,9 +121,13 @@ class NginxTarget(FilesTarget):
         ]
         return "\n".join(lines) + "\n"
 
-    def _render(self, item: DeployItem) -> list[Write]:
+    def _config_writes(self, item: DeployItem) -> list[Write]:
+        """The server block: a changed ``listen`` or ``server_extra`` is a reconfigure."""
         block = self.server_block(item.hostname).encode()
-        return [*super()._render(item), Write(self.block_path(item.hostname), block, PUBLIC_FILE)]
+        return [Write(self.block_path(item.hostname), block, PUBLIC_FILE)]
+
+    def _render(self, item: DeployItem) -> list[Write]:
+        return [*super()._render(item), *self._config_writes(item)]
 
     def _argv(self, *args: str) -> list[str]:
         prefix = ["-p", f"{self.prefix}/"] if self.prefix is not None else []

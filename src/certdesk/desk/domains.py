@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     func,
     literal,
     select,
@@ -35,6 +36,7 @@ from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument, about
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
+from certdesk.store.monitoring import DomainState
 
 
 class Portal(enum.StrEnum):
@@ -150,6 +152,13 @@ class DomainView:
     certificate_sha256: str | None
     not_after: datetime | None
     deploy_target: str | None = None
+    # Where the install of the bound certificate stands (desk.installs.InstallState's
+    # values; None: no certificate bound), that certificate's expiry once it is
+    # installed (None while only stored), and the expiry of what the URL really
+    # served at its last handshake.
+    install_state: str | None = None
+    installed_not_after: datetime | None = None
+    served_not_after: datetime | None = None
 
 
 def _active(ctx: Ctx, url: Url) -> Domain | None:
@@ -248,6 +257,9 @@ def _view_columns(expiry: Any) -> tuple[Any, ...]:
         CertificateRecord.sha256,
         expiry,
         Domain.deploy_target,
+        Binding.install_state,
+        case((Binding.install_state == "installed", CertificateRecord.not_after), else_=None),
+        DomainState.served_not_after,
     )
 
 
@@ -258,6 +270,7 @@ def _views(scope: Scope, expiry: Any = CertificateRecord.not_after) -> Select[*t
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
         .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .outerjoin(DomainState, DomainState.domain_id == Domain.id)
         .where(Domain.removed_at.is_(None))
     )
     return scope.scoped(stmt, Domain.tenant_id)
@@ -527,6 +540,11 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
     if cert is None:
         cert = current_certificates(ctx, [domain.id]).get(domain.id)
     tenant = ctx.session.get(Tenant, domain.tenant_id)
+    binding = ctx.session.scalars(
+        select(Binding).where(Binding.domain_id == domain.id, Binding.unbound_at.is_(None))
+    ).one_or_none()
+    served = ctx.session.get(DomainState, domain.id)
+    installed = binding is not None and binding.install_state == "installed"
     return DomainView(
         id=domain.id,
         url=domain.url,
@@ -539,4 +557,7 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
         certificate_sha256=cert.sha256 if cert else None,
         not_after=cert.not_after if cert else None,
         deploy_target=domain.deploy_target,
+        install_state=binding.install_state if binding else None,
+        installed_not_after=cert.not_after if cert and installed else None,
+        served_not_after=served.served_not_after if served else None,
     )

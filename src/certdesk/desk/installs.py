@@ -1,13 +1,28 @@
 """Installing in the desk: what to install where, and recording what the install proved.
 
 The deploy itself (files, nginx, HAProxy…) is a side effect outside the database; it
-runs between :func:`install_work` and :func:`record_install`, in ``certdesk.application.installer``.
+runs between :func:`install_work` and :func:`record_install`, in
+``certdesk.application.installer``.
+
+Each binding (a certificate on a domain) has an install state that tells the truth:
+
+- ``stored``: accepted and kept, not (yet) installed by certdesk;
+- ``installing``: a deploy of it has begun (:func:`begin_install`); one still
+  installing after :data:`STALE_INSTALLING` was left by a stopped process and is retried;
+- ``installed``: deployed and proven by a handshake (or deployed on a target that has
+  no address to prove it with);
+- ``install-failed``: the last attempt failed; ``install_reason`` says why,
+  ``install_attempts`` counts the failures in a row and ``install_next_at`` is when it
+  is tried again (:data:`FIRST_RETRY`, doubling, at most :data:`LONGEST_RETRY`). After
+  :data:`ALERT_AFTER` failures in a row the operators are told once.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from sqlalchemy import select
@@ -16,7 +31,39 @@ from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.pki import PrivateKey, served
-from certdesk.store.models import Binding, Domain, PrivateKeyRecord, Request, Tenant
+from certdesk.store.models import (
+    Binding,
+    CertificateRecord,
+    Domain,
+    PrivateKeyRecord,
+    Request,
+    Tenant,
+)
+
+
+class InstallState(enum.StrEnum):
+    """Where the install of a certificate on a domain stands."""
+
+    STORED = "stored"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    FAILED = "install-failed"
+
+
+FIRST_RETRY = timedelta(minutes=5)
+LONGEST_RETRY = timedelta(hours=6)
+ALERT_AFTER = 3  # failures in a row before the operators are e-mailed (once)
+# An install still ``installing`` this long after it began was left by a process that
+# stopped mid-deploy: it is due to be tried again.
+STALE_INSTALLING = timedelta(minutes=15)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failure in a row an install is tried again."""
+    if attempts <= 1:
+        return FIRST_RETRY
+    doubled: timedelta = FIRST_RETRY * (2 ** min(attempts - 1, 16))
+    return min(doubled, LONGEST_RETRY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +79,8 @@ class InstallWork:
     chain: tuple[x509.Certificate, ...]
     key: PrivateKey
     request_id: int | None
+    binding_id: int = 0
+    state: InstallState = InstallState.STORED
 
 
 def install_work(
@@ -97,6 +146,8 @@ def install_work(
                 chain=served(chain_of(cert)),
                 key=open_key(ctx, record),
                 request_id=request_id if request_id is not None else binding.request_id,
+                binding_id=binding.id,
+                state=InstallState(binding.install_state),
             )
         )
     return work
@@ -109,6 +160,50 @@ class InstallRecord:
     tenant: str
 
 
+@dataclass(frozen=True, slots=True)
+class BindingState:
+    """The install state of one domain's certificate, as recorded."""
+
+    url: str
+    state: InstallState
+    reason: str | None
+    attempts: int
+    next_try_at: datetime | None
+    alert: bool = False  # this failure is the one the operators are to be told of
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    requests: list[InstallRecord]
+    states: dict[str, BindingState]  # by URL
+
+    @property
+    def alerts(self) -> list[BindingState]:
+        return [s for s in self.states.values() if s.alert]
+
+
+def begin_install(ctx: Ctx, *, work: Sequence[InstallWork]) -> None:
+    """The deploy of these bindings begins: they are ``installing`` until it is recorded."""
+    for binding in _bindings(ctx, work):
+        binding.install_state = InstallState.INSTALLING.value
+        binding.install_next_at = ctx.now + STALE_INSTALLING
+
+
+def _bindings(ctx: Ctx, work: Sequence[InstallWork]) -> list[Binding]:
+    """The bindings of ``work`` that are still current (a newer one may have replaced one)."""
+    ids = [w.binding_id for w in work if w.binding_id]
+    if not ids:
+        return []
+    return list(
+        ctx.session.scalars(
+            select(Binding)
+            .where(Binding.id.in_(ids), Binding.unbound_at.is_(None))
+            .order_by(Binding.id)
+            .with_for_update()
+        )
+    )
+
+
 def record_install(
     ctx: Ctx,
     *,
@@ -117,14 +212,21 @@ def record_install(
     ok: bool,
     message: str,
     installed: bool = False,
-) -> list[InstallRecord]:
-    """Write the outcome of one install: each request completed, or left open with why.
+) -> Recorded:
+    """Write the outcome of one install: each binding's state, each request completed or
+    left open with why, the audit.
 
     ``installed``: the install failed, but the target still holds these very
-    certificates (it changed nothing, or what it changed was put back). A request
-    completed before stays completed then — its certificate is where it was — and
-    only the audit tells of the attempt.
+    certificates (it changed nothing, or what it changed was put back). A binding proven
+    before stays ``installed`` then and a request completed before stays completed —
+    the certificate is where it was — and only the audit tells of the attempt.
     """
+    urls = {w.binding_id: w.url for w in work}
+    states: dict[str, BindingState] = {}
+    for binding in _bindings(ctx, work):
+        states[urls[binding.id]] = _record_state(
+            ctx, binding, urls[binding.id], ok=ok, message=message, installed=installed
+        )
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
         request = ctx.session.get(Request, request_id)
@@ -150,7 +252,129 @@ def record_install(
             urls=[w.url for w in work if w.tenant_id == tenant_id],
             certificates=sorted({w.sha256 for w in work if w.tenant_id == tenant_id}),
         )
-    return out
+    return Recorded(out, states)
+
+
+def _record_state(
+    ctx: Ctx, binding: Binding, url: str, *, ok: bool, message: str, installed: bool
+) -> BindingState:
+    if ok or (installed and binding.installed_at is not None):
+        binding.install_state = InstallState.INSTALLED.value
+        binding.install_next_at = None
+        if ok:
+            _expiry_of(ctx, binding)
+            binding.installed_at = ctx.now
+            binding.install_reason = None
+            binding.install_attempts = 0
+            binding.install_alerted = False
+        return BindingState(url, InstallState.INSTALLED, binding.install_reason, 0, None)
+    binding.install_state = InstallState.FAILED.value
+    binding.install_reason = message
+    _expiry_of_what_is_installed(ctx, binding)
+    binding.install_attempts += 1
+    binding.install_next_at = ctx.now + retry_delay(binding.install_attempts)
+    alert = binding.install_attempts >= ALERT_AFTER and not binding.install_alerted
+    if alert:
+        binding.install_alerted = True
+    return BindingState(
+        url,
+        InstallState.FAILED,
+        message,
+        binding.install_attempts,
+        binding.install_next_at,
+        alert=alert,
+    )
+
+
+def proven_by_probe(ctx: Ctx, *, domain_id: int, sha256: str) -> bool:
+    """A handshake showed ``sha256`` served on the domain: if that is the certificate
+    bound to it, that binding is ``installed`` (however it got there: by hand, or an
+    install that failed before). Whether it changed anything."""
+    binding = ctx.session.scalars(
+        select(Binding)
+        .join(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(
+            Binding.domain_id == domain_id,
+            Binding.unbound_at.is_(None),
+            Binding.install_state != InstallState.INSTALLED.value,
+            CertificateRecord.sha256 == sha256,
+        )
+    ).one_or_none()
+    if binding is None:
+        return False
+    binding.install_state = InstallState.INSTALLED.value
+    binding.installed_at = ctx.now
+    binding.install_reason = None
+    binding.install_attempts = 0
+    binding.install_next_at = None
+    binding.install_alerted = False
+    return True
+
+
+def _expiry_of(ctx: Ctx, installed: Binding) -> None:
+    """Installed: unless a handshake has told what the domain serves, the expiry that
+    counts is this certificate's (again, after a failure had put the previous one back)."""
+    domain = ctx.session.get(Domain, installed.domain_id)
+    cert = ctx.session.get(CertificateRecord, installed.certificate_id)
+    if domain is not None and cert is not None and domain.expiry_source != "served":
+        domain.expires_at = cert.not_after
+        domain.expiry_source = "installed"
+
+
+def _expiry_of_what_is_installed(ctx: Ctx, failed: Binding) -> None:
+    """A certificate that failed to install does not count as live: unless a handshake
+    has told what the domain serves, its expiry is again that of the certificate
+    certdesk last installed there (a renewal whose deploy failed: the old one)."""
+    domain = ctx.session.get(Domain, failed.domain_id)
+    if domain is None or domain.expiry_source == "served":
+        return
+    before = ctx.session.scalars(
+        select(CertificateRecord.not_after)
+        .join(Binding, Binding.certificate_id == CertificateRecord.id)
+        .where(
+            Binding.domain_id == domain.id,
+            Binding.id != failed.id,
+            Binding.installed_at.is_not(None),
+        )
+        .order_by(Binding.installed_at.desc(), Binding.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if before is not None:
+        domain.expires_at = before
+
+
+def due_retries(ctx: Ctx, *, now: datetime) -> list[str]:
+    """The URLs whose failed install is due to be tried again, or whose install was left
+    ``installing`` by a process that stopped (operators: all tenants)."""
+    stmt = (
+        select(Domain.url)
+        .join(Binding, Binding.domain_id == Domain.id)
+        .where(
+            Binding.unbound_at.is_(None),
+            Binding.install_state.in_([InstallState.FAILED.value, InstallState.INSTALLING.value]),
+            Binding.install_next_at <= now,
+            Domain.removed_at.is_(None),
+        )
+        .order_by(Binding.install_next_at, Domain.url)
+    )
+    return list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id)))
+
+
+def install_state(ctx: Ctx, *, url: str) -> BindingState | None:
+    """The install state of the certificate bound to ``url`` (None: none is bound)."""
+    domain = find_domain(ctx, url)
+    binding = ctx.session.scalars(
+        select(Binding).where(Binding.domain_id == domain.id, Binding.unbound_at.is_(None))
+    ).one_or_none()
+    if binding is None:
+        return None
+    return BindingState(
+        domain.url,
+        InstallState(binding.install_state),
+        binding.install_reason,
+        binding.install_attempts,
+        binding.install_next_at,
+    )
 
 
 def set_deploy_target(ctx: Ctx, *, url: str, target: str | None) -> str | None:

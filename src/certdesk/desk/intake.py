@@ -35,6 +35,7 @@ from certdesk.desk.records import (
     bind,
     find_certificate,
     finish_intake,
+    not_installed,
     open_request,
     seal_key,
     store_certificate,
@@ -48,8 +49,9 @@ from certdesk.errors import (
     WrongPassword,
     about,
 )
-from certdesk.pki import Finding, Severity, check_bundle, describe, load_bundle
+from certdesk.pki import CertificateInfo, Finding, Severity, check_bundle, describe, load_bundle
 from certdesk.pki.names import normalise_pattern
+from certdesk.store.models import Binding, Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,9 @@ def store_submission(
     if existing is not None:
         current = current_certificates(ctx, [d.id for d in domains])
         if all(current.get(d.id) is not None and current[d.id].id == existing.id for d in domains):
+            pending = not_installed(ctx, domains) if ctx.policy.installs else []
+            if pending:  # stored but not installed: submitting it again retries the install
+                return _install_again(ctx, owner.id, leaf, pending, reading, plan.urls)
             raise Duplicate(
                 f"this certificate ({leaf.sha256[:16]}…) is already installed on "
                 + ", ".join(d.url for d in domains),
@@ -240,6 +245,46 @@ def store_submission(
         sha256=cert.sha256,
         request_id=request.id,
         urls=tuple(d.url for d in domains),
+        not_after=leaf.not_after,
+        findings=reading.findings,
+    )
+
+
+def _install_again(
+    ctx: Ctx,
+    tenant_id: int,
+    leaf: CertificateInfo,
+    pending: Sequence[Binding],
+    reading: PfxReading,
+    urls: Sequence[str],
+) -> SubmitResult:
+    """The same certificate again, stored but not installed: no new certificate, no
+    "duplicate"; its request (the first pending binding's, else a new one) is where the
+    install is tried again (the installer runs after the intake, as for a new one)."""
+    request = next(
+        (
+            r
+            for b in pending
+            if b.request_id is not None
+            and (r := ctx.session.get(Request, b.request_id)) is not None
+        ),
+        None,
+    ) or open_request(ctx, tenant_id, "submit", f"install {leaf.common_name} on " + ", ".join(urls))
+    for binding in pending:
+        binding.request_id = request.id
+    advance(ctx, request, "processing", "submitted again: the install is tried again")
+    ctx.audit(
+        "certificate.submit-again",
+        "certificate",
+        leaf.sha256,
+        tenant_id,
+        urls=list(urls),
+        request=request.id,
+    )
+    return SubmitResult(
+        sha256=leaf.sha256,
+        request_id=request.id,
+        urls=tuple(urls),
         not_after=leaf.not_after,
         findings=reading.findings,
     )

@@ -2,7 +2,8 @@
 
 A probe whose handshake completed tells what the URL *serves* — even an expired,
 untrusted or wrong-name certificate — and that served certificate's expiry is the
-date that counts in the reports from then on.
+date that counts in the reports from then on. When it serves the certificate bound to
+the domain, that binding is ``installed``: the handshake proves it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.desk.installs import proven_by_probe
 from certdesk.monitor.model import ProbeResult, ProbeTarget
 from certdesk.pki import to_pem
 from certdesk.store.models import Domain
@@ -57,8 +59,13 @@ def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
     return out
 
 
-def record_probes(ctx: Ctx, results: Sequence[tuple[int, ProbeResult]]) -> int:
-    """Keep each result in the history and update each domain's latest state."""
+def record_probes(
+    ctx: Ctx, results: Sequence[tuple[int, ProbeResult]], *, prove_installs: bool = True
+) -> int:
+    """Keep each result in the history and update each domain's latest state.
+
+    ``prove_installs``: a domain seen serving its bound certificate has it ``installed``
+    (False for an install's own proof, whose outcome the installer records itself)."""
     for domain_id, result in results:
         leaf = result.chain[0] if result.chain else None
         probe = Probe(
@@ -102,6 +109,8 @@ def record_probes(ctx: Ctx, results: Sequence[tuple[int, ProbeResult]]) -> int:
             if domain is not None:
                 domain.expires_at = leaf.not_after
                 domain.expiry_source = "served"
+            if prove_installs:
+                proven_by_probe(ctx, domain_id=domain_id, sha256=leaf.sha256)
     if results:
         ctx.audit(
             "probe.record",

@@ -147,6 +147,22 @@ def bind(
     return changed
 
 
+def not_installed(ctx: Ctx, domains: Sequence[Domain]) -> list[Binding]:
+    """The current bindings of ``domains`` whose certificate is not installed (stored,
+    installing, install-failed)."""
+    return list(
+        ctx.session.scalars(
+            select(Binding)
+            .where(
+                Binding.domain_id.in_([d.id for d in domains]),
+                Binding.unbound_at.is_(None),
+                Binding.install_state != "installed",
+            )
+            .order_by(Binding.id)
+        )
+    )
+
+
 def open_request(ctx: Ctx, tenant_id: int, kind: str, summary: str) -> Request:
     request = Request(
         tenant_id=tenant_id,

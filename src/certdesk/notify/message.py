@@ -72,3 +72,38 @@ def install_message(
     lines += ["", "certdesk"]
     message.set_content("\n".join(lines))
     return message
+
+
+def install_failing_message(
+    *,
+    sender: str,
+    to: Sequence[str],
+    failing: Sequence[tuple[str, int, str, str]],
+) -> EmailMessage:
+    """To the operators: installs that failed again and again. ``failing`` rows are
+    (url, failures in a row, the last reason, the next try)."""
+    message = EmailMessage()
+    message["Subject"] = f"certdesk: {len(failing)} install(s) keep failing"
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    digest = hashlib.sha256("|".join(f"{u}|{n}" for u, n, _, _ in failing).encode()).hexdigest()
+    message["Message-ID"] = f"<install-failing.{digest[:24]}@certdesk>"
+    lines = [
+        "Hello,",
+        "",
+        "these certificates are stored but could not be installed, again and again;",
+        "certdesk keeps trying on its own, and tells you of each only once:",
+        "",
+    ]
+    for url, attempts, reason, next_try in failing:
+        lines.append(f"  {url}")
+        lines.append(f"    {attempts} failures in a row; next try at {next_try}")
+        lines.append(f"    last: {reason}")
+    lines += [
+        "",
+        "Fix the cause on the terminator, then run 'certdesk deploy URL' to install at once.",
+        "",
+        "certdesk",
+    ]
+    message.set_content("\n".join(lines))
+    return message

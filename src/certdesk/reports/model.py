@@ -19,6 +19,9 @@ class ReportRow:
     last_probe_at: datetime | None
     last_probe_ok: bool | None
     last_error: str | None
+    # The expiry of the certificate certdesk installed (proven) on the URL, when it is
+    # not the one that counts (served): shown beside it.
+    installed_not_after: datetime | None = None
 
     def days_left(self, at: datetime) -> int:
         """Whole days until expiry (negative when expired), rounded towards expiry."""

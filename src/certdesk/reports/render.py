@@ -53,6 +53,14 @@ def _probe(row: ReportRow) -> str:
     return "ok" if row.last_probe_ok else f"failed: {row.last_error or 'error'}"
 
 
+def _source(row: ReportRow) -> str:
+    """Where the expiry comes from, with the installed certificate's beside a served one
+    that differs (a renewal whose deploy failed: the old certificate is still served)."""
+    if row.installed_not_after is None:
+        return row.source
+    return f"{row.source} (installed: {iso_utc(row.installed_not_after)})"
+
+
 def _next_step(report: Report, row: ReportRow) -> str:
     if row.not_after <= report.at:
         return f"renew now (certdesk renew {row.url}): visitors see a security warning"
@@ -74,6 +82,9 @@ def row_json(report: Report, row: ReportRow) -> dict[str, Any]:
         "drift": row.drift,
         "last_probe": iso_utc(row.last_probe_at) if row.last_probe_at else None,
         "last_probe_result": _probe(row),
+        "installed_not_after": iso_utc(row.installed_not_after)
+        if row.installed_not_after
+        else None,
     }
 
 
@@ -141,7 +152,7 @@ def to_text(report: Report) -> str:
             lines.append(
                 f"    {row.common_name or '?'} from {row.issuer or '?'}; "
                 f"expires {iso_utc(row.not_after)} ({_local(report, row.not_after)}), "
-                f"{left}; {row.source}"
+                f"{left}; {_source(row)}"
                 + ("; DRIFT: not the certificate certdesk installed" if row.drift else "")
             )
             lines.append(f"    last probe: {_probe(row)}; next: {_next_step(report, row)}")
@@ -185,7 +196,7 @@ def to_html(report: Report) -> str:
                 iso_utc(row.not_after),
                 _local(report, row.not_after),
                 str(row.days_left(report.at)),
-                row.source,
+                _source(row),
                 "yes" if row.drift else ("no" if row.drift is not None else ""),
                 _probe(row),
                 _next_step(report, row),

@@ -58,6 +58,8 @@ def select_rows(
             DomainState.last_error_kind,
             cert.common_name,
             cert.issuer_common_name,
+            cert.not_after,
+            Binding.install_state,
         )
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .outerjoin(DomainState, DomainState.domain_id == Domain.id)
@@ -85,6 +87,8 @@ def select_rows(
             err,
             c_cn,
             c_issuer,
+            c_not_after,
+            install_state,
         ) = row
         assert not_after is not None  # the WHERE clause selects on it
         yield ReportRow(
@@ -99,6 +103,9 @@ def select_rows(
             last_probe_at=probe_at,
             last_probe_ok=ok,
             last_error=err,
+            installed_not_after=c_not_after
+            if install_state == "installed" and c_not_after != not_after
+            else None,
         )
 
 

@@ -187,6 +187,16 @@ class Binding(Base):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     bound_at: Mapped[datetime]
     unbound_at: Mapped[datetime | None]
+    # Where the install of this binding stands (``desk.installs.InstallState``): stored,
+    # installing, installed (proven by a handshake) or install-failed; with the last
+    # reason, the failed attempts in a row, when the next try is due, when it was proven,
+    # and whether the operators were told of repeated failures.
+    install_state: Mapped[str] = mapped_column(String(20), default="stored")
+    install_reason: Mapped[str | None] = mapped_column(Text)
+    install_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    install_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    installed_at: Mapped[datetime | None]
+    install_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
     domain: Mapped[Domain] = relationship()
     certificate: Mapped[CertificateRecord] = relationship()
 

@@ -9,6 +9,7 @@ finding of a refused certificate with its fix.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,13 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
 from certdesk.application.installer import InstallOutcome
+from certdesk.desk import NotFound
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.pki.csr import KeyKind, Subject
-from certdesk.web.common import attempt, form_page, render, run, tenants_of, viewer
+from certdesk.web.common import PageError, attempt, form_page, render, run, tenants_of, viewer
 from certdesk.web.forms import Problems, lines, problems_of
 
 router = APIRouter(include_in_schema=False)
@@ -36,6 +38,7 @@ KEYS = tuple(
 )
 
 Csrf = Annotated[str, Form(max_length=200)]
+Url = Annotated[str, Form(max_length=2048)]
 
 
 def _install(request: Request, who: Principal, request_id: int | None) -> list[Any]:
@@ -46,7 +49,8 @@ def _install(request: Request, who: Principal, request_id: int | None) -> list[A
             who.actor, request_id
         )
     except CertdeskError as exc:
-        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}")]
+        # The certificate is stored; the install could not even begin.
+        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}", state="stored")]
 
 
 # --- a customer's .pfx -------------------------------------------------------------------
@@ -209,6 +213,18 @@ def order_csr_download(request: Request, order_id: Id) -> Response:
     who = viewer(request)
     view = run(request, who, desk.show_order, order_id=order_id)
     return download(view.csr_pem, "application/pkcs10", f"{view.common_name}.csr")
+
+
+@router.post("/domain/install")
+def domain_install(request: Request, csrf_token: Csrf = "", url: Url = "") -> Response:
+    """Retry now, from the domain page: install the certificate bound to the URL (one of
+    the viewer's) on its terminator and prove it; the page then shows its state."""
+    who = viewer(request, form_csrf=csrf_token)
+    try:
+        request.app.state.installer.install(who.actor, urls=[url])
+    except NotFound as exc:
+        raise PageError.of(exc) from exc
+    return RedirectResponse(f"/domain?url={quote(url, safe='')}&retried=1", 303)
 
 
 @router.post("/orders/{order_id}/cancel")

@@ -58,13 +58,30 @@ def rows(domains: Sequence[DomainView], now: datetime) -> list[Row]:
                 days_left(d.not_after, now) if d.not_after is not None else None,
                 level,
                 "/domain?url=" + quote(d.url, safe=""),
-                d.not_after.astimezone(UTC).date().isoformat() if d.not_after else "—",
+                _expires(d),
                 URGENCY_TEXT[level],
             )
         )
     far = datetime.max.replace(tzinfo=now.tzinfo)
     out.sort(key=lambda r: (r.domain.not_after or far, r.domain.url))
     return out
+
+
+def _day(at: datetime) -> str:
+    return at.astimezone(UTC).date().isoformat()
+
+
+def _expires(d: DomainView) -> str:
+    """The expiry that counts (served, else the bound certificate's), with the installed
+    one beside it when they differ, and a certificate whose install failed said so."""
+    if d.not_after is None:
+        return "—"
+    text = _day(d.not_after)
+    if d.installed_not_after is not None and d.installed_not_after != d.not_after:
+        text += f" (installed: {_day(d.installed_not_after)})"
+    elif d.install_state == "install-failed":
+        text += " (stored; not installed)"
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.desk.domains import Overview
+from certdesk.desk.installs import InstallState, install_state
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
 from certdesk.desk.served import ServedPage
@@ -30,6 +31,13 @@ router = APIRouter(include_in_schema=False)
 
 
 PAGE = 50
+
+INSTALL_TEXT = {
+    InstallState.STORED: "Stored; not installed",
+    InstallState.INSTALLING: "Installing",
+    InstallState.INSTALLED: "Installed",
+    InstallState.FAILED: "Stored; not installed",
+}
 
 
 @router.get("/")
@@ -170,15 +178,20 @@ def domain_page(
     asked: ProbeRequestView | None = None
     if probe is not None:
         asked = run(request, who, get_probe_request, request_id=probe)
-    left = time_left(view.not_after, now) if view.not_after is not None else None
+    install = run(request, who, install_state, url=url)
+    live = view.served_not_after or view.not_after  # what is served counts, as in reports
+    left = time_left(live, now) if live is not None else None
     return render(
         request,
         "domain.html",
         {
             "domain": view,
+            "install": install,
+            "install_text": INSTALL_TEXT,
+            "can_install": request.app.state.installer.configured or view.deploy_target,
             "probes": probes,
             "time_left": left,
-            "urgency": urgency(view.not_after, now),
+            "urgency": urgency(live, now),
             "urgency_text": URGENCY_TEXT,
             "asked": asked,
             "note": DOMAIN_NOTES.get(done),

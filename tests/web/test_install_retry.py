@@ -1,0 +1,85 @@
+"""The portal tells the truth about an install: an upload whose install fails (nginx is
+down) is titled "stored; not installed" in amber with "Retry now", never "Certificate
+installed"; the button (a POST with its CSRF token) installs once nginx is up; another
+tenant's URL is a 404 and changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from certdesk.desk import Desk
+from certdesk.settings import Settings
+from tests.database import unchanged
+from tests.deploy.servers import Nginx, run_nginx, start_nginx, stop
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
+from tests.web.conftest import settings_in
+
+Login = Callable[[str], tuple[httpx.Client, str]]
+URL = "https://store.test.com"
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
+    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
+        yield server
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path, pki: OpenSSLPKI, template_folder: Path, nginx: Nginx) -> Settings:
+    """The portal's data folder, with nginx as the default deploy target."""
+    folder = tmp_path / "data"
+    shutil.copytree(template_folder, folder)
+    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
+    return dataclasses.replace(
+        settings_in(folder, pki), deploy_targets=targets, deploy_default="edge"
+    )
+
+
+def test_a_failed_install_is_amber_with_retry_now(
+    login: Login, web_desk: Desk, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    alice, csrf = login("alice")
+    assert nginx.proc is not None
+    stop(nginx.proc)
+    uploaded = alice.post(
+        "/upload",
+        data={"password": PFX_PASSWORD, "common_name": "store.test.com", "urls": URL,
+              "csrf_token": csrf},
+        files={"file": ("c.pfx", pki.modern_pfx.read_bytes(), "application/x-pkcs12")},
+    )  # fmt: skip
+    assert uploaded.status_code == 200, uploaded.text
+    page = uploaded.text
+    assert "<title>Certificate stored; not installed" in page
+    assert "Certificate installed" not in page
+    assert 'class="install-amber"' in page
+    assert "Retry now" in page
+    assert "next try at" in page
+
+    assert "(stored; not installed)" in alice.get("/").text  # the dashboard says it too
+
+    domain = alice.get("/domain", params={"url": URL})
+    assert 'class="badge i-install-failed"' in domain.text
+    assert "Retry now" in domain.text
+
+    bob, bob_csrf = login("bob")
+    with unchanged(web_desk):
+        theirs = bob.post("/domain/install", data={"csrf_token": bob_csrf, "url": URL})
+        assert theirs.status_code == 404
+        no_token = alice.post("/domain/install", data={"url": URL})
+        assert no_token.status_code == 403
+
+    start_nginx(nginx)
+    retried = alice.post(
+        "/domain/install", data={"csrf_token": csrf, "url": URL}, follow_redirects=False
+    )
+    assert retried.status_code == 303
+    shown = alice.get(retried.headers["location"])
+    assert 'class="badge i-installed">Installed<' in shown.text
+    assert "Retry now" not in shown.text
+    assert "(stored; not installed)" not in alice.get("/").text
