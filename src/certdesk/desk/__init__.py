@@ -22,7 +22,6 @@ from certdesk.desk.domains import (
     count_domains,
     domain_overview,
     list_domains,
-    parse_url,
     remove_domain,
     show_domain,
 )
@@ -80,7 +79,6 @@ __all__ = [
     "list_requests",
     "list_tenants",
     "order_csr",
-    "parse_url",
     "remove_domain",
     "renew",
     "rotate_master_key",

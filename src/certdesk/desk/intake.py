@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from certdesk.desk.context import Ctx, Duplicate, Refused, Stages, staged, tenant_by_name
-from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
+from certdesk.desk.domains import current_certificates, ensure_domain
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import (
     CheckSpec,
@@ -48,7 +48,7 @@ from certdesk.errors import (
     WrongPassword,
     about,
 )
-from certdesk.pki import Finding, Severity, check_bundle, describe, load_bundle
+from certdesk.pki import DomainUrl, Finding, Severity, check_bundle, describe, load_bundle
 from certdesk.pki.names import normalise_pattern
 
 
@@ -144,7 +144,7 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
     if not urls:
         raise InvalidArgument("give at least one URL the certificate is for (--url)", field="urls")
     with about("urls"):
-        parsed = [parse_url(u) for u in urls]
+        parsed = [DomainUrl.parse(u) for u in urls]
     if not common_name.strip():
         raise InvalidArgument(
             "give the certificate's common name (--common-name)", field="common_name"

@@ -30,7 +30,6 @@ from certdesk.desk.domains import (
     current_certificates,
     ensure_domain,
     find_domain,
-    parse_url,
 )
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import CheckSpec, certificates_of, check_spec, der_of
@@ -53,6 +52,7 @@ from certdesk.errors import (
 )
 from certdesk.pki import (
     Bundle,
+    DomainUrl,
     Finding,
     Severity,
     check_bundle,
@@ -109,7 +109,7 @@ def order_csr(
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
     with about("urls"):
-        parsed = [parse_url(u) for u in urls]
+        parsed = [DomainUrl.parse(u) for u in urls]
         for url in parsed:  # refused now, as intake does, not when the certificate comes back
             claim_check(ctx, owner, url)
     new_key = generate_key(kind)

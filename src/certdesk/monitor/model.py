@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.errors import InvalidArgument
-from certdesk.pki import CertificateInfo, iso_utc, parse_host
+from certdesk.pki import CertificateInfo, DomainUrl, iso_utc
 
 
 class ErrorKind(enum.StrEnum):
@@ -64,6 +64,17 @@ class ProbeTarget:
             object.__setattr__(self, "expected_sha256", normal)
 
     @classmethod
+    def for_url(cls, url: DomainUrl, expected_sha256: str | None = None) -> ProbeTarget:
+        """A target for a domain's URL, through its connect-to address if it has one."""
+        return cls(
+            url=url.url,
+            host=url.hostname,
+            port=url.port,
+            connect_to=url.connect_to.pair if url.connect_to is not None else None,
+            expected_sha256=expected_sha256,
+        )
+
+    @classmethod
     def from_url(
         cls,
         url: str,
@@ -71,13 +82,13 @@ class ProbeTarget:
         connect_to: tuple[str, int] | None = None,
         expected_sha256: str | None = None,
     ) -> ProbeTarget:
-        """A target from a URL or ``host[:port]`` (port 443 unless given)."""
-        host = parse_host(url)
-        name = str(host.ip) if host.ip is not None else host.name
+        """A target from a URL or ``host[:port]`` as given (port 443 unless given); its
+        host may be an IP address."""
+        parsed = DomainUrl.parse(url, allow_ip=True)
         return cls(
             url=url,
-            host=name,
-            port=host.port if host.port is not None else 443,
+            host=parsed.hostname,
+            port=parsed.port,
             connect_to=connect_to,
             expected_sha256=expected_sha256,
         )

@@ -28,17 +28,20 @@ from certdesk.pki.load import (
 )
 from certdesk.pki.names import Host, covers, parse_host, pattern_matches
 from certdesk.pki.paths import BuiltChain, build_chain, served
+from certdesk.pki.urls import Address, DomainUrl, install_name
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ITERATIONS",
     "MAX_KEY_BITS",
+    "Address",
     "BuiltChain",
     "Bundle",
     "CertificateInfo",
     "ChainAnalysis",
     "CheckOptions",
     "CheckReport",
+    "DomainUrl",
     "Finding",
     "Host",
     "PrivateKey",
@@ -50,6 +53,7 @@ __all__ = [
     "describe",
     "ensure_key_matches",
     "fingerprint",
+    "install_name",
     "iso_utc",
     "key_to_pem",
     "load_bundle",
