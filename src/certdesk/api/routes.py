@@ -28,6 +28,7 @@ from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
+from certdesk.pki.expiry import Urgency
 
 router = APIRouter(prefix="/api")
 
@@ -210,7 +211,7 @@ def domains_served(
     p: Who,
     d: DeskDep,
     tenant: str | None = None,
-    urgency: Literal["none", "expired", "critical", "warning", "ok"] | None = None,
+    urgency: Urgency | None = None,
     drift: bool = Query(False, description="Only the URLs that serve another certificate."),
     failing: bool = Query(False, description="Only the URLs whose latest probe failed."),
     limit: int = Query(100, ge=1, le=1000, description="At most this many domains."),

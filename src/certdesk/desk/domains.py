@@ -290,7 +290,7 @@ def domain_overview(
         raise ValueError("urgency buckets need growing, positive deltas")
     if chart_days < 0:
         raise ValueError("the chart cannot cover a negative number of days")
-    labels = [label for label, _ in buckets]
+    labels = [str(label) for label, _ in buckets]  # plain words: a statement shape
     weeks = -(-chart_days // 7)
     # The urgencies and the chart's weeks are runs of segments of the expiries cut at
     # every edge of either: each dated domain's index entry is read once.
