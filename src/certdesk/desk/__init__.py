@@ -39,6 +39,7 @@ from certdesk.desk.orders import (
     show_order,
 )
 from certdesk.desk.served import ServedPage, ServedRow, served_overview
+from certdesk.desk.statuses import OrderStatus, RequestStatus
 from certdesk.desk.tenants import TenantView, add_tenant, change_tenant, list_tenants
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 
@@ -53,10 +54,12 @@ __all__ = [
     "Duplicate",
     "Export",
     "NotFound",
+    "OrderStatus",
     "OrderView",
     "Policy",
     "Portal",
     "Refused",
+    "RequestStatus",
     "RequestView",
     "RotateResult",
     "ServedPage",

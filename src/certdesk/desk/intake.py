@@ -39,6 +39,7 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
+from certdesk.desk.statuses import RequestStatus
 from certdesk.errors import (
     InputError,
     InvalidArgument,
@@ -223,7 +224,7 @@ def store_submission(
         "submit",
         f"install {leaf.common_name} on " + ", ".join(plan.urls),
     )
-    advance(ctx, request, "processing", "certificate checked and stored, key encrypted")
+    advance(ctx, request, RequestStatus.PROCESSING, "certificate checked and stored, key encrypted")
     bind(ctx, cert, domains, request)
     finish_intake(ctx, request, domains, "certificate accepted")
     ctx.audit(
