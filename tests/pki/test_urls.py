@@ -53,7 +53,7 @@ def test_one_written_form(text: str, url: str, hostname: str, port: int) -> None
         ("*.test.com", "wildcard"),
         ("https://a*.test.com", "wildcard"),
         ("https://store.test.com:99999", "invalid port"),
-        ("store.test.com:70000", "out of range"),
+        ("store.test.com:70000", "port 70000 of 'store.test.com:70000' is out of range"),
         ("a b.test.com", "not a valid host name"),
     ],
 )

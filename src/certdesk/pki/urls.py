@@ -112,7 +112,7 @@ class DomainUrl:
             text = "https:" + text if text.startswith("//") else "https://" + text
         path = urlsplit(text).path.rstrip("/")
         address = Address.parse(connect_to) if connect_to and connect_to.strip() else None
-        return cls(host.name, host.port or 443, path, address)
+        return cls(host.name, _port_checked(host.port or 443, value), path, address)
 
     @property
     def url(self) -> str:
