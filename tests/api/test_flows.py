@@ -247,7 +247,11 @@ def test_pfx_submission_stores_and_binds(api: Api, reseller: httpx.Client) -> No
     one = reseller.get(f"/api/requests/{body['request_id']}")
     assert one.status_code == 200
     assert [step[1] for step in one.json()["timeline"]][-1] == "completed"
-    assert reseller.get("/api/requests", params={"status": "open"}).json() == []
+    # A status that does not exist is refused, naming the ones that do.
+    unknown = reseller.get("/api/requests", params={"status": "open"})
+    assert unknown.status_code == 400
+    assert error_code(unknown) == "invalid-argument"
+    assert "'processing'" in unknown.json()["error"]["message"]
     audit = reseller.get("/api/audit", params={"tenant": TENANT, "limit": 3}).json()
     assert audit[0]["action"] == "certificate.submit"
     assert audit[0]["object_id"] == sha

@@ -11,8 +11,8 @@ import pytest
 
 from certdesk.application.compose import policy_for
 from certdesk.desk import Actor
-from certdesk.desk import domains as dom
 from certdesk.desk.context import tenant_by_name
+from certdesk.pki import DomainUrl
 from certdesk.settings import load_settings
 from certdesk.store.models import Domain
 from tests.api.conftest import Api, error_code
@@ -134,6 +134,6 @@ def test_existing_names_can_still_be_found_and_removed(api: Api) -> None:
                 created_at=ctx.now,
             )
         )
-    assert dom.parse_url("vm.internal").hostname == "vm.internal"
+    assert DomainUrl.parse("vm.internal").hostname == "vm.internal"
     removed = operator.delete("/api/domains", params={"url": "https://vm.internal"})
     assert removed.status_code == 200, removed.text

@@ -13,7 +13,7 @@ from certdesk.errors import InvalidArgument
 from certdesk.monitor import ErrorKind, ProbeResult, ProbeTarget, probe_all, probe_many
 from certdesk.monitor import prober as prober_module
 from tests.monitor.conftest import ALERT_NAME, TLSServer
-from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
+from tests.openssl_pki import OpenSSLPKI, openssl_date, openssl_fingerprint, openssl_x509
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -68,6 +68,49 @@ def test_good_chain_with_intermediate(pki: OpenSSLPKI, server: TLSServer) -> Non
     assert leaf.not_after == pki.cert("leaf").not_valid_after_utc
     assert "certdesk Test Intermediate CA" in leaf.issuer
     assert result.to_json()["leaf"]["sha256"] == leaf.sha256
+
+
+def test_one_json_form_with_or_without_details(
+    pki: OpenSSLPKI, server: TLSServer, closed_port: int
+) -> None:
+    """The CLI, a deploy's proof and a stored probe request write ProbeResult.to_json;
+    without details it is the same form, less the handshake's details."""
+    [good] = probe(pki, at(server, "store.test.com"))
+    [refused] = probe(
+        pki, ProbeTarget(url="r", host="x.test.com", connect_to=("127.0.0.1", closed_port))
+    )
+    full = good.to_json()
+    assert (full["sha256"], full["leaf"]["sha256"]) == (openssl_fingerprint(pki.leaf_crt),) * 2
+    assert openssl_date(openssl_x509(pki.leaf_crt, "-enddate")) == datetime.fromisoformat(
+        full["not_after"]
+    )
+    assert [c["sha256"] for c in full["chain"]] == [openssl_fingerprint(pki.int_crt)]
+    assert (full["at"], full["ok"], full["error"], full["address"]) == (
+        NOW.isoformat().replace("+00:00", "Z"),
+        True,
+        None,
+        ["127.0.0.1", server.port],
+    )
+    for result in (good, refused):
+        data, short = result.to_json(), result.to_json(details=False)
+        assert set(data) == set(full)
+        assert short == {key: data[key] for key in short}
+        assert set(data) - set(short) == {
+            "connect_to",
+            "address",
+            "duration_ms",
+            "tls_version",
+            "cipher",
+            "leaf",
+            "chain",
+        }
+    failed = refused.to_json()
+    assert (failed["ok"], failed["error"], failed["sha256"], failed["leaf"]) == (
+        False,
+        "refused",
+        None,
+        None,
+    )
 
 
 def test_expired_is_recorded_with_its_facts(pki: OpenSSLPKI, server: TLSServer) -> None:

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from certdesk.errors import InvalidArgument
+from certdesk.pki.expiry import is_expired
 from certdesk.reports import Schedule, parse_timezone
-from certdesk.reports.windows import is_expired, parse_clock
+from certdesk.reports.windows import parse_clock
 from certdesk.scheduler import report_config
 from certdesk.settings import Settings, load_settings
 

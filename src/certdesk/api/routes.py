@@ -33,6 +33,7 @@ from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
+from certdesk.pki.expiry import Urgency
 from certdesk.reports import preview_report, render
 from certdesk.scheduler.reports import history as report_history
 from certdesk.scheduler.reports import report_config
@@ -159,13 +160,13 @@ def tenant_change(name: str, body: TenantChange, p: Who, d: DeskDep) -> Any:
 class DomainIn(BaseModel):
     url: str = Field(max_length=2048)
     tenant: str
-    portal: Literal["bss", "storefront", "other"] = "other"
+    portal: desk.Portal = desk.Portal.OTHER
     connect_to: str | None = None
 
 
 class DomainChange(BaseModel):
     url: str
-    portal: Literal["bss", "storefront", "other"] | None = None
+    portal: desk.Portal | None = None
     connect_to: str | None = None
     monitored: bool | None = None
 
@@ -218,7 +219,7 @@ def domains_served(
     p: Who,
     d: DeskDep,
     tenant: str | None = None,
-    urgency: Literal["none", "expired", "critical", "warning", "ok"] | None = None,
+    urgency: Urgency | None = None,
     drift: bool = Query(False, description="Only the URLs that serve another certificate."),
     failing: bool = Query(False, description="Only the URLs whose latest probe failed."),
     limit: int = Query(100, ge=1, le=1000, description="At most this many domains."),
@@ -303,7 +304,7 @@ async def submit(
     tenant: Annotated[str, Form()],
     urls: Annotated[list[str], Form()],
     password: Annotated[str | None, Form()] = None,
-    portal: Annotated[Literal["bss", "storefront", "other"], Form()] = "other",
+    portal: Annotated[desk.Portal, Form()] = desk.Portal.OTHER,
 ) -> Any:
     """Submit a customer's .pfx with its password, common name and URLs.
 
@@ -382,7 +383,9 @@ def csr_new(body: CsrIn, p: Who, d: DeskDep) -> Any:
 
 @router.get("/csr", tags=["csr"])
 @quick_read
-def csr_list(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
+def csr_list(
+    p: Who, d: DeskDep, tenant: str | None = None, status: desk.OrderStatus | None = None
+) -> Any:
     return [_order_json(v) for v in d.run(p.actor, desk.list_orders, tenant=tenant, status=status)]
 
 
@@ -531,7 +534,9 @@ def probe_history(p: Who, d: DeskDep, url: str, limit: int = Query(50, ge=1, le=
 
 @router.get("/requests", tags=["requests"])
 @quick_read
-def requests_(p: Who, d: DeskDep, tenant: str | None = None, status: str | None = None) -> Any:
+def requests_(
+    p: Who, d: DeskDep, tenant: str | None = None, status: desk.RequestStatus | None = None
+) -> Any:
     return jsonable(d.run(p.actor, desk.list_requests, tenant=tenant, status=status))
 
 

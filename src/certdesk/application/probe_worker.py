@@ -13,28 +13,14 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
 
 from certdesk.application.probing import probe_and_record
 from certdesk.desk import probe_requests as queue
 from certdesk.desk.context import Actor, Desk
-from certdesk.pki import iso_utc
 from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.probe_worker")
 WORKER = Actor(name="probe-worker")
-
-
-def _result(r: Any) -> dict[str, Any]:
-    return {
-        "url": r.target.url,
-        "ok": r.ok,
-        "error": str(r.error) if r.error else None,
-        "message": r.message,
-        "sha256": r.chain[0].sha256 if r.chain else None,
-        "not_after": iso_utc(r.chain[0].not_after) if r.chain else None,
-        "drift": r.drift,
-    }
 
 
 def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) -> bool:
@@ -62,7 +48,10 @@ def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) ->
         return True
     with desk.context(WORKER) as ctx:
         queue.finish_probe_request(
-            ctx, request_id=claimed.id, worker=worker, results=[_result(r) for r in results]
+            ctx,
+            request_id=claimed.id,
+            worker=worker,
+            results=[r.to_json(details=False) for r in results],
         )
     return True
 

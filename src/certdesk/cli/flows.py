@@ -239,7 +239,7 @@ def csr_new(
 def csr_list(
     tenant: Annotated[str | None, typer.Option("--tenant")] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, fulfilled or cancelled.")
+        desk.OrderStatus | None, typer.Option("--status", help="Only the orders in this status.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -396,7 +396,10 @@ def export(
 
 def requests(
     tenant: Annotated[str | None, typer.Option("--tenant")] = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
+    status: Annotated[
+        desk.RequestStatus | None,
+        typer.Option("--status", help="Only the requests in this status."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The requests (tickets) and where each stands, with its timeline."""

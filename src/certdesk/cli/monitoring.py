@@ -77,7 +77,7 @@ def probe(
             progress=lambda _result: bar.advance(task),
         )
     if as_json:
-        print_json({"probes": [_probe_json(r) for r in results]})
+        print_json({"probes": [r.to_json() for r in results]})
     else:
         table = Table("url", "result", "certificate", "expires", "issuer", "drift")
         for r in results:
@@ -93,24 +93,6 @@ def probe(
         out.print(table)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
-
-
-def _probe_json(r: Any) -> dict[str, Any]:
-    leaf = r.chain[0] if r.chain else None
-    return {
-        "url": r.target.url,
-        "at": iso_utc(r.started_at),
-        "ok": r.ok,
-        "error": str(r.error) if r.error else None,
-        "message": r.message,
-        "sha256": leaf.sha256 if leaf else None,
-        "not_after": iso_utc(leaf.not_after) if leaf else None,
-        "issuer": leaf.issuer if leaf else None,
-        "trusted": r.trusted,
-        "covers_host": r.covers_host,
-        "drift": r.drift,
-        "chain": [c.sha256 for c in r.chain],
-    }
 
 
 def report(

@@ -32,7 +32,7 @@ from certdesk.errors import CertdeskError, InvalidArgument
 from certdesk.pki.export import ensure_key_matches
 from certdesk.pki.facts import fingerprint, iso_utc
 from certdesk.pki.load import PrivateKey
-from certdesk.pki.names import parse_host, to_alabel
+from certdesk.pki.urls import DomainUrl, install_name
 
 
 class DeployError(CertdeskError):
@@ -98,7 +98,7 @@ class DeployItem:
     def __post_init__(self) -> None:
         if not self.chain:
             raise InvalidArgument(f"no certificate to deploy for {self.url!r}")
-        name = normalise_hostname(self.hostname)
+        name = install_name(self.hostname)
         object.__setattr__(self, "hostname", name)
         object.__setattr__(self, "chain", tuple(self.chain))
         if not 0 < self.port < 65536:
@@ -116,19 +116,8 @@ class DeployItem:
     @classmethod
     def for_url(cls, url: str, chain: Sequence[x509.Certificate], key: PrivateKey) -> DeployItem:
         """An item for ``url`` (a URL or ``host[:port]``; port 443 unless given)."""
-        host = parse_host(url)
-        if host.ip is not None:
-            raise InvalidArgument(
-                f"{url!r} is an IP address; deploy targets serve host names",
-                hint="give the custom domain the certificate is for",
-            )
-        return cls(
-            hostname=host.name,
-            url=url,
-            chain=tuple(chain),
-            key=key,
-            port=host.port if host.port is not None else 443,
-        )
+        parsed = DomainUrl.parse(url)
+        return cls(hostname=parsed.hostname, url=url, chain=tuple(chain), key=key, port=parsed.port)
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -137,22 +126,6 @@ class DeployItem:
     @property
     def not_after(self) -> datetime:
         return self.chain[0].not_valid_after_utc
-
-
-def normalise_hostname(value: str) -> str:
-    """A host name as targets use it in file names: lower-case A-label, no IP."""
-    text = value.strip().rstrip(".").lower()
-    if not text or "/" in text or ":" in text:
-        raise InvalidArgument(
-            f"{value!r} is not a host name", hint="give a name like store.test.com"
-        )
-    name = to_alabel(text, what=value, wildcard=True)
-    if parse_host(name.removeprefix("*.")).ip is not None:
-        raise InvalidArgument(
-            f"{value!r} is an IP address; deploy targets serve host names",
-            hint="give the custom domain the certificate is for",
-        )
-    return name
 
 
 def file_stem(hostname: str) -> str:

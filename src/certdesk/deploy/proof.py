@@ -24,7 +24,7 @@ from certdesk import clock
 from certdesk.deploy.base import DeployItem
 from certdesk.errors import CertdeskError
 from certdesk.monitor import Clock, ProbeResult, ProbeTarget, probe_many
-from certdesk.pki.names import parse_host
+from certdesk.pki.urls import DomainUrl
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +86,10 @@ async def prove_many(
     targets: dict[int, ProbeTarget] = {}
     for n, item in enumerate(items):
         try:
-            host = parse_host(item.url)
+            url = DomainUrl.parse(item.url)
             targets[n] = ProbeTarget(
                 url=item.url,
-                host=host.name,
+                host=url.hostname,
                 port=item.port,
                 connect_to=connect_to,
                 expected_sha256=item.sha256,

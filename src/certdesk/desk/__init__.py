@@ -23,7 +23,6 @@ from certdesk.desk.domains import (
     count_domains,
     domain_overview,
     list_domains,
-    parse_url,
     remove_domain,
     show_domain,
 )
@@ -41,6 +40,7 @@ from certdesk.desk.orders import (
     show_order,
 )
 from certdesk.desk.served import ServedPage, ServedRow, served_overview
+from certdesk.desk.statuses import OrderStatus, RequestStatus
 from certdesk.desk.tenants import TenantView, add_tenant, change_tenant, list_tenants
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 
@@ -56,10 +56,12 @@ __all__ = [
     "Duplicate",
     "Export",
     "NotFound",
+    "OrderStatus",
     "OrderView",
     "Policy",
     "Portal",
     "Refused",
+    "RequestStatus",
     "RequestView",
     "RotateResult",
     "ServedPage",
@@ -84,7 +86,6 @@ __all__ = [
     "list_requests",
     "list_tenants",
     "order_csr",
-    "parse_url",
     "remove_domain",
     "renew",
     "rotate_master_key",

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import (
     BigInteger,
@@ -34,7 +33,8 @@ from certdesk.desk.context import (
 )
 from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument, about
-from certdesk.pki import parse_host
+from certdesk.pki import Address, DomainUrl
+from certdesk.pki.urls import PUBLIC_NAME_HINT
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState
 
@@ -43,43 +43,6 @@ class Portal(enum.StrEnum):
     BSS = "bss"
     STOREFRONT = "storefront"
     OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class Url:
-    """A custom-domain URL, normalised: ``https://host[:port][/path]``."""
-
-    url: str
-    hostname: str
-    port: int
-
-
-PUBLIC_NAME_HINT = "a custom domain is a public DNS name, like shop.example.com"
-
-
-def parse_url(value: str) -> Url:
-    """Read a URL or bare host name; the identity of a domain is its host and port."""
-    text = value.strip()
-    if not text:
-        raise InvalidArgument("an empty URL was given")
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme != "https":
-            raise InvalidArgument(
-                f"{value!r} is not an https:// URL", hint="custom domains are served over https"
-            )
-    try:
-        host = parse_host(text)
-    except InvalidArgument as exc:  # its hint speaks of --host; this is a custom domain
-        raise InvalidArgument(exc.message, hint=PUBLIC_NAME_HINT) from exc
-    if host.ip is not None:
-        raise InvalidArgument(f"{value!r} is an IP address; a custom domain is a name")
-    if host.name.startswith("*") or "*" in text:
-        raise InvalidArgument(f"{value!r} is a wildcard; give each URL the certificate serves")
-    port = host.port or 443
-    path = urlsplit(text if "://" in text else "https://" + text).path.rstrip("/")
-    netloc = host.name if port == 443 else f"{host.name}:{port}"
-    return Url(url=f"https://{netloc}{path}", hostname=host.name, port=port)
 
 
 # Names that are never a public custom domain (RFC 6761 localhost, invalid, test,
@@ -128,15 +91,16 @@ def _operators_only_connect_to(ctx: Ctx) -> None:
         raise Forbidden("only the platform's operators set a connect-to address")
 
 
-def parse_connect_to(value: str | None) -> str | None:
-    """``HOST:PORT`` of the platform's own terminator for this domain."""
+def stored_connect_to(value: str | None) -> str | None:
+    """The connect-to address as a domain keeps it: ``HOST:PORT`` in its one form."""
     if value is None or not value.strip():
         return None
-    host = parse_host(value.strip())
-    if host.port is None:
-        raise InvalidArgument(f"--connect-to {value!r} needs a port, like 10.0.0.5:443")
-    name = f"[{host.name}]" if host.ip is not None and host.ip.version == 6 else host.name
-    return f"{name}:{host.port}"
+    return str(Address.parse(value))
+
+
+def domain_url(domain: Domain) -> DomainUrl:
+    """The stored domain's URL, with its connect-to address, read by the one parser."""
+    return DomainUrl.parse(domain.url, connect_to=domain.connect_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +125,7 @@ class DomainView:
     served_not_after: datetime | None = None
 
 
-def _active(ctx: Ctx, url: Url) -> Domain | None:
+def _active(ctx: Ctx, url: DomainUrl) -> Domain | None:
     return ctx.session.scalars(
         select(Domain).where(
             Domain.hostname == url.hostname, Domain.port == url.port, Domain.removed_at.is_(None)
@@ -171,14 +135,14 @@ def _active(ctx: Ctx, url: Url) -> Domain | None:
 
 def find_domain(ctx: Ctx, value: str) -> Domain:
     """The actor's active domain for ``value``; another tenant's answers not-found."""
-    url = parse_url(value)
+    url = DomainUrl.parse(value)
     domain = _active(ctx, url)
     if domain is None or not ctx.visible(domain.tenant_id):
         raise NotFound(f"no domain {url.url}", hint="see 'certdesk domain list'")
     return domain
 
 
-def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
+def claim_check(ctx: Ctx, tenant: Tenant, url: DomainUrl) -> Domain | None:
     """The tenant's active domain for ``url``, or None when the tenant may add it: another
     tenant's URL is a ``conflict``, a name that is not public ``invalid-argument``."""
     domain = _active(ctx, url)
@@ -203,7 +167,7 @@ def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
 
 def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -> Domain:
     """The tenant's domain for ``value``, added if unknown; refused if another tenant has it."""
-    url = parse_url(value)
+    url = DomainUrl.parse(value)
     domain = claim_check(ctx, tenant, url)
     if domain is not None:
         return domain
@@ -227,7 +191,7 @@ def add_domain(
 ) -> DomainView:
     owner = tenant_by_name(ctx, tenant)
     with about("url"):
-        parsed = parse_url(url)
+        parsed = DomainUrl.parse(url)
         if _active(ctx, parsed) is not None:
             raise Conflict(
                 f"{parsed.url} is registered already",
@@ -236,7 +200,7 @@ def add_domain(
     with about("connect_to"):
         if connect_to:
             _operators_only_connect_to(ctx)
-        connect = parse_connect_to(connect_to)
+        connect = stored_connect_to(connect_to)
     with about("url"):
         domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = connect
@@ -343,7 +307,7 @@ def domain_overview(
         raise ValueError("urgency buckets need growing, positive deltas")
     if chart_days < 0:
         raise ValueError("the chart cannot cover a negative number of days")
-    labels = [label for label, _ in buckets]
+    labels = [str(label) for label, _ in buckets]  # plain words: a statement shape
     weeks = -(-chart_days // 7)
     # The urgencies and the chart's weeks are runs of segments of the expiries cut at
     # every edge of either: each dated domain's index entry is read once.
@@ -514,7 +478,7 @@ def change_domain(
     if connect_to is not None:
         with about("connect_to"):
             _operators_only_connect_to(ctx)
-            domain.connect_to = parse_connect_to(connect_to)
+            domain.connect_to = stored_connect_to(connect_to)
         changes["connect_to"] = domain.connect_to
     if monitored is not None:
         domain.monitored = changes["monitored"] = monitored

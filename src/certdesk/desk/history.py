@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, NotFound, reads, tenant_by_name
+from certdesk.desk.statuses import RequestStatus
 from certdesk.store.models import AuditEvent, Request, RequestEvent, Tenant
 
 
@@ -39,7 +40,11 @@ class AuditView:
 
 @reads
 def list_requests(
-    ctx: Ctx, *, tenant: str | None = None, status: str | None = None, limit: int = 500
+    ctx: Ctx,
+    *,
+    tenant: str | None = None,
+    status: RequestStatus | None = None,
+    limit: int = 500,
 ) -> list[RequestView]:
     stmt = select(Request, Tenant.name).join(Tenant, Tenant.id == Request.tenant_id)
     if tenant is not None:

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.records import advance, chain_of, open_key
+from certdesk.desk.statuses import RequestStatus
 from certdesk.pki import PrivateKey, served
 from certdesk.store.models import (
     Binding,
@@ -233,9 +234,9 @@ def record_install(
         if request is None:
             continue
         if ok:
-            advance(ctx, request, "completed", message)
-        elif not (installed and request.status == "completed"):
-            advance(ctx, request, "processing", message)
+            advance(ctx, request, RequestStatus.COMPLETED, message)
+        elif not (installed and request.status == RequestStatus.COMPLETED):
+            advance(ctx, request, RequestStatus.PROCESSING, message)
         tenant = ctx.session.get(Tenant, request.tenant_id)
         out.append(
             InstallRecord(

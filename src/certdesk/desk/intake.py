@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from certdesk.desk.context import Ctx, Duplicate, Refused, Stages, staged, tenant_by_name
-from certdesk.desk.domains import current_certificates, ensure_domain, parse_url
+from certdesk.desk.domains import current_certificates, ensure_domain
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import (
     CheckSpec,
@@ -40,6 +40,7 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
+from certdesk.desk.statuses import RequestStatus
 from certdesk.errors import (
     InputError,
     InvalidArgument,
@@ -49,7 +50,15 @@ from certdesk.errors import (
     WrongPassword,
     about,
 )
-from certdesk.pki import CertificateInfo, Finding, Severity, check_bundle, describe, load_bundle
+from certdesk.pki import (
+    CertificateInfo,
+    DomainUrl,
+    Finding,
+    Severity,
+    check_bundle,
+    describe,
+    load_bundle,
+)
 from certdesk.pki.names import normalise_pattern
 from certdesk.store.models import Binding, Request
 
@@ -146,7 +155,7 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
     if not urls:
         raise InvalidArgument("give at least one URL the certificate is for (--url)", field="urls")
     with about("urls"):
-        parsed = [parse_url(u) for u in urls]
+        parsed = [DomainUrl.parse(u) for u in urls]
     if not common_name.strip():
         raise InvalidArgument(
             "give the certificate's common name (--common-name)", field="common_name"
@@ -228,7 +237,7 @@ def store_submission(
         "submit",
         f"install {leaf.common_name} on " + ", ".join(plan.urls),
     )
-    advance(ctx, request, "processing", "certificate checked and stored, key encrypted")
+    advance(ctx, request, RequestStatus.PROCESSING, "certificate checked and stored, key encrypted")
     bind(ctx, cert, domains, request)
     finish_intake(ctx, request, domains, "certificate accepted")
     ctx.audit(
@@ -272,7 +281,7 @@ def _install_again(
     ) or open_request(ctx, tenant_id, "submit", f"install {leaf.common_name} on " + ", ".join(urls))
     for binding in pending:
         binding.request_id = request.id
-    advance(ctx, request, "processing", "submitted again: the install is tried again")
+    advance(ctx, request, RequestStatus.PROCESSING, "submitted again: the install is tried again")
     ctx.audit(
         "certificate.submit-again",
         "certificate",

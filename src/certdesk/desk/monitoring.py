@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, reads
-from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import proven_by_probe
 from certdesk.monitor.model import ProbeResult, ProbeTarget
 from certdesk.pki import to_pem
@@ -39,23 +39,9 @@ def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
     current = current_certificates(ctx, [d.id for d in domains])
     out: list[Target] = []
     for domain in domains:
-        connect = None
-        if domain.connect_to:
-            host, _, port = domain.connect_to.rpartition(":")
-            connect = (host.strip("[]"), int(port))
         cert = current.get(domain.id)
-        out.append(
-            Target(
-                domain.id,
-                ProbeTarget(
-                    url=domain.url,
-                    host=domain.hostname,
-                    port=domain.port,
-                    connect_to=connect,
-                    expected_sha256=cert.sha256 if cert else None,
-                ),
-            )
-        )
+        expected = cert.sha256 if cert else None
+        out.append(Target(domain.id, ProbeTarget.for_url(domain_url(domain), expected)))
     return out
 
 

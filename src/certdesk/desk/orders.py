@@ -30,7 +30,6 @@ from certdesk.desk.domains import (
     current_certificates,
     ensure_domain,
     find_domain,
-    parse_url,
 )
 from certdesk.desk.intermediates import known_intermediates
 from certdesk.desk.reading import CheckSpec, certificates_of, check_spec, der_of
@@ -43,6 +42,7 @@ from certdesk.desk.records import (
     seal_key,
     store_certificate,
 )
+from certdesk.desk.statuses import OrderStatus, RequestStatus
 from certdesk.errors import (
     CertdeskError,
     InputError,
@@ -53,6 +53,7 @@ from certdesk.errors import (
 )
 from certdesk.pki import (
     Bundle,
+    DomainUrl,
     Finding,
     Severity,
     check_bundle,
@@ -109,7 +110,7 @@ def order_csr(
     owner = tenant_by_name(ctx, tenant)
     kind = _key_kind(key_kind)
     with about("urls"):
-        parsed = [parse_url(u) for u in urls]
+        parsed = [DomainUrl.parse(u) for u in urls]
         for url in parsed:  # refused now, as intake does, not when the certificate comes back
             claim_check(ctx, owner, url)
     new_key = generate_key(kind)
@@ -136,7 +137,7 @@ def order_csr(
     advance(
         ctx,
         request,
-        "processing",
+        RequestStatus.PROCESSING,
         "CSR made; waiting for the certificate authority's signed certificate",
     )
     order = CsrOrder(
@@ -149,7 +150,7 @@ def order_csr(
         private_key_id=sealed.id,
         spki_sha256=sealed.spki_sha256,
         csr_pem=csr_pem(csr).decode("ascii"),
-        status="pending",
+        status=OrderStatus.PENDING,
         renewal_of_id=renewal_of.id if renewal_of is not None else None,
         request_id=request.id,
         created_at=ctx.now,
@@ -184,7 +185,7 @@ def _key_kind(value: str) -> KeyKind:
 
 @reads
 def list_orders(
-    ctx: Ctx, *, tenant: str | None = None, status: str | None = None
+    ctx: Ctx, *, tenant: str | None = None, status: OrderStatus | None = None
 ) -> list[OrderView]:
     stmt = select(CsrOrder).order_by(CsrOrder.id)
     if tenant is not None:
@@ -208,14 +209,14 @@ def show_order(ctx: Ctx, *, order_id: int) -> OrderView:
 
 def cancel_order(ctx: Ctx, *, order_id: int) -> OrderView:
     order = get_order(ctx, order_id)
-    if order.status != "pending":
+    if order.status != OrderStatus.PENDING:
         raise Conflict(f"CSR order {order_id} is {order.status}, not pending")
-    order.status = "cancelled"
+    order.status = OrderStatus.CANCELLED
     order.updated_at = ctx.now
     if order.request_id is not None:
         request = ctx.session.get(Request, order.request_id)
         if request is not None:
-            advance(ctx, request, "rejected", f"cancelled by {ctx.actor.name}")
+            advance(ctx, request, RequestStatus.REJECTED, f"cancelled by {ctx.actor.name}")
     ctx.audit("csr.cancel", "csr_order", order.id, order.tenant_id)
     return _view(ctx, order)
 
@@ -350,7 +351,7 @@ def store_completion(
     """Store the checked certificate and fulfil its order: the one step under the write
     lock. The order is taken again here: another completion may have fulfilled it since."""
     order = get_order(ctx, plan.order_id)
-    if order.status != "pending":
+    if order.status != OrderStatus.PENDING:
         raise _not_pending([order])
     owner = ctx.session.get(Tenant, order.tenant_id)
     assert owner is not None
@@ -372,7 +373,7 @@ def store_completion(
     before = current_certificates(ctx, [d.id for d in domains])
     request = ctx.session.get(Request, order.request_id) if order.request_id else None
     bind(ctx, cert, domains, request)
-    order.status = "fulfilled"
+    order.status = OrderStatus.FULFILLED
     order.certificate_id = cert.id
     order.updated_at = ctx.now
     if request is not None:
@@ -405,7 +406,7 @@ def _match_order(ctx: Ctx, found: SignedFile) -> tuple[CsrOrder, bytes]:
             select(CsrOrder).where(CsrOrder.spki_sha256.in_(list(by_spki))), CsrOrder.tenant_id
         )
     ).all()
-    pending = [o for o in orders if o.status == "pending"]
+    pending = [o for o in orders if o.status == OrderStatus.PENDING]
     if pending:
         order = pending[0]
         return order, by_spki[order.spki_sha256]
@@ -414,12 +415,12 @@ def _match_order(ctx: Ctx, found: SignedFile) -> tuple[CsrOrder, bytes]:
 
 def _not_pending(orders: Sequence[CsrOrder]) -> CertdeskError:
     """Why a certificate whose key matches ``orders``, none pending, is refused."""
-    if any(o.status == "fulfilled" for o in orders):
+    if any(o.status == OrderStatus.FULFILLED for o in orders):
         return Duplicate(
             "this certificate's order was fulfilled already",
             hint="nothing to do; see 'certdesk csr list'",
         )
-    if any(o.status == "cancelled" for o in orders):
+    if any(o.status == OrderStatus.CANCELLED for o in orders):
         return Conflict(
             "this certificate belongs to a CSR order that was cancelled",
             hint="order a new CSR with 'certdesk csr new'",

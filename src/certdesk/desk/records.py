@@ -9,6 +9,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from certdesk.desk.context import Ctx
+from certdesk.desk.statuses import RequestStatus
 from certdesk.pki import PrivateKey, describe, load_certificates, spki_sha256, to_pem
 from certdesk.pki.facts import key_facts
 from certdesk.store.models import (
@@ -167,7 +168,7 @@ def open_request(ctx: Ctx, tenant_id: int, kind: str, summary: str) -> Request:
     request = Request(
         tenant_id=tenant_id,
         kind=kind,
-        status="received",
+        status=RequestStatus.RECEIVED,
         summary=summary,
         created_by=ctx.actor.name,
         created_at=ctx.now,
@@ -176,12 +177,14 @@ def open_request(ctx: Ctx, tenant_id: int, kind: str, summary: str) -> Request:
     ctx.session.add(request)
     ctx.session.flush()
     ctx.session.add(
-        RequestEvent(request_id=request.id, at=ctx.now, status="received", message=summary)
+        RequestEvent(
+            request_id=request.id, at=ctx.now, status=RequestStatus.RECEIVED, message=summary
+        )
     )
     return request
 
 
-def advance(ctx: Ctx, request: Request, status: str, message: str) -> None:
+def advance(ctx: Ctx, request: Request, status: RequestStatus, message: str) -> None:
     """Move a request on (received → processing → completed | rejected), with its timeline."""
     request.status = status
     request.updated_at = ctx.now
@@ -192,8 +195,11 @@ def finish_intake(ctx: Ctx, request: Request, domains: Sequence[Domain], what: s
     """The end of an intake: completed now, or — with a deploy target — once installed."""
     urls = ", ".join(d.url for d in domains) or "no URL"
     if ctx.policy.installs:
-        advance(ctx, request, "processing", f"{what}; bound to {urls}; to be installed")
+        advance(ctx, request, RequestStatus.PROCESSING, f"{what}; bound to {urls}; to be installed")
     else:
         advance(
-            ctx, request, "completed", f"{what}; bound to {urls}; no deploy target is configured"
+            ctx,
+            request,
+            RequestStatus.COMPLETED,
+            f"{what}; bound to {urls}; no deploy target is configured",
         )

@@ -3,51 +3,27 @@ found, and the urgency of the expiry that counts.
 
 The expiry that counts is the one the reports use (``Domain.expires_at``): the served
 certificate's from the latest probe that completed a handshake, else the installed one's.
-Urgency is defined here once, for every page and count that shows it.
+Urgency is ``certdesk.pki.expiry``'s, as for every page, count and report that shows it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 
 from certdesk.desk.context import Ctx, reads, tenant_by_name
 from certdesk.errors import InvalidArgument
+from certdesk.pki.expiry import URGENCY_BUCKETS, Urgency, days_left, urgency
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
-# ``expired`` when ``not_after <= at``; then ``critical`` for 3 whole days left or less,
-# ``warning`` for 30 or less, else ``ok``; ``none`` when no expiry is known. As ranges for
-# the database: ``not_after < at + delta`` after expired (≤3 whole days is less than 4).
-URGENCY_BUCKETS: tuple[tuple[str, timedelta], ...] = (
-    ("critical", timedelta(days=4)),
-    ("warning", timedelta(days=31)),
-)
-URGENCIES = ("none", "expired", *(label for label, _ in URGENCY_BUCKETS), "ok")
-
-
-def days_left(not_after: datetime, at: datetime) -> int:
-    """Whole days until expiry, negative when expired (as the reports count them)."""
-    return int((not_after - at).total_seconds() // 86400)
-
-
-def urgency(not_after: datetime | None, at: datetime) -> str:
-    """``none`` (no expiry known), ``expired``, ``critical`` (≤3 days), ``warning`` (≤30),
-    ``ok``."""
-    if not_after is None:
-        return "none"
-    if not_after <= at:
-        return "expired"
-    for label, delta in URGENCY_BUCKETS:
-        if not_after < at + delta:
-            return label
-    return "ok"
-
+# The urgencies, most urgent known first; what each means is ``certdesk.pki.expiry``'s.
+URGENCIES = tuple(Urgency)
 
 _urgency_of = urgency  # served_overview's filter of that name shadows it
 
@@ -62,7 +38,7 @@ def _urgency_is(label: str, at: datetime) -> list[ColumnElement[bool]]:
     edges = [at, *(at + delta for _, delta in URGENCY_BUCKETS)]
     if label == "ok":
         return [expires >= edges[-1]]
-    n = [name for name, _ in URGENCY_BUCKETS].index(label) + 1
+    n = [name for name, _ in URGENCY_BUCKETS].index(Urgency(label)) + 1
     low = expires > at if n == 1 else expires >= edges[n - 1]
     return [low, expires < edges[n]]
 
@@ -85,7 +61,7 @@ class ServedRow:
     last_probe_at: datetime | None
     last_probe_ok: bool | None
     last_error: str | None  # the latest probe's error kind, when it failed
-    urgency: str
+    urgency: Urgency
     days_left: int | None
 
 

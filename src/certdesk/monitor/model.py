@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.errors import InvalidArgument
-from certdesk.pki import CertificateInfo, iso_utc, parse_host
+from certdesk.pki import CertificateInfo, DomainUrl, iso_utc
 
 
 class ErrorKind(enum.StrEnum):
@@ -64,6 +64,17 @@ class ProbeTarget:
             object.__setattr__(self, "expected_sha256", normal)
 
     @classmethod
+    def for_url(cls, url: DomainUrl, expected_sha256: str | None = None) -> ProbeTarget:
+        """A target for a domain's URL, through its connect-to address if it has one."""
+        return cls(
+            url=url.url,
+            host=url.hostname,
+            port=url.port,
+            connect_to=url.connect_to.pair if url.connect_to is not None else None,
+            expected_sha256=expected_sha256,
+        )
+
+    @classmethod
     def from_url(
         cls,
         url: str,
@@ -71,13 +82,13 @@ class ProbeTarget:
         connect_to: tuple[str, int] | None = None,
         expected_sha256: str | None = None,
     ) -> ProbeTarget:
-        """A target from a URL or ``host[:port]`` (port 443 unless given)."""
-        host = parse_host(url)
-        name = str(host.ip) if host.ip is not None else host.name
+        """A target from a URL or ``host[:port]`` as given (port 443 unless given); its
+        host may be an IP address."""
+        parsed = DomainUrl.parse(url, allow_ip=True)
         return cls(
             url=url,
-            host=name,
-            port=host.port if host.port is not None else 443,
+            host=parsed.hostname,
+            port=parsed.port,
             connect_to=connect_to,
             expected_sha256=expected_sha256,
         )
@@ -142,26 +153,46 @@ class ProbeResult:
     def leaf(self) -> ServedCertificate | None:
         return self.chain[0] if self.chain else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, details: bool = True) -> dict[str, Any]:
+        """The one JSON form of a probe result, for every output and for storing.
+
+        Always: ``url``, ``host``, ``port``, ``at``, ``ok``, ``error`` (an
+        :class:`ErrorKind` or null), ``message``, the served leaf's ``sha256``,
+        ``not_after`` and ``issuer`` (null without a handshake), ``trusted``,
+        ``trust_reason``, ``covers_host``, ``drift``, ``expected_sha256``. With
+        ``details`` (not kept in a probe request's answer, which a reseller reads and a
+        whole platform's sweep can fill): ``connect_to``, ``address`` (connected to),
+        ``duration_ms``, ``tls_version``, ``cipher``, and the served ``leaf`` and the
+        rest of its ``chain`` as certificate facts.
+        """
         leaf = self.leaf
-        return {
+        data: dict[str, Any] = {
             "url": self.target.url,
             "host": self.target.host,
             "port": self.target.port,
-            "connect_to": list(self.target.connect_to) if self.target.connect_to else None,
-            "started_at": iso_utc(self.started_at),
+            "at": iso_utc(self.started_at),
             "ok": self.ok,
             "error": self.error.value if self.error is not None else None,
             "message": self.message,
-            "address": list(self.address) if self.address else None,
-            "duration_ms": round(self.duration * 1000, 1) if self.duration is not None else None,
-            "tls_version": self.tls_version,
-            "cipher": self.cipher,
+            "sha256": leaf.sha256 if leaf is not None else None,
+            "not_after": iso_utc(leaf.not_after) if leaf is not None else None,
+            "issuer": leaf.issuer if leaf is not None else None,
             "trusted": self.trusted,
             "trust_reason": self.trust_reason,
             "covers_host": self.covers_host,
             "drift": self.drift,
             "expected_sha256": self.target.expected_sha256,
-            "leaf": leaf.info.to_json() if leaf is not None else None,
-            "chain": [c.info.to_json() for c in self.chain[1:]],
         }
+        if details:
+            data |= {
+                "connect_to": list(self.target.connect_to) if self.target.connect_to else None,
+                "address": list(self.address) if self.address else None,
+                "duration_ms": round(self.duration * 1000, 1)
+                if self.duration is not None
+                else None,
+                "tls_version": self.tls_version,
+                "cipher": self.cipher,
+                "leaf": leaf.info.to_json() if leaf is not None else None,
+                "chain": [c.info.to_json() for c in self.chain[1:]],
+            }
+        return data

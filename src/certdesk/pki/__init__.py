@@ -7,6 +7,7 @@ bytes, the trust roots and the instant ``at``. Imports only ``cryptography``,
 
 from certdesk.pki.chain import ChainAnalysis, Verification, order_chain, pick_leaf, verify
 from certdesk.pki.checks import CheckOptions, CheckReport, Finding, Severity, check_bundle
+from certdesk.pki.expiry import Urgency, days_left, is_expired, urgency
 from certdesk.pki.export import ensure_key_matches, key_to_pem, to_der, to_p7b, to_pem, to_pfx
 from certdesk.pki.facts import (
     CertificateInfo,
@@ -28,28 +29,35 @@ from certdesk.pki.load import (
 )
 from certdesk.pki.names import Host, covers, parse_host, pattern_matches
 from certdesk.pki.paths import BuiltChain, build_chain, served
+from certdesk.pki.urls import Address, DomainUrl, install_name
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ITERATIONS",
     "MAX_KEY_BITS",
+    "Address",
     "BuiltChain",
     "Bundle",
     "CertificateInfo",
     "ChainAnalysis",
     "CheckOptions",
     "CheckReport",
+    "DomainUrl",
     "Finding",
     "Host",
     "PrivateKey",
     "Severity",
+    "Urgency",
     "Verification",
     "build_chain",
     "check_bundle",
     "covers",
+    "days_left",
     "describe",
     "ensure_key_matches",
     "fingerprint",
+    "install_name",
+    "is_expired",
     "iso_utc",
     "key_to_pem",
     "load_bundle",
@@ -66,5 +74,6 @@ __all__ = [
     "to_p7b",
     "to_pem",
     "to_pfx",
+    "urgency",
     "verify",
 ]

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from certdesk.pki.chain import ChainAnalysis, Verification, is_self_signed, pick_leaf
+from certdesk.pki.expiry import is_expired
 from certdesk.pki.facts import CertificateInfo, describe, iso_utc, spki_sha256, time_left
 from certdesk.pki.load import Bundle
 from certdesk.pki.names import Host, PublicSuffixTest, covers
@@ -139,7 +140,7 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
 
 def _validity(leaf: CertificateInfo, options: CheckOptions) -> list[Finding]:
     at = options.at
-    if at > leaf.not_after:
+    if is_expired(leaf.not_after, at):
         days = (at - leaf.not_after).days
         return [
             Finding(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from certdesk.pki.expiry import days_left
+
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
@@ -25,8 +27,7 @@ class ReportRow:
 
     def days_left(self, at: datetime) -> int:
         """Whole days until expiry (negative when expired), rounded towards expiry."""
-        seconds = (self.not_after - at).total_seconds()
-        return int(seconds // 86400)
+        return days_left(self.not_after, at)
 
 
 @dataclass(frozen=True, slots=True)

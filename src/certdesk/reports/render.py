@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from certdesk.pki import iso_utc, time_left
+from certdesk.pki.expiry import is_expired
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.spreadsheet import csv_writer
 
@@ -44,7 +45,7 @@ def _local(report: Report, moment: datetime) -> str:
 
 
 def _status(report: Report, row: ReportRow) -> str:
-    return "expired" if row.not_after <= report.at else "expiring"
+    return "expired" if is_expired(row.not_after, report.at) else "expiring"
 
 
 def _probe(row: ReportRow) -> str:
@@ -62,7 +63,7 @@ def _source(row: ReportRow) -> str:
 
 
 def _next_step(report: Report, row: ReportRow) -> str:
-    if row.not_after <= report.at:
+    if is_expired(row.not_after, report.at):
         return f"renew now (certdesk renew {row.url}): visitors see a security warning"
     return f"order the renewal (certdesk renew {row.url}) before it expires"
 
@@ -147,7 +148,7 @@ def to_text(report: Report) -> str:
             lines.append("  none")
         for row in rows:
             when = time_left(row.not_after, report.at)
-            left = f"expired {when}" if row.not_after <= report.at else when
+            left = f"expired {when}" if is_expired(row.not_after, report.at) else when
             lines.append(f"  {row.url}  [{row.tenant}, {row.portal}]")
             lines.append(
                 f"    {row.common_name or '?'} from {row.issuer or '?'}; "
@@ -185,7 +186,7 @@ def to_html(report: Report) -> str:
         )
         body = []
         for row in rows:
-            expired = row.not_after <= report.at
+            expired = is_expired(row.not_after, report.at)
             style = ' style="background:#fde2e1"' if expired else ""
             cells = (
                 row.url,

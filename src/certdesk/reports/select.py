@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased
 
 from certdesk.desk.context import Ctx, reads, tenant_by_name
+from certdesk.pki.expiry import is_expired
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.windows import Window, daily_window, monthly_window
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -132,7 +133,7 @@ def build_report(
     expired: list[ReportRow] = []
     expiring: list[ReportRow] = []
     for row in select_rows(ctx, at, window, tenant_id=tenant_id):
-        (expired if row.not_after <= at else expiring).append(row)
+        (expired if is_expired(row.not_after, at) else expiring).append(row)
     return Report(
         kind=kind,
         at=at,

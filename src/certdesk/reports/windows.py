@@ -111,7 +111,3 @@ def daily_window(at: datetime, days: int = 3) -> Window:
 
 def monthly_window(at: datetime, min_days: int = 30, max_days: int = 60) -> Window:
     return Window(at + timedelta(days=min_days), at + timedelta(days=max_days), low_inclusive=True)
-
-
-def is_expired(not_after: datetime, at: datetime) -> bool:
-    return not_after <= at

@@ -29,7 +29,10 @@ from certdesk.web.forms import Problems, lines, problems_of
 
 router = APIRouter(include_in_schema=False)
 
-PORTALS = (("bss", "BSS (billing) portal"), ("storefront", "Storefront"), ("other", "Other"))
+PORTALS = tuple(
+    (p.value, label)
+    for p, label in zip(desk.Portal, ("BSS (billing) portal", "Storefront", "Other"), strict=True)
+)
 KEYS = tuple(
     (k.value, label)
     for k, label in zip(
@@ -104,7 +107,7 @@ async def upload(
         password=password.encode("utf-8") if password else None,
         common_name=common_name,
         urls=lines(urls),
-        portal=portal if portal in ("bss", "storefront", "other") else "other",
+        portal=portal if portal in tuple(desk.Portal) else desk.Portal.OTHER,
     )
     if problems:
         return _pfx_form(request, who, values, problems, 422)
@@ -249,7 +252,7 @@ def renew(
 def _signed_form(
     request: Request, who: Principal, problems: Problems, status: int = 200
 ) -> HTMLResponse:
-    pending = run(request, who, desk.list_orders, status="pending")
+    pending = run(request, who, desk.list_orders, status=desk.OrderStatus.PENDING)
     return form_page(request, who, "signed_form.html", problems, status, pending=pending)
 
 

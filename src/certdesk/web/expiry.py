@@ -1,5 +1,5 @@
 """Urgency in words, table rows, and the dashboard's chart of expiries (server-made SVG).
-Days left and urgency themselves are the desk's (``certdesk.desk.served``)."""
+Expiry, days left and urgency themselves are ``certdesk.pki.expiry``'s."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from certdesk.desk import DomainView
-from certdesk.desk.served import URGENCY_BUCKETS, days_left, urgency
+from certdesk.pki.expiry import URGENCY_BUCKETS, days_left, is_expired, urgency
 
 __all__ = [
     "URGENCY_BUCKETS",
@@ -23,6 +23,7 @@ __all__ = [
 
 WEEKS = 13  # 91 days: the coming 90 days, a bar per week
 CHART_DAYS = 90
+_TICK = timedelta(microseconds=1)
 
 
 URGENCY_TEXT = {
@@ -113,7 +114,7 @@ def chart(expiries: Sequence[datetime], now: datetime) -> Chart:
     counts = [0] * WEEKS
     horizon = now + timedelta(days=CHART_DAYS)
     for moment in expiries:
-        if now < moment <= horizon:
+        if not is_expired(moment, now) and moment <= horizon:
             counts[min((moment - now) // timedelta(days=7), WEEKS - 1)] += 1
     return chart_of_weeks(counts, now)
 
@@ -129,8 +130,8 @@ def chart_of_weeks(counts: Sequence[int], now: datetime) -> Chart:
     bars = []
     for week, count in enumerate(counts):
         start = now + timedelta(days=7 * week)
-        first_day = 7 * week
-        css = "critical" if first_day <= 3 else "warning" if first_day <= 30 else "ok"
+        # A bar has the urgency of the soonest expiry it counts (just after its start).
+        css = urgency(start + _TICK, now).value
         tall = (base - pad_top) * count / top
         bars.append(
             Bar(

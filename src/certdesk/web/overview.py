@@ -223,7 +223,7 @@ def requests_page(
     )
 
 
-_STATUSES = ("received", "processing", "completed", "rejected")
+_STATUSES = tuple(desk.RequestStatus)
 
 
 @router.get("/requests/{request_id}")
