@@ -29,6 +29,8 @@ from certdesk.desk.domains import (
 from certdesk.desk.export import Export, export_certificate
 from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
 from certdesk.desk.intake import SubmitResult, submit_pfx
+from certdesk.desk.managed import ManagedView, list_managed, managed_status
+from certdesk.desk.modes import CertificateMode, ManagedState
 from certdesk.desk.orders import (
     CompleteResult,
     OrderView,
@@ -46,6 +48,7 @@ from certdesk.desk.vaultops import RotateResult, rotate_master_key
 __all__ = [
     "Actor",
     "AuditView",
+    "CertificateMode",
     "CompleteResult",
     "Conflict",
     "Ctx",
@@ -53,6 +56,8 @@ __all__ = [
     "DomainView",
     "Duplicate",
     "Export",
+    "ManagedState",
+    "ManagedView",
     "NotFound",
     "OrderView",
     "Policy",
@@ -76,9 +81,11 @@ __all__ = [
     "get_request",
     "list_audit",
     "list_domains",
+    "list_managed",
     "list_orders",
     "list_requests",
     "list_tenants",
+    "managed_status",
     "order_csr",
     "parse_url",
     "remove_domain",

@@ -31,6 +31,7 @@ from certdesk.desk.context import (
     reads,
     tenant_by_name,
 )
+from certdesk.desk.modes import certificate_mode, set_mode
 from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument
 from certdesk.pki import parse_host
@@ -214,10 +215,18 @@ def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -
 
 
 def add_domain(
-    ctx: Ctx, *, url: str, tenant: str, portal: str = "other", connect_to: str | None = None
+    ctx: Ctx,
+    *,
+    url: str,
+    tenant: str,
+    portal: str = "other",
+    connect_to: str | None = None,
+    managed: str | None = None,
 ) -> DomainView:
+    """Add a domain; ``managed="acme"`` makes its certificate platform-managed."""
     owner = tenant_by_name(ctx, tenant)
     parsed = parse_url(url)
+    mode = certificate_mode(managed) if managed is not None else None
     if _active(ctx, parsed) is not None:
         raise Conflict(
             f"{parsed.url} is registered already",
@@ -227,6 +236,8 @@ def add_domain(
         _operators_only_connect_to(ctx)
     domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = parse_connect_to(connect_to)
+    if mode is not None:
+        set_mode(ctx, domain, mode)
     return _view(ctx, domain)
 
 
@@ -489,8 +500,10 @@ def change_domain(
     portal: str | None = None,
     connect_to: str | None = None,
     monitored: bool | None = None,
+    managed: str | None = None,
 ) -> DomainView:
     domain = find_domain(ctx, url)
+    mode = certificate_mode(managed) if managed is not None else None
     changes: dict[str, object] = {}
     if portal is not None:
         domain.portal = changes["portal"] = Portal(portal).value
@@ -500,6 +513,8 @@ def change_domain(
         changes["connect_to"] = domain.connect_to
     if monitored is not None:
         domain.monitored = changes["monitored"] = monitored
+    if mode is not None:
+        set_mode(ctx, domain, mode)
     ctx.audit("domain.change", "domain", domain.id, domain.tenant_id, url=domain.url, **changes)
     return _view(ctx, domain)
 
