@@ -53,6 +53,7 @@ class Bed:
     settings: Settings
     desk: Desk
     folder: Path
+    http_port: int
 
 
 def bed_settings(folder: Path, pebble: Pebble, database_url: str, **extra: object) -> Settings:
@@ -75,17 +76,22 @@ def bed_settings(folder: Path, pebble: Pebble, database_url: str, **extra: objec
 
 @contextlib.contextmanager
 def acme_bed(
-    folder: Path, database_url: str, *, nosleep: bool = False, **extra: object
+    folder: Path, database_url: str, *, serve: bool = True, nosleep: bool = False, **extra: object
 ) -> Iterator[Bed]:
-    """Pebble validating on the port certdesk's app listens on; a desk with one tenant."""
+    """Pebble validating on the port certdesk's app listens on (unless ``serve`` is off:
+    nothing answers there); a desk with one tenant."""
     port = free_port()
     with run_pebble(folder / "pebble", port, nosleep=nosleep) as pebble:
         settings = bed_settings(folder, pebble, database_url, **extra)
         desk = open_desk(settings)
         try:
             new_tenant(desk, OPERATOR, TENANT)
-            with serving(desk, settings, port):
-                yield Bed(pebble, settings, desk, folder)
+            bed = Bed(pebble, settings, desk, folder, port)
+            if serve:
+                with serving(desk, settings, port):
+                    yield bed
+            else:
+                yield bed
         finally:
             desk.store.close()
 

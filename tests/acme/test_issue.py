@@ -60,3 +60,30 @@ def test_a_managed_domain_is_issued_by_pebble_and_taken_in(bed: Bed) -> None:
     # Keys only sealed: the order's and the ACME account's.
     with bed.desk.context(OPERATOR, readonly=True) as ctx:
         assert ctx.session.scalar(select(func.count()).select_from(PrivateKeyRecord)) == 2
+
+
+def test_a_second_run_renews_with_a_new_key_and_replaces_the_old(bed: Bed) -> None:
+    _add(bed)
+    first = run_acme_unit(bed.desk, URL, bed.desk.now(), settings=bed.settings)
+    assert first.state == "issued", first.message
+    renew_at = _status(bed).renew_at
+    assert renew_at is not None
+    # Not due before two thirds of the lifetime: nothing happens.
+    early = run_acme_unit(bed.desk, URL, renew_at - timedelta(days=1), settings=bed.settings)
+    assert early.state == "skipped"
+
+    second = run_acme_unit(bed.desk, URL, renew_at + timedelta(minutes=1), settings=bed.settings)
+
+    assert second.state == "issued", second.message
+    assert first.sha256 is not None and second.sha256 is not None
+    assert second.sha256 != first.sha256
+    assert bed.desk.run(OPERATOR, d.show_domain, url=URL).certificate_sha256 == second.sha256
+    old, new = _leaf(bed, first.sha256), _leaf(bed, second.sha256)
+    assert old.public_key().public_numbers() != new.public_key().public_numbers()  # type: ignore[union-attr]
+    # The renewal went through the desk's renewal order: the old certificate is its origin.
+    orders = bed.desk.run(OPERATOR, d.list_orders)
+    assert [(o.status, o.renewal_of) for o in orders] == [
+        ("fulfilled", None),
+        ("fulfilled", first.sha256),
+    ]
+    assert _status(bed).state == "issued"

@@ -111,7 +111,7 @@ def run_acme_unit(
         message = f"unexpected error: {exc}"
         problem = {"type": "certdesk:error", "detail": str(exc)}
         retry_after = None
-    with desk.context(ACME_ACTOR) as ctx:
+    with desk.context(ACME_ACTOR, at=now) as ctx:
         record_failure(
             ctx,
             domain_id=taken.domain_id,
@@ -137,11 +137,11 @@ def _run(
         resolver or resolver_for(settings.dns_servers),
     )
     if not pointing.ok:
-        with desk.context(ACME_ACTOR) as ctx:
+        with desk.context(ACME_ACTOR, at=now) as ctx:
             record_waiting(ctx, domain_id=unit.domain_id, message=pointing.message)
         return AcmeOutcome(unit.url, "waiting-for-dns", pointing.message)
     client = _client(desk, unit, config)
-    with desk.context(ACME_ACTOR) as ctx:
+    with desk.context(ACME_ACTOR, at=now) as ctx:
         csr_pem = unit.csr_pem
         order_id = unit.csr_order_id
         if csr_pem is None or order_id is None:
@@ -164,7 +164,7 @@ def _run(
         )
 
     def publish(token: str, key_authorization: str) -> None:
-        with desk.context(ACME_ACTOR) as ctx:
+        with desk.context(ACME_ACTOR, at=now) as ctx:
             publish_challenge(
                 ctx, domain_id=unit.domain_id, token=token, key_authorization=key_authorization
             )
@@ -180,7 +180,7 @@ def _run(
             message += "; not installed yet: " + failed[0].message
         elif outcomes:
             message += "; " + outcomes[0].message
-    with desk.context(ACME_ACTOR) as ctx:
+    with desk.context(ACME_ACTOR, at=now) as ctx:
         record_issued(ctx, domain_id=unit.domain_id, sha256=result.sha256, message=message)
     return AcmeOutcome(unit.url, "issued", message, result.sha256)
 
