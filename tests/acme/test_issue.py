@@ -75,7 +75,8 @@ def test_a_second_run_renews_with_a_new_key_and_replaces_the_old(bed: Bed) -> No
     second = run_acme_unit(bed.desk, URL, renew_at + timedelta(minutes=1), settings=bed.settings)
 
     assert second.state == "issued", second.message
-    assert first.sha256 is not None and second.sha256 is not None
+    assert first.sha256 is not None
+    assert second.sha256 is not None
     assert second.sha256 != first.sha256
     assert bed.desk.run(OPERATOR, d.show_domain, url=URL).certificate_sha256 == second.sha256
     old, new = _leaf(bed, first.sha256), _leaf(bed, second.sha256)
