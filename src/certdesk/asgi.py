@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certdesk import __version__, api, web
 from certdesk.application.compose import open_installer
 from certdesk.application.readpool import Limits, ReaderPool
-from certdesk.desk.context import Actor, Desk
+from certdesk.desk.context import Actor, Desk, NotFound
 from certdesk.desk.managed import challenge_answer
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
@@ -169,7 +169,11 @@ def create_app(
             else None
         )
         if answer is None:
-            return PlainTextResponse("no such challenge\n", status_code=404)
+            raise NotFound(
+                "no ACME challenge is pending for this token",
+                hint="this address only answers a certificate authority checking a "
+                "platform-managed domain",
+            )
         return PlainTextResponse(answer)
 
     if with_portal:

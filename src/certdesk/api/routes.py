@@ -153,6 +153,9 @@ class DomainIn(BaseModel):
     tenant: str
     portal: Literal["bss", "storefront", "other"] = "other"
     connect_to: str | None = None
+    managed: Literal["acme", "customer"] | None = Field(
+        None, description="acme: the platform issues and renews the certificate over ACME"
+    )
 
 
 class DomainChange(BaseModel):
@@ -160,6 +163,7 @@ class DomainChange(BaseModel):
     portal: Literal["bss", "storefront", "other"] | None = None
     connect_to: str | None = None
     monitored: bool | None = None
+    managed: Literal["acme", "customer"] | None = None
 
 
 def _whole_tenant(limit: int, **_: Any) -> bool:
@@ -242,6 +246,7 @@ def domain_add(body: DomainIn, p: Who, d: DeskDep) -> Any:
             tenant=body.tenant,
             portal=body.portal,
             connect_to=body.connect_to,
+            managed=body.managed,
         )
     )
 
@@ -256,8 +261,16 @@ def domain_change(body: DomainChange, p: Who, d: DeskDep) -> Any:
             portal=body.portal,
             connect_to=body.connect_to,
             monitored=body.monitored,
+            managed=body.managed,
         )
     )
+
+
+@router.get("/domains/managed", tags=["domains"])
+def domains_managed(p: Who, d: DeskDep, tenant: str | None = None) -> Any:
+    """The platform-managed domains (ACME) and where each certificate stands: waiting for
+    DNS (with what to set), ordering, issued, renewing, or failed with the CA's problem."""
+    return jsonable(d.run(p.actor, desk.list_managed, tenant=tenant))
 
 
 @router.delete("/domains", tags=["domains"])
