@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from cryptography import x509
+from sqlalchemy import select
 
 from certdesk.application.compose import open_desk
 from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
 from certdesk.settings import Settings
+from certdesk.store.models import CertificateRecord
 from tests.acme.pebble import Pebble, run_pebble
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import free_port
@@ -94,6 +97,15 @@ def acme_bed(
                 yield bed
         finally:
             desk.store.close()
+
+
+def leaf_of(bed: Bed, sha256: str) -> x509.Certificate:
+    """The stored certificate ``sha256`` (the leaf of its chain)."""
+    with bed.desk.context(OPERATOR, readonly=True) as ctx:
+        record = ctx.session.scalars(
+            select(CertificateRecord).where(CertificateRecord.sha256 == sha256)
+        ).one()
+        return x509.load_pem_x509_certificates(record.chain_pem.encode())[0]
 
 
 @pytest.fixture

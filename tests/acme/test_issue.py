@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from certdesk import desk as d
 from certdesk.application.managed import due_acme_work, run_acme_unit
-from certdesk.store.models import CertificateRecord, PrivateKeyRecord
-from tests.acme.conftest import OPERATOR, TENANT, Bed
+from certdesk.store.models import PrivateKeyRecord
+from tests.acme.conftest import OPERATOR, TENANT, Bed, leaf_of
 
 URL = "https://shop.acme.test"
 
@@ -23,14 +23,6 @@ def _add(bed: Bed, url: str = URL) -> None:
 
 def _status(bed: Bed, url: str = URL) -> d.ManagedView:
     return bed.desk.run(OPERATOR, d.managed_status, url=url)
-
-
-def _leaf(bed: Bed, sha256: str) -> x509.Certificate:
-    with bed.desk.context(OPERATOR, readonly=True) as ctx:
-        record = ctx.session.scalars(
-            select(CertificateRecord).where(CertificateRecord.sha256 == sha256)
-        ).one()
-        return x509.load_pem_x509_certificates(record.chain_pem.encode())[0]
 
 
 def test_a_managed_domain_is_issued_by_pebble_and_taken_in(bed: Bed) -> None:
@@ -48,7 +40,7 @@ def test_a_managed_domain_is_issued_by_pebble_and_taken_in(bed: Bed) -> None:
     domain = bed.desk.run(OPERATOR, d.show_domain, url=URL)
     assert outcome.sha256 is not None
     assert domain.certificate_sha256 == outcome.sha256 == view.certificate_sha256
-    leaf = _leaf(bed, outcome.sha256)
+    leaf = leaf_of(bed, outcome.sha256)
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["shop.acme.test"]
     assert "Pebble Intermediate CA" in leaf.issuer.rfc4514_string()
@@ -79,7 +71,7 @@ def test_a_second_run_renews_with_a_new_key_and_replaces_the_old(bed: Bed) -> No
     assert second.sha256 is not None
     assert second.sha256 != first.sha256
     assert bed.desk.run(OPERATOR, d.show_domain, url=URL).certificate_sha256 == second.sha256
-    old, new = _leaf(bed, first.sha256), _leaf(bed, second.sha256)
+    old, new = leaf_of(bed, first.sha256), leaf_of(bed, second.sha256)
     assert old.public_key().public_numbers() != new.public_key().public_numbers()  # type: ignore[union-attr]
     # The renewal went through the desk's renewal order: the old certificate is its origin.
     orders = bed.desk.run(OPERATOR, d.list_orders)
