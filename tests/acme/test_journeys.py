@@ -82,9 +82,8 @@ def test_the_operators_command_line_from_add_to_revoke(bed: Bed) -> None:
 
 
 def test_issue_without_a_directory_names_the_setting(bed: Bed) -> None:
-    _certdesk(
-        bed, "domain", "add", "https://nodir.acme.test", "--tenant", TENANT, "--managed", "acme"
-    )
+    url = "https://nodir.acme.test"
+    _certdesk(bed, "domain", "add", url, "--tenant", TENANT, "--managed", "acme")
     env = {k: v for k, v in _env(bed).items() if k != "CERTDESK_ACME_DIRECTORY"}
     done = subprocess.run(
         [sys.executable, "-m", "certdesk", "acme", "issue", url],
