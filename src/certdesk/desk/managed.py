@@ -198,6 +198,7 @@ def record_waiting(ctx: Ctx, *, domain_id: int, message: str) -> None:
     row.state = ManagedState.WAITING_FOR_DNS.value
     row.message = message
     row.next_try_at = ctx.now + _backoff(row.attempts, DNS_BACKOFF)
+    row.renew_at = None  # a renewal waits too: the next try decides, not the old date
     row.busy_until = None
     row.updated_at = ctx.now
 
