@@ -81,10 +81,11 @@ def test_the_operators_command_line_from_add_to_revoke(bed: Bed) -> None:
     assert "is not platform-managed" in gone.stdout + gone.stderr
 
 
-def test_issue_without_a_directory_names_the_setting(bed: Bed) -> None:
+@pytest.mark.parametrize("missing", ["CERTDESK_ACME_DIRECTORY", "CERTDESK_PLATFORM_TARGETS"])
+def test_issue_without_a_setting_it_needs_names_it(bed: Bed, missing: str) -> None:
     url = "https://nodir.acme.test"
     _certdesk(bed, "domain", "add", url, "--tenant", TENANT, "--managed", "acme")
-    env = {k: v for k, v in _env(bed).items() if k != "CERTDESK_ACME_DIRECTORY"}
+    env = {k: v for k, v in _env(bed).items() if k != missing}
     done = subprocess.run(
         [sys.executable, "-m", "certdesk", "acme", "issue", url],
         capture_output=True,
@@ -94,7 +95,10 @@ def test_issue_without_a_directory_names_the_setting(bed: Bed) -> None:
         check=False,
     )
     assert done.returncode == 2
-    assert "CERTDESK_ACME_DIRECTORY" in done.stdout + done.stderr
+    assert missing in done.stdout + done.stderr
+    # Refused before anything was taken or ordered: the domain is as it was.
+    assert bed.desk.run(OPERATOR, d.managed_status, url=url).state == "waiting-for-dns"
+    assert bed.desk.run(OPERATOR, d.list_orders) == []
 
 
 @pytest.fixture

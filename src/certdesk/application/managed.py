@@ -31,17 +31,15 @@ from certdesk.desk.managed import (
     publish_challenge,
     record_failure,
     record_issued,
-    record_ordering,
     record_revoked,
     record_waiting,
     save_account,
+    start_order,
     take_unit,
 )
-from certdesk.desk.orders import complete_order, order_csr
+from certdesk.desk.orders import complete_order
 from certdesk.errors import CertdeskError, InvalidArgument
-from certdesk.pki.csr import Subject
 from certdesk.settings import Settings
-from certdesk.store.models import CertificateRecord
 
 log = logging.getLogger("certdesk.application.managed")
 
@@ -57,10 +55,18 @@ class AcmeOutcome:
 
 
 def acme_config(settings: Settings) -> AcmeConfig:
+    """What ordering needs from the settings; refused with the setting to give if absent."""
     if not settings.acme_directory:
         raise InvalidArgument(
             "no ACME directory is configured: platform-managed certificates cannot be issued",
             hint="set CERTDESK_ACME_DIRECTORY (and CERTDESK_ACME_EMAIL) for the platform",
+        )
+    if not settings.platform_targets:
+        raise InvalidArgument(
+            "the platform's addresses are not configured: certdesk cannot tell whether a "
+            "managed domain points at the platform",
+            hint="set CERTDESK_PLATFORM_TARGETS to the platform's CNAME targets and "
+            "addresses, e.g. edge.platform.example,203.0.113.10",
         )
     return AcmeConfig(
         directory=settings.acme_directory,
@@ -142,26 +148,7 @@ def _run(
         return AcmeOutcome(unit.url, "waiting-for-dns", pointing.message)
     client = _client(desk, unit, config)
     with desk.context(ACME_ACTOR, at=now) as ctx:
-        csr_pem = unit.csr_pem
-        order_id = unit.csr_order_id
-        if csr_pem is None or order_id is None:
-            old = (
-                ctx.session.get(CertificateRecord, unit.certificate_id)
-                if unit.certificate_id
-                else None
-            )
-            view = order_csr(
-                ctx,
-                tenant=unit.tenant,
-                subject=Subject(common_name=unit.hostname),
-                urls=[unit.url],
-                key_kind=settings.acme_key_type,
-                renewal_of=old,
-            )
-            csr_pem, order_id = view.csr_pem, view.id
-        record_ordering(
-            ctx, domain_id=unit.domain_id, renewing=unit.renewing, csr_order_id=order_id
-        )
+        csr_pem = start_order(ctx, unit=unit, key_kind=settings.acme_key_type)
 
     def publish(token: str, key_authorization: str) -> None:
         with desk.context(ACME_ACTOR, at=now) as ctx:

@@ -21,9 +21,10 @@ from sqlalchemy import or_, select, update
 from certdesk.desk.context import Conflict, Ctx, NotFound, reads, tenant_by_name
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.modes import ManagedState, managed_row
+from certdesk.desk.orders import order_csr
 from certdesk.desk.records import open_key, seal_key
 from certdesk.pki import PrivateKey
-from certdesk.pki.csr import KeyKind, generate_key
+from certdesk.pki.csr import KeyKind, Subject, generate_key
 from certdesk.store.acme import AcmeAccount, ManagedCertificate
 from certdesk.store.models import CertificateRecord, CsrOrder, Domain, PrivateKeyRecord, Tenant
 
@@ -215,6 +216,28 @@ def record_ordering(ctx: Ctx, *, domain_id: int, renewing: bool, csr_order_id: i
     )
     row.csr_order_id = csr_order_id
     row.updated_at = ctx.now
+
+
+def start_order(ctx: Ctx, *, unit: Unit, key_kind: str) -> str:
+    """The CSR (PEM) to order with: the one an earlier attempt made, if its order still
+    waits, else a new CSR order of the desk (key made and sealed here; for a renewal,
+    the renewal of the certificate on the domain now)."""
+    csr_pem, order_id = unit.csr_pem, unit.csr_order_id
+    if csr_pem is None or order_id is None:
+        old = (
+            ctx.session.get(CertificateRecord, unit.certificate_id) if unit.certificate_id else None
+        )
+        view = order_csr(
+            ctx,
+            tenant=unit.tenant,
+            subject=Subject(common_name=unit.hostname),
+            urls=[unit.url],
+            key_kind=key_kind,
+            renewal_of=old,
+        )
+        csr_pem, order_id = view.csr_pem, view.id
+    record_ordering(ctx, domain_id=unit.domain_id, renewing=unit.renewing, csr_order_id=order_id)
+    return csr_pem
 
 
 def publish_challenge(ctx: Ctx, *, domain_id: int, token: str, key_authorization: str) -> None:
