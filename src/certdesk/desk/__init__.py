@@ -29,7 +29,7 @@ from certdesk.desk.domains import (
 from certdesk.desk.export import Export, export_certificate
 from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
 from certdesk.desk.intake import SubmitResult, submit_pfx
-from certdesk.desk.managed import ManagedView, list_managed, managed_status
+from certdesk.desk.managed import ManagedView, list_managed, managed_state, managed_status
 from certdesk.desk.modes import CertificateMode, ManagedState
 from certdesk.desk.orders import (
     CompleteResult,
@@ -85,6 +85,7 @@ __all__ = [
     "list_orders",
     "list_requests",
     "list_tenants",
+    "managed_state",
     "managed_status",
     "order_csr",
     "parse_url",

@@ -82,6 +82,14 @@ def managed_status(ctx: Ctx, *, url: str) -> ManagedView:
 
 
 @reads
+def managed_state(ctx: Ctx, *, url: str) -> ManagedView | None:
+    """Where one of the actor's domains' managed certificate stands; None: the customer's."""
+    domain = find_domain(ctx, url)
+    row = managed_row(ctx, domain.id)
+    return _view(ctx, domain, row) if row is not None else None
+
+
+@reads
 def list_managed(ctx: Ctx, *, tenant: str | None = None) -> list[ManagedView]:
     """The actor's managed domains, by URL."""
     stmt = (

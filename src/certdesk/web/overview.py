@@ -164,6 +164,7 @@ def domain_page(
     now = the_desk(request).now()
     probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
     view = run(request, who, desk.show_domain, url=url)
+    managed = run(request, who, desk.managed_state, url=url)
     asked: ProbeRequestView | None = None
     if probe is not None:
         asked = run(request, who, get_probe_request, request_id=probe)
@@ -178,9 +179,21 @@ def domain_page(
             "urgency": urgency(view.not_after, now),
             "urgency_text": URGENCY_TEXT,
             "asked": asked,
+            "managed": managed,
+            "managed_text": MANAGED_TEXT,
         },
         who=who,
     )
+
+
+# How a platform-managed certificate's state reads on the domain page.
+MANAGED_TEXT = {
+    "waiting-for-dns": "Waiting for DNS",
+    "ordering": "Ordering",
+    "issued": "Issued",
+    "renewing": "Renewing",
+    "failed": "Failed",
+}
 
 
 @router.get("/requests")
