@@ -17,6 +17,7 @@ from certdesk.desk.managed import (
     due_units,
     record_failure,
     record_waiting,
+    start_order,
     take_unit,
 )
 from certdesk.store.acme import ManagedCertificate
@@ -98,3 +99,22 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     assert _when("Mon, 01 Mar 2027 13:00:00 GMT", now) == datetime(2027, 3, 1, 13, tzinfo=UTC)
     assert _when("soon", now) is None
     assert _when(None, now) is None
+
+
+def test_back_to_the_customer_drops_the_platforms_waiting_order(
+    desk: Desk, operator: Actor
+) -> None:
+    _managed(desk, operator)
+    with desk.context(operator, at=T0) as ctx:
+        unit = take_unit(ctx, url=URL, force=True)
+        assert unit is not None
+        start_order(ctx, unit=unit, key_kind="p256")
+    [order] = desk.run(operator, d.list_orders)
+    assert order.status == "pending"
+
+    desk.run(operator, d.change_domain, url=URL, managed="customer")
+
+    assert [o.status for o in desk.run(operator, d.list_orders)] == ["cancelled"]
+    [request] = desk.run(operator, d.list_requests)
+    assert request.status == "rejected"
+    assert desk.run(operator, d.list_managed) == []

@@ -10,9 +10,10 @@ import enum
 from sqlalchemy import select
 
 from certdesk.desk.context import Ctx
+from certdesk.desk.records import advance
 from certdesk.errors import InvalidArgument
 from certdesk.store.acme import ManagedCertificate
-from certdesk.store.models import Domain
+from certdesk.store.models import CsrOrder, Domain, Request
 
 
 class CertificateMode(enum.StrEnum):
@@ -69,6 +70,7 @@ def set_mode(ctx: Ctx, domain: Domain, mode: str) -> None:
         )
         ctx.session.flush()
     elif wanted is CertificateMode.CUSTOMER and row is not None:
+        _drop_pending_order(ctx, row)
         ctx.session.delete(row)
         ctx.session.flush()
     else:
@@ -76,6 +78,23 @@ def set_mode(ctx: Ctx, domain: Domain, mode: str) -> None:
     ctx.audit(
         "domain.managed", "domain", domain.id, domain.tenant_id, url=domain.url, mode=wanted.value
     )
+
+
+def _drop_pending_order(ctx: Ctx, row: ManagedCertificate) -> None:
+    """The CSR order the platform made for its own certificate is cancelled with it."""
+    order = ctx.session.get(CsrOrder, row.csr_order_id) if row.csr_order_id else None
+    if order is None or order.status != "pending":
+        return
+    order.status = "cancelled"
+    order.updated_at = ctx.now
+    request = ctx.session.get(Request, order.request_id) if order.request_id else None
+    if request is not None:
+        advance(
+            ctx,
+            request,
+            "rejected",
+            "the domain's certificate is the customer's again: the platform's order was dropped",
+        )
 
 
 def mode_of(ctx: Ctx, domain_id: int) -> CertificateMode:
