@@ -91,11 +91,15 @@ class Pebble:
             stop(proc)
 
 
+class _Exited(Exception):
+    """A server exited while starting (most often: a free port was taken meanwhile)."""
+
+
 def _wait(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()}")
+            raise _Exited(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -126,6 +130,9 @@ def _listener_certificate(folder: Path) -> tuple[Path, Path]:
     return crt, key
 
 
+ATTEMPTS = 3  # starts on fresh ports when a server exits while starting
+
+
 @contextlib.contextmanager
 def run_pebble(
     folder: Path, http_port: int, *, nosleep: bool = False, **env: str
@@ -134,17 +141,35 @@ def run_pebble(
     ``http_port``. ``env`` adds pebble's ``PEBBLE_*`` variables."""
     require_pebble()
     folder.mkdir(parents=True, exist_ok=True)
-    crt, key = _listener_certificate(folder)
-    server = Pebble(
-        folder=folder,
-        port=free_port(),
-        management_port=free_port(),
-        dns_port=free_port(),
-        dns_management_port=free_port(),
-        http_port=http_port,
-        ca_bundle=crt,
-        procs=[],
-    )
+    crt, _key = _listener_certificate(folder)
+    why = ""
+    for _ in range(ATTEMPTS):
+        server = Pebble(
+            folder=folder,
+            port=free_port(),
+            management_port=free_port(),
+            dns_port=free_port(),
+            dns_management_port=free_port(),
+            http_port=http_port,
+            ca_bundle=crt,
+            procs=[],
+        )
+        try:
+            _start(server, nosleep=nosleep, env=env)
+        except _Exited as exc:
+            server.stop()
+            why = str(exc)
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    pytest.fail(f"pebble did not start in {ATTEMPTS} attempts:\n{why}")
+
+
+def _start(server: Pebble, *, nosleep: bool, env: dict[str, str]) -> None:
+    folder = server.folder
     config = folder / "pebble.json"
     config.write_text(
         json.dumps(
@@ -152,9 +177,9 @@ def run_pebble(
                 "pebble": {
                     "listenAddress": f"127.0.0.1:{server.port}",
                     "managementListenAddress": f"127.0.0.1:{server.management_port}",
-                    "certificate": str(crt),
-                    "privateKey": str(key),
-                    "httpPort": http_port,
+                    "certificate": str(server.ca_bundle),
+                    "privateKey": str(folder / "listener.key"),
+                    "httpPort": server.http_port,
                     "tlsPort": free_port(),
                     "ocspResponderURL": "",
                     "externalAccountBindingRequired": False,
@@ -163,55 +188,45 @@ def run_pebble(
         )
     )
     dns_log, pebble_log = folder / "challtestsrv.log", folder / "pebble.log"
-    try:
-        with dns_log.open("ab") as out:
-            dns = subprocess.Popen(
-                [
-                    str(CHALLTESTSRV),
-                    "-defaultIPv4",
-                    "127.0.0.1",
-                    "-defaultIPv6",
-                    "",
-                    "-dns01",
-                    f"127.0.0.1:{server.dns_port}",
-                    "-management",
-                    f"127.0.0.1:{server.dns_management_port}",
-                    "-http01",
-                    "",
-                    "-https01",
-                    "",
-                    "-tlsalpn01",
-                    "",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        server.procs.append(dns)
-        _wait(server.dns_management_port, dns, dns_log)
-        variables = {
-            **os.environ,
-            # Validation delays on, but short: up to 2 s rather than pebble's 15.
-            "PEBBLE_VA_SLEEPTIME": "2",
-            **({"PEBBLE_VA_NOSLEEP": "1"} if nosleep else {}),
-            **env,
-        }
-        with pebble_log.open("ab") as out:
-            pebble = subprocess.Popen(
-                [
-                    str(PEBBLE),
-                    "-config",
-                    str(config),
-                    "-dnsserver",
-                    server.dns_server,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=variables,
-                cwd=folder,
-            )
-        server.procs.append(pebble)
-        _wait(server.port, pebble, pebble_log)
-        _wait(server.management_port, pebble, pebble_log)
-        yield server
-    finally:
-        server.stop()
+    with dns_log.open("ab") as out:
+        dns = subprocess.Popen(
+            [
+                str(CHALLTESTSRV),
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+                "-dns01",
+                f"127.0.0.1:{server.dns_port}",
+                "-management",
+                f"127.0.0.1:{server.dns_management_port}",
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server.procs.append(dns)
+    _wait(server.dns_management_port, dns, dns_log)
+    variables = {
+        **os.environ,
+        # Validation delays on, but short: up to 2 s rather than pebble's 15.
+        "PEBBLE_VA_SLEEPTIME": "2",
+        **({"PEBBLE_VA_NOSLEEP": "1"} if nosleep else {}),
+        **env,
+    }
+    with pebble_log.open("ab") as out:
+        pebble = subprocess.Popen(
+            [str(PEBBLE), "-config", str(config), "-dnsserver", server.dns_server],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=variables,
+            cwd=folder,
+        )
+    server.procs.append(pebble)
+    _wait(server.port, pebble, pebble_log)
+    _wait(server.management_port, pebble, pebble_log)

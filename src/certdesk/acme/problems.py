@@ -21,7 +21,6 @@ class Problem:
     detail: str
     identifier: str | None = None
     subproblems: tuple[Problem, ...] = ()
-    status: int | None = None
 
     @property
     def code(self) -> str:
@@ -40,21 +39,9 @@ class Problem:
         out: dict[str, Any] = {"type": self.type, "detail": self.detail}
         if self.identifier:
             out["identifier"] = self.identifier
-        if self.status is not None:
-            out["status"] = self.status
         if self.subproblems:
             out["subproblems"] = [s.to_json() for s in self.subproblems]
         return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Problem:
-        return cls(
-            type=str(data.get("type", "")),
-            detail=str(data.get("detail", "")),
-            identifier=data.get("identifier"),
-            subproblems=tuple(cls.from_json(s) for s in data.get("subproblems") or ()),
-            status=data.get("status"),
-        )
 
 
 class AcmeFailed(CertdeskError):

@@ -95,11 +95,3 @@ def _drop_pending_order(ctx: Ctx, row: ManagedCertificate) -> None:
             "rejected",
             "the domain's certificate is the customer's again: the platform's order was dropped",
         )
-
-
-def mode_of(ctx: Ctx, domain_id: int) -> CertificateMode:
-    return (
-        CertificateMode.ACME
-        if managed_row(ctx, domain_id) is not None
-        else CertificateMode.CUSTOMER
-    )
