@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_stall.py
+	$(BIN)/python bench/bench_acme.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__, api, web
 from certdesk.application.compose import open_installer
 from certdesk.application.readpool import Limits, ReaderPool
-from certdesk.desk.context import Desk
+from certdesk.desk.context import Actor, Desk, NotFound
+from certdesk.desk.managed import challenge_answer
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
 from certdesk.http.errors import (
@@ -32,6 +35,10 @@ from certdesk.http.errors import (
 )
 from certdesk.http.headers import SecurityHeaders, docs_csp
 from certdesk.settings import Settings
+
+# Who reads an HTTP-01 answer: the platform itself, for the CA (which has no credentials).
+CHALLENGE_ACTOR = Actor(name="acme-http-01")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")  # base64url, as RFC 8555 §8.1 tokens are
 
 
 class BodyLimit:
@@ -151,6 +158,23 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:  # on the event loop: no thread to wait for
         return {"ok": True, "version": __version__}
+
+    @app.get("/.well-known/acme-challenge/{token}", include_in_schema=False)
+    def acme_challenge(token: str) -> Response:
+        """HTTP-01 (RFC 8555 §8.3): the key authorisation of a pending order, read from the
+        database, so that whichever replica the CA reaches answers."""
+        answer = (
+            desk.run(CHALLENGE_ACTOR, challenge_answer, token=token)
+            if TOKEN.fullmatch(token)
+            else None
+        )
+        if answer is None:
+            raise NotFound(
+                "no ACME challenge is pending for this token",
+                hint="this address only answers a certificate authority checking a "
+                "platform-managed domain",
+            )
+        return PlainTextResponse(answer)
 
     if with_portal:
         web.mount(app)

@@ -41,6 +41,7 @@ when a class is missing here or its line does not match the class)::
     ├── LoginFailed            certdesk.desk.accounts        login-failed             401    2
     ├── DeployError            certdesk.deploy.base          deploy-failed            502    2
     ├── SendError              certdesk.notify.mailers       send-failed              502    2
+    ├── AcmeFailed             certdesk.acme.problems        acme-failed              502    2
     ├── Unauthenticated        certdesk.http.auth            unauthenticated          401    2
     ├── CsrfFailed             certdesk.http.auth            csrf-failed              403    2
     └── PasswordChangeRequired certdesk.http.auth            password-change-required 403    2

@@ -61,6 +61,17 @@ class Settings:
     # that names none. No target: certificates are stored and bound, not installed.
     deploy_targets: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
     deploy_default: str | None = None
+    # Platform-managed certificates over ACME (certdesk.acme); no directory: none issued.
+    acme_directory: str | None = None
+    acme_email: str | None = None
+    acme_ca_bundle: Path | None = None  # trust for the ACME server's HTTPS (a private CA)
+    acme_eab_kid: str | None = None  # External Account Binding, for CAs that ask for it
+    acme_eab_hmac_key: str | None = None
+    acme_key_type: str = "p256"
+    # The resolvers the DNS check asks ("ADDRESS" or "ADDRESS:PORT"); none: the system's.
+    dns_servers: tuple[str, ...] = ()
+    # The platform's addresses and CNAME targets: a managed domain must point at one.
+    platform_targets: tuple[str, ...] = ()
 
     def deploy_target(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """``(kind, options)`` of the target called ``name``."""
@@ -101,6 +112,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
 
     url = get("database_url") or f"sqlite:///{folder / 'certdesk.db'}"
     bundle = get("ca_bundle")
+    acme_bundle = get("acme_ca_bundle")
     return Settings(
         home=folder,
         database_url=normalise_database_url(str(url)),
@@ -137,6 +149,18 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         intake_queue_seconds=_seconds(get("intake_queue_seconds"), 30.0, "intake_queue_seconds"),
         trusted_proxies=_list(get("trusted_proxies")),
         lab_suffixes=tuple(s.strip(".").lower() for s in _list(get("lab_suffixes"))),
+        acme_directory=get("acme_directory") or None,
+        acme_email=(
+            email_address(str(get("acme_email")), what="the ACME contact (CERTDESK_ACME_EMAIL)")
+            if get("acme_email")
+            else None
+        ),
+        acme_ca_bundle=Path(acme_bundle).expanduser() if acme_bundle else None,
+        acme_eab_kid=get("acme_eab_kid") or None,
+        acme_eab_hmac_key=get("acme_eab_hmac_key") or None,
+        acme_key_type=str(get("acme_key_type") or "p256"),
+        dns_servers=_list(get("dns_servers")),
+        platform_targets=tuple(t.strip(".").lower() for t in _list(get("platform_targets"))),
         **_deploy(env, file_values.get("deploy")),
     )
 

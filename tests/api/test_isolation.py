@@ -113,6 +113,8 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
     )
     assert done.status_code == 200, done.text
     assert b.post(f"/api/csr/{cancelled['id']}/cancel").status_code == 200
+    # B's first URL's certificate becomes platform-managed (ACME).
+    assert b.patch("/api/domains", json={"url": B_URLS[0], "managed": "acme"}).is_success
     b_token, _ = api.token(b, "beta-ci")
     b_probe = b.post("/api/probes", json={}).json()["id"]
     b_user = next(u["id"] for u in b.get("/api/users").json())
@@ -225,6 +227,26 @@ def attacks(w: World) -> list[Attack]:
         ),
         Attack(("GET", "/api/domains/served"), "/api/domains/served", {"params": {"tenant": B}}),
         Attack(
+            ("GET", "/api/domains/managed"),
+            "/api/domains/managed",
+            status=200,
+            code=None,
+            control=True,
+        ),
+        Attack(("GET", "/api/domains/managed"), "/api/domains/managed", {"params": {"tenant": B}}),
+        # HTTP-01 answers are public by nature (the CA fetches them without credentials);
+        # none is pending here, and a token that is not one is not even looked up.
+        Attack(
+            ("GET", "/.well-known/acme-challenge/{token}"),
+            "/.well-known/acme-challenge/not-a-pending-token",
+            code=None,
+        ),
+        Attack(
+            ("GET", "/.well-known/acme-challenge/{token}"),
+            "/.well-known/acme-challenge/..%2f..%2fapi%2fdomains",
+            code=None,
+        ),
+        Attack(
             ("POST", "/api/domains"),
             "/api/domains",
             {"json": {"url": "https://new.beta.example", "tenant": B}},
@@ -240,7 +262,7 @@ def attacks(w: World) -> list[Attack]:
         *[
             Attack(("PATCH", "/api/domains"), "/api/domains", {"json": {"url": url, **change}})
             for url in B_URLS
-            for change in ({"monitored": False}, {"portal": "bss"})
+            for change in ({"monitored": False}, {"portal": "bss"}, {"managed": "customer"})
         ],
         *[
             Attack(("DELETE", "/api/domains"), "/api/domains", {"params": {"url": url}})
@@ -479,6 +501,8 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     served = w.a.get("/api/domains/served")
     assert [d["url"] for d in served.json()] == ["https://alpha.example.net"]
     assert served.headers["x-total-count"] == "1"
+    assert w.a.get("/api/domains/managed").json() == []
+    assert [m["url"] for m in w.operator.get("/api/domains/managed").json()] == [B_URLS[0]]
     assert [t["name"] for t in w.a.get("/api/tenants").json()] == [A]
     assert w.a.get("/api/csr").json() == []
     assert w.a.get("/api/requests").json() == []

@@ -162,6 +162,9 @@ class DomainIn(BaseModel):
     tenant: str
     portal: desk.Portal = desk.Portal.OTHER
     connect_to: str | None = None
+    managed: Literal["acme", "customer"] | None = Field(
+        None, description="acme: the platform issues and renews the certificate over ACME"
+    )
 
 
 class DomainChange(BaseModel):
@@ -169,6 +172,7 @@ class DomainChange(BaseModel):
     portal: desk.Portal | None = None
     connect_to: str | None = None
     monitored: bool | None = None
+    managed: Literal["acme", "customer"] | None = None
 
 
 def _whole_tenant(limit: int, **_: Any) -> bool:
@@ -251,6 +255,7 @@ def domain_add(body: DomainIn, p: Who, d: DeskDep) -> Any:
             tenant=body.tenant,
             portal=body.portal,
             connect_to=body.connect_to,
+            managed=body.managed,
         )
     )
 
@@ -265,6 +270,7 @@ def domain_change(body: DomainChange, p: Who, d: DeskDep) -> Any:
             portal=body.portal,
             connect_to=body.connect_to,
             monitored=body.monitored,
+            managed=body.managed,
         )
     )
 
@@ -283,6 +289,13 @@ def domain_install(body: InstallIn, request: Request, response: Response, p: Who
     if outcome.stored_not_installed:
         response.status_code = 202
     return {**jsonable(outcome), "summary": outcome.summary()}
+
+
+@router.get("/domains/managed", tags=["domains"])
+def domains_managed(p: Who, d: DeskDep, tenant: str | None = None) -> Any:
+    """The platform-managed domains (ACME) and where each certificate stands: waiting for
+    DNS (with what to set), ordering, issued, renewing, or failed with the CA's problem."""
+    return jsonable(d.run(p.actor, desk.list_managed, tenant=tenant))
 
 
 @router.delete("/domains", tags=["domains"])

@@ -109,6 +109,16 @@ ConnectOpt = Annotated[
     ),
 ]
 
+ManagedOpt = Annotated[
+    desk.CertificateMode | None,
+    typer.Option(
+        "--managed",
+        help="Whose certificate: acme (the platform issues and renews it over ACME once the "
+        "name points at the platform) or customer (the customer sends it).",
+        show_default=False,
+    ),
+]
+
 
 @domain_app.command("add")
 def domain_add(
@@ -116,6 +126,7 @@ def domain_add(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant it belongs to.")],
     portal: PortalOpt = None,
     connect_to: ConnectOpt = None,
+    managed: ManagedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a custom-domain URL for a tenant (monitored from now on)."""
@@ -127,11 +138,14 @@ def domain_add(
             tenant=tenant,
             portal=(portal or desk.Portal.OTHER).value,
             connect_to=connect_to,
+            managed=managed.value if managed else None,
         )
     if as_json:
         print_json(_domain_json(view))
     else:
         out.print(f"added {escape(view.url)} for {escape(view.tenant)} ({view.portal})")
+        if managed is desk.CertificateMode.ACME:
+            out.print(MANAGED_NOTE)
 
 
 @domain_app.command("list")
@@ -171,6 +185,12 @@ def _expires(v: desk.DomainView) -> str:
     return text
 
 
+MANAGED_NOTE = (
+    "certificate: platform-managed (acme); certdesk checks that the name points at the "
+    "platform, then issues and renews it (see 'certdesk acme status URL')"
+)
+
+
 def _change(url: str, as_json: bool, **changes: object) -> None:
     with refusals(as_json):
         view = state.desk().run(state.actor(), desk.change_domain, url=url, **changes)
@@ -182,6 +202,10 @@ def _change(url: str, as_json: bool, **changes: object) -> None:
             f"{'monitored' if view.monitored else 'not monitored'}"
             + (f", connect to {view.connect_to}" if view.connect_to else "")
         )
+        if changes.get("managed") == desk.CertificateMode.ACME.value:
+            out.print(MANAGED_NOTE)
+        elif changes.get("managed") == desk.CertificateMode.CUSTOMER.value:
+            out.print("certificate: the customer's (sent as a .pfx or for a CSR certdesk made)")
 
 
 @domain_app.command("change")
@@ -198,9 +222,10 @@ def domain_change(
             show_default=False,
         ),
     ] = None,
+    managed: ManagedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a domain's portal, connect-to address or deploy target."""
+    """Change a domain's portal, connect-to address, deploy target or certificate mode."""
     if deploy_target is not None:
         with refusals(as_json):
             settings = state.settings()
@@ -208,8 +233,14 @@ def domain_change(
             if name is not None and settings.deploy_target(name) is None:
                 raise InvalidArgument(f"no deploy target called {name!r} is configured")
             state.desk().run(state.actor(), set_deploy_target, url=url, target=name)
-    if portal is not None or connect_to is not None or deploy_target is None:
-        _change(url, as_json, portal=portal.value if portal else None, connect_to=connect_to)
+    if portal is not None or connect_to is not None or managed is not None or deploy_target is None:
+        _change(
+            url,
+            as_json,
+            portal=portal.value if portal else None,
+            connect_to=connect_to,
+            managed=managed.value if managed else None,
+        )
     elif not as_json:
         out.print(f"{escape(url)}: deploy target {deploy_target}")
 

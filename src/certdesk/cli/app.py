@@ -14,7 +14,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from rich.markup import escape
 
 from certdesk import __version__
-from certdesk.cli import accounts, files, flows, monitoring, serving
+from certdesk.cli import accounts, acme, files, flows, monitoring, serving
 from certdesk.cli.output import EXIT_INTERNAL, err
 from certdesk.cli.state import state
 
@@ -63,6 +63,7 @@ monitoring.register(app)
 serving.register(app)
 app.add_typer(accounts.tenant_app, name="tenant")
 app.add_typer(accounts.domain_app, name="domain")
+app.add_typer(acme.acme_app, name="acme")
 
 
 def main() -> None:

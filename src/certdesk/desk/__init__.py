@@ -29,6 +29,8 @@ from certdesk.desk.domains import (
 from certdesk.desk.export import Export, export_certificate
 from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
 from certdesk.desk.intake import SubmitResult, submit_pfx
+from certdesk.desk.managed import ManagedView, list_managed, managed_state, managed_status
+from certdesk.desk.modes import CertificateMode, ManagedState
 from certdesk.desk.orders import (
     CompleteResult,
     OrderView,
@@ -47,6 +49,7 @@ from certdesk.desk.vaultops import RotateResult, rotate_master_key
 __all__ = [
     "Actor",
     "AuditView",
+    "CertificateMode",
     "CompleteResult",
     "Conflict",
     "Converted",
@@ -55,6 +58,8 @@ __all__ = [
     "DomainView",
     "Duplicate",
     "Export",
+    "ManagedState",
+    "ManagedView",
     "NotFound",
     "OrderStatus",
     "OrderView",
@@ -82,9 +87,12 @@ __all__ = [
     "get_request",
     "list_audit",
     "list_domains",
+    "list_managed",
     "list_orders",
     "list_requests",
     "list_tenants",
+    "managed_state",
+    "managed_status",
     "order_csr",
     "remove_domain",
     "renew",

@@ -31,6 +31,7 @@ from certdesk.desk.context import (
     reads,
     tenant_by_name,
 )
+from certdesk.desk.modes import certificate_mode, set_mode
 from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument, about
 from certdesk.pki import Address, DomainUrl
@@ -187,11 +188,20 @@ def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -
 
 
 def add_domain(
-    ctx: Ctx, *, url: str, tenant: str, portal: str = "other", connect_to: str | None = None
+    ctx: Ctx,
+    *,
+    url: str,
+    tenant: str,
+    portal: str = "other",
+    connect_to: str | None = None,
+    managed: str | None = None,
 ) -> DomainView:
+    """Add a domain; ``managed="acme"`` makes its certificate platform-managed."""
     owner = tenant_by_name(ctx, tenant)
     with about("url"):
         parsed = DomainUrl.parse(url)
+    mode = certificate_mode(managed) if managed is not None else None
+    with about("url"):
         if _active(ctx, parsed) is not None:
             raise Conflict(
                 f"{parsed.url} is registered already",
@@ -204,6 +214,8 @@ def add_domain(
     with about("url"):
         domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = connect
+    if mode is not None:
+        set_mode(ctx, domain, mode)
     return _view(ctx, domain)
 
 
@@ -470,8 +482,10 @@ def change_domain(
     portal: str | None = None,
     connect_to: str | None = None,
     monitored: bool | None = None,
+    managed: str | None = None,
 ) -> DomainView:
     domain = find_domain(ctx, url)
+    mode = certificate_mode(managed) if managed is not None else None
     changes: dict[str, object] = {}
     if portal is not None:
         domain.portal = changes["portal"] = Portal(portal).value
@@ -482,6 +496,8 @@ def change_domain(
         changes["connect_to"] = domain.connect_to
     if monitored is not None:
         domain.monitored = changes["monitored"] = monitored
+    if mode is not None:
+        set_mode(ctx, domain, mode)
     ctx.audit("domain.change", "domain", domain.id, domain.tenant_id, url=domain.url, **changes)
     return _view(ctx, domain)
 

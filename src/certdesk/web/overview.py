@@ -175,6 +175,7 @@ def domain_page(
     now = the_desk(request).now()
     probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
     view = run(request, who, desk.show_domain, url=url)
+    managed = run(request, who, desk.managed_state, url=url)
     asked: ProbeRequestView | None = None
     if probe is not None:
         asked = run(request, who, get_probe_request, request_id=probe)
@@ -195,6 +196,8 @@ def domain_page(
             "urgency_text": URGENCY_TEXT,
             "asked": asked,
             "note": DOMAIN_NOTES.get(done),
+            "managed": managed,
+            "managed_text": MANAGED_TEXT,
         },
         who=who,
     )
@@ -205,6 +208,16 @@ DOMAIN_NOTES = {
     "changed": "Changes saved.",
     "monitored": "Monitoring started: its certificate is checked and reported again.",
     "unmonitored": "Monitoring stopped: no probes, no expiry warnings until you start it again.",
+}
+
+
+# How a platform-managed certificate's state reads on the domain page.
+MANAGED_TEXT = {
+    "waiting-for-dns": "Waiting for DNS",
+    "ordering": "Ordering",
+    "issued": "Issued",
+    "renewing": "Renewing",
+    "failed": "Failed",
 }
 
 
