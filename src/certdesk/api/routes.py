@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,7 @@ from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
+from certdesk.reports.kinds import KIND_NAMES
 
 router = APIRouter(prefix="/api")
 
@@ -428,7 +429,9 @@ def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
 
 @router.get("/reports/{kind}", tags=["reports"])
 def report_preview(
-    kind: Literal["daily", "monthly"],
+    kind: Annotated[
+        str, Path(max_length=40, description=f"A report kind: {', '.join(KIND_NAMES)}.")
+    ],
     request: Request,
     p: Who,
     d: DeskDep,

@@ -10,15 +10,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from certdesk import clock
+from certdesk.application.jobs import job_registry
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
+from certdesk.scheduler import engine
 from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.server")
 
 
 class SchedulerThread(threading.Thread):
-    """Ticks the report scheduler every ``interval`` seconds until stopped."""
+    """Ticks the job engine (every registered job) every ``interval`` seconds until
+    stopped."""
 
     def __init__(self, desk: Desk, settings: Settings, interval: float = 60.0) -> None:
         super().__init__(name="certdesk-scheduler", daemon=True)
@@ -28,20 +31,16 @@ class SchedulerThread(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from certdesk.notify import mailer_for
-        from certdesk.scheduler import report_config, tick
-
-        config = report_config(self.settings)
-        mailer = mailer_for(self.settings.smtp_url, self.settings.outbox)
+        jobs = job_registry(self.settings)
         while not self.stopping.is_set():
             try:
-                for outcome in tick(self.desk, config, mailer, now=clock.now()):
-                    if outcome.status in ("sent", "failed", "gave-up"):
+                for outcome in engine.tick(self.desk, jobs, now=clock.now()):
+                    if outcome.status not in QUIET:
                         log.info(
-                            "report %s %s to %s: %s%s",
-                            outcome.kind,
+                            "job %s %s %s: %s%s",
+                            outcome.job,
                             outcome.period,
-                            outcome.recipient,
+                            outcome.unit,
                             outcome.status,
                             f" ({outcome.error})" if outcome.error else "",
                         )
@@ -51,6 +50,18 @@ class SchedulerThread(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+# What a tick says of units that need no line in the log.
+QUIET = frozenset(
+    {
+        engine.ALREADY_DONE,
+        engine.CLAIMED_ELSEWHERE,
+        engine.RETRY_PENDING,
+        engine.BEFORE_FIRST_START,
+        engine.GAVE_UP,
+    }
+)
 
 
 def first_start(desk: Desk, admin_password: str | None) -> str | None:

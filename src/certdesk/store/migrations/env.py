@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import certdesk.store.accounts
+import certdesk.store.jobs
 import certdesk.store.monitoring  # noqa: F401
 from certdesk.store.models import Base
 
