@@ -9,16 +9,22 @@ retries, ACME renewals), with ``due(desk, now) -> list of unit keys`` and
 
 from __future__ import annotations
 
+from certdesk.application.sweeps import sweep_job
 from certdesk.notify import Mailer, mailer_for
 from certdesk.scheduler.engine import Registry
 from certdesk.scheduler.reports import report_config, report_jobs
 from certdesk.settings import Settings
 
 
-def job_registry(settings: Settings, *, mailer: Mailer | None = None) -> Registry:
-    """Every job kind, configured from ``settings``."""
+def job_registry(
+    settings: Settings, *, mailer: Mailer | None = None, sweeps: bool = False
+) -> Registry:
+    """Every job kind, configured from ``settings``; with ``sweeps``, the probe sweep too
+    (``certdesk serve`` runs it in a thread of its own)."""
     mail = mailer or mailer_for(settings.smtp_url, settings.outbox)
     registry = Registry()
     for job in report_jobs(report_config(settings), mail):
         registry.add(job)
+    if sweeps:
+        registry.add(sweep_job(settings))
     return registry

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from certdesk import clock
 from certdesk.application.jobs import job_registry
+from certdesk.application.sweeps import sweep_job
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
 from certdesk.scheduler import engine
@@ -20,21 +21,30 @@ log = logging.getLogger("certdesk.application.server")
 
 
 class SchedulerThread(threading.Thread):
-    """Ticks the job engine (every registered job) every ``interval`` seconds until
-    stopped."""
+    """Ticks the job engine every ``interval`` seconds until stopped: the registered jobs
+    (``application.jobs``), or the ``jobs`` given (the probe sweep has a thread of its own,
+    so that a long sweep never delays a report)."""
 
-    def __init__(self, desk: Desk, settings: Settings, interval: float = 60.0) -> None:
-        super().__init__(name="certdesk-scheduler", daemon=True)
+    def __init__(
+        self,
+        desk: Desk,
+        settings: Settings,
+        interval: float = 60.0,
+        *,
+        jobs: Iterable[engine.Job] | None = None,
+        name: str = "certdesk-scheduler",
+    ) -> None:
+        super().__init__(name=name, daemon=True)
         self.desk = desk
         self.settings = settings
         self.interval = interval
+        self.jobs = list(jobs) if jobs is not None else list(job_registry(settings))
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        jobs = job_registry(self.settings)
         while not self.stopping.is_set():
             try:
-                for outcome in engine.tick(self.desk, jobs, now=clock.now()):
+                for outcome in engine.tick(self.desk, self.jobs, now=clock.now()):
                     if outcome.status not in QUIET:
                         log.info(
                             "job %s %s %s: %s%s",
@@ -78,8 +88,9 @@ def build_app(
     scheduler: bool,
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
-    """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
-    probe worker that runs queued "probe now" requests, both started and stopped with it."""
+    """The app of ``certdesk serve``: with the job engine (the reports and every
+    registered job, and the probe sweeps in a thread of their own; unless turned off) and
+    the probe worker that runs queued "probe now" requests, started and stopped with it."""
     from certdesk.application.probe_worker import ProbeWorker
     from certdesk.asgi import create_app
 
@@ -91,17 +102,27 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
-            thread = SchedulerThread(desk, settings) if scheduler else None
+            threads = (
+                [
+                    SchedulerThread(desk, settings),
+                    SchedulerThread(
+                        desk, settings, jobs=[sweep_job(settings)], name="certdesk-sweeps"
+                    ),
+                ]
+                if scheduler
+                else []
+            )
             probes = ProbeWorker(desk, settings)
-            if thread is not None:
+            for thread in threads:
                 thread.start()
             probes.start()
             try:
                 yield
             finally:
                 probes.stop()
-                if thread is not None:
+                for thread in threads:
                     thread.stop()
+                for thread in threads:
                     thread.join(timeout=10)
 
     app.router.lifespan_context = lifespan

@@ -35,6 +35,16 @@ AtOpt = Annotated[
 ]
 
 
+SweepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sweep",
+        help="Also probe the monitored URLs of the probe sweep that is due "
+        "(CERTDESK_PROBE_INTERVAL), as certdesk serve does.",
+    ),
+]
+
+
 class Format(enum.StrEnum):
     text = "text"
     html = "html"
@@ -138,12 +148,14 @@ def report(
     typer.echo(render(result, fmt.value), nl=fmt is not Format.csv)
 
 
-def _tick(at: str | None, as_json: bool, *, send: bool = False) -> list[Outcome]:
+def _tick(
+    at: str | None, as_json: bool, *, send: bool = False, sweep: bool = False
+) -> list[Outcome]:
     settings = state.settings()
     desk = state.desk()
     now = clock.now()
     moment = clock.parse_instant(at) if at else now
-    jobs = job_registry(settings)
+    jobs = job_registry(settings, sweeps=sweep)
     ahead = moment > now + timedelta(minutes=1)
     previewing = ahead and not send
     if previewing:
@@ -212,11 +224,12 @@ def scheduler_tick(
             "reports, claim its periods). Without it, a future --at only previews.",
         ),
     ] = False,
+    sweep: SweepOpt = False,
 ) -> None:
     """Run once whatever is due at --at (default now): for cron, and for tests. An --at in
     the future previews what would run and sends nothing, unless --send."""
     with refusals(as_json):
-        outcomes = _tick(at, as_json, send=send)
+        outcomes = _tick(at, as_json, send=send, sweep=sweep)
     if any(o.status in (engine.FAILED, engine.GAVE_UP) for o in outcomes):
         raise typer.Exit(1)
 
@@ -226,11 +239,12 @@ def scheduler_run(
     interval: Annotated[
         float, typer.Option("--interval", min=1.0, help="Seconds between ticks.")
     ] = 60.0,
+    sweep: SweepOpt = False,
 ) -> None:
     """Tick every --interval seconds until stopped (Ctrl-C)."""
     with refusals(False):
         while True:
-            _tick(None, False)
+            _tick(None, False, sweep=sweep)
             time.sleep(interval)
 
 
@@ -242,7 +256,7 @@ def _when(moment: datetime | None) -> str | None:
 def scheduler_status(as_json: JsonOpt = False) -> None:
     """Each job's last run, next run and the outcomes of its units."""
     with refusals(as_json):
-        jobs = job_registry(state.settings())
+        jobs = job_registry(state.settings(), sweeps=True)
         desk = state.desk()
         now = clock.now()
         rows = engine.status(desk, state.actor(), jobs, now=now)
