@@ -2,12 +2,13 @@
 does nothing twice.
 
 Two ``certdesk scheduler tick --send --sweep`` processes run the same instant at once:
-the reports (real SMTP on loopback) and a probe sweep (real handshakes with a TLS server
-on loopback; some URLs point at a port that never answers, so that a shard takes
-seconds). The process that sent the first report is killed while it waits for the
-server's answer to QUIT (mid-report); the other is killed while it holds a shard of the
-sweep (mid-sweep). A survivor ticks past the leases. Counted in the database and in
-what the SMTP server received: every report once, every URL probed once.
+the reports (real SMTP on loopback) and the probe sweep that the daily report waits for
+(real handshakes with a TLS server on loopback; some URLs point at a port that never
+answers, so that a shard takes seconds). First both are killed while they hold shards
+of the sweep (mid-sweep); two new processes past the shards' lease take them over and
+send the reports, and the one that sent the first report is killed while it waits for
+the server's answer to QUIT (mid-report). Counted in the database and in what the SMTP
+server received: every report once, every URL probed once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,12 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
     desk: Desk, settings: Settings, small: Small, tls: TLSServer, silent: int
 ) -> None:
     # 24 more monitored URLs: 20 served by the TLS server, 4 silent (2 s each to time out).
-    point_at(desk, ["acme-old.test.com", "acme-soon.test.com"], tls.port)
+    # The reports' URLs refuse connections: their probes fail, so the installed
+    # certificates' expiry still counts and the reports are not empty.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    point_at(desk, ["acme-old.test.com", "acme-soon.test.com"], closed)
     urls: list[str] = []
     for n in range(24):
         port = silent if n % 6 == 5 else tls.port
@@ -120,14 +126,18 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
         "CERTDESK_PROBE_TIMEOUT": "2",
         "CERTDESK_PROBE_CONCURRENCY": "2",
     }
-    at = small.daily_at.isoformat()
-    command = [sys.executable, "-m", "certdesk", "scheduler", "tick", "--at", at, "--send"]
-    procs = [
-        subprocess.Popen(
-            [*command, "--sweep"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
+
+    def start(at: datetime) -> list[subprocess.Popen[bytes]]:
+        command = [sys.executable, "-m", "certdesk", "scheduler", "tick", "--send", "--sweep"]
+        return [
+            subprocess.Popen(
+                [*command, "--at", at.isoformat()],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
 
     def units(job_prefix: str) -> list[JobUnit]:
         with desk.store.transaction() as session:
@@ -137,54 +147,68 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
             session.expunge_all()
         return list(found)
 
-    def owner(row: JobUnit) -> subprocess.Popen[bytes] | None:
-        pid = int(row.claimed_by.rsplit(":", 1)[1])
-        return next((p for p in procs if p.pid == pid), None)
+    def pid(row: JobUnit) -> int:
+        return int(row.claimed_by.rsplit(":", 1)[1])
 
-    killed: list[str] = []
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        # Mid-report: the first report is accepted (recorded sent) and its QUIT hangs.
-        assert recorder.quits.wait(120), "no report reached QUIT"
+        # 1. At the daily report's instant both processes sweep first (the daily report
+        # is built after the sweep); one is killed holding a shard, then the other.
+        procs = start(small.daily_at)
+        pids = {p.pid: p for p in procs}
+        held: list[JobUnit] = []
+
+        def holding() -> bool:
+            held[:] = [u for u in units(SWEEP) if u.status == "claimed" and pid(u) in pids]
+            return bool(held)
+
+        wait_for("a shard held by a process", holding)
+        kill(pids[pid(held[0])])
+        for proc in procs:
+            if proc.poll() is None:
+                kill(proc)
+        assert recorder.received == []  # no report before its sweep is complete
+        dead_shards = [u for u in units(SWEEP) if u.status == "claimed"]
+        assert dead_shards
+
+        # 2. An hour later (past the shards' lease) two processes again: they take the
+        # dead's shards over, finish the sweep, and send the reports; the one that sent
+        # the first report is killed while it waits for the answer to its QUIT.
+        procs = start(small.daily_at + timedelta(minutes=61))
+        if not recorder.quits.wait(120):
+            for proc in procs:
+                proc.kill()
+            outputs = [proc.communicate(timeout=30) for proc in procs]
+            states = [(u.job, u.unit, u.status, u.claimed_by, u.claimed_at) for u in units("")]
+            raise AssertionError(f"no report reached QUIT: {outputs} {states}")
         wait_for(
             "the first report recorded", lambda: any(u.outcome == "sent" for u in units("report."))
         )
         [first] = [u for u in units("report.") if u.outcome == "sent"]
-        reporter = owner(first)
-        assert reporter is not None
-        reporter.send_signal(signal.SIGKILL)
-        reporter.communicate(timeout=30)
-        killed.append("mid-report")
+        reporter = next(p for p in procs if p.pid == pid(first))
+        kill(reporter)
         [other] = [p for p in procs if p is not reporter]
-
-        # Mid-sweep: the other process holds a shard it has not finished.
-        def holding() -> bool:
-            return (
-                any(u.status == "claimed" and owner(u) is other for u in units(SWEEP))
-                or other.poll() is not None
-            )
-
-        wait_for("a shard held by the other process", holding)
-        if other.poll() is None:
-            other.send_signal(signal.SIGKILL)
-            other.communicate(timeout=30)
-            killed.append("mid-sweep")
+        other.communicate(timeout=120)
+        assert other.returncode == 0, other.stderr
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=30)
-    assert killed == ["mid-report", "mid-sweep"]
     recorder.hang = 0.0
     try:
-        # Something was left claimed by the dead: a survivor takes it over past the leases.
-        left = [u for u in units("") if u.status == "claimed"]
-        assert left, "the processes were killed after they had finished"
+        # 3. A survivor past every lease finds nothing left to do.
         survivor = load_settings(env=env)
         jobs = job_registry(survivor, sweeps=True)
-        later = small.daily_at + timedelta(minutes=61)
-        outcomes = engine.tick(desk, jobs, now=later, worker="survivor")
-        assert {o.status for o in outcomes} <= {"sent", "empty", "probed", "already-done"}
-        assert all(o.status == "already-done" for o in engine.tick(desk, jobs, now=later))
+        later = small.daily_at + timedelta(minutes=90)
+        assert {o.status for o in engine.tick(desk, jobs, now=later)} == {"already-done"}
+        shard = {(u.period, u.unit): u for u in units(SWEEP)}
+        taken = [shard[(u.period, u.unit)] for u in dead_shards]
+        assert {(u.status, pid(u) in {p.pid for p in procs}) for u in taken} == {("done", True)}
 
         # Nothing lost: every report and every shard done; every URL probed.
         reports = units("report.")
@@ -197,10 +221,6 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
         shards = units(SWEEP)
         assert len(shards) == 16
         assert {u.status for u in shards} == {"done"}
-        now = {(u.job, u.period, u.unit): u for u in units("")}
-        assert {
-            (now[k].status, now[k].claimed_by) for k in ((u.job, u.period, u.unit) for u in left)
-        } == {("done", "survivor")}
         # Nothing twice: one mail per report (by Message-ID), one probe per URL.
         assert len(once_each(server.received)) == 4
         with desk.store.transaction() as session:

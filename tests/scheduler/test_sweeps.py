@@ -5,16 +5,20 @@ turns within a shard. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from certdesk import desk as d
+from certdesk.application.jobs import job_registry
 from certdesk.application.sweeps import JOB, sweep_job
 from certdesk.desk import Desk
 from certdesk.desk.monitoring import probe_targets
@@ -26,7 +30,8 @@ from certdesk.store.models import Domain
 from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer, server_context
 from tests.openssl_pki import OpenSSLPKI
-from tests.reports.world import OPERATOR, add_tenant
+from tests.reports.world import OPERATOR, add_tenant, point_at
+from tests.scheduler.conftest import OPERATORS, Small, read_mail
 
 T0 = datetime(2031, 3, 4, 10, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -137,3 +142,36 @@ def test_the_interval_is_seconds_or_a_duration() -> None:
     for bad in ("soon", "0", "-5m"):
         with pytest.raises(InvalidArgument, match="the setting probe_interval must be"):
             interval(bad)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_daily_report_is_built_after_its_sweep(
+    desk: Desk, settings: Settings, small: Small
+) -> None:
+    with socket.socket() as sock:  # the URLs refuse connections: each probe a result
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    point_at(desk, ["acme-old.test.com", "acme-soon.test.com"], closed)
+    config = dataclasses.replace(
+        settings, operator_emails=OPERATORS, probe_allow_private=True, probe_timeout=2.0
+    )
+    registry = job_registry(config, sweeps=True)
+    daily = [job for job in registry if job.name == "report.daily"]
+    # Only the daily report's job ticks: it runs the sweep of its instant first.
+    outcomes = engine.tick(desk, daily, now=small.daily_at)
+    assert {o.status for o in outcomes} == {"sent"}
+    with desk.store.transaction() as session:
+        shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
+        assert len(shards) == 16
+        assert {s.outcome for s in shards} == {"probed"}
+        assert sum(s.detail["urls"] for s in shards) == 2
+    messages = [
+        BytesParser(policy=policy.default).parsebytes(m.read_bytes())
+        for m in settings.outbox.glob("*.eml")
+    ]
+    [message] = [m for m in messages if OPERATORS[0] in str(m["To"])]
+    rows = read_mail(message).csv_rows  # type: ignore[arg-type]
+    assert {r["url"]: r["last_probe_result"] for r in rows} == {
+        "https://acme-old.test.com": "failed: refused",
+        "https://acme-soon.test.com": "failed: refused",
+    }

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from certdesk import clock
 from certdesk.application.jobs import job_registry
-from certdesk.application.sweeps import sweep_job
+from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
 from certdesk.scheduler import engine
@@ -102,12 +102,13 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
+            jobs = list(job_registry(settings, sweeps=True))
+            sweeps = [job for job in jobs if job.name == SWEEP]
+            others = [job for job in jobs if job.name != SWEEP]
             threads = (
                 [
-                    SchedulerThread(desk, settings),
-                    SchedulerThread(
-                        desk, settings, jobs=[sweep_job(settings)], name="certdesk-sweeps"
-                    ),
+                    SchedulerThread(desk, settings, jobs=others),
+                    SchedulerThread(desk, settings, jobs=sweeps, name="certdesk-sweeps"),
                 ]
                 if scheduler
                 else []

@@ -7,18 +7,26 @@ A sweep (the job ``probe.sweep``) is one period of the interval, split into
 nobody has, and each URL is probed once per sweep however many processes share the
 database. Within a shard the tenants take turns, and at most ``CERTDESK_PROBE_CONCURRENCY``
 handshakes run at once.
+
+The daily report is built after the sweep due at its instant is complete
+(:class:`SweepFirst`), so its "served" dates are those of that sweep.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
 
 from certdesk.application.probing import probe_and_record
 from certdesk.desk.context import Desk
 from certdesk.pki import iso_utc
+from certdesk.scheduler import engine
 from certdesk.scheduler.engine import ENGINE, Job, Period, Run, Unit
 from certdesk.settings import Settings
+from certdesk.store.jobs import JobUnit
 
 JOB = "probe.sweep"
 SHARDS = 16
@@ -53,3 +61,37 @@ def sweep_job(settings: Settings, *, shards: int = SHARDS) -> Job:
         # A shard of many slow URLs may take minutes: not taken over while it runs.
         lease=timedelta(seconds=max(600.0, min(seconds, 3600.0))),
     )
+
+
+class SweepFirst:
+    """Before a report is built: the sweep due at its instant is completed first. The
+    shards nobody has are probed here; those another process holds are waited for (at
+    most ``wait`` seconds, then the report goes out with what is known)."""
+
+    def __init__(self, job: Job, *, wait: float = 600.0, poll: float = 1.0) -> None:
+        self.job = job
+        self.wait = wait
+        self.poll = poll
+
+    def __call__(self, desk: Desk, now: datetime) -> bool:
+        [period] = self.job.periods(now)
+        engine.tick(desk, [self.job], now=now)  # each shard done already is one lookup
+        deadline = time.monotonic() + self.wait
+        while self._open(desk, period):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(self.poll)
+        return True
+
+    def _open(self, desk: Desk, period: Period) -> int:
+        with desk.context(ENGINE, readonly=True) as ctx:
+            return int(
+                ctx.session.scalar(
+                    select(func.count(JobUnit.id)).where(
+                        JobUnit.job == self.job.name,
+                        JobUnit.period == period.key,
+                        JobUnit.status == "claimed",
+                    )
+                )
+                or 0
+            )

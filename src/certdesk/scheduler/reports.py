@@ -12,7 +12,7 @@ before certdesk first started.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -98,12 +98,20 @@ def audiences(desk: Desk, config: ReportConfig) -> list[Audience]:
     return out
 
 
-def report_jobs(config: ReportConfig, mailer: Mailer) -> list[Job]:
-    """One engine job per report kind."""
-    return [_job(config, mailer, kind) for kind in config.kinds]
+# Run before a report of a kind is built (the daily report's probe sweep): (desk, now).
+Prepare = Callable[[Desk, datetime], object]
 
 
-def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind) -> Job:
+def report_jobs(
+    config: ReportConfig, mailer: Mailer, *, before: Mapping[str, Prepare] | None = None
+) -> list[Job]:
+    """One engine job per report kind; ``before[kind]`` runs before each of its reports
+    is built."""
+    hooks = before or {}
+    return [_job(config, mailer, kind, hooks.get(kind.name)) for kind in config.kinds]
+
+
+def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind, prepare: Prepare | None) -> Job:
     def periods(now: datetime) -> Sequence[Period]:
         latest = kind.schedule.latest(now)
         return [Period(latest.key, latest.due, latest.deadline)]
@@ -120,6 +128,8 @@ def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind) -> Job:
         ]
 
     def run(r: Run) -> None:
+        if prepare is not None:
+            prepare(r.desk, r.now)
         _deliver(r, config, mailer, kind)
 
     return Job(
