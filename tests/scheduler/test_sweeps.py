@@ -5,8 +5,13 @@ turns within a shard. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +34,7 @@ from certdesk.store.jobs import JobUnit
 from certdesk.store.models import Domain
 from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer, server_context
+from tests.notify.smtpd import free_port
 from tests.openssl_pki import OpenSSLPKI
 from tests.reports.world import OPERATOR, add_tenant, point_at
 from tests.scheduler.conftest import OPERATORS, Small, read_mail
@@ -175,3 +181,44 @@ def test_the_daily_report_is_built_after_its_sweep(
         "https://acme-old.test.com": "failed: refused",
         "https://acme-soon.test.com": "failed: refused",
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_sweeps_with_no_cron(
+    desk: Desk, settings: Settings, monitored: dict[str, str], tls: TLSServer, tmp_path: Path
+) -> None:
+    """A real ``certdesk serve``: its engine probes every monitored URL on its own."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "CERTDESK_HOME": str(settings.home),
+                "CERTDESK_DATABASE_URL": settings.database_url,
+                "CERTDESK_ADMIN_PASSWORD": "operator password 1",
+                "CERTDESK_PROBE_ALLOW_PRIVATE": "true",
+                "CERTDESK_PROBE_INTERVAL": "1d",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while probes_per_url(desk) != Counter(dict.fromkeys(monitored, 1)):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, (probes_per_url(desk), log.read_text())
+            time.sleep(0.2)
+        with desk.store.transaction() as session:
+            shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
+            assert len(shards) == 16
+            assert {s.outcome for s in shards} == {"probed"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
