@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from certdesk import clock
+from certdesk.application.compose import open_installer, policy_for
 from certdesk.application.jobs import job_registry
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
+from certdesk.errors import CertdeskError
 from certdesk.scheduler import engine
-from certdesk.settings import Settings
+from certdesk.settings import CONFIG_FILE, Settings, load_settings
 
 log = logging.getLogger("certdesk.application.server")
 
@@ -74,6 +78,77 @@ QUIET = frozenset(
 )
 
 
+def _jobs(settings: Settings) -> tuple[list[engine.Job], list[engine.Job]]:
+    """The jobs of the scheduler thread, and those of the sweep thread."""
+    jobs = list(job_registry(settings, sweeps=True))
+    return [j for j in jobs if j.name != SWEEP], [j for j in jobs if j.name == SWEEP]
+
+
+class ConfigWatcher(threading.Thread):
+    """Reads ``certdesk.toml`` again when it changes (looked at every ``every`` seconds)
+    or when ``wanted`` is set (SIGHUP), and hands the new settings to ``apply``. A file
+    that does not load is logged, and the settings in force are kept."""
+
+    def __init__(
+        self, settings: Settings, apply: Callable[[Settings], object], every: float = 2.0
+    ) -> None:
+        super().__init__(name="certdesk-config", daemon=True)
+        self.settings = settings
+        self.apply = apply
+        self.every = every
+        self.wanted = threading.Event()
+        self.stopping = threading.Event()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            found = (self.settings.home / CONFIG_FILE).stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def run(self) -> None:
+        seen = self._stamp()
+        while not self.stopping.is_set():
+            self.wanted.wait(self.every)
+            if self.stopping.is_set():
+                return
+            stamp = self._stamp()
+            if stamp == seen and not self.wanted.is_set():
+                continue
+            self.wanted.clear()
+            seen = stamp
+            try:
+                new = load_settings(self.settings.home)
+                self.apply(new)
+            except CertdeskError as exc:
+                log.error("%s not reloaded: %s", CONFIG_FILE, exc)
+                continue
+            except Exception:  # a reload must never end the server
+                log.exception("%s not reloaded", CONFIG_FILE)
+                continue
+            self.settings = new
+            log.info("%s reloaded", CONFIG_FILE)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wanted.set()
+
+
+def _on_sighup(handler: Callable[[], object]) -> Callable[[], None]:
+    """Call ``handler`` on SIGHUP (where the event loop can: the main thread on POSIX);
+    returns what undoes it."""
+    try:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, handler)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
+
+
 def first_start(desk: Desk, admin_password: str | None) -> str | None:
     """Create the first operator account; return the one-time password if one was made."""
     with desk.context(Actor(name="first-start")) as ctx:
@@ -89,8 +164,10 @@ def build_app(
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the job engine (the reports and every
-    registered job, and the probe sweeps in a thread of their own; unless turned off) and
-    the probe worker that runs queued "probe now" requests, started and stopped with it."""
+    registered job, and the probe sweeps in a thread of their own; unless turned off),
+    the probe worker that runs queued "probe now" requests, and the watcher that applies
+    a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
+    started and stopped with it."""
     from certdesk.application.probe_worker import ProbeWorker
     from certdesk.asgi import create_app
 
@@ -102,9 +179,7 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
-            jobs = list(job_registry(settings, sweeps=True))
-            sweeps = [job for job in jobs if job.name == SWEEP]
-            others = [job for job in jobs if job.name != SWEEP]
+            others, sweeps = _jobs(settings)
             threads = (
                 [
                     SchedulerThread(desk, settings, jobs=others),
@@ -113,18 +188,32 @@ def build_app(
                 if scheduler
                 else []
             )
+
+            def apply(new: Settings) -> None:
+                _app.state.settings = new
+                _app.state.installer = open_installer(new, desk)
+                desk.policy = policy_for(new)
+                if threads:
+                    threads[0].jobs, threads[1].jobs = _jobs(new)
+
+            watcher = ConfigWatcher(settings, apply)
             probes = ProbeWorker(desk, settings)
             for thread in threads:
                 thread.start()
             probes.start()
+            watcher.start()
+            hangup = _on_sighup(watcher.wanted.set)
             try:
                 yield
             finally:
+                hangup()
+                watcher.stop()
                 probes.stop()
                 for thread in threads:
                     thread.stop()
                 for thread in threads:
                     thread.join(timeout=10)
+                watcher.join(timeout=10)
 
     app.router.lifespan_context = lifespan
     return app
