@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from certdesk import clock
-from certdesk.application.compose import open_installer, policy_for
+from certdesk.application.compose import open_desk, open_installer, policy_for
 from certdesk.application.jobs import job_registry
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.desk.accounts import ensure_first_operator
@@ -231,14 +232,9 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process of ``certdesk serve --workers N`` (uvicorn's factory).
 
     The parent passes the data folder and flags through the environment; every worker
-    opens the store itself. Their schedulers share the database's claims, so each report
-    still goes out once.
+    opens the store itself. Their job engines share the database's claims, so each unit
+    of every job (a report, a shard of a sweep) is still done once.
     """
-    import os
-
-    from certdesk.application.compose import open_desk
-    from certdesk.settings import load_settings
-
     settings = load_settings()
     return build_app(
         open_desk(settings),
