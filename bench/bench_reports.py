@@ -70,7 +70,15 @@ from sqlalchemy import event, func, insert, select
 
 from certdesk.application.compose import open_desk
 from certdesk.desk.context import Actor, Desk
-from certdesk.reports import Report, build_report, parse_timezone, render
+from certdesk.reports import (
+    Report,
+    build_report,
+    daily_kind,
+    find_kind,
+    monthly_kind,
+    parse_timezone,
+    render,
+)
 from certdesk.settings import Settings
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState
@@ -418,9 +426,8 @@ class Case:
 
 def build(desk: Desk, case: Case, tz: tzinfo) -> Report:
     with desk.context(Actor("bench"), at=AT) as ctx:
-        return build_report(
-            ctx, case.kind, AT, tz, tenant_id=case.tenant_id, audience=case.audience
-        )
+        kind = find_kind((daily_kind(tz), monthly_kind(tz)), case.kind)
+        return build_report(ctx, kind, AT, tz, tenant_id=case.tenant_id, audience=case.audience)
 
 
 def bare_sql(db: Path, statement: str, parameters: Any) -> tuple[float, int]:

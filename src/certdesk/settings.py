@@ -47,6 +47,8 @@ class Settings:
     probe_concurrency: int = 100
     probe_timeout: float = 10.0
     probe_allow_private: bool = False
+    # How often ``certdesk serve`` probes every monitored URL (a sweep), in seconds.
+    probe_interval: float = 6 * 3600.0
     # Reading uploaded files in ``certdesk serve`` (certdesk.application.readpool).
     intake_workers: int = 2
     intake_cpu_seconds: int = 10
@@ -142,6 +144,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_concurrency=_int(get("probe_concurrency"), 100, "probe_concurrency"),
         probe_timeout=float(get("probe_timeout") or 10.0),
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
+        probe_interval=_duration(get("probe_interval"), 6 * 3600.0, "probe_interval"),
         intake_workers=_positive(get("intake_workers"), 2, "intake_workers"),
         intake_cpu_seconds=_positive(get("intake_cpu_seconds"), 10, "intake_cpu_seconds"),
         intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),
@@ -244,6 +247,27 @@ def _bool(value: Any, default: bool, name: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise InvalidArgument(f"the setting {name} must be true or false, not {value!r}")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any, default: float, name: str) -> float:
+    """Seconds, or a number with a unit: ``90s``, ``30m``, ``6h``, ``1d``."""
+    if value is None:
+        return default
+    text = str(value).strip().lower()
+    factor = _UNITS.get(text[-1:])
+    try:
+        number = float(text[:-1] if factor else text) * (factor or 1)
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"the setting {name} must be a duration such as 6h, 30m or 3600 (seconds), "
+            f"not {value!r}"
+        ) from exc
+    if not number > 0 or math.isinf(number):
+        raise InvalidArgument(f"the setting {name} must be more than 0 seconds, not {value!r}")
+    return number
 
 
 def _int(value: Any, default: int, name: str) -> int:

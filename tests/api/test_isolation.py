@@ -24,7 +24,7 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from certdesk.store.monitoring import ReportDelivery
+from certdesk.store.jobs import JobUnit
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import PFX_PASSWORD, openssl_date, openssl_x509
@@ -122,17 +122,19 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
         b_tenant = next(t["id"] for t in operator.get("/api/tenants").json() if t["name"] == B)
         now = datetime.now(UTC)
         session.add(
-            ReportDelivery(
-                kind="daily",
+            JobUnit(
+                job="report.daily",
                 period="2030-01-01",
-                recipient="reports@beta.example",
+                unit="reports@beta.example",
                 tenant_id=b_tenant,
-                status="sent",
+                status="done",
+                outcome="sent",
                 claimed_by="test",
                 claimed_at=now,
                 attempts=1,
-                sent_at=now,
-                rows=2,
+                finished_at=now,
+                late=False,
+                detail={"rows": 2},
             )
         )
     not_after = openssl_date(openssl_x509(api.pki.leaf_crt, "-enddate"))

@@ -12,7 +12,7 @@ import pytest
 
 from certdesk import desk as d
 from certdesk.desk import Actor, Desk
-from certdesk.reports import Report, build_report
+from certdesk.reports import Report, ReportKind, build_report, daily_kind, monthly_kind
 from tests.monitor.conftest import TLSServer, server_context
 from tests.notify.smtpd import free_port
 from tests.openssl_pki import OpenSSLPKI, openssl_date, openssl_fingerprint, openssl_x509
@@ -39,9 +39,16 @@ def at(pki: OpenSSLPKI) -> datetime:
     return local(first_of_month(pki), 10)
 
 
-def report(desk: Desk, kind: str, at: datetime, **kwargs: object) -> Report:
+def kind_of(name: str, **window: int) -> ReportKind:
+    """The report kind ``name`` (daily or monthly), its window changed by ``window``."""
+    return daily_kind(PLUS2, **window) if name == "daily" else monthly_kind(PLUS2, **window)
+
+
+def report(
+    desk: Desk, kind: str, at: datetime, *, tenant_id: int | None = None, **window: int
+) -> Report:
     with desk.context(OPERATOR, at=at) as ctx:
-        return build_report(ctx, kind, at, PLUS2, **kwargs)  # type: ignore[arg-type]
+        return build_report(ctx, kind_of(kind, **window), at, PLUS2, tenant_id=tenant_id)
 
 
 def urls(rows: object) -> list[str]:
@@ -98,7 +105,7 @@ def test_boundaries_to_the_second(desk: Desk, certs: CertMaker, at: datetime) ->
 def test_windows_follow_the_settings(desk: Desk, certs: CertMaker, at: datetime) -> None:
     add_tenant(desk, "Acme Hosting")
     install_all(desk, certs, "Acme Hosting", boundary_hosts(at))
-    wider = report(desk, "daily", at, daily_days=30)
+    wider = report(desk, "daily", at, days=30)
     assert urls(wider.expiring) == [
         "https://plus1s.test.com",
         "https://d3.test.com",
@@ -107,7 +114,7 @@ def test_windows_follow_the_settings(desk: Desk, certs: CertMaker, at: datetime)
         "https://m30.test.com",
     ]
     assert wider.window_text == "expiring in the next 30 days"
-    narrow = report(desk, "monthly", at, monthly_min_days=3, monthly_max_days=30)
+    narrow = report(desk, "monthly", at, min_days=3, max_days=30)
     assert urls(narrow.expiring) == [
         "https://d3.test.com",
         "https://d3-plus1s.test.com",
@@ -134,7 +141,7 @@ def test_one_tenant_only(desk: Desk, certs: CertMaker, at: datetime) -> None:
     ]
     # A reseller acting for itself sees only its own rows, even without tenant_id.
     with desk.context(Actor("reseller", tenant_id=acme), at=at) as ctx:
-        own = build_report(ctx, "daily", at, PLUS2)
+        own = build_report(ctx, kind_of("daily"), at, PLUS2)
     assert urls(own.rows) == ["https://acme-shop.test.com"]
     rows = report(desk, "daily", at).rows
     assert [r.tenant for r in rows] == ["Beta Cloud", "Acme Hosting", "Beta Cloud"]

@@ -11,14 +11,14 @@ import pytest
 
 from certdesk.errors import InvalidArgument
 from certdesk.pki.expiry import is_expired
-from certdesk.reports import Schedule, parse_timezone
+from certdesk.reports import KIND_NAMES, Schedule, parse_timezone
 from certdesk.reports.windows import parse_clock
 from certdesk.scheduler import report_config
 from certdesk.settings import Settings, load_settings
 
 PLUS2 = timezone(timedelta(hours=2))
 DAILY = Schedule("daily", PLUS2, time(10, 0), timedelta(minutes=30))
-MONTHLY = Schedule("monthly", PLUS2, time(0, 0), timedelta(minutes=60))
+MONTHLY = Schedule("monthly", PLUS2, time(0, 0), timedelta(minutes=60), day=1)
 
 
 def t(text: str) -> datetime:
@@ -152,7 +152,7 @@ def test_daily_in_an_iana_zone_follows_daylight_saving() -> None:
 
 
 def test_monthly_in_an_iana_zone_on_both_sides_of_summer_time() -> None:
-    schedule = Schedule("monthly", ATHENS, time(0, 0), timedelta(minutes=60))
+    schedule = Schedule("monthly", ATHENS, time(0, 0), timedelta(minutes=60), day=1)
     march = schedule.latest(utc("2027-03-15T00:00:00"))
     april = schedule.latest(utc("2027-04-15T00:00:00"))
     assert march.due == utc("2027-02-28T22:00:00")  # 1 March 00:00 EET (UTC+2)
@@ -207,7 +207,8 @@ def test_defaults_are_the_seeds() -> None:
     config = report_config(settings)
     now = utc("2027-03-10T08:00:00")
     assert config.tz.utcoffset(now) == timedelta(hours=2)
-    daily, monthly = config.schedules
+    daily, monthly = (kind.schedule for kind in config.kinds)
+    assert [kind.name for kind in config.kinds] == list(KIND_NAMES)
     assert (daily.kind, daily.at, daily.window) == ("daily", time(10), timedelta(minutes=30))
     assert (monthly.kind, monthly.at, monthly.window, monthly.day) == (
         "monthly",
@@ -215,7 +216,10 @@ def test_defaults_are_the_seeds() -> None:
         timedelta(hours=1),
         1,
     )
-    assert (config.daily_days, config.monthly_min_days, config.monthly_max_days) == (3, 30, 60)
+    assert [kind.window_text for kind in config.kinds] == [
+        "expiring in the next 3 days",
+        "expiring in 30 to 60 days",
+    ]
     assert config.send_empty is False
     assert config.operator_emails == ()
 
@@ -234,10 +238,10 @@ def test_settings_from_the_environment() -> None:
     assert isinstance(settings, Settings)
     config = report_config(settings)
     assert config.tz == ZoneInfo("Europe/Athens")
-    assert config.schedules[0].at == time(7, 15)
+    assert config.kinds[0].schedule.at == time(7, 15)
     assert config.operator_emails == ("noc@platform.test", "ops@platform.test")
     assert config.send_empty is True
-    assert config.daily_days == 5
+    assert config.kinds[0].window_text == "expiring in the next 5 days"
 
 
 # --- the windows -------------------------------------------------------------------------

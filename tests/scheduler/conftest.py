@@ -18,8 +18,10 @@ from sqlalchemy import select
 
 from certdesk.desk import Desk
 from certdesk.scheduler import ReportConfig, report_config
+from certdesk.scheduler.engine import first_start
+from certdesk.scheduler.reports import Delivery, delivery
 from certdesk.settings import Settings
-from certdesk.store.monitoring import ReportDelivery
+from certdesk.store.jobs import JobUnit
 from tests.notify.smtpd import Received, smtp
 from tests.openssl_pki import OpenSSLPKI
 from tests.reports.certs import CertMaker, certs
@@ -70,6 +72,13 @@ def build_platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Platform:
     return Platform(day, daily_at, monthly_at, {h: e for h, (_, e) in expiries.items()}, ids)
 
 
+@pytest.fixture(autouse=True)
+def running_since(desk: Desk, pki: OpenSSLPKI) -> datetime:
+    """certdesk first started when the test PKI was made, before every period these tests
+    use (a test of the first start itself sets its own)."""
+    return first_start(desk, pki.made_at - timedelta(days=1))
+
+
 @pytest.fixture
 def platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Platform:
     return build_platform(desk, certs, pki)
@@ -84,9 +93,10 @@ def config_for(settings: Settings, **changes: object) -> ReportConfig:
     return report_config(dataclasses.replace(settings, **values))  # type: ignore[arg-type]
 
 
-def deliveries(desk: Desk) -> dict[tuple[str, str, str], ReportDelivery]:
+def deliveries(desk: Desk) -> dict[tuple[str, str, str], Delivery]:
+    """Every report delivery in the database, by (kind, period, recipient)."""
     with desk.store.transaction() as session:
-        rows = session.scalars(select(ReportDelivery).order_by(ReportDelivery.id)).all()
+        rows = [delivery(r) for r in session.scalars(select(JobUnit).order_by(JobUnit.id))]
     return {(r.kind, r.period, r.recipient): r for r in rows}
 
 

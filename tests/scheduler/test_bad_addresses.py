@@ -146,7 +146,7 @@ def test_the_cli_tick_exits_cleanly(
         "CERTDESK_OPERATOR_EMAILS": ",".join(OPERATORS),
         "CERTDESK_SMTP_URL": "",
     }
-    run = certdesk_cli("scheduler", "tick", "--at", at.isoformat(), "--json", env=env)  # type: ignore[attr-defined]
+    run = certdesk_cli("scheduler", "tick", "--at", at.isoformat(), "--send", "--json", env=env)  # type: ignore[attr-defined]
     assert run.exit_code == 1, run.stdout + run.stderr  # a failed delivery, not a crash (70)
     data = json.loads(run.stdout)
     status = {(x["kind"], x["recipient"]): x["status"] for x in data["deliveries"]}

@@ -34,7 +34,7 @@ def test_tick_writes_the_outbox_once(
     certdesk_cli: Cli, desk: Desk, settings: Settings, small: Small
 ) -> None:
     at = small.daily_at.isoformat()
-    run = certdesk_cli("scheduler", "tick", "--at", at, "--json", env=env_for(settings))
+    run = certdesk_cli("scheduler", "tick", "--at", at, "--send", "--json", env=env_for(settings))
     assert run.exit_code == 0, run.stderr
     data = json.loads(run.stdout)
     assert sorted((d["kind"], d["recipient"], d["status"]) for d in data["deliveries"]) == [
@@ -54,7 +54,7 @@ def test_tick_writes_the_outbox_once(
         assert [r["url"] for r in mail.csv_rows][:1] == ["https://acme-old.test.com"]
     before = {f.name: f.read_bytes() for f in files}
 
-    again = certdesk_cli("scheduler", "tick", "--at", at, env=env_for(settings))
+    again = certdesk_cli("scheduler", "tick", "--at", at, "--send", env=env_for(settings))
     assert again.exit_code == 0, again.stderr
     assert again.stdout.count("already-done") == 4
     assert {f.name: f.read_bytes() for f in settings.outbox.glob("*.eml")} == before
@@ -69,6 +69,7 @@ def test_tick_exits_1_when_a_send_fails(
         "tick",
         "--at",
         small.daily_at.isoformat(),
+        "--send",
         "--json",
         env=env_for(settings, url),
     )

@@ -18,7 +18,7 @@ from certdesk.desk import Desk
 from certdesk.notify import SmtpMailer, message_id
 from certdesk.scheduler import Outcome, report_config, tick
 from certdesk.settings import Settings
-from certdesk.store.monitoring import ReportDelivery
+from certdesk.store.jobs import JobUnit
 from tests.notify.smtpd import SmtpServer
 from tests.scheduler.conftest import (
     OPERATORS,
@@ -129,7 +129,7 @@ def test_scheduler_processes_at_once(
     at = (platform.daily_at + 5 * M).isoformat()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "certdesk", "scheduler", "tick", "--at", at, "--json"],
+            [sys.executable, "-m", "certdesk", "scheduler", "tick", "--at", at, "--send", "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -162,15 +162,17 @@ def leave_dead_claim(desk: Desk, kind: str, period: str, recipient: str, at: dat
     """What a scheduler killed between claim and send leaves behind."""
     with desk.store.transaction() as session:
         session.add(
-            ReportDelivery(
-                kind=kind,
+            JobUnit(
+                job=f"report.{kind}",
                 period=period,
-                recipient=recipient,
+                unit=recipient,
                 tenant_id=None,
                 status="claimed",
                 claimed_by="dead-host:4242",
                 claimed_at=at,
                 attempts=0,
+                late=False,
+                detail={},
             )
         )
 

@@ -120,7 +120,7 @@ def test_gives_up_after_the_last_attempt(desk: Desk, settings: Settings, small: 
             gaps.append(next_at - now)
             now = next_at
     assert gaps == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 30, 30)][: MAX_ATTEMPTS - 1]
-    assert {(r.status, r.next_attempt_at) for r in deliveries(desk).values()} == {("failed", None)}
+    assert {(r.status, r.next_attempt_at) for r in deliveries(desk).values()} == {("gave-up", None)}
     # Given up: later ticks do not try again.
     assert {o.status for o in tick(desk, config, mailer, now=now + 600 * M)} == {"gave-up"}
     assert {r.attempts for r in deliveries(desk).values()} == {MAX_ATTEMPTS}

@@ -85,7 +85,7 @@ def test_killed_while_saying_quit_sends_nothing_twice(
     }
     at = small.daily_at.isoformat()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "certdesk", "scheduler", "tick", "--at", at],
+        [sys.executable, "-m", "certdesk", "scheduler", "tick", "--at", at, "--send"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

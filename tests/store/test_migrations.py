@@ -169,3 +169,130 @@ def test_0011_marks_installed_what_a_handshake_showed_served(settings: Settings)
         assert states == [(1, "installed", True), (2, "stored", False)]
     finally:
         engine.dispose()
+
+
+def _job_engine_revision() -> tuple[str, str]:
+    """(the revision that made the job engine's tables, the one before it)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for script in ScriptDirectory.from_config(config).walk_revisions():
+        if (script.doc or "").startswith("the job engine"):
+            assert isinstance(script.down_revision, str)
+            return script.revision, script.down_revision
+    raise AssertionError("no migration makes job_units")
+
+
+def _migrate(store: Store, revision: str, *, down: bool = False) -> None:
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_report_deliveries_move_into_the_job_engine_and_back(settings: Settings) -> None:
+    """The report history of a database made before the job engine is kept: each delivery
+    becomes a unit of its report job (and goes back on a downgrade)."""
+    engine_revision, before = _job_engine_revision()
+    store = Store.open(settings, migrate=False)
+    try:
+        _migrate(store, before)
+        at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
+                {"at": at},
+            )
+            tenant = conn.scalar(text("SELECT id FROM tenants"))
+            deliveries = [
+                ("daily", "2026-11-01", "operators", None, "sent", None, 3, "<m1@certdesk>"),
+                ("daily", "2026-11-01", f"tenant:{tenant}", tenant, "empty", None, 0, None),
+                ("monthly", "2026-11", "operators", None, "failed", at, 0, None),
+                ("monthly", "2026-10", "operators", None, "failed", None, 0, None),
+            ]
+            for kind, period, recipient, owner, status, retry, rows, msg in deliveries:
+                conn.execute(
+                    text(
+                        "INSERT INTO report_deliveries (kind, period, recipient, tenant_id, "
+                        "status, claimed_by, claimed_at, attempts, next_attempt_at, "
+                        "last_error, sent_at, late, rows, message_id) VALUES (:kind, "
+                        ":period, :recipient, :owner, :status, 'host:1', :at, 1, :retry, "
+                        ":error, :sent, :late, :rows, :msg)"
+                    ),
+                    {
+                        "kind": kind,
+                        "period": period,
+                        "recipient": recipient,
+                        "owner": owner,
+                        "status": status,
+                        "at": at,
+                        "retry": retry,
+                        "error": "451 try later" if status == "failed" else None,
+                        "sent": at if status in ("sent", "empty") else None,
+                        "late": kind == "monthly",
+                        "rows": rows,
+                        "msg": msg,
+                    },
+                )
+        _migrate(store, engine_revision)
+        with store.engine.connect() as conn:
+            units = conn.execute(
+                text(
+                    "SELECT job, period, unit, tenant_id, status, outcome, attempts, "
+                    "last_error, late FROM job_units ORDER BY id"
+                )
+            ).all()
+            assert [tuple(u) for u in units] == [
+                ("report.daily", "2026-11-01", "operators", None, "done", "sent", 1, None, False),
+                (
+                    "report.daily",
+                    "2026-11-01",
+                    f"tenant:{tenant}",
+                    tenant,
+                    "done",
+                    "empty",
+                    1,
+                    None,
+                    False,
+                ),
+                (
+                    "report.monthly",
+                    "2026-11",
+                    "operators",
+                    None,
+                    "failed",
+                    None,
+                    1,
+                    "451 try later",
+                    True,
+                ),
+                (
+                    "report.monthly",
+                    "2026-10",
+                    "operators",
+                    None,
+                    "gave-up",
+                    None,
+                    1,
+                    "451 try later",
+                    True,
+                ),
+            ]
+            assert "report_deliveries" not in inspect(conn).get_table_names()
+        _migrate(store, before, down=True)
+        with store.engine.connect() as conn:
+            back = conn.execute(
+                text(
+                    "SELECT kind, period, recipient, status, rows, message_id "
+                    "FROM report_deliveries ORDER BY id"
+                )
+            ).all()
+        assert [tuple(b) for b in back] == [
+            ("daily", "2026-11-01", "operators", "sent", 3, "<m1@certdesk>"),
+            ("daily", "2026-11-01", f"tenant:{tenant}", "empty", 0, None),
+            ("monthly", "2026-11", "operators", "failed", 0, None),
+            ("monthly", "2026-10", "operators", "failed", 0, None),
+        ]
+    finally:
+        store.close()

@@ -57,4 +57,37 @@ def prometheus_text(snapshot: MetricsSnapshot) -> str:
         f'certdesk_report_deliveries{{kind="{d.kind}",status="{d.status}"}} {d.count}'
         for d in snapshot.deliveries
     ]
-    return "\n".join(lines + probe_lines + drift_lines + report_lines) + "\n"
+    job_lines = [
+        "# HELP certdesk_job_last_success_timestamp_seconds When a unit of the job was last done.",
+        "# TYPE certdesk_job_last_success_timestamp_seconds gauge",
+    ]
+    failed_lines = [
+        "# HELP certdesk_job_units_failed Units of the job that failed (waiting for a retry "
+        "or given up).",
+        "# TYPE certdesk_job_units_failed gauge",
+    ]
+    pending_lines = [
+        "# HELP certdesk_job_units_pending Units of the job claimed or waiting for a retry.",
+        "# TYPE certdesk_job_units_pending gauge",
+    ]
+    for job in snapshot.jobs:
+        label = f'job="{_label(job.job)}"'
+        if job.last_success is not None:
+            job_lines.append(
+                f"certdesk_job_last_success_timestamp_seconds{{{label}}} "
+                f"{int(job.last_success.timestamp())}"
+            )
+        failed_lines.append(f"certdesk_job_units_failed{{{label}}} {job.failed}")
+        pending_lines.append(f"certdesk_job_units_pending{{{label}}} {job.pending}")
+    return (
+        "\n".join(
+            lines
+            + probe_lines
+            + drift_lines
+            + report_lines
+            + job_lines
+            + failed_lines
+            + pending_lines
+        )
+        + "\n"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +35,7 @@ from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unles
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.pki.expiry import Urgency
 from certdesk.reports import preview_report, render
+from certdesk.reports.kinds import KIND_NAMES
 from certdesk.scheduler.reports import history as report_history
 from certdesk.scheduler.reports import report_config
 
@@ -479,7 +480,9 @@ def export(body: ExportIn, p: Who, d: DeskDep) -> Response:
 
 @router.get("/reports/{kind}", tags=["reports"])
 def report_preview(
-    kind: Literal["daily", "monthly"],
+    kind: Annotated[
+        str, Path(max_length=40, description=f"A report kind: {', '.join(KIND_NAMES)}.")
+    ],
     request: Request,
     p: Who,
     d: DeskDep,

@@ -1,6 +1,6 @@
 """Probing the monitored URLs and keeping what they serve: one function for every caller
-(``certdesk probe``, and the probe worker that runs the API's and the portal's "probe now"
-requests)."""
+(``certdesk probe``, the probe worker that runs the API's and the portal's "probe now"
+requests, and the probe sweeps of the job engine)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,19 @@ def probe_and_record(
     actor: Actor,
     *,
     urls: Sequence[str] = (),
+    shard: tuple[int, int] | None = None,
     allow_private: bool | None = None,
     concurrency: int | None = None,
     started: Callable[[int], object] | None = None,
     progress: Callable[[ProbeResult], object] | None = None,
 ) -> list[ProbeResult]:
-    """Probe ``urls`` (default: every monitored URL the actor sees) and record the results.
+    """Probe ``urls`` (default: every monitored URL the actor sees, or those of ``shard``:
+    ``(k, n)``, the k-th of n shards of a sweep) and record the results.
 
     ``started`` is told how many targets there are; ``progress`` gets each result.
     """
     with desk.context(actor, readonly=True) as ctx:
-        targets = probe_targets(ctx, urls=urls)
+        targets = probe_targets(ctx, urls=urls, shard=shard)
     if started is not None:
         started(len(targets))
     results = probe_all(

@@ -2,50 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from certdesk import clock
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import open_desk, open_installer, policy_for
+from certdesk.application.jobs import job_registry
 from certdesk.application.probe_worker import ProbeWorker
+from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.asgi import create_app
 from certdesk.desk.accounts import ensure_first_operator
 from certdesk.desk.context import Actor, Desk
+from certdesk.errors import CertdeskError
 from certdesk.http.auth import proxy_networks
-from certdesk.notify import mailer_for
-from certdesk.scheduler import report_config, tick
-from certdesk.settings import Settings, load_settings
+from certdesk.scheduler import engine
+from certdesk.settings import CONFIG_FILE, Settings, load_settings
 
 log = logging.getLogger("certdesk.application.server")
 
 
 class SchedulerThread(threading.Thread):
-    """Ticks the report scheduler every ``interval`` seconds until stopped."""
+    """Ticks the job engine every ``interval`` seconds until stopped: the registered jobs
+    (``application.jobs``), or the ``jobs`` given (the probe sweep has a thread of its own,
+    so that a long sweep never delays a report)."""
 
-    def __init__(self, desk: Desk, settings: Settings, interval: float = 60.0) -> None:
-        super().__init__(name="certdesk-scheduler", daemon=True)
+    def __init__(
+        self,
+        desk: Desk,
+        settings: Settings,
+        interval: float = 60.0,
+        *,
+        jobs: Iterable[engine.Job] | None = None,
+        name: str = "certdesk-scheduler",
+    ) -> None:
+        super().__init__(name=name, daemon=True)
         self.desk = desk
         self.settings = settings
         self.interval = interval
+        self.jobs = list(jobs) if jobs is not None else list(job_registry(settings))
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        config = report_config(self.settings)
-        mailer = mailer_for(self.settings.smtp_url, self.settings.outbox)
         while not self.stopping.is_set():
             try:
-                for outcome in tick(self.desk, config, mailer, now=clock.now()):
-                    if outcome.status in ("sent", "failed", "gave-up"):
+                for outcome in engine.tick(self.desk, self.jobs, now=clock.now()):
+                    if outcome.status not in QUIET:
                         log.info(
-                            "report %s %s to %s: %s%s",
-                            outcome.kind,
+                            "job %s %s %s: %s%s",
+                            outcome.job,
                             outcome.period,
-                            outcome.recipient,
+                            outcome.unit,
                             outcome.status,
                             f" ({outcome.error})" if outcome.error else "",
                         )
@@ -55,6 +68,89 @@ class SchedulerThread(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+# What a tick says of units that need no line in the log.
+QUIET = frozenset(
+    {
+        engine.ALREADY_DONE,
+        engine.CLAIMED_ELSEWHERE,
+        engine.RETRY_PENDING,
+        engine.BEFORE_FIRST_START,
+        engine.GAVE_UP,
+    }
+)
+
+
+def _jobs(settings: Settings) -> tuple[list[engine.Job], list[engine.Job]]:
+    """The jobs of the scheduler thread, and those of the sweep thread."""
+    jobs = list(job_registry(settings, sweeps=True))
+    return [j for j in jobs if j.name != SWEEP], [j for j in jobs if j.name == SWEEP]
+
+
+class ConfigWatcher(threading.Thread):
+    """Reads ``certdesk.toml`` again when it changes (looked at every ``every`` seconds)
+    or when ``wanted`` is set (SIGHUP), and hands the new settings to ``apply``. A file
+    that does not load is logged, and the settings in force are kept."""
+
+    def __init__(
+        self, settings: Settings, apply: Callable[[Settings], object], every: float = 2.0
+    ) -> None:
+        super().__init__(name="certdesk-config", daemon=True)
+        self.settings = settings
+        self.apply = apply
+        self.every = every
+        self.wanted = threading.Event()
+        self.stopping = threading.Event()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            found = (self.settings.home / CONFIG_FILE).stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def run(self) -> None:
+        seen = self._stamp()
+        while not self.stopping.is_set():
+            self.wanted.wait(self.every)
+            if self.stopping.is_set():
+                return
+            stamp = self._stamp()
+            if stamp == seen and not self.wanted.is_set():
+                continue
+            self.wanted.clear()
+            seen = stamp
+            try:
+                new = load_settings(self.settings.home)
+                self.apply(new)
+            except CertdeskError as exc:
+                log.error("%s not reloaded: %s", CONFIG_FILE, exc)
+                continue
+            except Exception:  # a reload must never end the server
+                log.exception("%s not reloaded", CONFIG_FILE)
+                continue
+            self.settings = new
+            log.info("%s reloaded", CONFIG_FILE)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wanted.set()
+
+
+def _on_sighup(handler: Callable[[], object]) -> Callable[[], None]:
+    """Call ``handler`` on SIGHUP (where the event loop can: the main thread on POSIX);
+    returns what undoes it."""
+    try:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, handler)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
 
 
 def first_start(desk: Desk, admin_password: str | None) -> str | None:
@@ -71,8 +167,11 @@ def build_app(
     scheduler: bool,
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
-    """The app of ``certdesk serve``: with the report scheduler (unless turned off) and the
-    probe worker that runs queued "probe now" requests, both started and stopped with it."""
+    """The app of ``certdesk serve``: with the job engine (the reports and every
+    registered job, and the probe sweeps in a thread of their own; unless turned off),
+    the probe worker that runs queued "probe now" requests, and the watcher that applies
+    a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
+    started and stopped with it."""
     app = create_app(
         desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
     )
@@ -81,18 +180,41 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
-            thread = SchedulerThread(desk, settings) if scheduler else None
+            others, sweeps = _jobs(settings)
+            threads = (
+                [
+                    SchedulerThread(desk, settings, jobs=others),
+                    SchedulerThread(desk, settings, jobs=sweeps, name="certdesk-sweeps"),
+                ]
+                if scheduler
+                else []
+            )
+
+            def apply(new: Settings) -> None:
+                _app.state.settings = new
+                _app.state.installer = open_installer(new, desk)
+                desk.policy = policy_for(new)
+                if threads:
+                    threads[0].jobs, threads[1].jobs = _jobs(new)
+
+            watcher = ConfigWatcher(settings, apply)
             probes = ProbeWorker(desk, settings)
-            if thread is not None:
+            for thread in threads:
                 thread.start()
             probes.start()
+            watcher.start()
+            hangup = _on_sighup(watcher.wanted.set)
             try:
                 yield
             finally:
+                hangup()
+                watcher.stop()
                 probes.stop()
-                if thread is not None:
+                for thread in threads:
                     thread.stop()
+                for thread in threads:
                     thread.join(timeout=10)
+                watcher.join(timeout=10)
 
     app.router.lifespan_context = lifespan
     return app
@@ -108,8 +230,8 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process of ``certdesk serve --workers N`` (uvicorn's factory).
 
     The parent passes the data folder and flags through the environment; every worker
-    opens the store itself. Their schedulers share the database's claims, so each report
-    still goes out once.
+    opens the store itself. Their job engines share the database's claims, so each unit
+    of every job (a report, a shard of a sweep) is still done once.
     """
     settings = load_settings()
     return build_app(

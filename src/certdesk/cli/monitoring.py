@@ -1,10 +1,11 @@
-"""``certdesk probe``, ``certdesk report``, ``certdesk scheduler tick|run``."""
+"""``certdesk probe``, ``certdesk report``, ``certdesk scheduler tick|run|status``."""
 
 from __future__ import annotations
 
 import enum
 import time
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -12,16 +13,21 @@ from rich.progress import Progress as Bar
 from rich.table import Table
 
 from certdesk import clock
+from certdesk.application.jobs import job_registry
 from certdesk.application.probing import probe_and_record
 from certdesk.cli.files import JsonOpt
 from certdesk.cli.output import err, out, print_json, refusals
 from certdesk.cli.state import state
-from certdesk.notify import mailer_for
 from certdesk.pki import iso_utc
 from certdesk.reports import preview_report, render
-from certdesk.scheduler import report_config, tick
+from certdesk.reports.kinds import KIND_NAMES
+from certdesk.scheduler import engine, report_config
+from certdesk.scheduler.engine import Outcome
+from certdesk.scheduler.reports import as_deliveries
 
-scheduler_app = typer.Typer(help="The periodic jobs: expiry reports.", no_args_is_help=True)
+scheduler_app = typer.Typer(
+    help="The job engine: expiry reports and every other periodic job.", no_args_is_help=True
+)
 
 AtOpt = Annotated[
     str | None,
@@ -31,9 +37,14 @@ AtOpt = Annotated[
 ]
 
 
-class Kind(enum.StrEnum):
-    daily = "daily"
-    monthly = "monthly"
+SweepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sweep",
+        help="Also probe the monitored URLs of the probe sweep that is due "
+        "(CERTDESK_PROBE_INTERVAL), as certdesk serve does.",
+    ),
+]
 
 
 class Format(enum.StrEnum):
@@ -96,7 +107,9 @@ def probe(
 
 
 def report(
-    kind: Annotated[Kind, typer.Argument(help="daily or monthly.")],
+    kind: Annotated[
+        str, typer.Argument(help=f"The report: {' or '.join(KIND_NAMES)}.", show_default=False)
+    ],
     at: AtOpt = None,
     tenant: Annotated[
         str | None,
@@ -109,20 +122,31 @@ def report(
         config = report_config(state.settings())
         moment = clock.parse_instant(at) if at else None
         result = state.desk().run(
-            state.actor(), preview_report, kind=kind.value, config=config, at=moment, tenant=tenant
+            state.actor(), preview_report, kind=kind, config=config, at=moment, tenant=tenant
         )
     typer.echo(render(result, fmt.value), nl=fmt is not Format.csv)
 
 
-def _tick(at: str | None, as_json: bool) -> list[Any]:
+def _tick(
+    at: str | None, as_json: bool, *, send: bool = False, sweep: bool = False
+) -> list[Outcome]:
     settings = state.settings()
-    moment = clock.parse_instant(at) if at else clock.now()
-    mailer = mailer_for(settings.smtp_url, settings.outbox)
-    outcomes = tick(state.desk(), report_config(settings), mailer, now=moment)
+    desk = state.desk()
+    now = clock.now()
+    moment = clock.parse_instant(at) if at else now
+    jobs = job_registry(settings, sweeps=sweep)
+    ahead = moment > now + timedelta(minutes=1)
+    previewing = ahead and not send
+    if previewing:
+        outcomes = engine.preview(desk, jobs, now=moment)
+    else:
+        outcomes = engine.tick(desk, jobs, now=moment)
+    deliveries = as_deliveries(outcomes)
     if as_json:
         print_json(
             {
                 "at": iso_utc(moment),
+                "preview": previewing,
                 "deliveries": [
                     {
                         "kind": o.kind,
@@ -133,29 +157,59 @@ def _tick(at: str | None, as_json: bool) -> list[Any]:
                         "rows": o.rows,
                         "error": o.error,
                     }
+                    for o in deliveries
+                ],
+                "units": [
+                    {
+                        "job": o.job,
+                        "period": o.period,
+                        "unit": o.unit,
+                        "status": o.status,
+                        "late": o.late,
+                        "error": o.error,
+                    }
                     for o in outcomes
                 ],
             }
         )
     else:
+        if previewing:
+            out.print(
+                f"preview of {iso_utc(moment)} (in the future): nothing is sent or claimed; "
+                "add --send to run it"
+            )
         for o in outcomes:
             late = " (late)" if o.late else ""
             error = f": {o.error}" if o.error else ""
+            rows = o.detail.get("rows")
             out.print(
-                f"{o.kind} {o.period} → {escape(o.recipient)}: {o.status}{late}"
-                f"{', ' + str(o.rows) + ' row(s)' if o.rows else ''}{escape(error)}"
+                f"{o.job} {o.period} → {escape(o.unit)}: {o.status}{late}"
+                f"{', ' + str(rows) + ' row(s)' if rows else ''}{escape(error)}"
             )
-        if not outcomes:
-            out.print("no recipients: set CERTDESK_OPERATOR_EMAILS or tenants' e-mails")
+        if not deliveries:
+            out.print("no report recipients: set CERTDESK_OPERATOR_EMAILS or tenants' e-mails")
     return outcomes
 
 
 @scheduler_app.command("tick")
-def scheduler_tick(at: AtOpt = None, as_json: JsonOpt = False) -> None:
-    """Run once whatever is due at --at (default now): for cron, and for tests."""
+def scheduler_tick(
+    at: AtOpt = None,
+    as_json: JsonOpt = False,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="With --at in the future: really run the jobs of that instant (send its "
+            "reports, claim its periods). Without it, a future --at only previews.",
+        ),
+    ] = False,
+    sweep: SweepOpt = False,
+) -> None:
+    """Run once whatever is due at --at (default now): for cron, and for tests. An --at in
+    the future previews what would run and sends nothing, unless --send."""
     with refusals(as_json):
-        outcomes = _tick(at, as_json)
-    if any(o.status in ("failed", "gave-up") for o in outcomes):
+        outcomes = _tick(at, as_json, send=send, sweep=sweep)
+    if any(o.status in (engine.FAILED, engine.GAVE_UP) for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -164,9 +218,79 @@ def scheduler_run(
     interval: Annotated[
         float, typer.Option("--interval", min=1.0, help="Seconds between ticks.")
     ] = 60.0,
+    sweep: SweepOpt = False,
 ) -> None:
     """Tick every --interval seconds until stopped (Ctrl-C)."""
     with refusals(False):
         while True:
-            _tick(None, False)
+            _tick(None, False, sweep=sweep)
             time.sleep(interval)
+
+
+def _when(moment: datetime | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+@scheduler_app.command("status")
+def scheduler_status(as_json: JsonOpt = False) -> None:
+    """Each job's last run, next run and the outcomes of its units."""
+    with refusals(as_json):
+        jobs = job_registry(state.settings(), sweeps=True)
+        desk = state.desk()
+        now = clock.now()
+        rows = engine.status(desk, state.actor(), jobs, now=now)
+        began = engine.known_first_start(desk)
+    if as_json:
+        print_json(
+            {
+                "at": iso_utc(now),
+                "first_start": _when(began),
+                "jobs": [
+                    {
+                        "job": s.job,
+                        "last_period": s.last_period,
+                        "last_run": _when(s.last_run),
+                        "last_success": _when(s.last_success),
+                        "next_run": _when(s.next_run),
+                        "units": dict(s.units),
+                        "pending": s.pending,
+                        "failed": s.failed,
+                        "problems": [
+                            {
+                                "period": u.period,
+                                "unit": u.unit,
+                                "status": u.status,
+                                "attempts": u.attempts,
+                                "error": u.last_error,
+                                "next_attempt": _when(u.next_attempt_at),
+                                "at": iso_utc(u.at),
+                            }
+                            for u in s.problems
+                        ],
+                    }
+                    for s in rows
+                ],
+            }
+        )
+        return
+    table = Table("job", "last period", "last run", "next run", "units", "pending", "failed")
+    for s in rows:
+        units = ", ".join(f"{n} {word}" for word, n in s.units.items()) or "none yet"
+        table.add_row(
+            s.job,
+            s.last_period or "—",
+            _when(s.last_run) or "never",
+            _when(s.next_run) or "—",
+            units,
+            str(s.pending),
+            str(s.failed),
+        )
+    out.print(table)
+    out.print(f"first start: {_when(began) or 'not yet (no tick has run)'}")
+    for s in rows:
+        for u in s.problems:
+            retry = f"; next try {iso_utc(u.next_attempt_at)}" if u.next_attempt_at else ""
+            out.print(
+                f"{s.job} {u.period} {escape(u.unit)}: {u.status} after {u.attempts} "
+                f"attempt(s){retry}{': ' + escape(u.last_error) if u.last_error else ''}"
+            )

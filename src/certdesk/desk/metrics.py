@@ -1,16 +1,18 @@
 """The platform's figures for monitoring (``/metrics``): per URL the expiry that counts,
-the latest probe's outcome and drift; report deliveries by kind and status."""
+the latest probe's outcome and drift; report deliveries by kind and status; per job of
+the engine its last success and its failed and pending units."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from certdesk.desk.context import Ctx, Forbidden, reads
+from certdesk.store.jobs import JobUnit
 from certdesk.store.models import Domain, Tenant
-from certdesk.store.monitoring import DomainState, ReportDelivery
+from certdesk.store.monitoring import DomainState
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,18 @@ class DeliveryCount:
 
 
 @dataclass(frozen=True, slots=True)
+class JobFigures:
+    job: str
+    last_success: datetime | None  # the latest unit done
+    failed: int  # units failed (waiting for a retry) or given up
+    pending: int  # units claimed or waiting for a retry
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
     urls: tuple[UrlFigures, ...]  # the monitored, active domains, by URL
     deliveries: tuple[DeliveryCount, ...]  # by kind, then status
+    jobs: tuple[JobFigures, ...] = ()  # by job name
 
 
 @reads
@@ -59,11 +70,32 @@ def metrics_snapshot(ctx: Ctx) -> MetricsSnapshot:
         UrlFigures(url, tenant, expires, source if expires is not None else None, ok, drift)
         for url, tenant, expires, source, ok, drift in rows
     )
+    shown = case(
+        (JobUnit.status == "done", func.coalesce(JobUnit.outcome, "done")), else_=JobUnit.status
+    )
     deliveries = ctx.session.execute(
-        select(ReportDelivery.kind, ReportDelivery.status, func.count(ReportDelivery.id))
-        .group_by(ReportDelivery.kind, ReportDelivery.status)
-        .order_by(ReportDelivery.kind, ReportDelivery.status)
+        select(JobUnit.job, shown, func.count(JobUnit.id))
+        .where(JobUnit.job.startswith("report.", autoescape=True))
+        .group_by(JobUnit.job, shown)
+        .order_by(JobUnit.job, shown)
+    )
+    failed = JobUnit.status.in_(("failed", "gave-up"))
+    pending = or_(
+        JobUnit.status == "claimed",
+        and_(JobUnit.status == "failed", JobUnit.next_attempt_at.is_not(None)),
+    )
+    jobs = ctx.session.execute(
+        select(
+            JobUnit.job,
+            func.max(case((JobUnit.status == "done", JobUnit.finished_at))),
+            func.count(case((failed, JobUnit.id))),
+            func.count(case((pending, JobUnit.id))),
+        )
+        .group_by(JobUnit.job)
+        .order_by(JobUnit.job)
     )
     return MetricsSnapshot(
-        urls=urls, deliveries=tuple(DeliveryCount(k, s, n) for k, s, n in deliveries)
+        urls=urls,
+        deliveries=tuple(DeliveryCount(k.removeprefix("report."), s, n) for k, s, n in deliveries),
+        jobs=tuple(JobFigures(j, last, f, p) for j, last, f, p in jobs),
     )

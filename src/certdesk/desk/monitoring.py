@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import zip_longest
 
 from sqlalchemy import select
 
@@ -29,13 +30,24 @@ class Target:
     target: ProbeTarget
 
 
-def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
-    """The monitored domains (or the ``urls`` given), each with the fingerprint expected."""
+def probe_targets(
+    ctx: Ctx, *, urls: Sequence[str] = (), shard: tuple[int, int] | None = None
+) -> list[Target]:
+    """The monitored domains (or the ``urls`` given), each with the fingerprint expected.
+
+    ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n`` (one of the
+    ``n`` shards of a probe sweep), the tenants taking turns (one domain of each in turn),
+    so that one tenant's thousand domains never come all before another's few."""
     if urls:
         domains = [find_domain(ctx, u) for u in urls]
     else:
         stmt = select(Domain).where(Domain.monitored.is_(True), Domain.removed_at.is_(None))
+        if shard is not None:
+            index, count = shard
+            stmt = stmt.where(Domain.id % count == index)
         domains = list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id).order_by(Domain.id)))
+        if shard is not None:
+            domains = _tenants_in_turn(domains)
     current = current_certificates(ctx, [d.id for d in domains])
     out: list[Target] = []
     for domain in domains:
@@ -43,6 +55,15 @@ def probe_targets(ctx: Ctx, *, urls: Sequence[str] = ()) -> list[Target]:
         expected = cert.sha256 if cert else None
         out.append(Target(domain.id, ProbeTarget.for_url(domain_url(domain), expected)))
     return out
+
+
+def _tenants_in_turn(domains: Sequence[Domain]) -> list[Domain]:
+    """The first domain of each tenant, then the second of each, and so on."""
+    by_tenant: dict[int, list[Domain]] = {}
+    for domain in domains:
+        by_tenant.setdefault(domain.tenant_id, []).append(domain)
+    turns = zip_longest(*by_tenant.values())
+    return [domain for turn in turns for domain in turn if domain is not None]
 
 
 def record_probes(

@@ -32,7 +32,8 @@ class ReportRow:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    kind: str  # daily | monthly
+    kind: str  # the report kind's name (``reports.kinds``): daily | monthly
+    title: str  # the kind's title: Daily | Monthly
     at: datetime  # the instant the windows are measured from (UTC)
     tz: tzinfo  # report time
     audience: str  # "operators" or the tenant's name

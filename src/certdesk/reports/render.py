@@ -34,10 +34,9 @@ CSV_COLUMNS = (
 
 
 def title(report: Report) -> str:
-    name = "Daily" if report.kind == "daily" else "Monthly"
     when = report.at.astimezone(report.tz).strftime("%Y-%m-%d %H:%M %Z").strip()
     late = " (late)" if report.late else ""
-    return f"{name} SSL expiration report for {report.audience}, {when}{late}"
+    return f"{report.title} SSL expiration report for {report.audience}, {when}{late}"
 
 
 def _local(report: Report, moment: datetime) -> str:

@@ -18,8 +18,9 @@ from sqlalchemy.orm import aliased
 
 from certdesk.desk.context import Ctx, reads, tenant_by_name
 from certdesk.pki.expiry import is_expired
+from certdesk.reports.kinds import ReportKind, find_kind
 from certdesk.reports.model import Report, ReportRow
-from certdesk.reports.windows import Window, daily_window, monthly_window
+from certdesk.reports.windows import Window
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 from certdesk.store.monitoring import DomainState
 
@@ -30,11 +31,7 @@ class ReportSettings(Protocol):
     @property
     def tz(self) -> tzinfo: ...
     @property
-    def daily_days(self) -> int: ...
-    @property
-    def monthly_min_days(self) -> int: ...
-    @property
-    def monthly_max_days(self) -> int: ...
+    def kinds(self) -> tuple[ReportKind, ...]: ...
 
 
 def select_rows(
@@ -112,36 +109,28 @@ def select_rows(
 
 def build_report(
     ctx: Ctx,
-    kind: str,
+    kind: ReportKind,
     at: datetime,
     tz: tzinfo,
     *,
     tenant_id: int | None = None,
     audience: str = "operators",
-    daily_days: int = 3,
-    monthly_min_days: int = 30,
-    monthly_max_days: int = 60,
     period: str | None = None,
     late: bool = False,
 ) -> Report:
-    if kind == "daily":
-        window = daily_window(at, daily_days)
-        text = f"expiring in the next {daily_days} days"
-    else:
-        window = monthly_window(at, monthly_min_days, monthly_max_days)
-        text = f"expiring in {monthly_min_days} to {monthly_max_days} days"
     expired: list[ReportRow] = []
     expiring: list[ReportRow] = []
-    for row in select_rows(ctx, at, window, tenant_id=tenant_id):
+    for row in select_rows(ctx, at, kind.window(at), tenant_id=tenant_id):
         (expired if is_expired(row.not_after, at) else expiring).append(row)
     return Report(
-        kind=kind,
+        kind=kind.name,
+        title=kind.title,
         at=at,
         tz=tz,
         audience=audience,
         expired=tuple(expired),
         expiring=tuple(expiring),
-        window_text=text,
+        window_text=kind.window_text,
         period=period,
         late=late,
     )
@@ -156,7 +145,8 @@ def preview_report(
     at: datetime | None = None,
     tenant: str | None = None,
 ) -> Report:
-    """The report as it would be sent at ``at`` (default: now): to ``tenant``'s contacts
+    """The report of the kind named ``kind`` as it would be sent at ``at`` (default: now):
+    to ``tenant``'s contacts
     when named, to a reseller for its own tenant, else to the operators. Nothing is sent.
 
     A read-only use case: every interface runs it with ``Desk.run``, the report's
@@ -167,12 +157,9 @@ def preview_report(
         owner = ctx.session.get(Tenant, ctx.actor.tenant_id)
     return build_report(
         ctx,
-        kind,
+        find_kind(config.kinds, kind),
         moment,
         config.tz,
         tenant_id=owner.id if owner else None,
         audience=owner.name if owner else "the platform's operators",
-        daily_days=config.daily_days,
-        monthly_min_days=config.monthly_min_days,
-        monthly_max_days=config.monthly_max_days,
     )

@@ -54,28 +54,58 @@ def parse_clock(text: str) -> time:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    kind: str  # "daily" | "monthly"
+    """When a report kind is due: every day at ``at`` (``day`` None), or every month on
+    ``day`` at ``at``, in ``tz``; delivered within ``window``."""
+
+    kind: str
     tz: tzinfo
     at: time
     window: timedelta
-    day: int = 1  # monthly only
+    day: int | None = None  # the day of the month; None: every day
 
     def latest(self, now: datetime) -> Period:
         """The most recent period whose due time is at or before ``now``."""
-        local = now.astimezone(self.tz)
-        if self.kind == "daily":
-            due = _local(local.date(), self.at, self.tz)
-            if due > now:
-                due = _local(local.date() - timedelta(days=1), self.at, self.tz)
-            key = due.astimezone(self.tz).date().isoformat()
-        else:
-            year, month = local.year, local.month
-            due = _local(date(year, month, self.day), self.at, self.tz)
-            if due > now:
-                year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-                due = _local(date(year, month, self.day), self.at, self.tz)
-            key = f"{year:04d}-{month:02d}"
+        local = now.astimezone(self.tz).date()
+        due = self._due(local)
+        if due > now:
+            due = self._due(self._before(local))
+        return self._period(due)
+
+    def following(self, now: datetime) -> Period:
+        """The first period whose due time is after ``now``."""
+        local = now.astimezone(self.tz).date()
+        due = self._due(local)
+        if due <= now:
+            due = self._due(self._after(local))
+        return self._period(due)
+
+    def _period(self, due: datetime) -> Period:
+        local = due.astimezone(self.tz).date()
+        key = local.isoformat() if self.day is None else f"{local.year:04d}-{local.month:02d}"
         return Period(self.kind, key, due, due + self.window)
+
+    def _due(self, local: date) -> datetime:
+        if self.day is not None:
+            local = date(local.year, local.month, self.day)
+        return _local(local, self.at, self.tz)
+
+    def _before(self, local: date) -> date:
+        if self.day is None:
+            return local - timedelta(days=1)
+        return (
+            date(local.year - 1, 12, 1)
+            if local.month == 1
+            else date(local.year, local.month - 1, 1)
+        )
+
+    def _after(self, local: date) -> date:
+        if self.day is None:
+            return local + timedelta(days=1)
+        return (
+            date(local.year + 1, 1, 1)
+            if local.month == 12
+            else date(local.year, local.month + 1, 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,19 @@
-"""Periodic jobs, each done once per period whichever certdesk process gets there first."""
+"""The job engine (``engine``): every periodic job, each unit of work done once whichever
+certdesk process gets there first; the report jobs (``reports``)."""
 
-from certdesk.scheduler.reports import Outcome, ReportConfig, report_config, tick
+from certdesk.scheduler.engine import Job, Period, Registry, Run, Unit, UnitFailed
+from certdesk.scheduler.reports import Outcome, ReportConfig, report_config, report_jobs, tick
 
-__all__ = ["Outcome", "ReportConfig", "report_config", "tick"]
+__all__ = [
+    "Job",
+    "Outcome",
+    "Period",
+    "Registry",
+    "ReportConfig",
+    "Run",
+    "Unit",
+    "UnitFailed",
+    "report_config",
+    "report_jobs",
+    "tick",
+]

@@ -1,12 +1,12 @@
-"""Tables of monitoring and reporting: probe history, each domain's latest state, and the
-report deliveries that make every report go out exactly once."""
+"""Tables of monitoring: probe history, each domain's latest state, and the queued
+"probe now" requests. (Report deliveries are units of the job engine: ``store.jobs``.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from certdesk.store.models import Base
@@ -49,33 +49,6 @@ class DomainState(Base):
     served_issuer: Mapped[str | None] = mapped_column(Text)
     served_not_after: Mapped[datetime | None] = mapped_column(index=True)
     served_drift: Mapped[bool | None] = mapped_column(Boolean)
-
-
-class ReportDelivery(Base):
-    """One report for one recipient in one period, claimed before it is sent.
-
-    The unique (kind, period, recipient) row is the claim: whoever inserts it sends the
-    report; a claim whose sender died is taken over after its lease, and the report goes
-    out late. ``status``: claimed → sent | empty | failed (retried until ``give_up_at``).
-    """
-
-    __tablename__ = "report_deliveries"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    period: Mapped[str] = mapped_column(String(20))
-    recipient: Mapped[str] = mapped_column(String(200))
-    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    claimed_by: Mapped[str] = mapped_column(String(200))
-    claimed_at: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    rows: Mapped[int] = mapped_column(Integer, default=0)
-    message_id: Mapped[str | None] = mapped_column(String(300))
-    __table_args__ = (UniqueConstraint("kind", "period", "recipient", name="uq_report_delivery"),)
 
 
 class ProbeRequest(Base):

@@ -7,10 +7,10 @@ scoping); the navigation offers them to operators.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
@@ -38,12 +38,13 @@ def tenants(request: Request) -> HTMLResponse:
 def deliveries(request: Request) -> HTMLResponse:
     who = viewer(request)
     rows = history(the_desk(request), who.actor, limit=200)
-    return render(request, "reports.html", {"deliveries": rows}, who=who)
+    kinds = report_config(request.app.state.settings).kinds
+    return render(request, "reports.html", {"deliveries": rows, "kinds": kinds}, who=who)
 
 
 @router.get("/reports/{kind}")
 def preview(
-    request: Request, kind: Literal["daily", "monthly"], tenant: str | None = None
+    request: Request, kind: Annotated[str, Path(max_length=40)], tenant: str | None = None
 ) -> HTMLResponse:
     """The report as it would go out now: to the operators, or to one tenant."""
     who = viewer(request)
@@ -57,6 +58,7 @@ def preview(
             "report": report,
             "title": title(report),
             "kind": kind,
+            "kinds": config.kinds,
             "tenant": tenant or "",
             "tenant_names": names,
         },

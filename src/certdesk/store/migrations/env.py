@@ -6,6 +6,7 @@ from alembic import context
 
 import certdesk.store.accounts
 import certdesk.store.acme
+import certdesk.store.jobs
 import certdesk.store.monitoring  # noqa: F401
 from certdesk.store.models import Base
 

@@ -1,0 +1,56 @@
+"""The jobs ``certdesk serve`` and ``certdesk scheduler`` run: the one place where the job
+kinds are registered with the engine (``certdesk.scheduler.engine``).
+
+A new kind of job is one more ``registry.add(...)`` here: a :class:`Job` of its own, or
+``Job.every(name, interval, due=…, run=…)`` for work that is retried until done (install
+retries, ACME renewals), with ``due(desk, now) -> list of unit keys`` and
+``run(desk, unit, now)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from certdesk.application.installer import Installer, due_install_retries, retry_install
+from certdesk.application.managed import due_acme_work, run_acme_unit
+from certdesk.application.sweeps import SweepFirst, sweep_job
+from certdesk.desk.context import Desk
+from certdesk.notify import Mailer, mailer_for
+from certdesk.scheduler.engine import Job, Registry
+from certdesk.scheduler.reports import report_config, report_jobs
+from certdesk.settings import Settings
+
+# Failed installs whose next try has come (their own backoff: 5 minutes doubling to 6
+# hours, in desk/installs.py), and platform-managed domains due for a DNS check, an order
+# or a renewal (only when an ACME directory is configured): looked for every 5 minutes.
+INSTALL_RETRY = "install.retry"
+ACME = "acme.issue"
+
+
+def job_registry(
+    settings: Settings, *, mailer: Mailer | None = None, sweeps: bool = False
+) -> Registry:
+    """Every job kind, configured from ``settings``; with ``sweeps``, the probe sweep too
+    (``certdesk serve`` runs it in a thread of its own), completed before each daily
+    report is built."""
+    mail = mailer or mailer_for(settings.smtp_url, settings.outbox)
+    registry = Registry()
+    sweep = sweep_job(settings) if sweeps else None
+    before = {"daily": SweepFirst(sweep)} if sweep is not None else {}
+    for job in report_jobs(report_config(settings), mail, before=before):
+        registry.add(job)
+    if sweep is not None:
+        registry.add(sweep)
+
+    def retry(desk: Desk, unit: str, now: datetime) -> object:
+        return retry_install(desk, Installer(desk, settings, mail), unit, now)
+
+    registry.add(Job.every(INSTALL_RETRY, timedelta(minutes=5), due=due_install_retries, run=retry))
+    if settings.acme_directory:
+
+        def acme(desk: Desk, unit: str, now: datetime) -> object:
+            installer = Installer(desk, settings, mail)
+            return run_acme_unit(desk, unit, now, settings=settings, installer=installer)
+
+        registry.add(Job.every(ACME, timedelta(minutes=5), due=due_acme_work, run=acme))
+    return registry

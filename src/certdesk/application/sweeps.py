@@ -1,0 +1,97 @@
+"""Probe sweeps: every monitored URL probed once per ``CERTDESK_PROBE_INTERVAL``, by the
+job engine, so that what each URL serves is known without a cron job.
+
+A sweep (the job ``probe.sweep``) is one period of the interval, split into
+:data:`SHARDS` units: shard ``k`` holds the monitored domains whose id is ``k`` modulo
+``SHARDS``, so every process that ticks the engine finds the same shards, claims those
+nobody has, and each URL is probed once per sweep however many processes share the
+database. Within a shard the tenants take turns, and at most ``CERTDESK_PROBE_CONCURRENCY``
+handshakes run at once.
+
+The daily report is built after the sweep due at its instant is complete
+(:class:`SweepFirst`), so its "served" dates are those of that sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from certdesk.application.probing import probe_and_record
+from certdesk.desk.context import Desk
+from certdesk.pki import iso_utc
+from certdesk.scheduler import engine
+from certdesk.scheduler.engine import ENGINE, Job, Period, Run, Unit
+from certdesk.settings import Settings
+from certdesk.store.jobs import JobUnit
+
+JOB = "probe.sweep"
+SHARDS = 16
+
+
+def sweep_job(settings: Settings, *, shards: int = SHARDS) -> Job:
+    """The probe sweep as a job of the engine."""
+    seconds = settings.probe_interval
+
+    def start(now: datetime) -> datetime:
+        stamp = now.timestamp()
+        return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+    def periods(now: datetime) -> Sequence[Period]:
+        begins = start(now)
+        # Late once the next sweep is due: a sweep is never "missed", only overtaken.
+        return [Period(iso_utc(begins), begins, begins + timedelta(seconds=seconds))]
+
+    def units(desk: Desk, period: Period, now: datetime) -> Sequence[Unit]:
+        return [Unit(f"shard-{k:02d}-of-{shards:02d}", payload=k) for k in range(shards)]
+
+    def run(r: Run) -> None:
+        results = probe_and_record(r.desk, settings, ENGINE, shard=(r.unit.payload, shards))
+        r.done("probed", urls=len(results), ok=sum(1 for x in results if x.ok))
+
+    return Job(
+        JOB,
+        periods,
+        units,
+        run,
+        next_due=lambda now: start(now) + timedelta(seconds=seconds),
+        # A shard of many slow URLs may take minutes: not taken over while it runs.
+        lease=timedelta(seconds=max(600.0, min(seconds, 3600.0))),
+    )
+
+
+class SweepFirst:
+    """Before a report is built: the sweep due at its instant is completed first. The
+    shards nobody has are probed here; those another process holds are waited for (at
+    most ``wait`` seconds, then the report goes out with what is known)."""
+
+    def __init__(self, job: Job, *, wait: float = 600.0, poll: float = 1.0) -> None:
+        self.job = job
+        self.wait = wait
+        self.poll = poll
+
+    def __call__(self, desk: Desk, now: datetime) -> bool:
+        [period] = self.job.periods(now)
+        engine.tick(desk, [self.job], now=now)  # each shard done already is one lookup
+        deadline = time.monotonic() + self.wait
+        while self._open(desk, period):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(self.poll)
+        return True
+
+    def _open(self, desk: Desk, period: Period) -> int:
+        with desk.context(ENGINE, readonly=True) as ctx:
+            return int(
+                ctx.session.scalar(
+                    select(func.count(JobUnit.id)).where(
+                        JobUnit.job == self.job.name,
+                        JobUnit.period == period.key,
+                        JobUnit.status == "claimed",
+                    )
+                )
+                or 0
+            )

@@ -1,0 +1,574 @@
+"""The job engine: every periodic job of certdesk, each unit of work done once.
+
+A job kind is a :class:`Job`: its name, which periods are due at an instant
+(``periods``), the units of work of a period (``units``) and the function that runs one
+unit (``run``). A tick asks every job for its due periods and their units, and runs each
+unit that nobody has done yet:
+
+- a unit is first *claimed*: a row with a unique (job, period, unit) is inserted into
+  ``job_units`` in its own transaction, and only the process whose insert succeeded runs
+  it, so several certdesk processes on one database never run a unit twice;
+- a claim whose runner died is taken over once its lease has passed (compare and swap);
+- a unit that fails is recorded (``failed``, its error, the attempts) and retried with
+  backoff on a later tick, until it gives up (``gave-up``); it never stops the tick;
+- a unit run after its period's deadline is marked late;
+- a period whose deadline passed before certdesk's first start (the first tick on this
+  database, kept in ``engine_facts``) is not run at all: it is not "missed", it was
+  before certdesk existed.
+
+A job that is not tied to a calendar (retry what is due now) is made with
+:meth:`Job.every`: its periods are slices of ``interval`` and its units come from a
+``due(desk, now)`` function.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from certdesk.desk.context import Actor, Desk
+from certdesk.errors import CertdeskError
+from certdesk.pki import iso_utc
+from certdesk.store.jobs import EngineFact, JobUnit
+
+log = logging.getLogger("certdesk.scheduler")
+ENGINE = Actor(name="scheduler")
+FIRST_START = "first-start"
+
+# What a tick says of one unit: the job's own word for a done unit (``done``, ``sent``,
+# ``empty``…), or one of these.
+FAILED = "failed"  # this attempt failed; retried at next_attempt_at
+GAVE_UP = "gave-up"  # failed too often: not retried
+RETRY_PENDING = "retry-pending"  # failed earlier; its retry is not due yet
+ALREADY_DONE = "already-done"
+CLAIMED_ELSEWHERE = "claimed-elsewhere"  # another process holds it (its lease runs)
+BEFORE_FIRST_START = "before-first-start"  # its period ended before certdesk first started
+WOULD_RUN = "would-run"  # a preview: due, and nobody has done it
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def default_backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8… minutes after each failure, at most 30."""
+    return timedelta(minutes=min(30, 2 ** (attempts - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One occurrence of a job: its key (``2026-12-01``), when it is due, and the
+    deadline after which a unit of it is done late (None: never late)."""
+
+    key: str
+    due: datetime  # UTC
+    deadline: datetime | None = None
+
+    def is_late(self, now: datetime) -> bool:
+        return self.deadline is not None and now > self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit of work of a period: its key (unique in the period), the tenant it is
+    for (what a reseller may see of it), what the run needs (``payload``) and what the
+    audit log names it by (``labels``)."""
+
+    key: str
+    tenant_id: int | None = None
+    payload: Any = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+class UnitFailed(Exception):
+    """Raised by a job's ``run`` with the reason a unit failed, in words for its reader."""
+
+
+@dataclass
+class Run:
+    """What ``Job.run`` is given: the unit, the instant, and :meth:`done` to record it."""
+
+    desk: Desk
+    job: Job
+    period: Period
+    unit: Unit
+    now: datetime
+    late: bool
+    worker: str
+    outcome: str | None = None
+    finishing: bool = False
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def done(self, outcome: str = "done", **detail: Any) -> None:
+        """Record the unit done, now (a mailer calls it the moment its message is
+        accepted, so that a crash after it cannot do the unit again)."""
+        if self.outcome is not None:
+            return
+        self.finishing = True
+        _finish(self, outcome, detail)
+        self.outcome = outcome
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A kind of job: registering one is ``Registry.add(Job(...))``."""
+
+    name: str
+    periods: Callable[[datetime], Sequence[Period]]  # due at ``now``: usually the latest
+    units: Callable[[Desk, Period, datetime], Sequence[Unit]]
+    run: Callable[[Run], None]
+    next_due: Callable[[datetime], datetime | None] = lambda now: None
+    lease: timedelta = timedelta(minutes=10)
+    max_attempts: int = 8
+    backoff: Callable[[int], timedelta] = default_backoff
+    audit: str | None = None  # the audit log's object type; None: not audited
+
+    @classmethod
+    def every(
+        cls,
+        name: str,
+        interval: timedelta,
+        *,
+        due: Callable[[Desk, datetime], Iterable[str]],
+        run: Callable[[Desk, str, datetime], object],
+        **options: Any,
+    ) -> Job:
+        """A job that does, every ``interval``, each unit ``due(desk, now)`` names, by
+        ``run(desk, unit, now)`` (an install retry, an ACME renewal): one call."""
+        seconds = interval.total_seconds()
+        if seconds <= 0:
+            raise ValueError("a job's interval must be positive")
+
+        def start(now: datetime) -> datetime:
+            stamp = now.timestamp()
+            return datetime.fromtimestamp(stamp - stamp % seconds, UTC)
+
+        def periods(now: datetime) -> Sequence[Period]:
+            begins = start(now)
+            return [Period(iso_utc(begins), begins)]
+
+        def units(desk: Desk, period: Period, now: datetime) -> Sequence[Unit]:
+            return [Unit(key) for key in due(desk, now)]
+
+        def run_one(r: Run) -> None:
+            run(r.desk, r.unit.key, r.now)
+
+        return cls(
+            name,
+            periods,
+            units,
+            run_one,
+            next_due=lambda now: start(now) + interval,
+            **options,
+        )
+
+
+class Registry:
+    """The job kinds a process runs, by name, in the order they were added."""
+
+    def __init__(self, jobs: Iterable[Job] = ()) -> None:
+        self._jobs: dict[str, Job] = {}
+        for job in jobs:
+            self.add(job)
+
+    def add(self, job: Job) -> None:
+        if job.name in self._jobs:
+            raise ValueError(f"a job named {job.name!r} is registered already")
+        self._jobs[job.name] = job
+
+    def __iter__(self) -> Any:
+        return iter(self._jobs.values())
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: str
+    period: str
+    unit: str
+    status: str
+    late: bool = False
+    error: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- first start ------------------------------------------------------------------------
+
+
+def first_start(desk: Desk, now: datetime) -> datetime:
+    """The instant certdesk first ticked on this database; ``now`` if this is it."""
+    with desk.context(ENGINE, at=now) as ctx:
+        fact = ctx.session.get(EngineFact, FIRST_START)
+        if fact is not None:
+            return fact.at
+    try:
+        with desk.context(ENGINE, at=now) as ctx:
+            ctx.session.add(EngineFact(name=FIRST_START, at=now))
+        return now
+    except IntegrityError:  # another process started at the same time
+        with desk.context(ENGINE, at=now, readonly=True) as ctx:
+            fact = ctx.session.get(EngineFact, FIRST_START)
+            assert fact is not None
+            return fact.at
+
+
+def known_first_start(desk: Desk) -> datetime | None:
+    with desk.context(ENGINE, readonly=True) as ctx:
+        fact = ctx.session.get(EngineFact, FIRST_START)
+        return fact.at if fact is not None else None
+
+
+# --- a tick -----------------------------------------------------------------------------
+
+
+def tick(
+    desk: Desk, jobs: Iterable[Job], *, now: datetime, worker: str | None = None
+) -> list[Outcome]:
+    """Run every unit of every job due at ``now`` that is not done yet."""
+    worker = worker or worker_name()
+    began = first_start(desk, now)
+    outcomes: list[Outcome] = []
+    for job, period, units in _due(desk, jobs, now, outcomes):
+        for unit in units:
+            outcomes.append(_run_unit(desk, job, period, unit, now, worker, began))
+    return outcomes
+
+
+def preview(desk: Desk, jobs: Iterable[Job], *, now: datetime) -> list[Outcome]:
+    """What a tick at ``now`` would do, claiming, running and recording nothing."""
+    began = known_first_start(desk) or now
+    outcomes: list[Outcome] = []
+    for job, period, units in _due(desk, jobs, now, outcomes):
+        with desk.context(ENGINE, at=now, readonly=True) as ctx:
+            rows = {
+                row.unit: row
+                for row in ctx.session.scalars(
+                    select(JobUnit).where(JobUnit.job == job.name, JobUnit.period == period.key)
+                )
+            }
+        for unit in units:
+            row = rows.get(unit.key)
+            if row is None:
+                status = BEFORE_FIRST_START if _before(period, began) else WOULD_RUN
+            else:
+                status = _busy(job, row, now) or WOULD_RUN
+            outcomes.append(Outcome(job.name, period.key, unit.key, status, period.is_late(now)))
+    return outcomes
+
+
+def _due(
+    desk: Desk, jobs: Iterable[Job], now: datetime, outcomes: list[Outcome]
+) -> Iterable[tuple[Job, Period, Sequence[Unit]]]:
+    """Each job's due periods and their units; a job that cannot say is one failed
+    outcome, and the other jobs go on."""
+    for job in jobs:
+        try:
+            periods = job.periods(now)
+        except Exception as exc:
+            log.exception("job %s cannot say what is due", job.name)
+            outcomes.append(Outcome(job.name, "", "", FAILED, error=_reason(exc)))
+            continue
+        for period in periods:
+            try:
+                units = job.units(desk, period, now)
+            except Exception as exc:
+                log.exception("job %s cannot list the units of %s", job.name, period.key)
+                outcomes.append(Outcome(job.name, period.key, "", FAILED, error=_reason(exc)))
+                continue
+            yield job, period, units
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnitFailed | CertdeskError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _before(period: Period, began: datetime) -> bool:
+    return period.deadline is not None and period.deadline < began
+
+
+def _run_unit(
+    desk: Desk,
+    job: Job,
+    period: Period,
+    unit: Unit,
+    now: datetime,
+    worker: str,
+    began: datetime,
+) -> Outcome:
+    late = period.is_late(now)
+    refused = _claim(desk, job, period, unit, now, worker, began)
+    if refused is not None:
+        return Outcome(job.name, period.key, unit.key, refused, late)
+    run = Run(desk, job, period, unit, now, late, worker)
+    try:
+        job.run(run)
+    except Exception as exc:
+        if run.outcome is not None:  # done and recorded: what fails after it is only logged
+            log.exception("job %s unit %s failed after it was done", job.name, unit.key)
+            return Outcome(job.name, period.key, unit.key, run.outcome, late, detail=run.detail)
+        if run.finishing:  # done, but not recorded (the database failed): never "failed"
+            log.exception("job %s unit %s was done but not recorded", job.name, unit.key)
+            return Outcome(job.name, period.key, unit.key, "claimed", late, _reason(exc))
+        if not isinstance(exc, UnitFailed | CertdeskError):
+            log.exception("job %s unit %s failed", job.name, unit.key)
+        reason = _reason(exc)
+        status = _failed(run, reason)
+        return Outcome(job.name, period.key, unit.key, status, late, reason)
+    if run.outcome is None:
+        run.done()
+    assert run.outcome is not None
+    return Outcome(job.name, period.key, unit.key, run.outcome, late, detail=run.detail)
+
+
+def _claim(
+    desk: Desk,
+    job: Job,
+    period: Period,
+    unit: Unit,
+    now: datetime,
+    worker: str,
+    began: datetime,
+) -> str | None:
+    """Claim the unit; None when this worker now owns it, else why not."""
+    if _before(period, began):
+        with desk.context(ENGINE, at=now, readonly=True) as ctx:
+            if _row(ctx.session, job, period, unit.key) is None:
+                return BEFORE_FIRST_START
+    try:
+        with desk.context(ENGINE, at=now) as ctx:
+            ctx.session.add(
+                JobUnit(
+                    job=job.name,
+                    period=period.key,
+                    unit=unit.key,
+                    tenant_id=unit.tenant_id,
+                    status="claimed",
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=0,
+                    late=False,
+                    detail={},
+                )
+            )
+            ctx.session.flush()
+        return None
+    except IntegrityError:
+        pass
+    with desk.context(ENGINE, at=now) as ctx:
+        row = _row(ctx.session, job, period, unit.key)
+        assert row is not None
+        busy = _busy(job, row, now)
+        if busy is not None:
+            return busy
+        # Take it over only if nobody else did meanwhile (compare and swap).
+        taken = ctx.session.execute(
+            update(JobUnit)
+            .where(
+                JobUnit.id == row.id,
+                JobUnit.status == row.status,
+                JobUnit.claimed_by == row.claimed_by,
+                JobUnit.claimed_at == row.claimed_at,
+                JobUnit.attempts == row.attempts,
+            )
+            .values(status="claimed", claimed_by=worker, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return None if cast(CursorResult[Any], taken).rowcount == 1 else CLAIMED_ELSEWHERE
+
+
+def _busy(job: Job, row: JobUnit, now: datetime) -> str | None:
+    """Why the unit of ``row`` cannot be run at ``now``; None when it can be taken."""
+    if row.status == "done":
+        return ALREADY_DONE
+    if row.status == GAVE_UP:
+        return GAVE_UP
+    if row.status == FAILED:
+        due = row.next_attempt_at is not None and row.next_attempt_at <= now
+        return None if due else RETRY_PENDING
+    stale = row.claimed_at <= now - job.lease
+    return None if stale else CLAIMED_ELSEWHERE
+
+
+def _row(session: Session, job: Job, period: Period, unit: str) -> JobUnit | None:
+    return session.scalars(
+        select(JobUnit).where(
+            JobUnit.job == job.name, JobUnit.period == period.key, JobUnit.unit == unit
+        )
+    ).one_or_none()
+
+
+def _owned(session: Session, run: Run) -> JobUnit | None:
+    return session.scalars(
+        select(JobUnit).where(
+            JobUnit.job == run.job.name,
+            JobUnit.period == run.period.key,
+            JobUnit.unit == run.unit.key,
+            JobUnit.claimed_by == run.worker,
+            JobUnit.status == "claimed",
+        )
+    ).one_or_none()
+
+
+def _finish(run: Run, outcome: str, detail: Mapping[str, Any]) -> None:
+    with run.desk.context(ENGINE, at=run.now) as ctx:
+        row = _owned(ctx.session, run)
+        if row is None:
+            return
+        row.status = "done"
+        row.outcome = outcome
+        row.finished_at = run.now
+        row.late = run.late
+        row.detail = dict(detail)
+        row.attempts += 1
+        row.next_attempt_at = None
+        row.last_error = None
+        if run.job.audit:
+            ctx.audit(
+                f"{run.job.audit}.{outcome}",
+                run.job.audit,
+                row.id,
+                run.unit.tenant_id,
+                **run.unit.labels,
+                period=run.period.key,
+                late=run.late,
+                **detail,
+            )
+
+
+def _failed(run: Run, error: str) -> str:
+    with run.desk.context(ENGINE, at=run.now) as ctx:
+        row = _owned(ctx.session, run)
+        if row is None:
+            return CLAIMED_ELSEWHERE
+        row.attempts += 1
+        row.last_error = error[:2000]
+        row.late = run.late
+        row.finished_at = run.now
+        if row.attempts >= run.job.max_attempts:
+            row.status = GAVE_UP
+            row.next_attempt_at = None
+            if run.job.audit:
+                ctx.audit(
+                    f"{run.job.audit}.{GAVE_UP}",
+                    run.job.audit,
+                    row.id,
+                    run.unit.tenant_id,
+                    **run.unit.labels,
+                    period=run.period.key,
+                    attempts=row.attempts,
+                )
+            return GAVE_UP
+        row.status = FAILED
+        row.next_attempt_at = run.now + run.job.backoff(row.attempts)
+        return FAILED
+
+
+# --- what the engine has done -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitState:
+    period: str
+    unit: str
+    status: str  # claimed | done | failed | gave-up
+    outcome: str | None
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    at: datetime  # finished, or claimed when not finished
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One job as ``scheduler status`` and ``/metrics`` show it."""
+
+    job: str
+    last_period: str | None
+    last_run: datetime | None  # the latest unit claimed or finished
+    last_success: datetime | None  # the latest unit done
+    next_run: datetime | None  # when its next period is due
+    units: Mapping[str, int]  # the latest period's units by status (or outcome when done)
+    pending: int  # units claimed or waiting for a retry, in any period
+    failed: int  # units failed or given up, in any period
+    problems: tuple[UnitState, ...]  # those failed, given up or claimed, newest first
+
+
+def status(desk: Desk, actor: Actor, jobs: Iterable[Job], *, now: datetime) -> list[JobStatus]:
+    """Every job's last run, next run and unit outcomes, as ``actor`` may see them (a
+    reseller: only its own units)."""
+    out: list[JobStatus] = []
+    with desk.context(actor, at=now, readonly=True) as ctx:
+        for job in jobs:
+            mine = ctx.scoped(select(JobUnit).where(JobUnit.job == job.name), JobUnit.tenant_id)
+            last = ctx.session.scalars(
+                mine.order_by(JobUnit.claimed_at.desc(), JobUnit.id.desc()).limit(1)
+            ).one_or_none()
+            last_done = ctx.session.scalar(
+                ctx.scoped(
+                    select(func.max(JobUnit.finished_at)).where(
+                        JobUnit.job == job.name, JobUnit.status == "done"
+                    ),
+                    JobUnit.tenant_id,
+                )
+            )
+            counts: Counter[str] = Counter()
+            if last is not None:
+                for row in ctx.session.scalars(mine.where(JobUnit.period == last.period)):
+                    counts[row.outcome if row.status == "done" and row.outcome else row.status] += 1
+            open_rows = ctx.session.scalars(
+                mine.where(JobUnit.status.in_(("claimed", FAILED, GAVE_UP)))
+                .order_by(JobUnit.claimed_at.desc(), JobUnit.id.desc())
+                .limit(1000)
+            ).all()
+            last_run = None
+            if last is not None:
+                last_run = max(last.claimed_at, last.finished_at or last.claimed_at)
+            out.append(
+                JobStatus(
+                    job=job.name,
+                    last_period=last.period if last is not None else None,
+                    last_run=last_run,
+                    last_success=last_done,
+                    next_run=job.next_due(now),
+                    units=dict(sorted(counts.items())),
+                    pending=sum(
+                        1
+                        for r in open_rows
+                        if r.status == "claimed"
+                        or (r.status == FAILED and r.next_attempt_at is not None)
+                    ),
+                    failed=sum(1 for r in open_rows if r.status in (FAILED, GAVE_UP)),
+                    problems=tuple(
+                        UnitState(
+                            r.period,
+                            r.unit,
+                            r.status,
+                            r.outcome,
+                            r.attempts,
+                            r.last_error,
+                            r.next_attempt_at,
+                            r.finished_at or r.claimed_at,
+                        )
+                        for r in open_rows[:20]
+                    ),
+                )
+            )
+    return out

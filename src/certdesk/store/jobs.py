@@ -1,0 +1,51 @@
+"""Tables of the job engine: one row per (job, period, unit) of work, and the engine's
+facts (the instant certdesk first started)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from certdesk.store.models import Base
+
+
+class JobUnit(Base):
+    """One unit of work of one job in one period, claimed before it runs.
+
+    The unique (job, period, unit) row is the claim: whoever inserts it runs the unit; a
+    claim whose runner died is taken over after its lease. ``status``: claimed → done |
+    failed (retried at ``next_attempt_at``) | gave-up. ``outcome`` is the job's own word
+    for a done unit (a report: ``sent`` or ``empty``); ``detail`` its figures.
+    """
+
+    __tablename__ = "job_units"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    period: Mapped[str] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(200))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (
+        UniqueConstraint("job", "period", "unit", name="uq_job_unit"),
+        Index("ix_job_units_job_status", "job", "status"),
+    )
+
+
+class EngineFact(Base):
+    """An instant the engine keeps once (``first-start``: certdesk's first tick)."""
+
+    __tablename__ = "engine_facts"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime]

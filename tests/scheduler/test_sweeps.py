@@ -1,0 +1,224 @@
+"""Probe sweeps: every monitored URL probed once per interval, by real handshakes with a
+TLS server on loopback, whichever of several workers claims the shards; tenants take
+turns within a shard. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from certdesk import desk as d
+from certdesk.application.jobs import job_registry
+from certdesk.application.sweeps import JOB, sweep_job
+from certdesk.desk import Desk
+from certdesk.desk.monitoring import probe_targets
+from certdesk.errors import InvalidArgument
+from certdesk.scheduler import engine
+from certdesk.settings import Settings, load_settings
+from certdesk.store.jobs import JobUnit
+from certdesk.store.models import Domain
+from certdesk.store.monitoring import Probe
+from tests.monitor.conftest import TLSServer, server_context
+from tests.notify.smtpd import free_port
+from tests.openssl_pki import OpenSSLPKI
+from tests.reports.world import OPERATOR, add_tenant, point_at
+from tests.scheduler.conftest import OPERATORS, Small, read_mail
+
+T0 = datetime(2031, 3, 4, 10, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+TENANTS = {"Big Hosting": 9, "Mid Cloud": 3, "Small Web": 1}
+
+
+@pytest.fixture
+def tls(pki: OpenSSLPKI, tmp_path: Path) -> Iterator[TLSServer]:
+    server = TLSServer(
+        default=server_context(pki.leaf_crt, pki.leaf_key, pki.int_crt, folder=tmp_path)
+    )
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def monitored(desk: Desk, tls: TLSServer) -> dict[str, str]:
+    """13 monitored URLs of three tenants, all served by the loopback server: URL → tenant."""
+    urls: dict[str, str] = {}
+    for tenant, count in TENANTS.items():
+        add_tenant(desk, tenant)
+        for n in range(count):
+            url = f"https://{tenant.split()[0].lower()}-{n}.test.com"
+            desk.run(
+                OPERATOR, d.add_domain, url=url, tenant=tenant, connect_to=f"127.0.0.1:{tls.port}"
+            )
+            urls[url] = tenant
+    return urls
+
+
+def probes_per_url(desk: Desk) -> Counter[str]:
+    with desk.store.transaction() as session:
+        rows = session.execute(
+            select(Domain.url, func.count(Probe.id))
+            .join(Probe, Probe.domain_id == Domain.id)
+            .group_by(Domain.url)
+        ).all()
+    return Counter({str(url): int(n) for url, n in rows})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_each_url_is_probed_once_per_sweep_by_concurrent_workers(
+    desk: Desk, settings: Settings, monitored: dict[str, str], tls: TLSServer
+) -> None:
+    config = dataclasses.replace(settings, probe_interval=3600.0, probe_allow_private=True)
+    job = sweep_job(config, shards=4)
+    results: list[list[engine.Outcome]] = []
+
+    def worker(name: str) -> None:
+        results.append(engine.tick(desk, [job], now=T0, worker=name))
+
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 1))
+    assert tls.handshakes == len(monitored)
+    probed = [o for outcomes in results for o in outcomes if o.status == "probed"]
+    assert sorted(o.unit for o in probed) == [f"shard-{k:02d}-of-04" for k in range(4)]
+    assert sum(o.detail["urls"] for o in probed) == len(monitored)
+    with desk.store.transaction() as session:  # each a completed handshake: what is served
+        served = session.scalars(select(Probe.sha256)).all()
+    assert len(served) == len(monitored)
+    assert len(set(served)) == 1
+    assert None not in served
+
+    # Later in the same hour: nothing is probed again; the next hour: every URL once more.
+    again = engine.tick(desk, [job], now=T0 + 30 * timedelta(minutes=1))
+    assert {o.status for o in again} == {"already-done"}
+    assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 1))
+    engine.tick(desk, [job], now=T0 + HOUR)
+    assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 2))
+    with desk.store.transaction() as session:
+        periods = session.scalars(select(JobUnit.period).where(JobUnit.job == JOB).distinct())
+        assert sorted(periods) == ["2031-03-04T10:00:00Z", "2031-03-04T11:00:00Z"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_tenants_take_turns_within_a_shard(desk: Desk, monitored: dict[str, str]) -> None:
+    with desk.context(OPERATOR, readonly=True) as ctx:
+        order = [monitored[t.target.url] for t in probe_targets(ctx, shard=(0, 1))]
+    assert order[:3] == sorted(order[:3], key=list(TENANTS).index)
+    assert set(order[:3]) == set(TENANTS)
+    assert set(order[3:5]) == {"Big Hosting", "Mid Cloud"}
+    assert order[-6:] == ["Big Hosting"] * 6
+    with desk.context(OPERATOR, readonly=True) as ctx:
+        halves = [{t.target.url for t in probe_targets(ctx, shard=(k, 2))} for k in range(2)]
+    assert halves[0].isdisjoint(halves[1])
+    assert halves[0] | halves[1] == set(monitored)
+
+
+def test_the_interval_is_seconds_or_a_duration() -> None:
+    def interval(text: str) -> float:
+        env = {"CERTDESK_HOME": "/nonexistent/certdesk", "CERTDESK_PROBE_INTERVAL": text}
+        return load_settings(env=env).probe_interval
+
+    assert load_settings(env={"CERTDESK_HOME": "/nonexistent/certdesk"}).probe_interval == 21600
+    assert [interval(t) for t in ("6h", "30m", "90s", "1d", "900")] == [
+        21600,
+        1800,
+        90,
+        86400,
+        900,
+    ]
+    for bad in ("soon", "0", "-5m"):
+        with pytest.raises(InvalidArgument, match="the setting probe_interval must be"):
+            interval(bad)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_daily_report_is_built_after_its_sweep(
+    desk: Desk, settings: Settings, small: Small
+) -> None:
+    with socket.socket() as sock:  # the URLs refuse connections: each probe a result
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    point_at(desk, ["acme-old.test.com", "acme-soon.test.com"], closed)
+    config = dataclasses.replace(
+        settings, operator_emails=OPERATORS, probe_allow_private=True, probe_timeout=2.0
+    )
+    registry = job_registry(config, sweeps=True)
+    daily = [job for job in registry if job.name == "report.daily"]
+    # Only the daily report's job ticks: it runs the sweep of its instant first.
+    outcomes = engine.tick(desk, daily, now=small.daily_at)
+    assert {o.status for o in outcomes} == {"sent"}
+    with desk.store.transaction() as session:
+        shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
+        assert len(shards) == 16
+        assert {s.outcome for s in shards} == {"probed"}
+        assert sum(s.detail["urls"] for s in shards) == 2
+    messages = [
+        BytesParser(policy=policy.default).parsebytes(m.read_bytes())
+        for m in settings.outbox.glob("*.eml")
+    ]
+    [message] = [m for m in messages if OPERATORS[0] in str(m["To"])]
+    rows = read_mail(message).csv_rows  # type: ignore[arg-type]
+    assert {r["url"]: r["last_probe_result"] for r in rows} == {
+        "https://acme-old.test.com": "failed: refused",
+        "https://acme-soon.test.com": "failed: refused",
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_sweeps_with_no_cron(
+    desk: Desk, settings: Settings, monitored: dict[str, str], tls: TLSServer, tmp_path: Path
+) -> None:
+    """A real ``certdesk serve``: its engine probes every monitored URL on its own."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "CERTDESK_HOME": str(settings.home),
+                "CERTDESK_DATABASE_URL": settings.database_url,
+                "CERTDESK_ADMIN_PASSWORD": "operator password 1",
+                "CERTDESK_PROBE_ALLOW_PRIVATE": "true",
+                "CERTDESK_PROBE_INTERVAL": "1d",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while probes_per_url(desk) != Counter(dict.fromkeys(monitored, 1)):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, (probes_per_url(desk), log.read_text())
+            time.sleep(0.2)
+        with desk.store.transaction() as session:
+            shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
+            assert len(shards) == 16
+            assert {s.outcome for s in shards} == {"probed"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
