@@ -24,10 +24,21 @@ from certdesk.desk.domains import (
     list_domains,
     parse_url,
     remove_domain,
+    search_domains,
     show_domain,
 )
 from certdesk.desk.export import Export, export_certificate
-from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
+from certdesk.desk.history import (
+    AuditPage,
+    AuditView,
+    RequestPage,
+    RequestView,
+    audit_page,
+    get_request,
+    list_audit,
+    list_requests,
+    requests_page,
+)
 from certdesk.desk.intake import SubmitResult, submit_pfx
 from certdesk.desk.orders import (
     CompleteResult,
@@ -45,6 +56,7 @@ from certdesk.desk.vaultops import RotateResult, rotate_master_key
 
 __all__ = [
     "Actor",
+    "AuditPage",
     "AuditView",
     "CompleteResult",
     "Conflict",
@@ -58,6 +70,7 @@ __all__ = [
     "Policy",
     "Portal",
     "Refused",
+    "RequestPage",
     "RequestView",
     "RotateResult",
     "ServedPage",
@@ -66,6 +79,7 @@ __all__ = [
     "TenantView",
     "add_domain",
     "add_tenant",
+    "audit_page",
     "cancel_order",
     "change_domain",
     "change_tenant",
@@ -83,7 +97,9 @@ __all__ = [
     "parse_url",
     "remove_domain",
     "renew",
+    "requests_page",
     "rotate_master_key",
+    "search_domains",
     "served_overview",
     "show_domain",
     "show_order",
