@@ -30,6 +30,7 @@ from tests.web.conftest import OPERATOR, PASSWORD, TENANT_A, settings_in
 from tests.web.test_browser import (  # noqa: F401 - browser and server are fixtures
     ADMIN_PASSWORD,
     DESKTOP,
+    PHONE,
     Server,
     browser,
     log_in,
@@ -219,6 +220,16 @@ def test_every_page_for_an_operator(page: Page, server: Server, scene: Scene) ->
     expect(page.locator("#new-password")).to_be_visible()
     audit.check(page, "account-added")
     audit.assert_clean()
+
+    # On a phone: the operators' pages are no wider than the screen.
+    page.set_viewport_size(PHONE)
+    for path in ("/tenants", f"/tenant?name={quote(TENANT_A)}", "/users", "/users/alice"):
+        page.goto(server.base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
+    page.goto(server.base + "/requests")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(SCREENSHOTS / "operator-phone-requests.png"), full_page=True)
 
 
 def test_a_form_sent_twice_reaches_the_server_once(page: Page, server: Server) -> None:  # noqa: F811
