@@ -45,6 +45,7 @@ def test_an_operator_adds_renames_and_sets_the_emails_of_a_tenant(
     assert added.status_code == 200, added.text
     assert "Tenant Gamma Hosting added." in added.text
     assert 'href="/tenant?name=Gamma%20Hosting"' in added.text
+    assert "added." not in admin.get("/tenants", params={"added": "Evil Corp"}).text
     made = _tenant(web_desk, "Gamma Hosting")
     assert made is not None
     assert made.emails == ("ops@gamma.test",)

@@ -59,11 +59,12 @@ def _tenants_page(
     note: str | None = None,
 ) -> HTMLResponse:
     found = problems or Problems()
+    listed = run(request, who, desk.list_tenants)
     return render(
         request,
         "tenants.html",
         {
-            "tenants": run(request, who, desk.list_tenants),
+            "tenants": listed,
             "values": values or {"name": "", "emails": ""},
             "problems": found,
             "errors": found.errors,
@@ -78,7 +79,9 @@ def _tenants_page(
 def tenants(request: Request, added: str = Query("", max_length=400)) -> HTMLResponse:
     """Every tenant the viewer may see (a reseller: its own); operators add one here."""
     who = viewer(request)
-    return _tenants_page(request, who, note=f"Tenant {added} added." if added else None)
+    # The note names a tenant that exists: a link cannot make the page say anything else.
+    shown = added and any(t.name == added for t in run(request, who, desk.list_tenants))
+    return _tenants_page(request, who, note=f"Tenant {added} added." if shown else None)
 
 
 @router.post("/tenants")
