@@ -293,3 +293,22 @@ def test_a_long_upload_disables_its_button_and_says_it_is_working(
     assert state["busy"] == "true"
     assert "proving the install" in state["working"]
     assert state["role"] == "status"
+
+
+def test_a_download_form_comes_back_after_its_download(
+    page: Page,
+    server: Server,  # noqa: F811
+    scene: Scene,
+) -> None:
+    """The export's answer is a file: the page stays, and its button works again."""
+    log_in(page, server, "alice", PASSWORD)
+    page.goto(server.base + "/export?url=" + quote(scene.url, safe=""))
+    page.get_by_label("PEM (certificate and chain)").check()
+    button = page.get_by_role("button", name="Download")
+    with page.expect_download() as info:
+        button.click()
+    assert info.value.suggested_filename.endswith(".pem")
+    expect(button).to_be_disabled()
+    expect(page.locator('form[action="/export"] .working')).to_have_text("Preparing the download…")
+    expect(button).to_be_enabled(timeout=15_000)
+    expect(page.locator('form[action="/export"] .working')).to_have_text("")
