@@ -21,12 +21,13 @@ DEFAULT_SENDER = "certdesk@localhost"
 MAX_NAME = 200
 
 
-def email_address(value: str, *, what: str = "an e-mail address") -> str:
+def email_address(value: str, *, what: str = "an e-mail address", field: str | None = None) -> str:
     """``value`` as a checked address (normalised: the domain in lower case); else
     ``InvalidArgument`` saying what is wrong with it.
 
     Reserved test domains (``*.test``, RFC 6761) are accepted, for staging platforms;
-    other special-use names (``localhost``, ``.local``, ``.invalid``…) are not.
+    other special-use names (``localhost``, ``.local``, ``.invalid``…) are not. ``field``:
+    the input the address came from, for the error.
     """
     text = value.strip()
     try:
@@ -35,6 +36,7 @@ def email_address(value: str, *, what: str = "an e-mail address") -> str:
         raise InvalidArgument(
             f"{value!r} is not usable as {what}: {exc}",
             hint="write one plain address such as ops@example.com (no name, no brackets)",
+            field=field,
         ) from exc
     return checked.normalized
 
@@ -51,8 +53,9 @@ def _bad_character(c: str) -> bool:
     return unicodedata.category(c) in ("Cc", "Zl", "Zp")
 
 
-def tenant_name(value: str) -> str:
-    """A tenant's name: 1 to 200 printable characters on one line, not only quotes."""
+def tenant_name(value: str, *, field: str | None = None) -> str:
+    """A tenant's name: 1 to 200 printable characters on one line, not only quotes
+    (``field``: the input it came from, for the error)."""
     clean = value.strip()
     if (
         not clean
@@ -64,5 +67,6 @@ def tenant_name(value: str) -> str:
             f"{value!r} is not usable as a tenant name",
             hint="a tenant name is 1 to 200 printable characters on one line "
             "(no line breaks or control characters), not only quotes",
+            field=field,
         )
     return clean

@@ -165,6 +165,16 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+SHOWN_PASSWORD = re.compile(r'<code class="secret" id="new-password">([^<]+)</code>')
+
+
+def shown_password(html: str) -> str:
+    """The password certdesk made, on the page that shows it once."""
+    found = SHOWN_PASSWORD.search(html)
+    assert found, "the page shows no password"
+    return found.group(1)
+
+
 def log_in(client: httpx.Client, username: str, password: str = PASSWORD) -> str:
     """Log in through the form; the session's CSRF token."""
     form = client.get("/login")

@@ -148,6 +148,27 @@ def test_the_audit_log_shows_the_tenant_own_events_only(login: Login, web_desk: 
     assert "beta.test.com" in every
 
 
+def test_the_audit_log_comes_a_page_at_a_time_and_filters(login: Login, web_desk: Desk) -> None:
+    for n in range(60):
+        web_desk.run(OPERATOR, d.add_domain, url=f"https://s{n:02}.test.com", tenant=TENANT_A)
+    web_desk.run(OPERATOR, d.add_domain, url="https://beta.test.com", tenant=TENANT_B)
+    alice, _ = login("alice")
+    first = alice.get("/audit").text
+    assert "Page 1 of 2" in first
+    assert "s59.test.com" in first  # newest first
+    assert "s00.test.com" not in first
+    second = alice.get("/audit?page=2").text
+    assert "Page 2 of 2" in second
+    assert "s00.test.com" in second
+    assert "beta.test.com" not in first + second
+    past = alice.get("/audit?page=9").text  # past the end: the last page
+    assert "Page 2 of 2" in past
+    logins = alice.get("/audit?action=user.login").text
+    assert "s59.test.com" not in logins
+    assert "user.login" in logins
+    assert "No event matches." in alice.get("/audit?action=nothing.such").text
+
+
 def test_account_and_audit_are_in_the_navigation_and_need_a_session(
     login: Login, transport: SyncASGI
 ) -> None:

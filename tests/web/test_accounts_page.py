@@ -1,6 +1,7 @@
-"""The operators' accounts pages: disable and enable an account, reset its password, and
-revoke its API tokens from the portal; the reseller's browser session and token stop at
-once. Resellers get a 403 page for all of it, and nothing changes."""
+"""The operators' accounts pages: disable and enable an account, reset its password (a
+new one made by certdesk, shown once, to be changed at the next login), and revoke its
+API tokens from the portal; the reseller's browser session and token stop at once.
+Resellers get a 403 page for all of it, and nothing changes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Callable
 
 import httpx
 
+from certdesk import desk
 from certdesk.desk import Desk, accounts
 from tests.database import unchanged
-from tests.web.conftest import OPERATOR, SyncASGI, csrf_of
+from tests.web.conftest import OPERATOR, PASSWORD, SyncASGI, csrf_of, shown_password
 
 Login = Callable[[str], tuple[httpx.Client, str]]
 
@@ -74,25 +76,29 @@ def test_an_operator_disables_enables_resets_and_revokes(
     assert _bearer(transport, second).get("/api/me").status_code == 401
     assert not _logged_out(alice_again)
 
-    reset = admin.post(
-        "/users/alice/password",
-        data={"csrf_token": csrf, "password": "a-brand-new-password"},
-        follow_redirects=True,
-    )
-    assert "Password set" in reset.text
+    reset = admin.post("/users/alice/password", data={"csrf_token": csrf})
+    assert reset.status_code == 200, reset.text
+    assert reset.headers["cache-control"] == "no-store"
+    new_password = shown_password(reset.text)
     assert _logged_out(alice_again)
+    assert new_password not in admin.get("/users/alice").text  # shown once
+    assert new_password not in str(web_desk.run(OPERATOR, desk.list_audit))
     fresh = httpx.Client(transport=transport, base_url="http://testserver")
     form = fresh.get("/login")
     ok = fresh.post(
         "/login",
-        data={
-            "username": "alice",
-            "password": "a-brand-new-password",
-            "csrf_token": csrf_of(form.text),
-        },
+        data={"username": "alice", "password": new_password, "csrf_token": csrf_of(form.text)},
         follow_redirects=False,
     )
     assert ok.status_code == 303
+    # The made password only lets alice set her own.
+    assert fresh.get("/", follow_redirects=False).headers["location"] == "/account/password"
+    refused = fresh.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert refused.status_code != 303  # the old password is gone
 
 
 def test_resellers_get_403_and_change_nothing(login: Login, web_desk: Desk) -> None:
@@ -106,7 +112,8 @@ def test_resellers_get_403_and_change_nothing(login: Login, web_desk: Desk) -> N
         for path, data in (
             ("/users/alice/disable", {}),
             ("/users/bob/disable", {}),
-            ("/users/admin/password", {"password": "bob-owns-admin-now"}),
+            ("/users/admin/password", {}),
+            ("/users", {"username": "mallory", "role": "operator"}),
             ("/users/alice/tokens/1/revoke", {}),
         ):
             answer = bob.post(path, data={"csrf_token": csrf, **data})

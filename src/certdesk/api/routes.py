@@ -564,9 +564,27 @@ def request_show(request_id: Id, p: Who, d: DeskDep) -> Any:
 
 @router.get("/audit", tags=["requests"])
 def audit(
-    p: Who, d: DeskDep, tenant: str | None = None, limit: int = Query(200, ge=1, le=1000)
+    p: Who,
+    d: DeskDep,
+    tenant: str | None = None,
+    action: str | None = Query(None, max_length=60),
+    actor: str | None = Query(None, max_length=200),
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> Any:
-    return jsonable(d.run(p.actor, desk.list_audit, tenant=tenant, limit=limit))
+    """The audit log, newest first, a page at a time (``X-Total-Count``: how many events the
+    filters keep): ``action`` keeps an action or those starting so (``user.``), ``actor``
+    those whose actor holds the text."""
+    page = d.run(
+        p.actor,
+        desk.audit_page,
+        tenant=tenant,
+        action=action,
+        actor=actor,
+        limit=limit,
+        offset=offset,
+    )
+    return JSONResponse(jsonable(page.rows), headers={"X-Total-Count": str(page.total)})
 
 
 class TokenIn(BaseModel):

@@ -24,10 +24,21 @@ from certdesk.desk.domains import (
     domain_overview,
     list_domains,
     remove_domain,
+    search_domains,
     show_domain,
 )
 from certdesk.desk.export import Export, export_certificate
-from certdesk.desk.history import AuditView, RequestView, get_request, list_audit, list_requests
+from certdesk.desk.history import (
+    AuditPage,
+    AuditView,
+    RequestPage,
+    RequestView,
+    audit_page,
+    get_request,
+    list_audit,
+    list_requests,
+    requests_page,
+)
 from certdesk.desk.intake import SubmitResult, submit_pfx
 from certdesk.desk.managed import ManagedView, list_managed, managed_state, managed_status
 from certdesk.desk.modes import CertificateMode, ManagedState
@@ -48,6 +59,7 @@ from certdesk.desk.vaultops import RotateResult, rotate_master_key
 
 __all__ = [
     "Actor",
+    "AuditPage",
     "AuditView",
     "CertificateMode",
     "CompleteResult",
@@ -66,6 +78,7 @@ __all__ = [
     "Policy",
     "Portal",
     "Refused",
+    "RequestPage",
     "RequestStatus",
     "RequestView",
     "RotateResult",
@@ -75,6 +88,7 @@ __all__ = [
     "TenantView",
     "add_domain",
     "add_tenant",
+    "audit_page",
     "cancel_order",
     "change_domain",
     "change_tenant",
@@ -96,7 +110,9 @@ __all__ = [
     "order_csr",
     "remove_domain",
     "renew",
+    "requests_page",
     "rotate_master_key",
+    "search_domains",
     "served_overview",
     "show_domain",
     "show_order",

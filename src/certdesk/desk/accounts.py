@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -85,36 +85,103 @@ def _check_password(password: str, username: str | None = None) -> None:
 
 
 def create_user(
-    ctx: Ctx, *, username: str, password: str, role: str, tenant: str | None = None
+    ctx: Ctx,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    tenant: str | None = None,
+    must_change_password: bool = False,
 ) -> UserView:
+    """A new account (operators only): an operator, or a reseller of ``tenant``. With
+    ``must_change_password`` its owner sets a password of its own at the first login."""
     if not ctx.actor.is_operator:
         raise Forbidden("only operators create accounts")
     name = username.strip().lower()
     if not name or len(name) > 200 or any(c.isspace() for c in name):
-        raise InvalidArgument("a user name is 1 to 200 characters without spaces")
+        raise InvalidArgument("a user name is 1 to 200 characters without spaces", field="username")
     if role not in ("operator", "reseller"):
-        raise InvalidArgument("the role is operator or reseller")
+        raise InvalidArgument("the role is operator or reseller", field="role")
     tenant_id = None
     if role == "reseller":
-        if tenant is None:
-            raise InvalidArgument("a reseller account belongs to a tenant: give --tenant")
+        if not tenant:
+            raise InvalidArgument(
+                "a reseller account belongs to a tenant: name its tenant", field="tenant"
+            )
         tenant_id = tenant_by_name(ctx, tenant).id
-    elif tenant is not None:
-        raise InvalidArgument("an operator account belongs to no tenant")
-    _check_password(password, name)
+    elif tenant:
+        raise InvalidArgument("an operator account belongs to no tenant", field="tenant")
+    try:
+        _check_password(password, name)
+    except InvalidArgument as exc:
+        exc.field = exc.field or "password"
+        raise
     if ctx.session.scalars(select(User.id).where(User.username == name)).first() is not None:
-        raise Conflict(f"the user name {name!r} is taken")
+        raise Conflict(f"the user name {name!r} is taken", field="username")
     user = User(
         username=name,
         password_hash=_HASHER.hash(password),
         role=role,
         tenant_id=tenant_id,
         created_at=ctx.now,
+        must_change_password=must_change_password,
     )
     ctx.session.add(user)
     ctx.session.flush()
     ctx.audit("user.add", "user", user.id, tenant_id, username=name, role=role)
     return _view(ctx, user)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPassword:
+    """An account and the password certdesk made for it: shown once, stored only hashed;
+    its owner must set its own at the next login."""
+
+    user: UserView
+    password: str = field(repr=False)
+
+
+def _generated_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def add_user(ctx: Ctx, *, username: str, role: str, tenant: str | None = None) -> NewPassword:
+    """A new account with a password made by certdesk (operators only), to hand over once;
+    the account sets its own at the first login."""
+    password = _generated_password()
+    view = create_user(
+        ctx,
+        username=username,
+        password=password,
+        role=role,
+        tenant=tenant,
+        must_change_password=True,
+    )
+    return NewPassword(view, password)
+
+
+def reset_password(ctx: Ctx, *, username: str) -> NewPassword:
+    """A new password made by certdesk for ``username`` (operators only), shown once: every
+    session of the account ends, every API token is revoked, and it must set its own
+    password at the next login."""
+    if not ctx.actor.is_operator:
+        _user_named(ctx, username)  # another's account: not-found, as everywhere
+        raise Forbidden("resetting a password is for the platform's operators")
+    user = _user_named(ctx, username)
+    password = _generated_password()
+    user.password_hash = _HASHER.hash(password)
+    user.must_change_password = True
+    sessions, tokens = _cut_off(ctx, user)
+    ctx.audit(
+        "user.password-reset",
+        "user",
+        user.id,
+        user.tenant_id,
+        username=user.username,
+        sessions_ended=sessions,
+        tokens_revoked=tokens,
+    )
+    return NewPassword(_view(ctx, user), password)
 
 
 @reads

@@ -32,7 +32,7 @@ from certdesk.desk.context import (
     tenant_by_name,
 )
 from certdesk.desk.modes import certificate_mode, set_mode
-from certdesk.desk.tenancy import Scope, cached
+from certdesk.desk.tenancy import OPERATOR, Scope, cached
 from certdesk.errors import InvalidArgument, about
 from certdesk.pki import Address, DomainUrl
 from certdesk.pki.urls import PUBLIC_NAME_HINT
@@ -280,6 +280,22 @@ def _listing(scope: Scope, by_owner: bool, paged: bool) -> Select[*tuple[Any, ..
 # 64-bit: the API takes offsets up to 2**63 - 1, past PostgreSQL's INTEGER.
 _LIMIT = bindparam("limit", type_=BigInteger)
 _OFFSET = bindparam("offset", type_=BigInteger)
+
+
+@reads
+def search_domains(
+    ctx: Ctx, *, text: str, installed: bool = False, limit: int = 20
+) -> list[DomainView]:
+    """At most ``limit`` of the actor's active domains whose URL holds ``text`` (any case;
+    ``%`` and ``_`` taken literally), by host name; ``installed``: only those with a
+    certificate. For a search box, where a list of every domain would not do."""
+    stmt = _views(OPERATOR).where(
+        func.lower(Domain.url).contains(text.strip().lower(), autoescape=True)
+    )
+    if installed:
+        stmt = stmt.where(CertificateRecord.id.is_not(None))
+    stmt = ctx.scoped(stmt, Domain.tenant_id).order_by(Domain.hostname, Domain.port)
+    return [DomainView(*row) for row in ctx.session.execute(stmt.limit(max(0, limit)))]
 
 
 @dataclass(frozen=True, slots=True)

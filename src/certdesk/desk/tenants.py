@@ -23,7 +23,7 @@ class TenantView:
 def _emails(values: Sequence[str]) -> list[str]:
     out: list[str] = []
     for value in values:
-        email = email_address(value, what="a contact e-mail address")
+        email = email_address(value, what="a contact e-mail address", field="emails")
         if email.lower() not in (e.lower() for e in out):
             out.append(email)
     return out
@@ -36,10 +36,10 @@ def _operator_only(ctx: Ctx, what: str) -> None:
 
 def add_tenant(ctx: Ctx, *, name: str, emails: Sequence[str] = ()) -> TenantView:
     _operator_only(ctx, "adding a tenant")
-    clean = tenant_name(name)
+    clean = tenant_name(name, field="name")
     exists = ctx.session.scalars(select(Tenant.id).where(Tenant.name == clean)).first()
     if exists is not None:
-        raise Conflict(f"a tenant named {clean!r} exists already")
+        raise Conflict(f"a tenant named {clean!r} exists already", field="name")
     tenant = Tenant(name=clean, emails=_emails(emails), created_at=ctx.now)
     ctx.session.add(tenant)
     ctx.session.flush()
@@ -75,9 +75,9 @@ def change_tenant(
     before = {"name": tenant.name, "emails": list(tenant.emails)}
     if new_name is not None and new_name.strip() != tenant.name:
         _operator_only(ctx, "renaming a tenant")
-        clean = tenant_name(new_name)
+        clean = tenant_name(new_name, field="new_name")
         if ctx.session.scalars(select(Tenant.id).where(Tenant.name == clean)).first():
-            raise Conflict(f"a tenant named {clean!r} exists already")
+            raise Conflict(f"a tenant named {clean!r} exists already", field="new_name")
         tenant.name = clean
     if emails is not None:
         tenant.emails = _emails(emails)

@@ -35,7 +35,8 @@ class CsrfFailed(CertdeskError):
 
 
 class PasswordChangeRequired(CertdeskError):
-    """The account's password was generated on first start: it must be changed first."""
+    """The account's password was made by certdesk (first start, a new account, an
+    operator's reset): it must be changed first."""
 
     code: ClassVar[str] = "password-change-required"
     http_status: ClassVar[int] = 403
@@ -66,7 +67,7 @@ def principal(
         and request.url.path not in PASSWORD_CHANGE_PATHS
     ):
         raise PasswordChangeRequired(
-            "this account's password was generated on first start: set your own first",
+            "this account's password was made by certdesk and shown once: set your own first",
             hint="log in to the portal (it asks for a new password), or POST /api/me/password "
             "with current_password and new_password",
         )

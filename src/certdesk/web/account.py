@@ -8,6 +8,7 @@ sees its own tokens and its own tenant's events only.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,12 +20,12 @@ from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.threads import quick_read
 from certdesk.web.common import render, run, viewer
+from certdesk.web.overview import PAGE, one_page
 
 router = APIRouter(include_in_schema=False)
 
 Csrf = Annotated[str, Form(max_length=200)]
 NOTES = {"revoked": "Token revoked: requests that use it are refused from now on."}
-AUDIT_PAGE = 200  # the newest events; older ones are kept, not shown here
 
 
 def _account_page(
@@ -67,8 +68,39 @@ def token_revoke(request: Request, token_id: Id, csrf_token: Csrf = "") -> Respo
 
 @router.get("/audit")
 @quick_read
-def audit(request: Request) -> HTMLResponse:
-    """The newest events of the viewer's tenant (an operator: of every tenant)."""
+def audit(
+    request: Request,
+    action: str | None = Query(None, max_length=100),
+    actor: str | None = Query(None, max_length=200),
+    page: int = Query(1, ge=1, le=100_000),
+) -> HTMLResponse:
+    """The events of the viewer's tenant (an operator: of every tenant), newest first, a
+    page at a time; filtered by the start of the action and words of the actor."""
     who = viewer(request)
-    events = run(request, who, desk.list_audit, limit=AUDIT_PAGE)
-    return render(request, "audit.html", {"events": events, "limit": AUDIT_PAGE}, who=who)
+    chosen = {"action": (action or "").strip() or None, "actor": (actor or "").strip() or None}
+
+    def page_of(page: int) -> desk.AuditPage:
+        return run(
+            request,
+            who,
+            desk.audit_page,
+            action=chosen["action"],
+            actor=chosen["actor"],
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+
+    found, page, pages = one_page(page_of, page)
+    return render(
+        request,
+        "audit.html",
+        {
+            "events": found.rows,
+            "total": found.total,
+            "page": page,
+            "pages": pages,
+            "chosen": {k: v or "" for k, v in chosen.items()},
+            "query": urlencode({k: v for k, v in chosen.items() if v}),
+        },
+        who=who,
+    )

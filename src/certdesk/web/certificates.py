@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -282,17 +282,43 @@ async def signed(
 # --- export ------------------------------------------------------------------------------------
 
 
+SEARCH_SHOWN = 20  # URLs a search on the export page lists
+
+
 def _export_form(
-    request: Request, who: Principal, values: dict[str, Any], problems: Problems, status: int = 200
+    request: Request,
+    who: Principal,
+    values: dict[str, Any],
+    problems: Problems,
+    status: int = 200,
+    search: str = "",
 ) -> HTMLResponse:
-    domains = [d for d in run(request, who, desk.list_domains) if d.certificate_sha256]
-    return form_page(request, who, "export.html", problems, status, values=values, domains=domains)
+    """The export form: a URL typed, or chosen among the URLs with a certificate that a
+    search finds (a few at a time: a tenant may have thousands)."""
+    found = run(
+        request, who, desk.search_domains, text=search, installed=True, limit=SEARCH_SHOWN + 1
+    )
+    return form_page(
+        request,
+        who,
+        "export.html",
+        problems,
+        status,
+        values=values,
+        search=search,
+        matches=found[:SEARCH_SHOWN],
+        more=len(found) > SEARCH_SHOWN,
+    )
 
 
 @router.get("/export")
-def export_form(request: Request, url: str = "") -> HTMLResponse:
+def export_form(
+    request: Request,
+    url: Annotated[str, Query(max_length=2048)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
     who = viewer(request)
-    return _export_form(request, who, {"url": url, "to": "pfx"}, Problems())
+    return _export_form(request, who, {"url": url, "to": "pfx"}, Problems(), search=q.strip())
 
 
 @router.post("/export")

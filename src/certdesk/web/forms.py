@@ -40,6 +40,7 @@ class Problems:
     errors: dict[str, list[FormError]] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     message: str | None = None
+    status: int = 422  # the answer's HTTP status when the form is shown again
 
     def add(self, name: str, error: FormError) -> None:
         self.errors.setdefault(name, []).append(error)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.desk.domains import Overview
+from certdesk.desk.history import REQUEST_KINDS, REQUEST_STATUSES, RequestPage
 from certdesk.desk.installs import InstallState, install_state
 from certdesk.desk.monitoring import probe_history
 from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
@@ -224,14 +225,52 @@ MANAGED_TEXT = {
 @router.get("/requests")
 @quick_read
 def requests_page(
-    request: Request, status: str | None = Query(None, max_length=40)
+    request: Request,
+    status: str | None = Query(None, max_length=40),
+    kind: str | None = Query(None, max_length=40),
+    tenant: str | None = Query(None, max_length=400),
+    q: str | None = Query(None, max_length=200),
+    page: int = Query(1, ge=1, le=100_000),
 ) -> HTMLResponse:
+    """The requests the viewer may see, newest first, a page at a time; filtered by status,
+    kind, tenant (operators) and words of the summary."""
     who = viewer(request)
-    found = run(request, who, desk.list_requests, status=status or None)
+    chosen = {
+        "status": status if status in REQUEST_STATUSES else None,
+        "kind": kind if kind in REQUEST_KINDS else None,
+        "tenant": (tenant or None) if who.actor.is_operator else None,
+        "q": (q or "").strip() or None,
+    }
+
+    def page_of(page: int) -> RequestPage:
+        return run(
+            request,
+            who,
+            desk.requests_page,
+            status=chosen["status"],
+            kind=chosen["kind"],
+            tenant=chosen["tenant"],
+            search=chosen["q"],
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+
+    found, page, pages = one_page(page_of, page)
+    names = [t.name for t in run(request, who, desk.list_tenants)] if who.actor.is_operator else []
     return render(
         request,
         "requests.html",
-        {"requests": found, "status": status or "", "statuses": _STATUSES},
+        {
+            "requests": found.rows,
+            "total": found.total,
+            "page": page,
+            "pages": pages,
+            "chosen": {k: v or "" for k, v in chosen.items()},
+            "query": urlencode({k: v for k, v in chosen.items() if v}),
+            "statuses": REQUEST_STATUSES,
+            "kinds": REQUEST_KINDS,
+            "tenant_names": names,
+        },
         who=who,
     )
 
