@@ -24,6 +24,7 @@ from certdesk.desk.context import Actor, Desk
 from certdesk.desk.installs import InstallWork, install_work, record_install
 from certdesk.desk.monitoring import record_probes
 from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.fixes import Action, fix
 from certdesk.notify import Mailer, SendError
 from certdesk.notify.message import install_message
 from certdesk.pki import iso_utc
@@ -77,8 +78,7 @@ class Installer:
             if name is None:
                 raise InvalidArgument(
                     "no deploy target is configured",
-                    hint="set [deploy] in certdesk.toml or CERTDESK_DEPLOY_TARGET, or give "
-                    "--target",
+                    fix=fix(Action.SET_DEPLOY_TARGET),
                 )
             groups.setdefault((name, item.request_id), []).append(item)
         outcomes: list[InstallOutcome] = []

@@ -33,6 +33,7 @@ from certdesk.desk.context import (
 )
 from certdesk.desk.tenancy import Scope, cached
 from certdesk.errors import InvalidArgument
+from certdesk.fixes import Action, fix
 from certdesk.pki import parse_host
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
 
@@ -165,7 +166,7 @@ def find_domain(ctx: Ctx, value: str) -> Domain:
     url = parse_url(value)
     domain = _active(ctx, url)
     if domain is None or not ctx.visible(domain.tenant_id):
-        raise NotFound(f"no domain {url.url}", hint="see 'certdesk domain list'")
+        raise NotFound(f"no domain {url.url}", fix=fix(Action.LIST_DOMAINS, url=url.url))
     return domain
 
 
@@ -175,9 +176,12 @@ def claim_check(ctx: Ctx, tenant: Tenant, url: Url) -> Domain | None:
     domain = _active(ctx, url)
     if domain is not None:
         if domain.tenant_id != tenant.id:
+            owner = ctx.session.get(Tenant, domain.tenant_id) if ctx.actor.is_operator else None
             raise Conflict(
                 f"{url.url} is not available",
-                hint="it is used by another account; ask the platform's operators",
+                fix=fix(
+                    Action.DOMAIN_TAKEN, url=url.url, **({"owner": owner.name} if owner else {})
+                ),
             )
         return domain
     problem = public_name_problem(ctx, url.hostname)
@@ -220,8 +224,8 @@ def add_domain(
     parsed = parse_url(url)
     if _active(ctx, parsed) is not None:
         raise Conflict(
-            f"{parsed.url} is registered already",
-            hint="see 'certdesk domain list'; a URL belongs to one tenant",
+            f"{parsed.url} is registered already: a URL belongs to one tenant",
+            fix=fix(Action.LIST_DOMAINS, url=parsed.url),
         )
     if connect_to:
         _operators_only_connect_to(ctx)

@@ -48,6 +48,7 @@ from certdesk.errors import (
     WrongPassword,
     about,
 )
+from certdesk.fixes import Action, fix
 from certdesk.pki import Finding, Severity, check_bundle, describe, load_bundle
 from certdesk.pki.names import normalise_pattern
 
@@ -168,9 +169,7 @@ def read_pfx(job: PfxJob) -> PfxReading:
     if bundle.format != "pkcs12":
         raise UnsupportedFormat(
             f"this path takes a .pfx/.p12 file, and this file is {bundle.format.upper()}",
-            hint="convert it first: certdesk convert CERT.crt --key KEY.key --chain CHAIN.crt "
-            "--to pfx --out CERT.pfx --out-password-file PW (or send the signed certificate "
-            "back with 'certdesk csr complete' if certdesk made its CSR)",
+            fix=fix(Action.CONVERT_TO_PFX, field="file"),
         )
     if not bundle.certificates:
         raise NoCertificate(

@@ -11,7 +11,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from certdesk.fixes import Action, fix
 from certdesk.pki import iso_utc, time_left
+from certdesk.reports.hints import word
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.spreadsheet import csv_writer
 
@@ -54,9 +56,10 @@ def _probe(row: ReportRow) -> str:
 
 
 def _next_step(report: Report, row: ReportRow) -> str:
+    step = word(fix(Action.RENEW, url=row.url))
     if row.not_after <= report.at:
-        return f"renew now (certdesk renew {row.url}): visitors see a security warning"
-    return f"order the renewal (certdesk renew {row.url}) before it expires"
+        return f"renew now, visitors see a security warning: {step}"
+    return f"{step} before it expires"
 
 
 def row_json(report: Report, row: ReportRow) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from certdesk.http.auth import (
     principal,
 )
 from certdesk.web.forms import FormError
+from certdesk.web.hints import hint_for
 
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ class PageError(Exception):
 
     @classmethod
     def of(cls, error: CertdeskError) -> PageError:
-        return cls(error.http_status, error.code, error.message, error.hint)
+        return cls(error.http_status, error.code, error.message, hint_for(error))
 
 
 class LoginRequired(Exception):
