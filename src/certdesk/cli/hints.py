@@ -8,6 +8,7 @@ when that command has it (``csr complete`` has no ``--password-file``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 
 # Typer bundles its own Click: the command that is running is read from its context.
@@ -15,6 +16,8 @@ from typer._click.globals import get_current_context
 
 from certdesk.errors import CertdeskError
 from certdesk.fixes import Action, Fix
+
+_PLAIN = re.compile(r"[\w@%+=:,./-]+")
 
 
 def current_options() -> frozenset[str]:
@@ -55,18 +58,26 @@ def _key_given_twice(fix: Fix, options: Collection[str]) -> str:
     return "give a file that holds only the certificate"
 
 
+def _arg(value: str) -> str:
+    """``value`` as one argument of a command shown in single quotes."""
+    if _PLAIN.fullmatch(value):
+        return value
+    return '"' + re.sub(r'(["\\$`])', r"\\\1", value) + '"'
+
+
 def _domain_taken(fix: Fix, options: Collection[str]) -> str:
     owner, url = fix.param("owner"), fix.param("url", "URL")
     if owner:
         return (
-            f"it belongs to the tenant {owner!r} ('certdesk domain list --tenant {owner}'); "
-            f"to move it, remove it there first: 'certdesk domain remove {url}'"
+            f"it belongs to the tenant {owner!r} ('certdesk domain list --tenant "
+            f"{_arg(owner)}'); to move it, remove it there first: 'certdesk domain remove "
+            f"{_arg(url)}'"
         )
     return "it belongs to another tenant: 'certdesk domain list' shows every tenant's"
 
 
 def _add_names(fix: Fix, options: Collection[str]) -> str:
-    hosts = fix.param("hosts")
+    hosts = fix.param("hosts", "the missing host names")
     if "--san" in options:
         return f"add {hosts} with --san, or correct the URLs"
     return f"add {hosts} to the request's names, or correct the URLs"
@@ -115,7 +126,9 @@ WORDS: dict[Action, Callable[[Fix, Collection[str]], str]] = {
         "set it with 'certdesk user password USERNAME --password-file PW'"
     ),
     Action.LOG_IN: _fixed("log in to the portal, or use an API token"),
-    Action.RENEW: lambda fix, options: f"order the renewal: 'certdesk renew {fix.param('url')}'",
+    Action.RENEW: lambda fix, options: (
+        f"order the renewal: 'certdesk renew {fix.param('url', 'URL')}'"
+    ),
     Action.RESTORE_MASTER_KEY: _restore_master_key,
     Action.ROTATE_MASTER_KEY: _fixed(
         "start with one of these keys as CERTDESK_MASTER_KEY (or master.key) and the other "

@@ -55,7 +55,9 @@ WORDS: dict[Action, Callable[[Fix], str]] = {
     Action.LIST_TENANTS: _fixed("GET /api/tenants lists the tenants"),
     Action.LIST_ORDERS: _fixed("GET /api/csr lists your CSR orders"),
     Action.NEW_ORDER: _fixed("order a new CSR with POST /api/csr"),
-    Action.ADD_NAMES: lambda fix: f"add {fix.param('hosts')} to sans, or correct urls",
+    Action.ADD_NAMES: lambda fix: (
+        f"add {fix.param('hosts', 'the missing host names')} to sans, or correct urls"
+    ),
     Action.WAIT_PROBES: _fixed(
         "wait for them to finish (GET /api/probe-requests/{id}), then ask again"
     ),
@@ -64,7 +66,9 @@ WORDS: dict[Action, Callable[[Fix], str]] = {
         "portal, which asks for a new password)"
     ),
     Action.LOG_IN: _fixed("POST /api/login, or send an API token (Authorization: Bearer …)"),
-    Action.RENEW: lambda fix: f"order the renewal: POST /api/renewals with url {fix.param('url')}",
+    Action.RENEW: lambda fix: (
+        f"order the renewal: POST /api/renewals with url {fix.param('url', 'URL')}"
+    ),
     Action.RESTORE_MASTER_KEY: _fixed(_OPERATORS),
     Action.ROTATE_MASTER_KEY: _fixed(_OPERATORS),
     Action.SET_DEPLOY_TARGET: _fixed(

@@ -35,13 +35,15 @@ WORDS: dict[Action, Callable[[Fix], str]] = {
     Action.LIST_TENANTS: _fixed("the portal's Tenants page lists the tenants"),
     Action.LIST_ORDERS: _fixed("the portal's CSR orders page lists your orders"),
     Action.NEW_ORDER: _fixed("order a new CSR on the portal's Request a CSR page"),
-    Action.ADD_NAMES: lambda fix: f"add {fix.param('hosts')} to the CSR's names in the portal",
+    Action.ADD_NAMES: lambda fix: (
+        f"add {fix.param('hosts', 'the missing host names')} to the CSR's names in the portal"
+    ),
     Action.WAIT_PROBES: _fixed("wait for the checks asked earlier to finish"),
     Action.CHANGE_PASSWORD: _fixed("log in to the portal: it asks for a new password"),
     Action.LOG_IN: _fixed("log in to the portal"),
     Action.RENEW: lambda fix: (
-        f"order the renewal of {fix.param('url')} with the Renew (new CSR) button on its "
-        "page in the portal"
+        f"order the renewal of {fix.param('url', 'the domain')} with the Renew (new CSR) "
+        "button on its page in the portal"
     ),
     Action.RESTORE_MASTER_KEY: _fixed(_OPERATORS),
     Action.ROTATE_MASTER_KEY: _fixed(_OPERATORS),

@@ -56,7 +56,8 @@ WORDS: dict[Action, Callable[[Fix], str]] = {
     Action.LIST_ORDERS: _fixed("the CSR orders page (linked from Requests) lists your orders"),
     Action.NEW_ORDER: _fixed("order a new CSR on the Request a CSR page"),
     Action.ADD_NAMES: lambda fix: (
-        f"add {fix.param('hosts')} to the other names of the request, or correct the URLs"
+        f"add {fix.param('hosts', 'the missing host names')} to the other names of the "
+        "request, or correct the URLs"
     ),
     Action.WAIT_PROBES: _fixed("wait for the checks asked earlier to finish, then ask again"),
     Action.CHANGE_PASSWORD: _fixed("choose your own password on the page that asks for it"),
