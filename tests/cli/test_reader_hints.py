@@ -60,3 +60,34 @@ def test_a_taken_url_names_its_tenant_to_the_operator(
     assert pem.exit_code == 2, pem.stderr
     assert "'certdesk convert CERT.crt --key KEY.key" in pem.stderr
     assert not cli_problems(pem.stderr, ("submit",))
+
+
+def test_a_dry_run_says_what_it_would_do(
+    certdesk: Certdesk, pki: OpenSSLPKI, password_file: Path, tmp_path: Path
+) -> None:
+    certdesk.ok("tenant", "add", "Acme Hosting")
+    url = "https://store.test.com"
+    certdesk.ok(
+        "submit",
+        pki.modern_pfx,
+        "--tenant",
+        "Acme Hosting",
+        "--url",
+        url,
+        "--common-name",
+        "store.test.com",
+        "--password-file",
+        password_file,
+    )
+    folder = tmp_path / "served"
+    certdesk.env.update(
+        CERTDESK_DEPLOY_TARGET="files", CERTDESK_DEPLOY_OPTIONS=f'{{"folder": "{folder}"}}'
+    )
+    planned = certdesk.ok("deploy", url, "--dry-run")
+    assert f"would install {url} on default" in planned.stdout
+    assert "installed" not in planned.stdout.replace("would install", "")
+    assert "dry run: nothing was changed" in planned.stdout
+    assert not folder.exists() or not any(folder.iterdir())
+    certdesk.ok("deploy", url)
+    again = certdesk.ok("deploy", url, "--dry-run")
+    assert f"would leave as it is (already installed) {url}" in again.stdout

@@ -63,7 +63,22 @@ def install_json(o: InstallOutcome) -> dict[str, Any]:
     }
 
 
-def print_installs(outcomes: list[InstallOutcome]) -> None:
+# What a dry run would do on each host, by the plan's action.
+WOULD = {
+    "add": "would install",
+    "replace": "would install (replacing the one there)",
+    "unchanged": "would leave as it is (already installed)",
+}
+
+
+def print_installs(outcomes: list[InstallOutcome], *, dry_run: bool = False) -> None:
+    if dry_run:
+        for o in outcomes:
+            plan = WOULD.get(o.action, "would install")
+            out.print(f"  [cyan]{plan}[/] {escape(o.url)} on {escape(o.target)}")
+        if outcomes:
+            out.print("dry run: nothing was changed")
+        return
     for o in outcomes:
         # A failed proof of a certificate installed already leaves it installed: unproven.
         failed = "[red]not proven[/]" if o.action == "unchanged" else "[red]not installed[/]"
@@ -523,6 +538,6 @@ def deploy(
     else:
         if not outcomes:
             out.print("nothing to install: no certificate is bound to those domains")
-        print_installs(outcomes)
+        print_installs(outcomes, dry_run=dry_run)
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)
