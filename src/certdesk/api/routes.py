@@ -26,6 +26,7 @@ from certdesk.http.auth import (
 )
 from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
+from certdesk.http.installs import for_reader
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
 
@@ -301,7 +302,10 @@ async def submit(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return {**jsonable(result), "installed": jsonable(installs)}
+    return {
+        **jsonable(result),
+        "installed": jsonable(for_reader(installs, p.actor, result.request_id)),
+    }
 
 
 class CsrIn(BaseModel):
@@ -376,7 +380,10 @@ async def csr_complete(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return {**jsonable(result), "installed": jsonable(installs)}
+    return {
+        **jsonable(result),
+        "installed": jsonable(for_reader(installs, p.actor, result.request_id)),
+    }
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])
