@@ -14,7 +14,7 @@ failed proof is reported and changes nothing, and a completed request stays comp
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +69,16 @@ class Installer:
         request_id: int | None = None,
         target: str | None = None,
         dry_run: bool = False,
+        started: Callable[[int], object] | None = None,
+        progress: Callable[[InstallOutcome], object] | None = None,
     ) -> list[InstallOutcome]:
+        """Install (or, ``dry_run``, plan) the certificates of ``urls`` (or ``every``
+        domain, or request ``request_id``), a deploy per target and request. ``started`` is
+        told how many URLs there are; ``progress`` gets each URL's outcome (as probing's)."""
         with self.desk.context(actor) as ctx:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
+        if started is not None:
+            started(len(work))
         groups: dict[tuple[str, int | None], list[InstallWork]] = {}
         for item in work:
             name = target or item.target or self.settings.deploy_default
@@ -83,7 +90,11 @@ class Installer:
             groups.setdefault((name, item.request_id), []).append(item)
         outcomes: list[InstallOutcome] = []
         for (name, _request), items in groups.items():
-            outcomes += self._install_group(actor, name, items, dry_run=dry_run)
+            done = self._install_group(actor, name, items, dry_run=dry_run)
+            outcomes += done
+            if progress is not None:
+                for outcome in done:
+                    progress(outcome)
         return outcomes
 
     def _target(self, name: str) -> Target:

@@ -16,6 +16,7 @@ from certdesk.application.installer import InstallOutcome
 from certdesk.cli.files import FileArg, JsonOpt, PasswordEnv, PasswordFile, PasswordLiteral
 from certdesk.cli.inputs import read_input, read_password, write_output
 from certdesk.cli.output import out, print_json, refusals
+from certdesk.cli.progress import progress
 from certdesk.cli.state import state
 from certdesk.errors import InvalidArgument
 from certdesk.pki import Finding, iso_utc
@@ -525,13 +526,17 @@ def deploy(
     only a served new certificate completes the request. A deploy whose proof fails is
     rolled back (that deploy only); one that changed nothing is left as it was.
     """
-    from certdesk.errors import InvalidArgument
-
-    with refusals(as_json):
+    with refusals(as_json), progress("deploying", quiet=as_json) as ticker:
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")
         outcomes = state.installer().install(
-            state.actor(), urls=urls or [], every=every, target=target, dry_run=dry_run
+            state.actor(),
+            urls=urls or [],
+            every=every,
+            target=target,
+            dry_run=dry_run,
+            started=ticker.started,
+            progress=ticker.done,
         )
     if as_json:
         print_json({"dry_run": dry_run, "installed": [install_json(o) for o in outcomes]})

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress as Bar
 from rich.table import Table
 
 from certdesk import clock
 from certdesk.cli.files import JsonOpt
-from certdesk.cli.output import err, out, print_json, refusals
+from certdesk.cli.output import out, print_json, refusals
+from certdesk.cli.progress import progress
 from certdesk.cli.state import state
 from certdesk.pki import iso_utc
 
@@ -63,16 +63,15 @@ def probe(
     """Connect to each URL (sending its name as SNI), record what it serves, show it."""
     from certdesk.application.probing import probe_and_record
 
-    with refusals(as_json), Bar(console=err, transient=True, disable=as_json) as bar:
-        task = bar.add_task("probing", total=None)
+    with refusals(as_json), progress("probing", quiet=as_json) as ticker:
         results = probe_and_record(
             state.desk(),
             state.settings(),
             state.actor(),
             urls=urls or [],
             allow_private=True if allow_private else None,
-            started=lambda total: bar.update(task, total=total),
-            progress=lambda _result: bar.advance(task),
+            started=ticker.started,
+            progress=ticker.done,
         )
     if as_json:
         print_json({"probes": [_probe_json(r) for r in results]})
