@@ -192,8 +192,10 @@ def _texts(node: ast.expr) -> Iterator[str]:
 
 
 def plain_hints() -> Iterator[tuple[Path, int, str]]:
-    """Every ``hint=…`` text and every ``Finding(…)`` fix (its 4th argument) in certdesk,
-    and the module-level ``*_HINT`` texts."""
+    """Every ``hint=…`` text, every error's message (the first argument of a call to an
+    error class), every ``Finding(…)`` fix (its 4th argument) in certdesk, and the
+    module-level ``*_HINT`` texts."""
+    errors = {cls.__name__ for cls in _errors()}
     for path in sorted(ROOT.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -203,6 +205,9 @@ def plain_hints() -> Iterator[tuple[Path, int, str]]:
                         for text in _texts(keyword.value):
                             yield path, node.lineno, text
                 name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in errors and node.args:
+                    for text in _texts(node.args[0]):
+                        yield path, node.lineno, text
                 if name == "Finding" and len(node.args) >= 4:
                     for text in _texts(node.args[3]):
                         yield path, node.lineno, text
@@ -214,8 +219,8 @@ def plain_hints() -> Iterator[tuple[Path, int, str]]:
 
 
 def test_plain_hints_name_no_command() -> None:
-    """Outside the command line, a plain hint reaches readers without one; inside it, an
-    option it names exists on some command (each names the options of its own)."""
+    """Outside the command line, a plain hint or a message reaches readers without one;
+    inside it, an option it names exists on some command (each names its own)."""
     seen = 0
     for path, line, text in plain_hints():
         seen += 1

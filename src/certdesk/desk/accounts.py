@@ -97,7 +97,9 @@ def create_user(
     tenant_id = None
     if role == "reseller":
         if tenant is None:
-            raise InvalidArgument("a reseller account belongs to a tenant: give --tenant")
+            raise InvalidArgument(
+                "a reseller account belongs to a tenant: name its tenant", field="tenant"
+            )
         tenant_id = tenant_by_name(ctx, tenant).id
     elif tenant is not None:
         raise InvalidArgument("an operator account belongs to no tenant")

@@ -133,7 +133,10 @@ def parse_connect_to(value: str | None) -> str | None:
         return None
     host = parse_host(value.strip())
     if host.port is None:
-        raise InvalidArgument(f"--connect-to {value!r} needs a port, like 10.0.0.5:443")
+        raise InvalidArgument(
+            f"the address to connect to, {value!r}, needs a port, like 10.0.0.5:443",
+            field="connect_to",
+        )
     name = f"[{host.name}]" if host.ip is not None and host.ip.version == 6 else host.name
     return f"{name}:{host.port}"
 

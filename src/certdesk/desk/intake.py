@@ -143,13 +143,11 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
     """The tenant (the actor's to see), the URLs and the checks, before the file is read."""
     owner = tenant_by_name(ctx, tenant)
     if not urls:
-        raise InvalidArgument("give at least one URL the certificate is for (--url)", field="urls")
+        raise InvalidArgument("give at least one URL the certificate is for", field="urls")
     with about("urls"):
         parsed = [parse_url(u) for u in urls]
     if not common_name.strip():
-        raise InvalidArgument(
-            "give the certificate's common name (--common-name)", field="common_name"
-        )
+        raise InvalidArgument("give the certificate's common name", field="common_name")
     return SubmitPlan(
         tenant=owner.name,
         urls=tuple(u.url for u in parsed),
