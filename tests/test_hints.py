@@ -273,6 +273,7 @@ def test_every_error_code_through_the_command_line(capsys: pytest.CaptureFixture
         for name in path:
             command = command.commands[name]  # type: ignore[attr-defined]
         with typer.Context(command):  # type: ignore[arg-type]
+            assert cli_hints.current_options() == ALL[path].options  # worded for this one
             for cls, fix in CASES if path == ("submit",) else CASES[: len(Action) * 2]:
                 error = instance(cls, fix)
                 with output.err.capture() as shown:
