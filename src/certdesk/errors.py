@@ -2,7 +2,10 @@
 
 Every refusal certdesk makes is a ``CertdeskError`` with a stable ``code`` that
 scripts, the API and the CLI's exit codes rely on, a ``message`` that says what
-is wrong, and a ``hint`` that says what to do about it. Each class also carries the
+is wrong, and what to do about it: a ``fix`` (a :class:`certdesk.fixes.Fix`, which each
+interface words for its reader: a command for the CLI, an endpoint for the API, a page for
+the portal) or, for advice that reads the same for everyone, a plain ``hint`` that names
+no command, option, endpoint or page. Each class also carries the
 HTTP status the API and the portal answer it with (``http_status``) and the exit code
 of the command line (``exit_code``: 1 when the input was read and judged, 2 when it
 cannot be used or certdesk cannot act now), inherited from its parent unless it says
@@ -65,7 +68,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from certdesk.fixes import Fix
 
 
 class CertdeskError(Exception):
@@ -75,16 +80,32 @@ class CertdeskError(Exception):
     http_status: ClassVar[int] = 400
     exit_code: ClassVar[int] = 2
 
-    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        fix: Fix | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.field = field
+        self.fix = fix
+        self.field = field if field is not None or fix is None else fix.field
 
-    def to_dict(self) -> dict[str, str | None]:
-        found = {"code": self.code, "message": self.message, "hint": self.hint}
+    def to_dict(self, hint: str | None = None) -> dict[str, Any]:
+        """The error as JSON, with ``hint`` (the fix worded for the reader) in place of
+        the plain one, and the structured ``fix`` when there is one."""
+        found: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "hint": hint if hint is not None else self.hint,
+        }
         if self.field is not None:
             found["field"] = self.field
+        if self.fix is not None:
+            found["fix"] = self.fix.to_json()
         return found
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
 from certdesk.errors import CertdeskError
+from certdesk.fixes import Action
 from certdesk.pki.csr import Subject
 from certdesk.settings import Settings
 from tests.database import LAB_SUFFIXES, clone, require_cluster, unchanged
@@ -371,7 +372,9 @@ def test_a_crt_is_refused_with_the_convert_hint(scene: Scene) -> None:
     with unchanged(scene.desk), pytest.raises(CertdeskError) as caught:
         _submit(scene, data=scene.pki.leaf_crt.read_bytes(), password=None)
     assert caught.value.code == "unsupported-format"
-    assert "certdesk convert" in (caught.value.hint or "")
+    assert caught.value.fix is not None
+    assert caught.value.fix.action is Action.CONVERT_TO_PFX
+    assert caught.value.field == "file"
     assert ".pfx" in caught.value.message
 
 

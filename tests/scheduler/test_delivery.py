@@ -188,7 +188,8 @@ def test_the_mail_itself(
     assert all(r["What to do"].startswith("order the renewal") for r in expiring)
     soon_local = p.expiries["gamma-soon.test.com"].astimezone(PLUS2)
     assert expiring[0]["Expires (report time)"] == soon_local.strftime("%Y-%m-%d %H:%M UTC+02:00")
-    assert "certdesk renew https://acme-old.test.com" in expired[1]["What to do"]
+    assert "https://acme-old.test.com with the Renew (new CSR) button" in expired[1]["What to do"]
+    assert not any("certdesk " in r["What to do"] for r in expired + expiring)  # no CLI here
 
     # The plain text: the same URLs, in the same order, in two sections.
     text = mail.text

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, select, update
 
 from certdesk import desk as d
 from certdesk.application.compose import open_desk
+from certdesk.cli.hints import word as cli_word
 from certdesk.desk import Actor, Desk
 from certdesk.errors import CertdeskError
 from certdesk.settings import Settings
@@ -83,7 +84,8 @@ def test_a_wrong_master_key_cannot_open(pki: OpenSSLPKI) -> None:
     assert caught.value.code == "vault-locked"
     assert sealed.master_key_id in caught.value.message
     assert other.active_id in caught.value.message
-    assert "CERTDESK_MASTER_KEY" in (caught.value.hint or "")
+    assert caught.value.fix is not None
+    assert "CERTDESK_MASTER_KEY" in cli_word(caught.value.fix, options=())
     # Even a vault that believes the other key has the right id cannot decrypt.
     liar = Vault(new_master_key(), {sealed.master_key_id: new_master_key()})
     with pytest.raises(VaultLocked, match="integrity"):
@@ -154,7 +156,8 @@ def test_wrong_master_key_on_the_desk(
     assert "master key" in caught.value.message
     assert desk.vault.active_id in caught.value.message
     assert key_id(parse_master_key(wrong.master_key or "")) in caught.value.message
-    assert "CERTDESK_MASTER_KEY" in (caught.value.hint or "")
+    assert caught.value.fix is not None
+    assert "CERTDESK_MASTER_KEY" in cli_word(caught.value.fix, options=())
     # With the right key the same export works.
     pem = desk.run(
         operator, d.export_certificate, url="https://store.test.com", to="pem", **KEY

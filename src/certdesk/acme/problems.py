@@ -63,5 +63,5 @@ class AcmeFailed(CertdeskError):
         self.problem = problem
         self.retry_after = retry_after
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "problem": self.problem.to_json()}
+    def to_dict(self, hint: str | None = None) -> dict[str, Any]:
+        return {**super().to_dict(hint), "problem": self.problem.to_json()}

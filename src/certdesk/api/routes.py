@@ -31,6 +31,7 @@ from certdesk.http.auth import (
 )
 from certdesk.http.bounds import MAX_INT64, Id
 from certdesk.http.files import download, read_upload
+from certdesk.http.installs import for_reader
 from certdesk.http.threads import in_intake_thread, quick_read, quick_read_unless
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.pki.expiry import Urgency
@@ -286,7 +287,9 @@ def domain_install(body: InstallIn, request: Request, response: Response, p: Who
     terminator and prove it with a handshake. 200 when installed; 202 when it stays
     stored but not installed (``install_state`` ``install-failed``, the reason in
     ``message``, the next automatic try in ``next_try_at``)."""
-    [outcome] = request.app.state.installer.install(p.actor, urls=[body.url])
+    [outcome] = for_reader(
+        request.app.state.installer.install(p.actor, urls=[body.url]), p.actor, None
+    )
     if outcome.stored_not_installed:
         response.status_code = 202
     return {**jsonable(outcome), "summary": outcome.summary()}
@@ -339,7 +342,7 @@ async def submit(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return intake_answer(response, result, installs)
+    return intake_answer(response, result, for_reader(installs, p.actor, result.request_id))
 
 
 def intake_answer(response: Response, result: Any, installs: list[InstallOutcome]) -> Any:
@@ -428,7 +431,7 @@ async def csr_complete(
     installs = await run_in_threadpool(
         request.app.state.installer.after_intake, p.actor, result.request_id
     )
-    return intake_answer(response, result, installs)
+    return intake_answer(response, result, for_reader(installs, p.actor, result.request_id))
 
 
 @router.post("/csr/{order_id}/cancel", tags=["csr"])

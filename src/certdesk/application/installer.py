@@ -25,7 +25,7 @@ try it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,6 +47,7 @@ from certdesk.desk.installs import (
 )
 from certdesk.desk.monitoring import record_probes
 from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.fixes import Action, fix
 from certdesk.notify import Mailer, SendError
 from certdesk.notify.message import install_failing_message, install_message
 from certdesk.pki import iso_utc
@@ -122,15 +123,25 @@ class Installer:
         dry_run: bool = False,
         at: datetime | None = None,
         force: bool = False,
+        started: Callable[[int], object] | None = None,
+        progress: Callable[[InstallOutcome], object] | None = None,
     ) -> list[InstallOutcome]:
-        """Install the certificates bound to ``urls`` (``every``: all the actor's; or those
-        of ``request_id``) on their targets and prove them. ``force``: installed and made
-        live again even where certificate and configuration are unchanged."""
+        """Install (or, ``dry_run``, plan) the certificates bound to ``urls`` (``every``:
+        all the actor's; or those of ``request_id``) on their targets and prove them, a
+        deploy per target and request. ``force``: installed and made live again even where
+        certificate and configuration are unchanged. ``started`` is told how many URLs
+        there are; ``progress`` gets each URL's outcome (as probing's)."""
         with self.desk.context(actor, at=at) as ctx:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
+        if started is not None:
+            started(len(work))
         outcomes: list[InstallOutcome] = []
         for name, items in group_work(work, target or None, self.settings.deploy_default):
-            outcomes += self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
+            done = self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
+            outcomes += done
+            if progress is not None:
+                for outcome in done:
+                    progress(outcome)
         return outcomes
 
     def target(self, name: str) -> Target:
@@ -183,7 +194,7 @@ def group_work(
         if name is None:
             raise InvalidArgument(
                 "no deploy target is configured",
-                hint="set [deploy] in certdesk.toml or CERTDESK_DEPLOY_TARGET, or give --target",
+                fix=fix(Action.SET_DEPLOY_TARGET),
             )
         groups.setdefault((name, item.request_id), []).append(item)
     return [(name, items) for (name, _request), items in groups.items()]

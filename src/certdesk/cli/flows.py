@@ -16,6 +16,7 @@ from certdesk.application.installer import InstallOutcome
 from certdesk.cli.files import FileArg, JsonOpt, PasswordEnv, PasswordFile, PasswordLiteral
 from certdesk.cli.inputs import read_input, read_password, write_output
 from certdesk.cli.output import out, print_json, refusals
+from certdesk.cli.progress import progress
 from certdesk.cli.state import state
 from certdesk.errors import InvalidArgument
 from certdesk.pki import Finding, iso_utc
@@ -79,7 +80,24 @@ def intake_exit(outcomes: list[InstallOutcome]) -> None:
         raise typer.Exit(1)
 
 
-def print_installs(outcomes: list[InstallOutcome]) -> None:
+# What a dry run would do on each host, by the plan's action.
+WOULD = {
+    "add": "would install",
+    "replace": "would install (replacing the one there)",
+    "unchanged": "would leave as it is (already installed)",
+    "reconfigure": "would install again (the target's options changed)",
+    "reinstall": "would install again (forced)",
+}
+
+
+def print_installs(outcomes: list[InstallOutcome], *, dry_run: bool = False) -> None:
+    if dry_run:
+        for o in outcomes:
+            plan = WOULD.get(o.action, "would install")
+            out.print(f"  [cyan]{plan}[/] {escape(o.url)} on {escape(o.target)}")
+        if outcomes:
+            out.print("dry run: nothing was changed")
+        return
     for o in outcomes:
         if o.stored_not_installed:
             out.print(f"  [yellow]{escape(o.summary())}[/] ({escape(o.url)} on {escape(o.target)})")
@@ -536,7 +554,7 @@ def deploy(
     rolled back (that deploy only); one that changed nothing is left as it was. A changed
     target option (e.g. nginx's listen) is applied ("reconfigure").
     """
-    with refusals(as_json):
+    with refusals(as_json), progress("deploying", quiet=as_json) as ticker:
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")
         outcomes = state.installer().install(
@@ -546,12 +564,14 @@ def deploy(
             target=target,
             dry_run=dry_run,
             force=force,
+            started=ticker.started,
+            progress=ticker.done,
         )
     if as_json:
         print_json({"dry_run": dry_run, "installed": [install_json(o) for o in outcomes]})
     else:
         if not outcomes:
             out.print("nothing to install: no certificate is bound to those domains")
-        print_installs(outcomes)
+        print_installs(outcomes, dry_run=dry_run)
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)

@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress as Bar
 from rich.table import Table
 
 from certdesk import clock
 from certdesk.application.jobs import job_registry
 from certdesk.application.probing import probe_and_record
 from certdesk.cli.files import JsonOpt
-from certdesk.cli.output import err, out, print_json, refusals
+from certdesk.cli.output import out, print_json, refusals
+from certdesk.cli.progress import progress
 from certdesk.cli.state import state
 from certdesk.pki import iso_utc
 from certdesk.reports import preview_report, render
@@ -76,16 +76,15 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Connect to each URL (sending its name as SNI), record what it serves, show it."""
-    with refusals(as_json), Bar(console=err, transient=True, disable=as_json) as bar:
-        task = bar.add_task("probing", total=None)
+    with refusals(as_json), progress("probing", quiet=as_json) as ticker:
         results = probe_and_record(
             state.desk(),
             state.settings(),
             state.actor(),
             urls=urls or [],
             allow_private=True if allow_private else None,
-            started=lambda total: bar.update(task, total=total),
-            progress=lambda _result: bar.advance(task),
+            started=ticker.started,
+            progress=ticker.done,
         )
     if as_json:
         print_json({"probes": [r.to_json() for r in results]})

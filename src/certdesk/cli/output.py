@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from certdesk.cli.hints import hint_for
 from certdesk.errors import CertdeskError
 
 EXIT_OK = 0
@@ -40,15 +41,16 @@ def exit_code_for(error: CertdeskError) -> int:
 def report_error(error: CertdeskError, *, as_json: bool) -> None:
     """Print a refusal: as JSON on stdout for ``--json``, else on stderr for people."""
     if as_json:
-        print_json({"schema": "certdesk.error/1", "error": error.to_dict()})
+        print_json({"schema": "certdesk.error/1", "error": error.to_dict(hint_for(error))})
         return
     err.print(f"[bold red]error[/]{_escape(f'[{error.code}]')}: {_escape(error.message)}")
     for finding in getattr(error, "findings", ()):
         sev = finding.severity.value
         err.print(f"  {sev}{_escape(f'[{finding.code}]')}: {_escape(finding.message)}")
         err.print(f"    fix: {_escape(finding.fix)}")
-    if error.hint:
-        err.print(f"  [bold]fix:[/] {_escape(error.hint)}")
+    hint = hint_for(error)
+    if hint:
+        err.print(f"  [bold]fix:[/] {_escape(hint)}")
 
 
 @contextmanager

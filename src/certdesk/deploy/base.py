@@ -71,8 +71,8 @@ class DeployError(CertdeskError):
             return self.message
         return f"{self.message} ({self.reason})"
 
-    def to_dict(self) -> dict[str, str | None]:
-        data = super().to_dict()
+    def to_dict(self, hint: str | None = None) -> dict[str, Any]:
+        data = super().to_dict(hint)
         data["target"] = self.target
         data["reason"] = self.reason
         return data

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from certdesk import clock
 from certdesk.desk.tenancy import scoped_now
 from certdesk.errors import CertdeskError
+from certdesk.fixes import Action, fix
 from certdesk.pki import Finding
 from certdesk.pki.names import PublicSuffixTest
 from certdesk.store.db import Store
@@ -83,8 +84,8 @@ class Refused(CertdeskError):
         super().__init__(message, hint=hint, field=field)
         self.findings = tuple(findings)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "findings": [f.to_json() for f in self.findings]}
+    def to_dict(self, hint: str | None = None) -> dict[str, Any]:
+        return {**super().to_dict(hint), "findings": [f.to_json() for f in self.findings]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,5 +251,5 @@ def tenant_by_name(ctx: Ctx, name: str) -> Tenant:
     """The tenant named ``name``, if the actor may see it."""
     tenant = ctx.session.scalars(select(Tenant).where(Tenant.name == name.strip())).one_or_none()
     if tenant is None or not ctx.visible(tenant.id):
-        raise NotFound(f"no tenant named {name!r}", hint="see 'certdesk tenant list'")
+        raise NotFound(f"no tenant named {name!r}", fix=fix(Action.LIST_TENANTS))
     return tenant

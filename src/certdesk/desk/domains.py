@@ -34,6 +34,7 @@ from certdesk.desk.context import (
 from certdesk.desk.modes import certificate_mode, set_mode
 from certdesk.desk.tenancy import OPERATOR, Scope, cached
 from certdesk.errors import InvalidArgument, about
+from certdesk.fixes import Action, fix
 from certdesk.pki import Address, DomainUrl
 from certdesk.pki.urls import PUBLIC_NAME_HINT
 from certdesk.store.models import Binding, CertificateRecord, Domain, Tenant
@@ -139,7 +140,7 @@ def find_domain(ctx: Ctx, value: str) -> Domain:
     url = DomainUrl.parse(value)
     domain = _active(ctx, url)
     if domain is None or not ctx.visible(domain.tenant_id):
-        raise NotFound(f"no domain {url.url}", hint="see 'certdesk domain list'")
+        raise NotFound(f"no domain {url.url}", fix=fix(Action.LIST_DOMAINS, url=url.url))
     return domain
 
 
@@ -149,9 +150,12 @@ def claim_check(ctx: Ctx, tenant: Tenant, url: DomainUrl) -> Domain | None:
     domain = _active(ctx, url)
     if domain is not None:
         if domain.tenant_id != tenant.id:
+            owner = ctx.session.get(Tenant, domain.tenant_id) if ctx.actor.is_operator else None
             raise Conflict(
                 f"{url.url} is not available",
-                hint="it is used by another account; ask the platform's operators",
+                fix=fix(
+                    Action.DOMAIN_TAKEN, url=url.url, **({"owner": owner.name} if owner else {})
+                ),
             )
         return domain
     problem = public_name_problem(ctx, url.hostname)
@@ -204,8 +208,8 @@ def add_domain(
     with about("url"):
         if _active(ctx, parsed) is not None:
             raise Conflict(
-                f"{parsed.url} is registered already",
-                hint="see 'certdesk domain list'; a URL belongs to one tenant",
+                f"{parsed.url} is registered already: a URL belongs to one tenant",
+                fix=fix(Action.LIST_DOMAINS, url=parsed.url),
             )
     with about("connect_to"):
         if connect_to:

@@ -50,6 +50,7 @@ from certdesk.errors import (
     WrongPassword,
     about,
 )
+from certdesk.fixes import Action, fix
 from certdesk.pki import (
     CertificateInfo,
     DomainUrl,
@@ -153,13 +154,11 @@ def plan_submission(ctx: Ctx, *, tenant: str, common_name: str, urls: Sequence[s
     """The tenant (the actor's to see), the URLs and the checks, before the file is read."""
     owner = tenant_by_name(ctx, tenant)
     if not urls:
-        raise InvalidArgument("give at least one URL the certificate is for (--url)", field="urls")
+        raise InvalidArgument("give at least one URL the certificate is for", field="urls")
     with about("urls"):
         parsed = [DomainUrl.parse(u) for u in urls]
     if not common_name.strip():
-        raise InvalidArgument(
-            "give the certificate's common name (--common-name)", field="common_name"
-        )
+        raise InvalidArgument("give the certificate's common name", field="common_name")
     return SubmitPlan(
         tenant=owner.name,
         urls=tuple(u.url for u in parsed),
@@ -179,9 +178,7 @@ def read_pfx(job: PfxJob) -> PfxReading:
     if bundle.format != "pkcs12":
         raise UnsupportedFormat(
             f"this path takes a .pfx/.p12 file, and this file is {bundle.format.upper()}",
-            hint="convert it first: certdesk convert CERT.crt --key KEY.key --chain CHAIN.crt "
-            "--to pfx --out CERT.pfx --out-password-file PW (or send the signed certificate "
-            "back with 'certdesk csr complete' if certdesk made its CSR)",
+            fix=fix(Action.CONVERT_TO_PFX, field="file"),
         )
     if not bundle.certificates:
         raise NoCertificate(

@@ -49,8 +49,10 @@ from certdesk.errors import (
     InvalidArgument,
     NoCertificate,
     UnsupportedFormat,
+    WrongPassword,
     about,
 )
+from certdesk.fixes import Action, fix
 from certdesk.pki import (
     Bundle,
     DomainUrl,
@@ -124,8 +126,7 @@ def order_csr(
     if uncovered:
         raise InvalidArgument(
             "the request's names do not cover " + ", ".join(uncovered),
-            hint="add those host names with --san, or correct the URLs",
-            field="urls",
+            fix=fix(Action.ADD_NAMES, field="urls", hosts=" ".join(uncovered)),
         )
     sealed = seal_key(ctx, owner.id, new_key)
     request = open_request(
@@ -198,7 +199,7 @@ def list_orders(
 def get_order(ctx: Ctx, order_id: int) -> CsrOrder:
     order = ctx.session.get(CsrOrder, order_id)
     if order is None or not ctx.visible(order.tenant_id):
-        raise NotFound(f"no CSR order {order_id}", hint="see 'certdesk csr list'")
+        raise NotFound(f"no CSR order {order_id}", fix=fix(Action.LIST_ORDERS))
     return order
 
 
@@ -296,12 +297,19 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
 def read_signed(job: tuple[bytes, int, int]) -> SignedFile:
     """Load the signed certificate's file (pure; see ``reading``): certificates only."""
     data, max_bytes, max_iterations = job
-    bundle = load_bundle(data, None, max_bytes=max_bytes, max_iterations=max_iterations)
+    try:
+        bundle = load_bundle(data, None, max_bytes=max_bytes, max_iterations=max_iterations)
+    except WrongPassword as exc:  # a .pfx or an encrypted key: either way, a private key
+        raise UnsupportedFormat(
+            "this file is protected by a password, so it holds a private key; for a CSR "
+            "certdesk made, send only the signed certificate (.crt, .pem, .cer or .p7b)",
+            fix=fix(Action.SUBMIT_PFX),
+        ) from exc
     if bundle.format == "pkcs12" or bundle.private_key is not None:
         raise UnsupportedFormat(
             "this file holds a private key; for a CSR certdesk made, send only the signed "
             "certificate (.crt, .pem, .cer or .p7b)",
-            hint="the key never leaves certdesk; to bring your own key, use 'certdesk submit'",
+            fix=fix(Action.SUBMIT_PFX),
         )
     if not bundle.certificates:
         raise NoCertificate("the file holds no certificate")
@@ -418,12 +426,12 @@ def _not_pending(orders: Sequence[CsrOrder]) -> CertdeskError:
     if any(o.status == OrderStatus.FULFILLED for o in orders):
         return Duplicate(
             "this certificate's order was fulfilled already",
-            hint="nothing to do; see 'certdesk csr list'",
+            fix=fix(Action.LIST_ORDERS),
         )
     if any(o.status == OrderStatus.CANCELLED for o in orders):
         return Conflict(
             "this certificate belongs to a CSR order that was cancelled",
-            hint="order a new CSR with 'certdesk csr new'",
+            fix=fix(Action.NEW_ORDER),
         )
     return Refused(
         "the certificate's public key matches no waiting CSR order",
@@ -433,7 +441,7 @@ def _not_pending(orders: Sequence[CsrOrder]) -> CertdeskError:
                 Severity.ERROR,
                 "no CSR made by certdesk (for your account) has this certificate's key",
                 "send the certificate issued for the CSR certdesk made; a certificate with "
-                "its own key is submitted as a .pfx ('certdesk submit')",
+                "its own key is submitted as a .pfx together with that key",
             )
         ],
     )
@@ -446,7 +454,7 @@ def renew(ctx: Ctx, *, url: str, key_kind: str | None = None) -> OrderView:
     if current is None:
         raise NotFound(
             f"no certificate is installed on {domain.url}",
-            hint="order a CSR with 'certdesk csr new' instead",
+            fix=fix(Action.NEW_ORDER),
         )
     owner = ctx.session.get(Tenant, domain.tenant_id)
     assert owner is not None

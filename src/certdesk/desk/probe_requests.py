@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select, update
 from certdesk.desk.context import Ctx, NotFound, reads
 from certdesk.desk.domains import find_domain
 from certdesk.errors import RateLimited
+from certdesk.fixes import Action, fix
 from certdesk.store.monitoring import ProbeRequest
 
 MAX_OPEN = 3  # queued or running, per tenant
@@ -85,7 +86,7 @@ def request_probe(ctx: Ctx, *, urls: Sequence[str] = ()) -> ProbeRequestView:
     if len(open_rows) >= MAX_OPEN:
         raise ProbeRateLimited(
             f"{len(open_rows)} probe requests are still waiting or running",
-            hint="wait for them to finish (GET /api/probe-requests/ID), then ask again",
+            fix=fix(Action.WAIT_PROBES),
         )
     made = ctx.session.scalar(
         select(func.count(ProbeRequest.id)).where(

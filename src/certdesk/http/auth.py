@@ -19,6 +19,7 @@ from fastapi import Request, Response
 from certdesk.desk import Actor, Desk, accounts, logins
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
 from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.fixes import Action, fix
 
 SESSION_COOKIE = "certdesk_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -68,8 +69,7 @@ def principal(
     ):
         raise PasswordChangeRequired(
             "this account's password was made by certdesk and shown once: set your own first",
-            hint="log in to the portal (it asks for a new password), or POST /api/me/password "
-            "with current_password and new_password",
+            fix=fix(Action.CHANGE_PASSWORD, field="password"),
         )
     return found
 
@@ -88,7 +88,7 @@ def _principal(request: Request, *, form_csrf: str | None) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     session = desk.run(auth, session_for, token=cookie) if cookie else None
     if session is None:
-        raise Unauthenticated("log in first", hint="POST /api/login, or use an API token")
+        raise Unauthenticated("log in first", fix=fix(Action.LOG_IN))
     if request.method not in SAFE_METHODS:
         sent = request.headers.get("x-csrf-token") or form_csrf or ""
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):

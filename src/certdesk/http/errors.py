@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
+from certdesk.http.hints import hint_for
 
 
 def status_for(error: CertdeskError) -> int:
@@ -19,7 +20,9 @@ def status_for(error: CertdeskError) -> int:
 async def certdesk_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CertdeskError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
-    return JSONResponse({"error": exc.to_dict()}, status_code=status_for(exc), headers=headers)
+    return JSONResponse(
+        {"error": exc.to_dict(hint_for(exc))}, status_code=status_for(exc), headers=headers
+    )
 
 
 # Errors raised by the framework before a route runs (no such route, wrong method, a body

@@ -8,6 +8,7 @@ from dataclasses import replace
 from cryptography import x509
 
 from certdesk.errors import UnsupportedFormat
+from certdesk.fixes import Action, Fix
 from certdesk.pki.load import Bundle, PrivateKey
 
 
@@ -23,8 +24,8 @@ def assemble(
     """
     if key is not None and main.private_key is not None:
         raise UnsupportedFormat(
-            "the file already holds a private key, and another one was given with --key",
-            hint="leave out --key, or give a file that holds only the certificate",
+            "the file already holds a private key, and another one was given",
+            fix=Fix(Action.KEY_GIVEN_TWICE),
         )
     return replace(
         main,

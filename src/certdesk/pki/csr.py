@@ -94,7 +94,9 @@ class FieldProblem:
 
 
 def normalise_subject(subject: Subject) -> Subject:
-    """Trim whitespace, upper-case the country, lower-case and A-label the common name."""
+    """Trim whitespace, upper-case a country code, lower-case and A-label the common name.
+
+    A country that is no ISO code stays as typed, for the refusal to quote it so."""
 
     def clean(value: str | None) -> str | None:
         return value.strip() if value is not None and value.strip() else None
@@ -108,7 +110,7 @@ def normalise_subject(subject: Subject) -> Subject:
         unit=clean(subject.unit),
         locality=clean(subject.locality),
         state=clean(subject.state),
-        country=country.upper() if country else None,
+        country=country.upper() if country and country.upper() in ISO_COUNTRIES else country,
     )
 
 
@@ -123,7 +125,7 @@ def validate_subject(
         label = _LABELS[key]
         if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
             problems.append(FieldProblem(key, f"the {label} contains control characters"))
-        if len(value) > UPPER_BOUNDS[key]:
+        if len(value) > UPPER_BOUNDS[key] and key != "C":  # the code check below says it
             problems.append(
                 FieldProblem(
                     key,

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certdesk.errors import InvalidArgument, KeyMismatch
+from certdesk.fixes import Action, Fix
 from certdesk.pki.facts import spki_sha256
 from certdesk.pki.load import PrivateKey
 
@@ -42,7 +43,7 @@ def to_pfx(
     if not password:
         raise InvalidArgument(
             "a .pfx needs a password: without one the private key is left unprotected",
-            hint="give the new file's password with --out-password-file or --out-password-env",
+            fix=Fix(Action.GIVE_NEW_PASSWORD, field="password"),
         )
     if key is not None:
         ensure_key_matches(key, leaf)

@@ -44,6 +44,7 @@ from certdesk.errors import (
     UnsupportedFormat,
     WrongPassword,
 )
+from certdesk.fixes import Action, Fix
 from certdesk.pki import der
 from certdesk.pki.facts import CertificateInfo, describe
 from certdesk.pki.guard import file_errors
@@ -63,10 +64,7 @@ DEFAULT_MAX_ITERATIONS = 1_000_000
 # Checking an RSA private key costs seconds above this size (31 s at 16,384 bits).
 MAX_KEY_BITS = 8192
 
-PASSWORD_HINT = (
-    "give the password with --password-file or --password-env "
-    "(it is the one chosen when the file was exported)"
-)
+PASSWORD_FIX = Fix(Action.GIVE_PASSWORD)
 
 _PEM_LINE = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]{1,64})-----")
 
@@ -371,12 +369,12 @@ def _pem_key(block: bytes, password: bytes | None) -> PrivateKey:
         if password:  # a password was given for an unencrypted key: ignore it
             return _pem_key(block, None)
         raise WrongPassword(
-            "the private key is encrypted and no password was given", hint=PASSWORD_HINT
+            "the private key is encrypted and no password was given", fix=PASSWORD_FIX
         ) from exc
     except ValueError as exc:
         if b"ENCRYPTED" in block[:200] or b"Proc-Type: 4,ENCRYPTED" in block:
             raise WrongPassword(
-                "the password does not open the encrypted private key", hint=PASSWORD_HINT
+                "the password does not open the encrypted private key", fix=PASSWORD_FIX
             ) from exc
         raise Malformed(
             f"the private key block is corrupt or truncated ({exc})",
@@ -528,7 +526,7 @@ def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
         # An encrypted PKCS#8 key: it needs the password.
         if not password:
             raise WrongPassword(
-                "the private key is encrypted and no password was given", hint=PASSWORD_HINT
+                "the private key is encrypted and no password was given", fix=PASSWORD_FIX
             ) from None
         try:
             return checked_key(
@@ -536,7 +534,7 @@ def _der_key(body: bytes, password: bytes | None) -> PrivateKey | None:
             )
         except ValueError as exc:
             raise WrongPassword(
-                "the password does not open the encrypted private key", hint=PASSWORD_HINT
+                "the password does not open the encrypted private key", fix=PASSWORD_FIX
             ) from exc
     except (ValueError, UnsupportedAlgorithm):
         return None
@@ -635,7 +633,7 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> Bundle:
             "in a password file, only a trailing newline is ignored",
         ) from last
     raise WrongPassword(
-        "this .pfx file is protected by a password and none was given", hint=PASSWORD_HINT
+        "this .pfx file is protected by a password and none was given", fix=PASSWORD_FIX
     ) from last
 
 

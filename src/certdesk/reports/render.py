@@ -11,8 +11,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from certdesk.fixes import Action, fix
 from certdesk.pki import iso_utc, time_left
 from certdesk.pki.expiry import is_expired
+from certdesk.reports.hints import word
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.spreadsheet import csv_writer
 
@@ -62,9 +64,10 @@ def _source(row: ReportRow) -> str:
 
 
 def _next_step(report: Report, row: ReportRow) -> str:
+    step = word(fix(Action.RENEW, url=row.url))
     if is_expired(row.not_after, report.at):
-        return f"renew now (certdesk renew {row.url}): visitors see a security warning"
-    return f"order the renewal (certdesk renew {row.url}) before it expires"
+        return f"renew now, visitors see a security warning: {step}"
+    return f"{step} before it expires"
 
 
 def row_json(report: Report, row: ReportRow) -> dict[str, Any]:

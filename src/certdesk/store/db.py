@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.errors import InvalidArgument, Unavailable
+from certdesk.fixes import Action, fix
 from certdesk.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -112,7 +113,7 @@ def make_engine(settings: Settings) -> Engine:
             except OSError as exc:
                 raise StoreUnavailable(
                     f"cannot create the data folder {path.parent}: {exc.strerror}",
-                    hint="choose another folder with --home or CERTDESK_HOME",
+                    fix=fix(Action.CHOOSE_HOME),
                 ) from exc
         kwargs["connect_args"] = {"timeout": 30}
     else:

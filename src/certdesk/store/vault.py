@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from certdesk.errors import InvalidArgument, Unavailable
+from certdesk.fixes import Action, fix
 from certdesk.pki import PrivateKey, spki_sha256
 from certdesk.pki.load import check_key_type
 
@@ -110,7 +111,7 @@ class Vault:
             raise VaultLocked(
                 f"the private keys are encrypted under master key {master_key_id}, "
                 f"but the master key given is {self.active_id}",
-                hint="set CERTDESK_MASTER_KEY (or the master.key file) to the key used before",
+                fix=fix(Action.RESTORE_MASTER_KEY, key_id=master_key_id),
             )
         aad = _aad(spki)
         try:
@@ -133,7 +134,7 @@ class Vault:
             raise VaultLocked(
                 f"a private key is sealed under master key {master_key_id}, which this "
                 "certdesk does not have: nothing was rotated",
-                hint="start certdesk with that master key, then rotate",
+                fix=fix(Action.ROTATE_MASTER_KEY),
             )
         aad = b"dek|" + _aad(spki)
         try:
@@ -169,15 +170,12 @@ class Vault:
                 f"private key(s) are sealed under master key {wanted}: with this key "
                 "certdesk could open none of them and would seal new keys under the wrong "
                 "master key, so it stops here",
-                hint=f"set CERTDESK_MASTER_KEY (or put back the master.key file) to the "
-                f"master key with id {wanted}; change it only with 'certdesk vault rotate'",
+                fix=fix(Action.RESTORE_MASTER_KEY, key_id=wanted),
             )
         raise VaultLocked(
             f"the database's {total} private key(s) are sealed under several master keys "
             f"({under}) and this certdesk has no key with id {', '.join(unknown)}",
-            hint="start with one of these keys as CERTDESK_MASTER_KEY (or master.key) and "
-            "the other as master.key.new in the data folder, then run 'certdesk vault "
-            "rotate': it seals every key under one master key",
+            fix=fix(Action.ROTATE_MASTER_KEY),
         )
 
 

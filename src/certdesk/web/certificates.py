@@ -22,6 +22,7 @@ from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
+from certdesk.http.installs import for_reader
 from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.pki.csr import KeyKind, Subject
 from certdesk.web.common import PageError, attempt, form_page, render, run, tenants_of, viewer
@@ -112,6 +113,7 @@ async def upload(
     if problems:
         return _pfx_form(request, who, values, problems, 422)
     installs = await run_in_threadpool(_install, request, who, result.request_id)
+    installs = for_reader(installs, who.actor, result.request_id)
     return render(request, "upload_result.html", {"result": result, "installs": installs}, who=who)
 
 
@@ -276,6 +278,7 @@ async def signed(
     if problems:
         return await run_in_threadpool(_signed_form, request, who, problems, 422)
     installs = await run_in_threadpool(_install, request, who, result.request_id)
+    installs = for_reader(installs, who.actor, result.request_id)
     return render(request, "signed_result.html", {"result": result, "installs": installs}, who=who)
 
 
