@@ -30,6 +30,7 @@ from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI
 
 import certdesk
+from certdesk.acme.problems import Problem
 from certdesk.application.compose import open_desk
 from certdesk.asgi import create_app
 from certdesk.cli import app as cli_app
@@ -255,7 +256,15 @@ def instance(cls: type[CertdeskError], fix: Fix) -> CertdeskError:
     """An error of ``cls`` with ``fix``, whatever its own constructor asks for."""
     error = cls.__new__(cls)
     CertdeskError.__init__(error, f"a {cls.code} refusal", fix=fix)
-    for name, value in {"findings": (), "problems": (), "target": "t", "reason": None}.items():
+    attributes = {
+        "findings": (),
+        "problems": (),
+        "target": "t",
+        "reason": None,
+        "problem": Problem("urn:ietf:params:acme:error:connection", "refused"),
+        "retry_after": None,
+    }
+    for name, value in attributes.items():
         if not hasattr(error, name):
             setattr(error, name, value)
     return error

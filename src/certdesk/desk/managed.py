@@ -395,7 +395,7 @@ def managed_for_revoke(ctx: Ctx, *, url: str) -> RevokeTarget:
     if cert is None:
         raise NotFound(
             f"no certificate has been issued for {domain.url} yet",
-            hint="see its state with 'certdesk acme status URL'",
+            hint="its managed-certificate state says where its order stands",
         )
     tenant = ctx.session.get(Tenant, domain.tenant_id)
     assert tenant is not None

@@ -55,7 +55,10 @@ class Address:
         """Read ``HOST:PORT`` (``[v6]:PORT`` for IPv6); the port is required."""
         host = parse_host(value.strip())
         if host.port is None:
-            raise InvalidArgument(f"--connect-to {value!r} needs a port, like 10.0.0.5:443")
+            raise InvalidArgument(
+                f"the address to connect to, {value!r}, needs a port, like 10.0.0.5:443",
+                field="connect_to",
+            )
         return cls(host.name, host.port)
 
     @property
