@@ -30,15 +30,18 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 def test_a_reseller_reads_a_plain_sentence(api: Api, reseller: httpx.Client) -> None:
     answer = submit(reseller, api.pki.modern_pfx)
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 202, answer.text  # stored, not installed
     body = answer.json()
+    assert body["outcome"] == "stored-not-installed"
     (first, *_) = body["installed"]
     assert first["ok"] is False
     assert "server-secret-path" not in answer.text
     assert f"reference: request #{body['request_id']}" in first["message"]
+    assert f"reference: request #{body['request_id']}" in body["message"]
 
 
 def test_an_operator_reads_the_details(api: Api, reseller: httpx.Client) -> None:
     seen = submit(api.operator(), api.pki.modern_pfx)  # for the reseller's tenant
-    assert seen.status_code == 201, seen.text
+    assert seen.status_code == 202, seen.text
     assert "server-secret-path" in seen.json()["installed"][0]["message"]
+    assert "server-secret-path" in seen.json()["message"]

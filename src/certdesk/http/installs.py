@@ -31,7 +31,7 @@ def plain_failure(request_id: int | None) -> str:
     """The sentence a reseller reads for an install that failed."""
     reference = f" (reference: request #{request_id})" if request_id is not None else ""
     return (
-        "the certificate is stored, but installing it did not succeed; the platform's "
+        "installing it on the platform did not succeed; the platform's "
         f"operators have the details{reference}"
     )
 
