@@ -169,6 +169,7 @@ def build_app(
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the job engine (the reports and every
     registered job, and the probe sweeps in a thread of their own; unless turned off),
+    ticking every ``scheduler_interval`` seconds,
     the probe worker that runs queued "probe now" requests, and the watcher that applies
     a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
     started and stopped with it."""
@@ -181,10 +182,11 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
             others, sweeps = _jobs(settings)
+            every = settings.scheduler_interval
             threads = (
                 [
-                    SchedulerThread(desk, settings, jobs=others),
-                    SchedulerThread(desk, settings, jobs=sweeps, name="certdesk-sweeps"),
+                    SchedulerThread(desk, settings, every, jobs=others),
+                    SchedulerThread(desk, settings, every, jobs=sweeps, name="certdesk-sweeps"),
                 ]
                 if scheduler
                 else []
@@ -196,6 +198,8 @@ def build_app(
                 desk.policy = policy_for(new)
                 if threads:
                     threads[0].jobs, threads[1].jobs = _jobs(new)
+                for thread in threads:
+                    thread.interval = new.scheduler_interval
 
             watcher = ConfigWatcher(settings, apply)
             probes = ProbeWorker(desk, settings)
