@@ -23,6 +23,7 @@ from certdesk.application.installer import Installer
 from certdesk.application.jobs import INSTALL_RETRY, RETRY_PERIOD, job_registry
 from certdesk.desk import Actor, Desk
 from certdesk.desk.installs import FIRST_RETRY, InstallState, install_state, retry_delay
+from certdesk.errors import InvalidArgument
 from certdesk.notify import OutboxMailer
 from certdesk.pki import iso_utc
 from certdesk.scheduler import engine
@@ -172,3 +173,15 @@ def test_the_engine_retries_a_failed_install_after_its_backoff_until_installed(
     # Installed: nothing is due any more.
     later = again + timedelta(hours=7)
     assert _retries(engine.tick(desk, registry, now=later)) == []
+
+
+def test_the_scheduler_interval_of_serve_is_seconds_or_a_duration() -> None:
+    def interval(text: str) -> float:
+        env = {"CERTDESK_HOME": "/nonexistent/certdesk", "CERTDESK_SCHEDULER_INTERVAL": text}
+        return load_settings(env=env).scheduler_interval
+
+    assert load_settings(env={"CERTDESK_HOME": "/nonexistent/certdesk"}).scheduler_interval == 60
+    assert [interval(t) for t in ("30s", "2m", "5", "0.5")] == [30, 120, 5, 0.5]
+    for bad in ("soon", "0", "-1s"):
+        with pytest.raises(InvalidArgument, match="the setting scheduler_interval must be"):
+            interval(bad)

@@ -30,7 +30,10 @@ from certdesk.settings import Settings
 # 5-minute period, a domain told to look at DNS again in 1 minute waited up to 5). What a
 # unit's run decides is recorded on the domain (its state, reason and next try), so the
 # engine records the unit done with that outcome, never "failed" for the engine to retry
-# on a schedule of its own.
+# on a schedule of its own; a run that raises all the same (the database failing) is
+# recorded as given up for its period (``max_attempts=1``: shown by ``scheduler status``,
+# never left "pending" in a period that will not come again), and the unit is looked at
+# afresh in the next period if it is still due.
 INSTALL_RETRY = "install.retry"
 ACME = "acme.issue"
 RETRY_PERIOD = timedelta(minutes=1)
@@ -57,12 +60,14 @@ def job_registry(
             return "not-retried"
         return outcome.state or ("installed" if outcome.ok else "install-failed")
 
-    registry.add(Job.every(INSTALL_RETRY, RETRY_PERIOD, due=due_install_retries, run=retry))
+    registry.add(
+        Job.every(INSTALL_RETRY, RETRY_PERIOD, due=due_install_retries, run=retry, max_attempts=1)
+    )
     if settings.acme_directory:
 
         def acme(desk: Desk, unit: str, now: datetime) -> str:
             installer = Installer(desk, settings, mail)
             return run_acme_unit(desk, unit, now, settings=settings, installer=installer).state
 
-        registry.add(Job.every(ACME, RETRY_PERIOD, due=due_acme_work, run=acme))
+        registry.add(Job.every(ACME, RETRY_PERIOD, due=due_acme_work, run=acme, max_attempts=1))
     return registry
