@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from certdesk.notify import OutboxMailer
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE
 from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of
-from tests.deploy.servers import Nginx, run_nginx, served_sha256, settled_sha256
+from tests.deploy.servers import Nginx, free_port, run_nginx, served_sha256, settled_sha256
 from tests.openssl_pki import OpenSSLPKI
 
 URL = "https://shop.acme.test"
@@ -192,14 +193,15 @@ def test_a_domain_waiting_for_dns_is_tried_again_when_its_own_backoff_has_passed
 def _wait(
     what: str,
     check: Callable[[], bool],
-    log: Path,
-    proc: subprocess.Popen[bytes],
+    procs: list[tuple[subprocess.Popen[bytes], Path]],
     timeout: float = 60,
 ) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        assert proc.poll() is None, f"certdesk serve exited:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()}"
+        logs = "\n".join(log.read_text() for _proc, log in procs)
+        for proc, log in procs:
+            assert proc.poll() is None, f"certdesk serve exited:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{logs}"
         time.sleep(0.2)
 
 
@@ -209,27 +211,35 @@ def _listening(port: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("database_url", "replicas"), [("sqlite", 1), ("postgresql", 2)], indirect=["database_url"]
+)
 def test_serve_alone_issues_and_installs_a_domain_added_as_managed(
-    tmp_path: Path, database_url: str, nginx: Nginx
+    tmp_path: Path, database_url: str, replicas: int, nginx: Nginx
 ) -> None:
     """The issue's "done when": ``certdesk serve`` (its HTTP port the one pebble validates
-    HTTP-01 on), then ``domain add --managed acme``, then nothing: no cron, no command."""
+    HTTP-01 on; on PostgreSQL a second replica beside it), then ``domain add --managed
+    acme``, then nothing: no cron, no command. One order, whichever replica ticks."""
     with edge_bed(tmp_path, database_url, nginx, serve=False) as bed:
-        log = tmp_path / "serve.log"
-        with log.open("wb") as out:
-            serve = subprocess.Popen(
-                [sys.executable, "-m", "certdesk", "serve", "--port", str(bed.http_port)],
-                env=_env(
-                    bed,
-                    CERTDESK_ADMIN_PASSWORD="operator password 1",
-                    CERTDESK_SCHEDULER_INTERVAL="1s",
-                ),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        ports = [bed.http_port] + [free_port() for _ in range(replicas - 1)]
+        procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         try:
-            _wait("serve to listen", lambda: _listening(bed.http_port), log, serve)
+            for port in ports:
+                log = tmp_path / f"serve-{port}.log"
+                with log.open("wb") as out:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
+                        env=_env(
+                            bed,
+                            CERTDESK_ADMIN_PASSWORD="operator password 1",
+                            CERTDESK_SCHEDULER_INTERVAL="1s",
+                        ),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                procs.append((proc, log))
+            for port in ports:
+                _wait(f"serve to listen on {port}", partial(_listening, port), procs)
             added = _certdesk(bed, "domain", "add", URL, "--tenant", TENANT, "--managed", "acme")
             assert added.returncode == 0, added.stdout + added.stderr
 
@@ -244,18 +254,22 @@ def test_serve_alone_issues_and_installs_a_domain_added_as_managed(
 
             # Within 45 s, less than serve's default interval: its first tick ran before the
             # domain was added, so only a later one (CERTDESK_SCHEDULER_INTERVAL) issues it.
-            _wait("the managed domain issued and served by nginx", served, log, serve, 45)
+            _wait("the managed domain issued and served by nginx", served, procs, 45)
             sha256 = bed.desk.run(OPERATOR, d.show_domain, url=URL).certificate_sha256
             assert sha256 is not None
             _served_by_pebble(bed, nginx, sha256)
             view = bed.desk.run(OPERATOR, d.managed_status, url=URL)
             assert (view.state, view.certificate_sha256) == ("issued", sha256)
+            # Ordered once, by one of the replicas.
+            assert len(bed.desk.run(OPERATOR, d.list_orders)) == 1
             assert _acme_status(bed)["units"] == {"issued": 1}
         finally:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(timeout=30)
-            finally:
-                if serve.poll() is None:
-                    serve.kill()
-                    serve.wait(timeout=30)
+            for proc, _log in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc, _log in procs:
+                try:
+                    proc.wait(timeout=30)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait(timeout=30)
