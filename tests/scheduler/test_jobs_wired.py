@@ -6,6 +6,7 @@ tick --send`` does it as a process, and ``scheduler status --json`` tells the ou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,8 +20,9 @@ import pytest
 from sqlalchemy import select
 
 from certdesk import clock
+from certdesk import desk as d
 from certdesk.application.installer import Installer
-from certdesk.application.jobs import INSTALL_RETRY, RETRY_PERIOD, job_registry
+from certdesk.application.jobs import ACME, INSTALL_RETRY, RETRY_PERIOD, job_registry
 from certdesk.desk import Actor, Desk
 from certdesk.desk.installs import FIRST_RETRY, InstallState, install_state, retry_delay
 from certdesk.errors import InvalidArgument
@@ -185,3 +187,22 @@ def test_the_scheduler_interval_of_serve_is_seconds_or_a_duration() -> None:
     for bad in ("soon", "0", "-1s"):
         with pytest.raises(InvalidArgument, match="the setting scheduler_interval must be"):
             interval(bad)
+
+
+def test_acme_without_the_platforms_addresses_is_said_at_each_tick_and_claims_nothing(
+    desk: Desk, settings: Settings
+) -> None:
+    new_tenant(desk, OPERATOR)
+    desk.run(OPERATOR, d.add_domain, url=URL, tenant="Acme Hosting", managed="acme")
+    config = dataclasses.replace(settings, acme_directory="https://127.0.0.1:9/dir")
+    registry = job_registry(config)
+    assert ACME in registry.names()
+    now = clock.now()
+    for at in (now, now + timedelta(minutes=5)):
+        [said] = [o for o in engine.tick(desk, registry, now=at) if o.job == ACME]
+        assert (said.unit, said.status) == ("", engine.FAILED)
+        assert said.error is not None
+        assert "CERTDESK_PLATFORM_TARGETS" in said.error
+    with desk.store.transaction() as session:
+        assert session.scalars(select(JobUnit).where(JobUnit.job == ACME)).all() == []
+    assert desk.run(OPERATOR, d.managed_status, url=URL).state == "waiting-for-dns"

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from certdesk.application.installer import Installer, due_install_retries, retry_install
-from certdesk.application.managed import due_acme_work, run_acme_unit
+from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
 from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
 from certdesk.notify import Mailer, mailer_for
-from certdesk.scheduler.engine import Job, Registry
+from certdesk.scheduler.engine import Job, Registry, UnitFailed
 from certdesk.scheduler.reports import report_config, report_jobs
 from certdesk.settings import Settings
 
@@ -65,9 +66,19 @@ def job_registry(
     )
     if settings.acme_directory:
 
+        def acme_due(desk: Desk, now: datetime) -> list[str]:
+            # A setting ordering needs is missing (the platform's addresses): said at every
+            # tick (the log, ``scheduler tick``), and nothing is claimed, rather than one
+            # unit given up per managed domain and minute.
+            try:
+                acme_config(settings)
+            except CertdeskError as exc:  # the reason with the setting to give, for operators
+                raise UnitFailed("; ".join(filter(None, (exc.message, exc.hint)))) from exc
+            return due_acme_work(desk, now)
+
         def acme(desk: Desk, unit: str, now: datetime) -> str:
             installer = Installer(desk, settings, mail)
             return run_acme_unit(desk, unit, now, settings=settings, installer=installer).state
 
-        registry.add(Job.every(ACME, RETRY_PERIOD, due=due_acme_work, run=acme, max_attempts=1))
+        registry.add(Job.every(ACME, RETRY_PERIOD, due=acme_due, run=acme, max_attempts=1))
     return registry
