@@ -25,11 +25,11 @@ from cryptography import x509
 
 from certdesk import desk as d
 from certdesk.application.jobs import ACME, RETRY_PERIOD, job_registry
-from certdesk.desk.managed import DNS_BACKOFF
+from certdesk.desk.managed import DNS_BACKOFF, FAILURE_BACKOFF
 from certdesk.notify import OutboxMailer
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE
-from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of
+from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of, serving
 from tests.deploy.servers import Nginx, free_port, run_nginx, served_sha256, settled_sha256
 from tests.openssl_pki import OpenSSLPKI
 
@@ -188,6 +188,34 @@ def test_a_domain_waiting_for_dns_is_tried_again_when_its_own_backoff_has_passed
     assert issued.certificate_sha256 is not None
     leaf = leaf_of(bed, issued.certificate_sha256)
     assert "Pebble Intermediate CA" in leaf.issuer.rfc4514_string()
+
+
+def test_a_failed_order_is_tried_again_by_the_engine_after_its_backoff_not_before(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Nothing answers HTTP-01 at first: the order fails with the CA's problem; the ticks
+    of the next minutes leave it alone (no hot loop); the tick at its next try issues."""
+    with acme_bed(tmp_path, database_url, serve=False) as bed:
+        bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+        registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
+        start = _next_period(bed.desk.now())
+        assert _acme(engine.tick(bed.desk, registry, now=start)) == [(URL, "failed")]
+        failed = bed.desk.run(OPERATOR, d.managed_status, url=URL)
+        assert failed.problem is not None
+        assert failed.problem["type"] == "urn:ietf:params:acme:error:connection"
+        assert failed.next_try_at == start + FAILURE_BACKOFF[0]
+        minutes = int(FAILURE_BACKOFF[0] / timedelta(minutes=1))
+        for minute in range(1, minutes):
+            at = start + timedelta(minutes=minute)
+            assert _acme(engine.tick(bed.desk, registry, now=at)) == []
+        assert _acme_status(bed)["units"] == {"failed": 1}
+
+        with serving(bed.desk, bed.settings, bed.http_port):  # certdesk answers again
+            later = engine.tick(bed.desk, registry, now=start + FAILURE_BACKOFF[0])
+        assert _acme(later) == [(URL, "issued")]
+        assert bed.desk.run(OPERATOR, d.managed_status, url=URL).state == "issued"
+        assert [o.status for o in bed.desk.run(OPERATOR, d.list_orders)] == ["fulfilled"]
+        assert _acme_status(bed)["units"] == {"issued": 1}
 
 
 def _wait(
