@@ -24,13 +24,22 @@ import pytest
 from cryptography import x509
 
 from certdesk import desk as d
-from certdesk.application.jobs import ACME, RETRY_PERIOD, job_registry
+from certdesk.application.jobs import ACME, INSTALL_RETRY, RETRY_PERIOD, job_registry
+from certdesk.desk.installs import FIRST_RETRY
 from certdesk.desk.managed import DNS_BACKOFF, FAILURE_BACKOFF
 from certdesk.notify import OutboxMailer
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE
 from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of, serving
-from tests.deploy.servers import Nginx, free_port, run_nginx, served_sha256, settled_sha256
+from tests.deploy.servers import (
+    Nginx,
+    free_port,
+    run_nginx,
+    served_sha256,
+    settled_sha256,
+    start_nginx,
+    stop,
+)
 from tests.openssl_pki import OpenSSLPKI
 
 URL = "https://shop.acme.test"
@@ -160,6 +169,35 @@ def test_the_engine_issues_installs_and_renews_a_managed_domain(
         assert job["units"] == {"issued": 1}
         assert (job["pending"], job["failed"]) == (0, 0)
         assert job["last_success"] is not None
+
+
+def test_an_issued_certificate_whose_install_failed_is_installed_by_the_install_retries(
+    tmp_path: Path, database_url: str, nginx: Nginx
+) -> None:
+    """The two jobs together: ``acme.issue`` takes the certificate in while nginx is down
+    (stored; not installed), and ``install.retry`` installs it once nginx is up."""
+    with edge_bed(tmp_path, database_url, nginx, serve=True) as bed:
+        registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
+        bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+        assert nginx.proc is not None
+        stop(nginx.proc)
+        start = _next_period(bed.desk.now())
+
+        ticked = engine.tick(bed.desk, registry, now=start)
+        assert _acme(ticked) == [(URL, "issued")]
+        assert [o for o in ticked if o.job == INSTALL_RETRY] == []
+        view = bed.desk.run(OPERATOR, d.managed_status, url=URL)
+        assert "not installed yet" in view.message
+        domain = bed.desk.run(OPERATOR, d.show_domain, url=URL)
+        assert domain.install_state == "install-failed"
+        assert domain.certificate_sha256 == view.certificate_sha256 is not None
+
+        start_nginx(nginx)
+        later = engine.tick(bed.desk, registry, now=start + FIRST_RETRY)
+        assert [(o.unit, o.status) for o in later if o.job == INSTALL_RETRY] == [(URL, "installed")]
+        assert _acme(later) == []  # issued already: nothing ordered again
+        assert bed.desk.run(OPERATOR, d.show_domain, url=URL).install_state == "installed"
+        _served_by_pebble(bed, nginx, view.certificate_sha256)
 
 
 def test_a_domain_waiting_for_dns_is_tried_again_when_its_own_backoff_has_passed(
