@@ -49,6 +49,8 @@ class Settings:
     probe_allow_private: bool = False
     # How often ``certdesk serve`` probes every monitored URL (a sweep), in seconds.
     probe_interval: float = 6 * 3600.0
+    # How often ``certdesk serve``'s job engine ticks (looks for due work), in seconds.
+    scheduler_interval: float = 60.0
     # Reading uploaded files in ``certdesk serve`` (certdesk.application.readpool).
     intake_workers: int = 2
     intake_cpu_seconds: int = 10
@@ -145,6 +147,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_timeout=float(get("probe_timeout") or 10.0),
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
         probe_interval=_duration(get("probe_interval"), 6 * 3600.0, "probe_interval"),
+        scheduler_interval=_duration(get("scheduler_interval"), 60.0, "scheduler_interval"),
         intake_workers=_positive(get("intake_workers"), 2, "intake_workers"),
         intake_cpu_seconds=_positive(get("intake_cpu_seconds"), 10, "intake_cpu_seconds"),
         intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),

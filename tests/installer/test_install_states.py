@@ -208,7 +208,8 @@ def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
     assert (row.source, row.not_after) == ("served", probe.leaf.not_after)
     assert row.installed_not_after == view.installed_not_after
     report = Report(
-        kind="daily", at=now, tz=UTC, audience="operators", expired=(), expiring=(row,),
+        kind="daily", title="Daily", at=now, tz=UTC, audience="operators", expired=(),
+        expiring=(row,),
         window_text="soon",
     )  # fmt: skip
     assert f"served (installed: {iso_utc(view.installed_not_after)})" in to_text(report)

@@ -12,19 +12,32 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from certdesk.application.installer import Installer, due_install_retries, retry_install
-from certdesk.application.managed import due_acme_work, run_acme_unit
+from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
 from certdesk.desk.context import Desk
+from certdesk.errors import CertdeskError
 from certdesk.notify import Mailer, mailer_for
-from certdesk.scheduler.engine import Job, Registry
+from certdesk.scheduler.engine import Job, Registry, UnitFailed
 from certdesk.scheduler.reports import report_config, report_jobs
 from certdesk.settings import Settings
 
 # Failed installs whose next try has come (their own backoff: 5 minutes doubling to 6
 # hours, in desk/installs.py), and platform-managed domains due for a DNS check, an order
-# or a renewal (only when an ACME directory is configured): looked for every 5 minutes.
+# or a renewal (only when an ACME directory is configured; their own backoff, in
+# desk/managed.py: DNS 1 minute doubling to 1 hour, a failed order 5 minutes doubling to
+# 24 hours, never sooner than the CA's Retry-After). Each unit (a URL) is done once per
+# period across processes; the period is one minute, the shortest of those backoffs, so
+# that a unit whose own next try has come is not held back to a later period (with a
+# 5-minute period, a domain told to look at DNS again in 1 minute waited up to 5). What a
+# unit's run decides is recorded on the domain (its state, reason and next try), so the
+# engine records the unit done with that outcome, never "failed" for the engine to retry
+# on a schedule of its own; a run that raises all the same (the database failing) is
+# recorded as given up for its period (``max_attempts=1``: shown by ``scheduler status``,
+# never left "pending" in a period that will not come again), and the unit is looked at
+# afresh in the next period if it is still due.
 INSTALL_RETRY = "install.retry"
 ACME = "acme.issue"
+RETRY_PERIOD = timedelta(minutes=1)
 
 
 def job_registry(
@@ -42,15 +55,30 @@ def job_registry(
     if sweep is not None:
         registry.add(sweep)
 
-    def retry(desk: Desk, unit: str, now: datetime) -> object:
-        return retry_install(desk, Installer(desk, settings, mail), unit, now)
+    def retry(desk: Desk, unit: str, now: datetime) -> str:
+        outcome = retry_install(desk, Installer(desk, settings, mail), unit, now)
+        if not outcome.target:  # not due any more (installed meanwhile, replaced, removed)
+            return "not-retried"
+        return outcome.state or ("installed" if outcome.ok else "install-failed")
 
-    registry.add(Job.every(INSTALL_RETRY, timedelta(minutes=5), due=due_install_retries, run=retry))
+    registry.add(
+        Job.every(INSTALL_RETRY, RETRY_PERIOD, due=due_install_retries, run=retry, max_attempts=1)
+    )
     if settings.acme_directory:
 
-        def acme(desk: Desk, unit: str, now: datetime) -> object:
-            installer = Installer(desk, settings, mail)
-            return run_acme_unit(desk, unit, now, settings=settings, installer=installer)
+        def acme_due(desk: Desk, now: datetime) -> list[str]:
+            # A setting ordering needs is missing (the platform's addresses): said at every
+            # tick (the log, ``scheduler tick``), and nothing is claimed, rather than one
+            # unit given up per managed domain and minute.
+            try:
+                acme_config(settings)
+            except CertdeskError as exc:  # the reason with the setting to give, for operators
+                raise UnitFailed("; ".join(filter(None, (exc.message, exc.hint)))) from exc
+            return due_acme_work(desk, now)
 
-        registry.add(Job.every(ACME, timedelta(minutes=5), due=due_acme_work, run=acme))
+        def acme(desk: Desk, unit: str, now: datetime) -> str:
+            installer = Installer(desk, settings, mail)
+            return run_acme_unit(desk, unit, now, settings=settings, installer=installer).state
+
+        registry.add(Job.every(ACME, RETRY_PERIOD, due=acme_due, run=acme, max_attempts=1))
     return registry

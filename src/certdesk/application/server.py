@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
 from certdesk import clock
 from certdesk.application.compose import open_desk, open_installer, policy_for
@@ -18,7 +19,7 @@ from certdesk.application.jobs import job_registry
 from certdesk.application.probe_worker import ProbeWorker
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.asgi import create_app
-from certdesk.desk.accounts import ensure_first_operator
+from certdesk.desk.accounts import ensure_first_operator, operators_exist
 from certdesk.desk.context import Actor, Desk
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import proxy_networks
@@ -154,9 +155,19 @@ def _on_sighup(handler: Callable[[], object]) -> Callable[[], None]:
 
 
 def first_start(desk: Desk, admin_password: str | None) -> str | None:
-    """Create the first operator account; return the one-time password if one was made."""
-    with desk.context(Actor(name="first-start")) as ctx:
-        return ensure_first_operator(ctx, password=admin_password)
+    """Create the first operator account; return the one-time password if one was made.
+
+    Replicas started together on one database race to make it: the one whose insert loses
+    finds the operator the other made, and starts without making one."""
+    actor = Actor(name="first-start")
+    try:
+        with desk.context(actor) as ctx:
+            return ensure_first_operator(ctx, password=admin_password)
+    except IntegrityError:
+        with desk.context(actor, readonly=True) as ctx:
+            if operators_exist(ctx):
+                return None
+        raise
 
 
 def build_app(
@@ -169,6 +180,7 @@ def build_app(
 ) -> FastAPI:
     """The app of ``certdesk serve``: with the job engine (the reports and every
     registered job, and the probe sweeps in a thread of their own; unless turned off),
+    ticking every ``scheduler_interval`` seconds,
     the probe worker that runs queued "probe now" requests, and the watcher that applies
     a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
     started and stopped with it."""
@@ -181,10 +193,11 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with readers(_app):
             others, sweeps = _jobs(settings)
+            every = settings.scheduler_interval
             threads = (
                 [
-                    SchedulerThread(desk, settings, jobs=others),
-                    SchedulerThread(desk, settings, jobs=sweeps, name="certdesk-sweeps"),
+                    SchedulerThread(desk, settings, every, jobs=others),
+                    SchedulerThread(desk, settings, every, jobs=sweeps, name="certdesk-sweeps"),
                 ]
                 if scheduler
                 else []
@@ -196,6 +209,8 @@ def build_app(
                 desk.policy = policy_for(new)
                 if threads:
                     threads[0].jobs, threads[1].jobs = _jobs(new)
+                for thread in threads:
+                    thread.interval = new.scheduler_interval
 
             watcher = ConfigWatcher(settings, apply)
             probes = ProbeWorker(desk, settings)

@@ -145,7 +145,9 @@ class Job:
         **options: Any,
     ) -> Job:
         """A job that does, every ``interval``, each unit ``due(desk, now)`` names, by
-        ``run(desk, unit, now)`` (an install retry, an ACME renewal): one call."""
+        ``run(desk, unit, now)`` (an install retry, an ACME renewal): one call. A ``run``
+        that returns a word (``installed``, ``install-failed``…) has the unit recorded
+        done with that outcome; anything else is recorded ``done``."""
         seconds = interval.total_seconds()
         if seconds <= 0:
             raise ValueError("a job's interval must be positive")
@@ -162,7 +164,9 @@ class Job:
             return [Unit(key) for key in due(desk, now)]
 
         def run_one(r: Run) -> None:
-            run(r.desk, r.unit.key, r.now)
+            said = run(r.desk, r.unit.key, r.now)
+            if isinstance(said, str) and said:
+                r.done(said)
 
         return cls(
             name,
