@@ -128,7 +128,11 @@ def test_the_api_answers_202_and_retries_for_its_own_tenant_only(
             assert answer.status_code == 202, answer.text
             body = answer.json()
             assert body["outcome"] == "stored-not-installed"
-            assert body["message"].startswith("stored; not installed: install on edge failed")
+            # A reseller reads a plain sentence with the request to quote (no server paths).
+            assert body["message"].startswith(
+                "stored; not installed: installing it on the platform did not succeed"
+            )
+            assert f"reference: request #{body['request_id']}" in body["message"]
             assert "; next try at " in body["message"]
             assert body["installed"][0]["state"] == "install-failed"
             [domain] = acme.get("/api/domains").json()

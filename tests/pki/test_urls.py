@@ -51,6 +51,7 @@ def test_one_written_form(text: str, url: str, hostname: str, port: int) -> None
         ("https://192.0.2.1/", "IP address"),
         ("[2001:db8::1]:443", "IP address"),
         ("*.test.com", "wildcard"),
+        ("[A-Za-z0-9_-]{1,200}", "not a URL certdesk can read"),  # found by schemathesis
         ("https://a*.test.com", "wildcard"),
         ("https://store.test.com:99999", "invalid port"),
         ("store.test.com:70000", "port 70000 of 'store.test.com:70000' is out of range"),

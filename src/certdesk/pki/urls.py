@@ -113,7 +113,12 @@ class DomainUrl:
             )
         if "://" not in text:
             text = "https:" + text if text.startswith("//") else "https://" + text
-        path = urlsplit(text).path.rstrip("/")
+        try:
+            path = urlsplit(text).path.rstrip("/")
+        except ValueError as exc:  # e.g. brackets around something that is no address
+            raise InvalidArgument(
+                f"{value!r} is not a URL certdesk can read", hint=PUBLIC_NAME_HINT
+            ) from exc
         address = Address.parse(connect_to) if connect_to and connect_to.strip() else None
         return cls(host.name, _port_checked(host.port or 443, value), path, address)
 
