@@ -207,3 +207,34 @@ def test_domain_forms_need_the_csrf_token(login: Login, web_desk: Desk) -> None:
             answer = client.post(path, data={"csrf_token": "forged", **data})
             assert answer.status_code == 403, path
             assert "csrf-failed" in answer.text
+
+
+def test_a_reseller_makes_a_domain_platform_managed_and_back(login: Login, web_desk: Desk) -> None:
+    client, csrf = login("alice")
+    assert 'name="managed"' in client.get("/domains/new").text
+    added = client.post(
+        "/domains/new",
+        data={"csrf_token": csrf, "url": "managed.test.com", "managed": "acme"},
+        follow_redirects=True,
+    )
+    assert added.status_code == 200, added.text
+    assert "Platform-managed certificate" in added.text
+    assert "Waiting for DNS" in added.text
+    url = "https://managed.test.com"
+    assert web_desk.run(OPERATOR, d.managed_state, url=url) is not None
+    edit = client.get("/domain/edit", params={"url": url}).text
+    assert '<option value="acme" selected>' in edit
+    back = client.post(
+        "/domain/edit",
+        data={"csrf_token": csrf, "url": url, "portal": "other", "managed": "customer"},
+        follow_redirects=True,
+    )
+    assert "Changes saved" in back.text
+    assert "Platform-managed certificate" not in back.text
+    assert web_desk.run(OPERATOR, d.managed_state, url=url) is None
+    bob, bob_csrf = login("bob")  # reseller B: A's domain is not found, nothing changes
+    with unchanged(web_desk):
+        answer = bob.post(
+            "/domain/edit", data={"csrf_token": bob_csrf, "url": url, "managed": "acme"}
+        )
+        assert answer.status_code == 404

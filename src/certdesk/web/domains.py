@@ -26,6 +26,12 @@ router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=200)]
 Url = Annotated[str, Form(max_length=2048)]
 PORTAL_KINDS = tuple(key for key, _ in PORTALS)
+# Who looks after a domain's certificate (desk.CertificateMode): the choice on both forms.
+MODES = (
+    ("customer", "The customer's own (uploaded .pfx, or a CSR signed by their CA)"),
+    ("acme", "Platform-managed: issued and renewed by the platform once DNS points at it"),
+)
+MODE_KINDS = tuple(key for key, _ in MODES)
 
 
 def _domain_page(url: str, done: str) -> Response:
@@ -47,13 +53,20 @@ def _add_form(
         values=values,
         tenants=tenants_of(request, who),
         portals=PORTALS,
+        modes=MODES,
     )
 
 
 @router.get("/domains/new")
 def add_form(request: Request) -> HTMLResponse:
     who = viewer(request)
-    values = {"url": "", "portal": "other", "tenant": who.user.tenant or "", "connect_to": ""}
+    values = {
+        "url": "",
+        "portal": "other",
+        "tenant": who.user.tenant or "",
+        "connect_to": "",
+        "managed": "customer",
+    }
     return _add_form(request, who, values, Problems())
 
 
@@ -65,9 +78,16 @@ def add(
     portal: Annotated[str, Form(max_length=20)] = "other",
     tenant: Annotated[str, Form(max_length=200)] = "",
     connect_to: Annotated[str, Form(max_length=300)] = "",
+    managed: Annotated[str, Form(max_length=20)] = "customer",
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token)
-    values = {"url": url, "portal": portal, "tenant": tenant, "connect_to": connect_to}
+    values = {
+        "url": url,
+        "portal": portal,
+        "tenant": tenant,
+        "connect_to": connect_to,
+        "managed": managed,
+    }
     view, problems = attempt(
         request,
         who,
@@ -77,6 +97,7 @@ def add(
         tenant=tenant or who.user.tenant or "",
         portal=portal if portal in PORTAL_KINDS else "other",
         connect_to=connect_to.strip() or None if who.actor.is_operator else None,
+        managed=managed if managed in MODE_KINDS else None,
     )
     if problems:
         return _add_form(request, who, values, problems, 422)
@@ -103,7 +124,13 @@ def _edit_form(
         domain=domain,
         values=values,
         portals=PORTALS,
+        modes=MODES,
     )
+
+
+def _mode(request: Request, who: Principal, url: str) -> str:
+    """``acme`` when the domain's certificate is platform-managed, else ``customer``."""
+    return "acme" if run(request, who, desk.managed_state, url=url) is not None else "customer"
 
 
 @router.get("/domain/edit")
@@ -111,7 +138,11 @@ def _edit_form(
 def edit_form(request: Request, url: str = Query(max_length=2048)) -> HTMLResponse:
     who = viewer(request)
     domain = run(request, who, desk.show_domain, url=url)
-    values = {"portal": domain.portal, "connect_to": domain.connect_to or ""}
+    values = {
+        "portal": domain.portal,
+        "connect_to": domain.connect_to or "",
+        "managed": _mode(request, who, domain.url),
+    }
     return _edit_form(request, who, domain, values, Problems())
 
 
@@ -122,9 +153,12 @@ def edit(
     url: Url = "",
     portal: Annotated[str, Form(max_length=20)] = "other",
     connect_to: Annotated[str, Form(max_length=300)] = "",
+    managed: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     who = viewer(request, form_csrf=csrf_token)
     domain = run(request, who, desk.show_domain, url=url)
+    now = _mode(request, who, domain.url)
+    changed_mode = managed if managed in MODE_KINDS and managed != now else None
     changed_connect = who.actor.is_operator and connect_to.strip() != (domain.connect_to or "")
     view, problems = attempt(
         request,
@@ -133,9 +167,10 @@ def edit(
         url=domain.url,
         portal=portal if portal in PORTAL_KINDS else domain.portal,
         connect_to=connect_to.strip() if changed_connect else None,
+        managed=changed_mode,
     )
     if problems:
-        values = {"portal": portal, "connect_to": connect_to}
+        values = {"portal": portal, "connect_to": connect_to, "managed": managed or now}
         return _edit_form(request, who, domain, values, problems, 422)
     return _domain_page(view.url, "changed")
 
