@@ -38,6 +38,13 @@ def test_a_reseller_reads_a_plain_sentence(api: Api, reseller: httpx.Client) -> 
     assert "server-secret-path" not in answer.text
     assert f"reference: request #{body['request_id']}" in first["message"]
     assert f"reference: request #{body['request_id']}" in body["message"]
+    # Nor anywhere else the reseller reads: the request's timeline, the audit log.
+    timeline = reseller.get(f"/api/requests/{body['request_id']}")
+    assert timeline.status_code == 200
+    assert "did not succeed" in timeline.text
+    audit = reseller.get("/api/audit")
+    assert "certificate.install-failed" in audit.text
+    assert "server-secret-path" not in timeline.text + audit.text
 
 
 def test_an_operator_reads_the_details(api: Api, reseller: httpx.Client) -> None:

@@ -18,6 +18,7 @@ from certdesk.application.installer import Installer
 from certdesk.cli import app
 from certdesk.cli.state import state
 from certdesk.desk import Actor, Desk
+from certdesk.desk.installs import install_state
 from certdesk.notify import OutboxMailer
 from certdesk.settings import Settings, load_settings
 from certdesk.store.monitoring import DomainState
@@ -28,6 +29,15 @@ from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run
 
 OPERATOR = Actor(name="test")
 URLS = ("https://store.test.com", "https://www.test.com")
+
+
+def _reason(desk: Desk, url: str) -> str:
+    """Why the install of ``url``'s certificate failed, as its binding keeps it."""
+    with desk.context(OPERATOR, readonly=True) as ctx:
+        state = install_state(ctx, url=url)
+    assert state is not None
+    assert state.reason is not None
+    return state.reason
 
 
 @pytest.fixture
@@ -121,7 +131,9 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
         assert "the deploy was rolled back" in outcomes[0].message
         request = _request(desk, result.request_id)
         assert request.status == "processing"
-        assert "not served" in request.timeline[-1][2]
+        # The tenant's timeline says it plainly; the binding keeps the reason for operators.
+        assert "did not succeed" in request.timeline[-1][2]
+        assert "not served" in _reason(desk, URLS[0])
         # Rolled back: nginx has no block of certdesk's, and still serves its default.
         assert not any(nginx.include_dir.iterdir())
         default = openssl_fingerprint(pki.selfsigned_crt)
@@ -143,7 +155,8 @@ def test_a_refused_config_leaves_the_request_open_with_nginx_s_reason(
         assert not any(o.ok for o in outcomes)
         request = _request(desk, result.request_id)
         assert request.status == "processing"
-        assert "TLSv9" in request.timeline[-1][2]
+        assert "TLSv9" not in request.timeline[-1][2]
+        assert "TLSv9" in _reason(desk, URLS[0])
         audit = desk.run(OPERATOR, d.list_audit)
         assert audit[0].action == "certificate.install-failed"
     finally:

@@ -205,6 +205,18 @@ def _bindings(ctx: Ctx, work: Sequence[InstallWork]) -> list[Binding]:
     )
 
 
+def plain_failure(request_id: int | None) -> str:
+    """What a reseller reads of an install that failed: a plain sentence and the request to
+    quote. The terminator's own words (nginx's ``-t`` output names the server's files) are
+    for the platform's operators: the binding's reason (shown to operators), the command
+    line and the server's log keep them."""
+    reference = f" (reference: request #{request_id})" if request_id is not None else ""
+    return (
+        "installing it on the platform did not succeed; the platform's "
+        f"operators have the details{reference}"
+    )
+
+
 def record_install(
     ctx: Ctx,
     *,
@@ -236,7 +248,8 @@ def record_install(
         if ok:
             advance(ctx, request, RequestStatus.COMPLETED, message)
         elif not (installed and request.status == RequestStatus.COMPLETED):
-            advance(ctx, request, RequestStatus.PROCESSING, message)
+            # The request's timeline is the tenant's to read: no server paths in it.
+            advance(ctx, request, RequestStatus.PROCESSING, plain_failure(request_id))
         tenant = ctx.session.get(Tenant, request.tenant_id)
         out.append(
             InstallRecord(
@@ -249,7 +262,8 @@ def record_install(
             "deploy",
             target,
             tenant_id,
-            message=message,
+            # The tenant reads its audit log: a failure's own words stay with the operators.
+            message=message if ok else plain_failure(None),
             urls=[w.url for w in work if w.tenant_id == tenant_id],
             certificates=sorted({w.sha256 for w in work if w.tenant_id == tenant_id}),
         )

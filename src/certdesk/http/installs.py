@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from certdesk.desk import Actor
+from certdesk.desk.installs import plain_failure
 
 
 class _Outcome(Protocol):
@@ -25,15 +26,6 @@ class _Outcome(Protocol):
 
 
 Outcome = TypeVar("Outcome", bound=_Outcome)
-
-
-def plain_failure(request_id: int | None) -> str:
-    """The sentence a reseller reads for an install that failed."""
-    reference = f" (reference: request #{request_id})" if request_id is not None else ""
-    return (
-        "installing it on the platform did not succeed; the platform's "
-        f"operators have the details{reference}"
-    )
 
 
 def for_reader(outcomes: Sequence[Outcome], actor: Actor, request_id: int | None) -> list[Outcome]:
