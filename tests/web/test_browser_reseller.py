@@ -133,6 +133,8 @@ def test_a_reseller_converts_crt_and_key_to_pfx_and_pfx_to_pem(
         listed = run_openssl("pkcs12", "-in", pfx, "-passin", "pass:a pfx password 7", "-nokeys")
         assert listed.count(b"BEGIN CERTIFICATE") == 2
         shot(page, "convert")
+        # The answer was a file: the page stays, and its button works again.
+        expect(page.get_by_role("button", name="Make the .pfx")).to_be_enabled(timeout=15_000)
 
         # A .pfx to PEM.
         page.get_by_label(".pfx or .p12 file").set_input_files(str(pki.modern_pfx))
