@@ -28,7 +28,9 @@ Timed, one run each per key and round:
   queries and the database writes); PostgreSQL's CPU (the postmaster's children,
   sampled from ``/proc``) and nginx's are shown apart.
 * ``probe_many, no engine``: the same targets through ``certdesk.monitor.probe_many``
-  alone (no database), to show what the engine and the database add.
+  alone (no database), each judged at its own instant as in a sweep (so every probe
+  verifies its chain, as when each domain has a certificate of its own), to show what
+  the engine and the database add.
 * ``blackbox_exporter``: the same names, one request per URL, as ``bench_probe.py``
   drives it (its CPU from ``/proc``; this process's load generator shown apart).
 
@@ -429,7 +431,7 @@ def bare(
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     srv0, t0 = proc_cpu(nginx_pids), time.perf_counter()
     results = asyncio.run(
-        probe_many(targets, roots=[root], now=datetime.now(UTC), concurrency=concurrency,
+        probe_many(targets, roots=[root], now=lambda: datetime.now(UTC), concurrency=concurrency,
                    timeout=10, allow_private=True)
     )  # fmt: skip
     seconds = time.perf_counter() - t0
