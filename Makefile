@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench_desk.py --count 1000 --key ec
 	$(BIN)/python bench/bench_reports.py
 	$(BIN)/python bench/bench_probe.py
+	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_stall.py
 	$(BIN)/python bench/bench_acme.py

@@ -17,11 +17,14 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
-from certdesk.desk.installs import proven_by_probe
+from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.monitor.model import ProbeResult, ProbeTarget
 from certdesk.pki import to_pem
-from certdesk.store.models import Domain
+from certdesk.store.models import Binding, Domain
 from certdesk.store.monitoring import DomainState, Probe
+
+# Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on parameters.
+_IN_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,31 +75,47 @@ def record_probes(
     """Keep each result in the history and update each domain's latest state.
 
     ``prove_installs``: a domain seen serving its bound certificate has it ``installed``
-    (False for an install's own proof, whose outcome the installer records itself)."""
-    for domain_id, result in results:
-        leaf = result.chain[0] if result.chain else None
-        probe = Probe(
-            domain_id=domain_id,
-            at=result.started_at,
-            ok=result.ok,
-            error_kind=result.error.value if result.error else None,
-            error_message=result.message if not result.ok else None,
-            sha256=leaf.sha256 if leaf else None,
-            common_name=leaf.info.common_name if leaf else None,
-            issuer=(leaf.info.issuer_common_name or leaf.info.issuer) if leaf else None,
-            not_after=leaf.not_after if leaf else None,
-            verified=result.trusted,
-            covers_host=result.covers_host,
-            drift=result.drift,
-            chain_pem=to_pem([c.certificate() for c in result.chain]).decode("ascii")
-            if result.chain
-            else None,
+    (False for an install's own proof, whose outcome the installer records itself).
+
+    Batched, as a sweep records a shard of thousands at once: the domains, their states
+    and which of them have a bound certificate not yet installed are read in a few
+    queries, and the probes are inserted in one flush (not a round trip per probe)."""
+    ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
+    states: dict[int, DomainState] = {}
+    domains: dict[int, Domain] = {}
+    awaiting: set[int] = set()  # domains whose current binding is not installed (yet)
+    for start in range(0, len(ids), _IN_BATCH):
+        chunk = ids[start : start + _IN_BATCH]
+        states.update(
+            (s.domain_id, s)
+            for s in ctx.session.scalars(
+                select(DomainState).where(DomainState.domain_id.in_(chunk))
+            )
         )
-        ctx.session.add(probe)
-        ctx.session.flush()
-        state = ctx.session.get(DomainState, domain_id)
+        domains.update(
+            (d.id, d)
+            for d in ctx.session.scalars(
+                ctx.scoped(select(Domain).where(Domain.id.in_(chunk)), Domain.tenant_id)
+            )
+        )
+        if prove_installs:
+            awaiting.update(
+                ctx.session.scalars(
+                    select(Binding.domain_id).where(
+                        Binding.domain_id.in_(chunk),
+                        Binding.unbound_at.is_(None),
+                        Binding.install_state != InstallState.INSTALLED.value,
+                    )
+                )
+            )
+    probes = [(domain_id, result, _probe_row(domain_id, result)) for domain_id, result in results]
+    ctx.session.add_all(p for _, _, p in probes)
+    ctx.session.flush()  # one batch of inserts; each probe has its id after it
+    for domain_id, result, probe in probes:
+        leaf = result.chain[0] if result.chain else None
+        state = states.get(domain_id)
         if state is None:
-            state = DomainState(domain_id=domain_id)
+            state = states[domain_id] = DomainState(domain_id=domain_id)
             ctx.session.add(state)
         if state.last_probe_at is not None and state.last_probe_at > result.started_at:
             continue  # an older result arriving late does not overwrite a newer one
@@ -112,11 +131,11 @@ def record_probes(
             state.served_issuer = probe.issuer
             state.served_not_after = leaf.not_after
             state.served_drift = result.drift
-            domain = ctx.session.get(Domain, domain_id)
+            domain = domains.get(domain_id)
             if domain is not None:
                 domain.expires_at = leaf.not_after
                 domain.expiry_source = "served"
-            if prove_installs:
+            if prove_installs and domain_id in awaiting:
                 proven_by_probe(ctx, domain_id=domain_id, sha256=leaf.sha256)
     if results:
         ctx.audit(
@@ -128,6 +147,27 @@ def record_probes(
             failed=sum(not r.ok for _, r in results),
         )
     return len(results)
+
+
+def _probe_row(domain_id: int, result: ProbeResult) -> Probe:
+    leaf = result.chain[0] if result.chain else None
+    return Probe(
+        domain_id=domain_id,
+        at=result.started_at,
+        ok=result.ok,
+        error_kind=result.error.value if result.error else None,
+        error_message=result.message if not result.ok else None,
+        sha256=leaf.sha256 if leaf else None,
+        common_name=leaf.info.common_name if leaf else None,
+        issuer=(leaf.info.issuer_common_name or leaf.info.issuer) if leaf else None,
+        not_after=leaf.not_after if leaf else None,
+        verified=result.trusted,
+        covers_host=result.covers_host,
+        drift=result.drift,
+        chain_pem=to_pem([c.certificate() for c in result.chain]).decode("ascii")
+        if result.chain
+        else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
