@@ -146,6 +146,9 @@ def _on_sighup(handler: Callable[[], object]) -> Callable[[], None]:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, handler)
     except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        # No SIGHUP here (Windows, or not the main thread): changes of the file are still
+        # picked up by the watcher; only the signal is not.
+        log.info("SIGHUP is not available here: %s is reloaded when it changes", CONFIG_FILE)
         return lambda: None
 
     def undo() -> None:

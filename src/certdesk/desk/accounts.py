@@ -169,18 +169,7 @@ def reset_password(ctx: Ctx, *, username: str) -> NewPassword:
         raise Forbidden("resetting a password is for the platform's operators")
     user = _user_named(ctx, username)
     password = _generated_password()
-    user.password_hash = _HASHER.hash(password)
-    user.must_change_password = True
-    sessions, tokens = _cut_off(ctx, user)
-    ctx.audit(
-        "user.password-reset",
-        "user",
-        user.id,
-        user.tenant_id,
-        username=user.username,
-        sessions_ended=sessions,
-        tokens_revoked=tokens,
-    )
+    _replace_password(ctx, user, password, made=True)
     return NewPassword(_view(ctx, user), password)
 
 
@@ -201,6 +190,23 @@ def _user_named(ctx: Ctx, username: str) -> User:
     return user
 
 
+def _replace_password(ctx: Ctx, user: User, password: str, *, made: bool) -> None:
+    """``user``'s password becomes ``password`` (``made`` by certdesk: to be changed at the
+    next login); every session ends and every API token is revoked; audited."""
+    user.password_hash = _HASHER.hash(password)
+    user.must_change_password = made
+    sessions, tokens = _cut_off(ctx, user)
+    ctx.audit(
+        "user.password-reset" if made else "user.password",
+        "user",
+        user.id,
+        user.tenant_id,
+        username=user.username,
+        sessions_ended=sessions,
+        tokens_revoked=tokens,
+    )
+
+
 def _cut_off(ctx: Ctx, user: User) -> tuple[int, int]:
     """End every session of ``user`` and revoke every token; how many of each."""
     sessions = ctx.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
@@ -218,18 +224,7 @@ def set_password(ctx: Ctx, *, username: str, password: str) -> UserView:
     ends and every API token is revoked."""
     user = _user_named(ctx, username)
     _check_password(password, user.username)
-    user.password_hash = _HASHER.hash(password)
-    user.must_change_password = False
-    sessions, tokens = _cut_off(ctx, user)
-    ctx.audit(
-        "user.password",
-        "user",
-        user.id,
-        user.tenant_id,
-        username=user.username,
-        sessions_ended=sessions,
-        tokens_revoked=tokens,
-    )
+    _replace_password(ctx, user, password, made=False)
     return _view(ctx, user)
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certdesk.desk.context import Actor, Desk
+from certdesk.desk.context import Actor, Ctx, Desk
 from certdesk.errors import CertdeskError
 from certdesk.pki import iso_utc
 from certdesk.store.jobs import EngineFact, JobUnit
@@ -444,17 +444,21 @@ def _finish(run: Run, outcome: str, detail: Mapping[str, Any]) -> None:
         row.attempts += 1
         row.next_attempt_at = None
         row.last_error = None
-        if run.job.audit:
-            ctx.audit(
-                f"{run.job.audit}.{outcome}",
-                run.job.audit,
-                row.id,
-                run.unit.tenant_id,
-                **run.unit.labels,
-                period=run.period.key,
-                late=run.late,
-                **detail,
-            )
+        _audit(ctx, run, row, outcome, late=run.late, **detail)
+
+
+def _audit(ctx: Ctx, run: Run, row: JobUnit, outcome: str, **detail: Any) -> None:
+    """The audit event of a unit's end, for a job that is audited."""
+    if run.job.audit:
+        ctx.audit(
+            f"{run.job.audit}.{outcome}",
+            run.job.audit,
+            row.id,
+            run.unit.tenant_id,
+            **run.unit.labels,
+            period=run.period.key,
+            **detail,
+        )
 
 
 def _failed(run: Run, error: str) -> str:
@@ -469,16 +473,7 @@ def _failed(run: Run, error: str) -> str:
         if row.attempts >= run.job.max_attempts:
             row.status = GAVE_UP
             row.next_attempt_at = None
-            if run.job.audit:
-                ctx.audit(
-                    f"{run.job.audit}.{GAVE_UP}",
-                    run.job.audit,
-                    row.id,
-                    run.unit.tenant_id,
-                    **run.unit.labels,
-                    period=run.period.key,
-                    attempts=row.attempts,
-                )
+            _audit(ctx, run, row, GAVE_UP, attempts=row.attempts)
             return GAVE_UP
         row.status = FAILED
         row.next_attempt_at = run.now + run.job.backoff(row.attempts)
