@@ -1,4 +1,5 @@
-"""E-mail addresses and display names that go into mail headers, checked when written.
+"""E-mail addresses and display names that go into mail headers, checked when written;
+and the network addresses of trusted reverse proxies.
 
 Every address certdesk will put in a ``To:`` or ``From:`` header — a tenant's contacts,
 ``CERTDESK_OPERATOR_EMAILS``, ``CERTDESK_MAIL_FROM`` — is checked with
@@ -9,7 +10,9 @@ reports and the portal, is one line of printable text.
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
+from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -70,3 +73,21 @@ def tenant_name(value: str, *, field: str | None = None) -> str:
             field=field,
         )
     return clean
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def proxy_networks(addresses: Iterable[str]) -> Networks:
+    """The networks of the configured proxies (``10.0.0.1``, ``10.0.0.0/24``, ``::1``);
+    ``InvalidArgument`` for a mistyped one."""
+    networks = []
+    for text in addresses:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"{text!r} is not a proxy address",
+                hint="give IP addresses or networks, like 10.0.0.1 or 10.0.0.0/24",
+            ) from exc
+    return tuple(networks)

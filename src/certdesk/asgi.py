@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -21,12 +22,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certdesk import __version__, api, web
-from certdesk.application.compose import open_installer
+from certdesk.addresses import proxy_networks
+from certdesk.application import server
+from certdesk.application.compose import open_desk, open_installer
 from certdesk.application.readpool import Limits, ReaderPool
 from certdesk.desk.context import Actor, Desk, NotFound
 from certdesk.desk.managed import challenge_answer
 from certdesk.errors import CertdeskError
-from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter, proxy_networks
+from certdesk.http.auth import LOOPBACK_PROXIES, LoginLimiter
 from certdesk.http.errors import (
     certdesk_error_handler,
     http_error_handler,
@@ -34,7 +37,7 @@ from certdesk.http.errors import (
     validation_error_handler,
 )
 from certdesk.http.headers import SecurityHeaders, docs_csp
-from certdesk.settings import Settings
+from certdesk.settings import Settings, load_settings
 
 # Who reads an HTTP-01 answer: the platform itself, for the CA (which has no credentials).
 CHALLENGE_ACTOR = Actor(name="acme-http-01")
@@ -183,6 +186,39 @@ def create_app(
     # Multipart bodies carry a file plus a few fields: allow some room over the file limit.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 64 * 1024)
     return app
+
+
+def build_app(
+    desk: Desk,
+    settings: Settings,
+    *,
+    trust_forwarded: bool,
+    scheduler: bool,
+    trusted_proxies: Sequence[str] = (),
+) -> FastAPI:
+    """The app of ``certdesk serve``: :func:`create_app` with the job engine (unless
+    ``scheduler`` is off), the probe worker and the configuration watcher started and
+    stopped with it (``certdesk.application.server``)."""
+    app = create_app(
+        desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
+    )
+    return server.with_services(app, desk, settings, scheduler=scheduler)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``certdesk serve`` (uvicorn's factory).
+
+    The command passes the data folder and flags through the environment; every worker
+    opens the store itself. Their job engines share the database's claims, so each unit
+    of every job (a report, a shard of a sweep) is still done once.
+    """
+    settings = load_settings()
+    return build_app(
+        open_desk(settings),
+        settings,
+        trust_forwarded=os.environ.get("CERTDESK_TRUST_FORWARDED") == "1",
+        scheduler=os.environ.get("CERTDESK_SCHEDULER", "1") == "1",
+    )
 
 
 async def _api_or_page(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,7 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy import func, select
 
 from certdesk import desk as d
-from certdesk.application.server import build_app
+from certdesk.asgi import build_app
 from certdesk.desk import Actor, Desk
 from certdesk.desk import probe_requests as queue
 from certdesk.settings import Settings

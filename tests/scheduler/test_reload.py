@@ -12,7 +12,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from fastapi import FastAPI
 
-from certdesk.application.server import build_app
+from certdesk.asgi import build_app
 from certdesk.desk import Desk
 from certdesk.settings import CONFIG_FILE, Settings
 

@@ -1,28 +1,29 @@
-"""``certdesk serve``: the portal, the JSON API and the scheduler in one process."""
+"""``certdesk serve``: the portal, the JSON API and the scheduler in one process.
+
+The app itself is built above, by ``certdesk.asgi`` (``build_app``), which hands it to
+:func:`with_services` here to start the job engine, the probe worker and the configuration
+watcher with it: this module knows no interface."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from certdesk import clock
-from certdesk.application.compose import open_desk, open_installer, policy_for
+from certdesk.application.compose import open_installer, policy_for
 from certdesk.application.jobs import job_registry
 from certdesk.application.probe_worker import ProbeWorker
 from certdesk.application.sweeps import JOB as SWEEP
-from certdesk.asgi import create_app
 from certdesk.desk.accounts import ensure_first_operator, operators_exist
 from certdesk.desk.context import Actor, Desk
 from certdesk.errors import CertdeskError
-from certdesk.http.auth import proxy_networks
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE, Settings, load_settings
 
@@ -173,23 +174,13 @@ def first_start(desk: Desk, admin_password: str | None) -> str | None:
         raise
 
 
-def build_app(
-    desk: Desk,
-    settings: Settings,
-    *,
-    trust_forwarded: bool,
-    scheduler: bool,
-    trusted_proxies: Sequence[str] = (),
-) -> FastAPI:
-    """The app of ``certdesk serve``: with the job engine (the reports and every
-    registered job, and the probe sweeps in a thread of their own; unless turned off),
-    ticking every ``scheduler_interval`` seconds,
+def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bool) -> FastAPI:
+    """``app`` (the one ASGI app, built by ``certdesk.asgi``) as ``certdesk serve`` runs it:
+    with the job engine (the reports and every registered job, and the probe sweeps in a
+    thread of their own; unless turned off), ticking every ``scheduler_interval`` seconds,
     the probe worker that runs queued "probe now" requests, and the watcher that applies
     a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
     started and stopped with it."""
-    app = create_app(
-        desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies
-    )
     readers = app.router.lifespan_context  # stops the file readers at shutdown
 
     @asynccontextmanager
@@ -236,25 +227,3 @@ def build_app(
 
     app.router.lifespan_context = lifespan
     return app
-
-
-def check_proxies(proxies: Sequence[str]) -> None:
-    """Refuse a mistyped trusted-proxy address (``invalid-argument``) before the server
-    starts."""
-    proxy_networks(proxies)
-
-
-def app_from_environment() -> FastAPI:
-    """The app of one worker process of ``certdesk serve --workers N`` (uvicorn's factory).
-
-    The parent passes the data folder and flags through the environment; every worker
-    opens the store itself. Their job engines share the database's claims, so each unit
-    of every job (a report, a shard of a sweep) is still done once.
-    """
-    settings = load_settings()
-    return build_app(
-        open_desk(settings),
-        settings,
-        trust_forwarded=os.environ.get("CERTDESK_TRUST_FORWARDED") == "1",
-        scheduler=os.environ.get("CERTDESK_SCHEDULER", "1") == "1",
-    )

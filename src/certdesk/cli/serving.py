@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from certdesk.addresses import proxy_networks
 from certdesk.cli.files import JsonOpt
 from certdesk.cli.inputs import read_password
 from certdesk.cli.output import err, out, print_json, refusals
@@ -67,11 +68,7 @@ def serve(
     """
     import uvicorn  # noqa: PLC0415 - see the module docstring
 
-    from certdesk.application.server import (  # noqa: PLC0415 - see the module docstring
-        build_app,
-        check_proxies,
-        first_start,
-    )
+    from certdesk.application.server import first_start  # noqa: PLC0415 - see the module docstring
 
     with refusals(False):
         settings = state.settings()
@@ -94,29 +91,15 @@ def serve(
     }
     proxies = [*settings.trusted_proxies, *(trusted_proxy or [])]
     with refusals(False):
-        check_proxies(proxies)  # a mistyped address is refused before the server starts
-    if workers > 1:
-        # Each worker builds its own app from the environment (uvicorn's factory).
-        os.environ["CERTDESK_HOME"] = str(settings.home)
-        os.environ["CERTDESK_TRUST_FORWARDED"] = "1" if trust_forwarded else "0"
-        os.environ["CERTDESK_TRUSTED_PROXIES"] = ",".join(proxies)
-        os.environ["CERTDESK_SCHEDULER"] = "0" if no_scheduler else "1"
-        state.close()
-        uvicorn.run(
-            "certdesk.application.server:app_from_environment",
-            factory=True,
-            workers=workers,
-            **network,
-        )
-        return
-    app = build_app(
-        desk,
-        settings,
-        trust_forwarded=trust_forwarded,
-        trusted_proxies=trusted_proxy or (),
-        scheduler=not no_scheduler,
-    )
-    uvicorn.run(app, **network)
+        proxy_networks(proxies)  # a mistyped address is refused before the server starts
+    # The app (certdesk.asgi, which the command line does not import) is built from the
+    # environment by uvicorn's factory, in each worker process when there are several.
+    os.environ["CERTDESK_HOME"] = str(settings.home)
+    os.environ["CERTDESK_TRUST_FORWARDED"] = "1" if trust_forwarded else "0"
+    os.environ["CERTDESK_TRUSTED_PROXIES"] = ",".join(proxies)
+    os.environ["CERTDESK_SCHEDULER"] = "0" if no_scheduler else "1"
+    state.close()
+    uvicorn.run("certdesk.asgi:app_from_environment", factory=True, workers=workers, **network)
 
 
 @user_app.command("add")

@@ -18,8 +18,7 @@ from sqlalchemy import select
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
-from certdesk.monitor.model import ProbeResult, ProbeTarget
-from certdesk.pki import to_pem
+from certdesk.pki import ProbeResult, ProbeTarget, to_pem
 from certdesk.store.models import Binding, Domain
 from certdesk.store.monitoring import DomainState, Probe
 

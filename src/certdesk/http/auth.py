@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar
 
 from fastapi import Request, Response
 
+from certdesk.addresses import Networks
 from certdesk.desk import Actor, Desk, accounts, logins
 from certdesk.desk.accounts import UserView, actor_for_token, session_for, touch_token
-from certdesk.errors import CertdeskError, InvalidArgument
+from certdesk.errors import CertdeskError
 from certdesk.fixes import Action, fix
 
 SESSION_COOKIE = "certdesk_session"
@@ -132,21 +132,6 @@ class LoginLimiter:
 
 
 LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-
-
-def proxy_networks(addresses: Iterable[str]) -> Networks:
-    """The networks of the configured proxies (``10.0.0.1``, ``10.0.0.0/24``, ``::1``)."""
-    networks = []
-    for text in addresses:
-        try:
-            networks.append(ipaddress.ip_network(text.strip(), strict=False))
-        except ValueError as exc:
-            raise InvalidArgument(
-                f"{text!r} is not a proxy address",
-                hint="give IP addresses or networks, like 10.0.0.1 or 10.0.0.0/24",
-            ) from exc
-    return tuple(networks)
 
 
 def _trusted(address: str, networks: Networks) -> bool:

@@ -7,8 +7,8 @@ expected leaf. Private, loopback and link-local addresses are refused unless
 ``allow_private`` is given. The pure ``pki`` layer never imports this package.
 """
 
-from certdesk.monitor.model import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 from certdesk.monitor.prober import Clock, Progress, probe_all, probe_many
+from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 
 __all__ = [
     "Clock",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from OpenSSL import SSL, crypto
 from OpenSSL._util import lib
 
-from certdesk.monitor.model import ErrorKind
+from certdesk.pki.probes import ErrorKind
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 # OpenSSL's reasons for an alert received from the peer: "sslv3 alert handshake failure",

@@ -17,8 +17,8 @@ from cryptography import x509
 
 from certdesk.errors import CertdeskError
 from certdesk.monitor.handshake import Handshake
-from certdesk.monitor.model import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 from certdesk.pki import Host, covers, describe, iso_utc, order_chain, parse_host, verify
+from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 
 _MAX_CACHED = 50_000
 

@@ -25,7 +25,7 @@ from certdesk.errors import InvalidArgument
 from certdesk.monitor.address import AddressRefused, ResolveFailed, literal_ip, resolve
 from certdesk.monitor.handshake import HandshakeFailed, client_context, handshake
 from certdesk.monitor.judge import Judge
-from certdesk.monitor.model import ErrorKind, ProbeResult, ProbeTarget
+from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget
 
 Clock = Callable[[], datetime]
 Progress = Callable[[ProbeResult], object]

@@ -29,6 +29,7 @@ from certdesk.pki.load import (
 )
 from certdesk.pki.names import Host, covers, parse_host, pattern_matches
 from certdesk.pki.paths import BuiltChain, build_chain, served
+from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 from certdesk.pki.urls import Address, DomainUrl, install_name
 
 __all__ = [
@@ -43,9 +44,13 @@ __all__ = [
     "CheckOptions",
     "CheckReport",
     "DomainUrl",
+    "ErrorKind",
     "Finding",
     "Host",
     "PrivateKey",
+    "ProbeResult",
+    "ProbeTarget",
+    "ServedCertificate",
     "Severity",
     "Urgency",
     "Verification",

@@ -1,6 +1,8 @@
 """The values of monitoring: what to probe, and what a probe found.
 
-A :class:`ProbeResult` is a fact about one handshake at one instant. It always
+Pure values, here in ``pki`` so that the desk, which records what a probe found, and
+the prober in ``certdesk.monitor``, which makes them, share them without the desk
+importing a service. A :class:`ProbeResult` is a fact about one handshake at one instant. It always
 exists: a probe that could not connect is a result with an :class:`ErrorKind`
 and a message, never an exception that ends the batch.
 """
@@ -16,7 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certdesk.errors import InvalidArgument
-from certdesk.pki import CertificateInfo, DomainUrl, iso_utc
+from certdesk.pki.facts import CertificateInfo, iso_utc
+from certdesk.pki.urls import DomainUrl
 
 
 class ErrorKind(enum.StrEnum):
