@@ -37,7 +37,7 @@ from certdesk.cli import app as cli_app
 from certdesk.cli import hints as cli_hints
 from certdesk.cli import output
 from certdesk.errors import CertdeskError
-from certdesk.fixes import Action, Fix
+from certdesk.fixes import Action, Fix, Wording
 from certdesk.http import hints as api_hints
 from certdesk.reports import hints as mail_hints
 from certdesk.settings import Settings
@@ -153,10 +153,11 @@ def every_fix() -> Iterator[Fix]:
 
 
 @pytest.mark.parametrize(
-    "words", [cli_hints.WORDS, api_hints.WORDS, web_hints.WORDS, mail_hints.WORDS]
+    "wording",
+    [cli_hints.wording(()), api_hints.WORDING, web_hints.WORDING, mail_hints.WORDING],
 )
-def test_every_interface_words_every_action(words: dict[Action, object]) -> None:
-    assert set(words) == set(Action)
+def test_every_interface_words_every_action(wording: Wording) -> None:
+    assert set(wording.words) == set(Action)
 
 
 @pytest.mark.parametrize("path", LEAVES, ids=" ".join)
@@ -169,10 +170,10 @@ def test_the_command_line_names_real_commands_and_options(path: tuple[str, ...])
 
 def test_the_api_portal_and_mail_name_no_command() -> None:
     for fix in every_fix():
-        for words in (api_hints.word, web_hints.word, mail_hints.word):
-            text = words(fix)
+        for module in (api_hints, web_hints, mail_hints):
+            text = module.WORDING.word(fix)
             assert text.strip(), fix
-            assert not foreign_problems(text), (words.__module__, fix, text)
+            assert not foreign_problems(text), (module.__name__, fix, text)
 
 
 # --- plain hints and findings' fixes, read in the source ------------------------------
@@ -333,7 +334,7 @@ def test_every_error_code_through_the_api_and_the_portal(walk_app: FastAPI) -> N
                 assert answer.status_code == cls.http_status
                 body = answer.json()["error"]
                 assert (body["code"], body["fix"]["action"]) == (cls.code, fix.action.value)
-                assert body["hint"] == api_hints.word(fix)
+                assert body["hint"] == api_hints.WORDING.word(fix)
                 assert not foreign_problems(json.dumps(body)), (cls, fix, body)
                 page = await c.get(f"/walk/{number}", headers={"accept": "text/html"})
                 assert page.status_code == cls.http_status

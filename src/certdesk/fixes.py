@@ -7,7 +7,8 @@ where it is an endpoint and its fields; a report e-mail points to the portal. So
 desk does not write that sentence: it raises the error with a :class:`Fix`, an
 :class:`Action` with its parameters and the input it is about, and each interface words
 it (``certdesk.cli.hints``, ``certdesk.http.hints``, ``certdesk.web.hints``,
-``certdesk.reports.hints``: one wording per action, and a test that each has them all).
+``certdesk.reports.hints``: each one :class:`Wording`, a text or a function of the fix for
+every action, and a test that each has them all).
 
 Advice that reads the same for everyone ("get the file again from where it was made")
 stays a plain ``hint``: it never names a command, an option, an endpoint or a page
@@ -17,9 +18,12 @@ stays a plain ``hint``: it never names a command, an option, an endpoint or a pa
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # errors imports this module
+    from certdesk.errors import CertdeskError
 
 
 class Action(enum.StrEnum):
@@ -90,4 +94,26 @@ def fix(action: Action, *, field: str | None = None, **params: str) -> Fix:
     return Fix(action, params, field)
 
 
-__all__ = ["Action", "Fix", "fix"]
+Word = str | Callable[[Fix], str]
+"""How one reader is told one action: a fixed text, or a function of the fix (its
+parameters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """One reader's words: a :data:`Word` for every :class:`Action`."""
+
+    words: Mapping[Action, Word]
+
+    def word(self, fix: Fix) -> str:
+        """``fix`` in this reader's words."""
+        found = self.words[fix.action]
+        return found if isinstance(found, str) else found(fix)
+
+    def hint_for(self, error: CertdeskError) -> str | None:
+        """What to do about ``error``: its fix in this reader's words, else its plain
+        ``hint``."""
+        return self.word(error.fix) if error.fix is not None else error.hint
+
+
+__all__ = ["Action", "Fix", "Word", "Wording", "fix"]

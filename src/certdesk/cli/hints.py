@@ -9,13 +9,13 @@ when that command has it (``csr complete`` has no ``--password-file``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 # Typer bundles its own Click: the command that is running is read from its context.
 from typer._click.globals import get_current_context
 
 from certdesk.errors import CertdeskError
-from certdesk.fixes import Action, Fix
+from certdesk.fixes import Action, Fix, Wording
 
 _PLAIN = re.compile(r"[\w@%+=:,./-]+")
 
@@ -33,7 +33,7 @@ def current_options() -> frozenset[str]:
     )
 
 
-def _give_password(fix: Fix, options: Collection[str]) -> str:
+def _give_password(options: Collection[str]) -> str:
     if "--password-file" in options:
         return (
             "give the password with --password-file or --password-env (it is the one "
@@ -46,13 +46,13 @@ def _give_password(fix: Fix, options: Collection[str]) -> str:
     )
 
 
-def _give_new_password(fix: Fix, options: Collection[str]) -> str:
+def _give_new_password(options: Collection[str]) -> str:
     if "--out-password-file" in options:
         return "give the new file's password with --out-password-file or --out-password-env"
     return "give a password for the new file: a .pfx carries the private key"
 
 
-def _key_given_twice(fix: Fix, options: Collection[str]) -> str:
+def _key_given_twice(options: Collection[str]) -> str:
     if "--key" in options:
         return "leave out --key, or give a file that holds only the certificate"
     return "give a file that holds only the certificate"
@@ -65,7 +65,7 @@ def _arg(value: str) -> str:
     return '"' + re.sub(r'(["\\$`])', r"\\\1", value) + '"'
 
 
-def _domain_taken(fix: Fix, options: Collection[str]) -> str:
+def _domain_taken(fix: Fix) -> str:
     owner, url = fix.param("owner"), fix.param("url", "URL")
     if owner:
         return (
@@ -83,12 +83,12 @@ def _add_names(fix: Fix, options: Collection[str]) -> str:
     return f"add {hosts} to the request's names, or correct the URLs"
 
 
-def _set_deploy_target(fix: Fix, options: Collection[str]) -> str:
+def _set_deploy_target(options: Collection[str]) -> str:
     text = "set [deploy] in certdesk.toml or CERTDESK_DEPLOY_TARGET"
     return text + (", or give --target" if "--target" in options else "")
 
 
-def _restore_master_key(fix: Fix, options: Collection[str]) -> str:
+def _restore_master_key(fix: Fix) -> str:
     wanted = fix.param("key_id")
     which = f"the master key with id {wanted}" if wanted else "the master key used before"
     return (
@@ -97,55 +97,56 @@ def _restore_master_key(fix: Fix, options: Collection[str]) -> str:
     )
 
 
-def _fixed(text: str) -> Callable[[Fix, Collection[str]], str]:
-    return lambda fix, options: text
-
-
-WORDS: dict[Action, Callable[[Fix, Collection[str]], str]] = {
-    Action.GIVE_PASSWORD: _give_password,
-    Action.GIVE_NEW_PASSWORD: _give_new_password,
-    Action.KEY_GIVEN_TWICE: _key_given_twice,
-    Action.CONVERT_TO_PFX: _fixed(
-        "convert it first: 'certdesk convert CERT.crt --key KEY.key --chain CHAIN.crt "
-        "--to pfx --out CERT.pfx --out-password-file PW', then submit CERT.pfx (if "
-        "certdesk made its CSR, send the certificate alone: 'certdesk csr complete CERT.crt')"
-    ),
-    Action.SUBMIT_PFX: _fixed(
-        "the key of a CSR certdesk made never leaves it: give only the signed certificate; "
-        "a certificate with its own key is submitted as a .pfx: 'certdesk submit FILE.pfx "
-        "--url URL --password-file PW'"
-    ),
-    Action.LIST_DOMAINS: _fixed("see 'certdesk domain list'"),
-    Action.DOMAIN_TAKEN: _domain_taken,
-    Action.LIST_TENANTS: _fixed("see 'certdesk tenant list'"),
-    Action.LIST_ORDERS: _fixed("see 'certdesk csr list'"),
-    Action.NEW_ORDER: _fixed("order a new CSR with 'certdesk csr new'"),
-    Action.ADD_NAMES: _add_names,
-    Action.WAIT_PROBES: _fixed("wait for the probes asked earlier to finish, then ask again"),
-    Action.CHANGE_PASSWORD: _fixed(
-        "set it with 'certdesk user password USERNAME --password-file PW'"
-    ),
-    Action.LOG_IN: _fixed("log in to the portal, or use an API token"),
-    Action.RENEW: lambda fix, options: (
-        f"order the renewal: 'certdesk renew {fix.param('url', 'URL')}'"
-    ),
-    Action.RESTORE_MASTER_KEY: _restore_master_key,
-    Action.ROTATE_MASTER_KEY: _fixed(
-        "start with one of these keys as CERTDESK_MASTER_KEY (or master.key) and the other "
-        "as master.key.new in the data folder, then run 'certdesk vault rotate': it seals "
-        "every key under one master key"
-    ),
-    Action.SET_DEPLOY_TARGET: _set_deploy_target,
-    Action.CHOOSE_HOME: _fixed("choose another folder with --home or CERTDESK_HOME"),
-}
+def wording(options: Collection[str]) -> Wording:
+    """The command line's words for a command that has ``options``."""
+    return Wording(
+        {
+            Action.GIVE_PASSWORD: _give_password(options),
+            Action.GIVE_NEW_PASSWORD: _give_new_password(options),
+            Action.KEY_GIVEN_TWICE: _key_given_twice(options),
+            Action.CONVERT_TO_PFX: (
+                "convert it first: 'certdesk convert CERT.crt --key KEY.key --chain "
+                "CHAIN.crt --to pfx --out CERT.pfx --out-password-file PW', then submit "
+                "CERT.pfx (if certdesk made its CSR, send the certificate alone: 'certdesk "
+                "csr complete CERT.crt')"
+            ),
+            Action.SUBMIT_PFX: (
+                "the key of a CSR certdesk made never leaves it: give only the signed "
+                "certificate; a certificate with its own key is submitted as a .pfx: "
+                "'certdesk submit FILE.pfx --url URL --password-file PW'"
+            ),
+            Action.LIST_DOMAINS: "see 'certdesk domain list'",
+            Action.DOMAIN_TAKEN: _domain_taken,
+            Action.LIST_TENANTS: "see 'certdesk tenant list'",
+            Action.LIST_ORDERS: "see 'certdesk csr list'",
+            Action.NEW_ORDER: "order a new CSR with 'certdesk csr new'",
+            Action.ADD_NAMES: lambda fix: _add_names(fix, options),
+            Action.WAIT_PROBES: "wait for the probes asked earlier to finish, then ask again",
+            Action.CHANGE_PASSWORD: (
+                "set it with 'certdesk user password USERNAME --password-file PW'"
+            ),
+            Action.LOG_IN: "log in to the portal, or use an API token",
+            Action.RENEW: lambda fix: (
+                f"order the renewal: 'certdesk renew {fix.param('url', 'URL')}'"
+            ),
+            Action.RESTORE_MASTER_KEY: _restore_master_key,
+            Action.ROTATE_MASTER_KEY: (
+                "start with one of these keys as CERTDESK_MASTER_KEY (or master.key) and the "
+                "other as master.key.new in the data folder, then run 'certdesk vault "
+                "rotate': it seals every key under one master key"
+            ),
+            Action.SET_DEPLOY_TARGET: _set_deploy_target(options),
+            Action.CHOOSE_HOME: "choose another folder with --home or CERTDESK_HOME",
+        }
+    )
 
 
 def word(fix: Fix, options: Collection[str] | None = None) -> str:
     """``fix`` for the operator running a command with ``options`` (by default, the
     command that is running)."""
-    return WORDS[fix.action](fix, current_options() if options is None else options)
+    return wording(current_options() if options is None else options).word(fix)
 
 
 def hint_for(error: CertdeskError) -> str | None:
-    """What to do about ``error``, worded for the command line."""
-    return word(error.fix) if error.fix is not None else error.hint
+    """What to do about ``error``, worded for the command that is running."""
+    return wording(current_options()).hint_for(error)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from certdesk.errors import CertdeskError
-from certdesk.http.hints import hint_for
+from certdesk.http.hints import WORDING
 
 
 def status_for(error: CertdeskError) -> int:
@@ -21,7 +21,7 @@ async def certdesk_error_handler(request: Request, exc: Exception) -> JSONRespon
     assert isinstance(exc, CertdeskError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
     return JSONResponse(
-        {"error": exc.to_dict(hint_for(exc))}, status_code=status_for(exc), headers=headers
+        {"error": exc.to_dict(WORDING.hint_for(exc))}, status_code=status_for(exc), headers=headers
     )
 
 

@@ -7,53 +7,44 @@ domain's page of the portal", not a command.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from certdesk.fixes import Action, Fix
+from certdesk.fixes import Action, Wording
 
 _OPERATORS = "the platform's operators must fix this on the server; nothing was changed"
 
 
-def _fixed(text: str) -> Callable[[Fix], str]:
-    return lambda fix: text
-
-
-WORDS: dict[Action, Callable[[Fix], str]] = {
-    Action.GIVE_PASSWORD: _fixed(
-        "upload it again in the portal with the password chosen when it was exported"
-    ),
-    Action.GIVE_NEW_PASSWORD: _fixed("choose a password for the new file in the portal"),
-    Action.KEY_GIVEN_TWICE: _fixed("upload a file that holds the key once, in the portal"),
-    Action.CONVERT_TO_PFX: _fixed(
-        "make a .pfx on the portal's Convert page, then upload it on the Upload .pfx page"
-    ),
-    Action.SUBMIT_PFX: _fixed(
-        "upload a certificate with its own key as a .pfx on the portal's Upload .pfx page"
-    ),
-    Action.LIST_DOMAINS: _fixed("the portal's Dashboard lists your domains"),
-    Action.DOMAIN_TAKEN: _fixed("it is used by another account; ask the platform's operators"),
-    Action.LIST_TENANTS: _fixed("the portal's Tenants page lists the tenants"),
-    Action.LIST_ORDERS: _fixed("the portal's CSR orders page lists your orders"),
-    Action.NEW_ORDER: _fixed("order a new CSR on the portal's Request a CSR page"),
-    Action.ADD_NAMES: lambda fix: (
-        f"add {fix.param('hosts', 'the missing host names')} to the CSR's names in the portal"
-    ),
-    Action.WAIT_PROBES: _fixed("wait for the checks asked earlier to finish"),
-    Action.CHANGE_PASSWORD: _fixed("log in to the portal: it asks for a new password"),
-    Action.LOG_IN: _fixed("log in to the portal"),
-    Action.RENEW: lambda fix: (
-        f"order the renewal of {fix.param('url', 'the domain')} with the Renew (new CSR) "
-        "button on its page in the portal"
-    ),
-    Action.RESTORE_MASTER_KEY: _fixed(_OPERATORS),
-    Action.ROTATE_MASTER_KEY: _fixed(_OPERATORS),
-    Action.SET_DEPLOY_TARGET: _fixed(
-        "the platform has no place set to install certificates: ask its operators to set one"
-    ),
-    Action.CHOOSE_HOME: _fixed(_OPERATORS),
-}
-
-
-def word(fix: Fix) -> str:
-    """``fix`` for the reader of an e-mail."""
-    return WORDS[fix.action](fix)
+WORDING = Wording(
+    {
+        Action.GIVE_PASSWORD: (
+            "upload it again in the portal with the password chosen when it was exported"
+        ),
+        Action.GIVE_NEW_PASSWORD: "choose a password for the new file in the portal",
+        Action.KEY_GIVEN_TWICE: "upload a file that holds the key once, in the portal",
+        Action.CONVERT_TO_PFX: (
+            "make a .pfx on the portal's Convert page, then upload it on the Upload .pfx page"
+        ),
+        Action.SUBMIT_PFX: (
+            "upload a certificate with its own key as a .pfx on the portal's Upload .pfx page"
+        ),
+        Action.LIST_DOMAINS: "the portal's Dashboard lists your domains",
+        Action.DOMAIN_TAKEN: "it is used by another account; ask the platform's operators",
+        Action.LIST_TENANTS: "the portal's Tenants page lists the tenants",
+        Action.LIST_ORDERS: "the portal's CSR orders page lists your orders",
+        Action.NEW_ORDER: "order a new CSR on the portal's Request a CSR page",
+        Action.ADD_NAMES: lambda fix: (
+            f"add {fix.param('hosts', 'the missing host names')} to the CSR's names in the portal"
+        ),
+        Action.WAIT_PROBES: "wait for the checks asked earlier to finish",
+        Action.CHANGE_PASSWORD: "log in to the portal: it asks for a new password",
+        Action.LOG_IN: "log in to the portal",
+        Action.RENEW: lambda fix: (
+            f"order the renewal of {fix.param('url', 'the domain')} with the Renew (new CSR) "
+            "button on its page in the portal"
+        ),
+        Action.RESTORE_MASTER_KEY: _OPERATORS,
+        Action.ROTATE_MASTER_KEY: _OPERATORS,
+        Action.SET_DEPLOY_TARGET: (
+            "the platform has no place set to install certificates: ask its operators to set one"
+        ),
+        Action.CHOOSE_HOME: _OPERATORS,
+    }
+)

@@ -14,7 +14,7 @@ from typing import Any
 from certdesk.fixes import Action, fix
 from certdesk.pki import iso_utc, time_left
 from certdesk.pki.expiry import is_expired
-from certdesk.reports.hints import word
+from certdesk.reports.hints import WORDING
 from certdesk.reports.model import Report, ReportRow
 from certdesk.reports.spreadsheet import csv_writer
 
@@ -64,7 +64,7 @@ def _source(row: ReportRow) -> str:
 
 
 def _next_step(report: Report, row: ReportRow) -> str:
-    step = word(fix(Action.RENEW, url=row.url))
+    step = WORDING.word(fix(Action.RENEW, url=row.url))
     if is_expired(row.not_after, report.at):
         return f"renew now, visitors see a security warning: {step}"
     return f"{step} before it expires"

@@ -29,7 +29,7 @@ from certdesk.http.auth import (
     principal,
 )
 from certdesk.web.forms import FormError, Problems, problems_of
-from certdesk.web.hints import hint_for
+from certdesk.web.hints import WORDING
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ class PageError(Exception):
 
     @classmethod
     def of(cls, error: CertdeskError) -> PageError:
-        return cls(error.http_status, error.code, error.message, hint_for(error))
+        return cls(error.http_status, error.code, error.message, WORDING.hint_for(error))
 
 
 class LoginRequired(Exception):

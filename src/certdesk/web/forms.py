@@ -14,7 +14,7 @@ from certdesk.desk.context import Refused
 from certdesk.errors import CertdeskError
 from certdesk.pki import Finding
 from certdesk.pki.csr import SubjectInvalid
-from certdesk.web.hints import hint_for
+from certdesk.web.hints import WORDING
 
 SUBJECT_FIELDS = {
     "CN": "common_name",
@@ -61,11 +61,11 @@ def problems_of(
         for problem in error.problems:
             found.add(
                 SUBJECT_FIELDS.get(problem.field, ""),
-                FormError(error.code, problem.message, hint_for(error)),
+                FormError(error.code, problem.message, WORDING.hint_for(error)),
             )
         return found
     name = (names or {}).get(error.field, error.field) if error.field else default
-    found.add(name, FormError(error.code, error.message, hint_for(error)))
+    found.add(name, FormError(error.code, error.message, WORDING.hint_for(error)))
     if isinstance(error, Refused):
         found.findings = error.findings
     return found

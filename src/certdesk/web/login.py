@@ -29,7 +29,7 @@ from certdesk.http.auth import (
 )
 from certdesk.web.common import SECURITY_HEADERS, render, safe_next, the_desk, viewer
 from certdesk.web.forms import FormError, Problems, problems_of
-from certdesk.web.hints import hint_for
+from certdesk.web.hints import WORDING
 
 router = APIRouter(include_in_schema=False)
 
@@ -105,7 +105,7 @@ def login(
             request,
             next_path=target,
             username=username,
-            error=FormError(exc.code, exc.message, hint_for(exc)),
+            error=FormError(exc.code, exc.message, WORDING.hint_for(exc)),
             status=exc.http_status,
         )
     except CertdeskError as exc:  # login-failed: the same answer for every reason
@@ -114,7 +114,7 @@ def login(
             request,
             next_path=target,
             username=username,
-            error=FormError(exc.code, exc.message, hint_for(exc)),
+            error=FormError(exc.code, exc.message, WORDING.hint_for(exc)),
             status=401,
         )
     limiter.succeeded(the_desk(request), username, address)
