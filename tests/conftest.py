@@ -1,13 +1,16 @@
-"""Shared fixtures: the test PKI made by the openssl command line (see openssl_pki.py)."""
+"""Shared fixtures: the test PKI made by the openssl command line (see openssl_pki.py),
+and an nginx on loopback to install on (see edge.py)."""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from certdesk.application.readpool import WORKER_NAME
+from tests.deploy.servers import Nginx, run_nginx
 from tests.openssl_chains import Chains, build_chains
 from tests.openssl_pki import OpenSSLPKI, build_pki
 
@@ -25,6 +28,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> OpenSSLPKI:
 def chains(tmp_path_factory: pytest.TempPathFactory) -> Chains:
     """Cross-signed and alternative chains, made once per session (see openssl_chains.py)."""
     return build_chains(tmp_path_factory.mktemp("chains"))
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
+    """A real nginx on 127.0.0.1, serving the self-signed certificate by default."""
+    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

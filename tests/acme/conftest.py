@@ -4,6 +4,9 @@ port pebble validates on, and settings that trust pebble (its listener and its r
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ import uvicorn
 from cryptography import x509
 from sqlalchemy import select
 
+from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
@@ -57,6 +61,38 @@ class Bed:
     desk: Desk
     folder: Path
     http_port: int
+
+    def add_managed(self, url: str) -> None:
+        """``url`` added to the tenant as a platform-managed (ACME) domain."""
+        self.desk.run(OPERATOR, d.add_domain, url=url, tenant=TENANT, managed="acme")
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a ``certdesk`` process on this bed's settings."""
+        s = self.settings
+        return {
+            **os.environ,
+            "CERTDESK_HOME": str(s.home),
+            "CERTDESK_DATABASE_URL": s.database_url,
+            "CERTDESK_CA_BUNDLE": str(s.ca_bundle),
+            "CERTDESK_LAB_SUFFIXES": ",".join(s.lab_suffixes),
+            "CERTDESK_ACME_DIRECTORY": str(s.acme_directory),
+            "CERTDESK_ACME_EMAIL": str(s.acme_email),
+            "CERTDESK_ACME_CA_BUNDLE": str(s.acme_ca_bundle),
+            "CERTDESK_DNS_SERVERS": ",".join(s.dns_servers),
+            "CERTDESK_PLATFORM_TARGETS": ",".join(s.platform_targets),
+            **extra,
+        }
+
+    def certdesk(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m certdesk ARGS`` on this bed's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "certdesk", *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=180,
+            check=False,
+        )
 
 
 def bed_settings(folder: Path, pebble: Pebble, database_url: str, **extra: object) -> Settings:

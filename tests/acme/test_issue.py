@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from certdesk import desk as d
 from certdesk.application.managed import due_acme_work, run_acme_unit
 from certdesk.store.models import PrivateKeyRecord
-from tests.acme.conftest import OPERATOR, TENANT, Bed, leaf_of
+from tests.acme.conftest import OPERATOR, Bed, leaf_of
 
 URL = "https://shop.acme.test"
 
 
 def _add(bed: Bed, url: str = URL) -> None:
-    bed.desk.run(OPERATOR, d.add_domain, url=url, tenant=TENANT, managed="acme")
+    bed.add_managed(url)
 
 
 def _status(bed: Bed, url: str = URL) -> d.ManagedView:

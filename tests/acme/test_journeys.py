@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,64 +17,37 @@ from certdesk.application.installer import Installer
 from certdesk.application.managed import run_acme_unit
 from certdesk.notify import OutboxMailer
 from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of
-from tests.deploy.servers import Nginx, run_nginx, settled_sha256
-from tests.openssl_pki import OpenSSLPKI
-
-
-def _env(bed: Bed) -> dict[str, str]:
-    s = bed.settings
-    return {
-        **os.environ,
-        "CERTDESK_HOME": str(s.home),
-        "CERTDESK_DATABASE_URL": s.database_url,
-        "CERTDESK_CA_BUNDLE": str(s.ca_bundle),
-        "CERTDESK_LAB_SUFFIXES": ",".join(s.lab_suffixes),
-        "CERTDESK_ACME_DIRECTORY": str(s.acme_directory),
-        "CERTDESK_ACME_EMAIL": str(s.acme_email),
-        "CERTDESK_ACME_CA_BUNDLE": str(s.acme_ca_bundle),
-        "CERTDESK_DNS_SERVERS": ",".join(s.dns_servers),
-        "CERTDESK_PLATFORM_TARGETS": ",".join(s.platform_targets),
-    }
-
-
-def _certdesk(bed: Bed, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "certdesk", *args],
-        capture_output=True,
-        text=True,
-        env=_env(bed),
-        timeout=180,
-        check=False,
-    )
+from tests.deploy.servers import Nginx, settled_sha256
+from tests.edge import edge_target
 
 
 def test_the_operators_command_line_from_add_to_revoke(bed: Bed) -> None:
     url = "https://cli.acme.test"
-    added = _certdesk(bed, "domain", "add", url, "--tenant", TENANT, "--managed", "acme")
+    added = bed.certdesk("domain", "add", url, "--tenant", TENANT, "--managed", "acme")
     assert added.returncode == 0, added.stderr
     assert "platform-managed (acme)" in added.stdout
 
-    issued = _certdesk(bed, "acme", "issue", url, "--json")
+    issued = bed.certdesk("acme", "issue", url, "--json")
     assert issued.returncode == 0, issued.stdout + issued.stderr
     shown = json.loads(issued.stdout)
     assert (shown["outcome"], shown["state"]) == ("issued", "issued")
     sha256 = shown["certificate"]
-    listed = json.loads(_certdesk(bed, "domain", "list", "--json").stdout)["domains"]
+    listed = json.loads(bed.certdesk("domain", "list", "--json").stdout)["domains"]
     assert [(x["url"], x["certificate"]) for x in listed] == [(url, sha256)]
 
-    revoked = _certdesk(bed, "acme", "revoke", url, "--reason", "4")
+    revoked = bed.certdesk("acme", "revoke", url, "--reason", "4")
     assert revoked.returncode == 0, revoked.stderr
     leaf = leaf_of(bed, sha256)
     status = bed.pebble.cert_status(f"{leaf.serial_number:x}")
     assert status["Status"] == "Revoked"
     # Revoked: the domain is due for a new certificate at once.
-    after = json.loads(_certdesk(bed, "acme", "status", url, "--json").stdout)
+    after = json.loads(bed.certdesk("acme", "status", url, "--json").stdout)
     assert after["message"] == "the certificate was revoked; certdesk orders a new one"
     assert after["next_try_at"] is not None
 
-    back = _certdesk(bed, "domain", "change", url, "--managed", "customer")
+    back = bed.certdesk("domain", "change", url, "--managed", "customer")
     assert back.returncode == 0, back.stderr
-    gone = _certdesk(bed, "acme", "status", url)
+    gone = bed.certdesk("acme", "status", url)
     assert gone.returncode == 1
     assert "is not platform-managed" in gone.stdout + gone.stderr
 
@@ -84,8 +55,8 @@ def test_the_operators_command_line_from_add_to_revoke(bed: Bed) -> None:
 @pytest.mark.parametrize("missing", ["CERTDESK_ACME_DIRECTORY", "CERTDESK_PLATFORM_TARGETS"])
 def test_issue_without_a_setting_it_needs_names_it(bed: Bed, missing: str) -> None:
     url = "https://nodir.acme.test"
-    _certdesk(bed, "domain", "add", url, "--tenant", TENANT, "--managed", "acme")
-    env = {k: v for k, v in _env(bed).items() if k != missing}
+    bed.certdesk("domain", "add", url, "--tenant", TENANT, "--managed", "acme")
+    env = {k: v for k, v in bed.env().items() if k != missing}
     done = subprocess.run(
         [sys.executable, "-m", "certdesk", "acme", "issue", url],
         capture_output=True,
@@ -101,21 +72,12 @@ def test_issue_without_a_setting_it_needs_names_it(bed: Bed, missing: str) -> No
     assert bed.desk.run(OPERATOR, d.list_orders) == []
 
 
-@pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
 def test_an_issued_certificate_is_installed_on_nginx_and_served(
     tmp_path: Path, nginx: Nginx
 ) -> None:
     url = "https://edge.acme.test"
-    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
-    with acme_bed(
-        tmp_path, f"sqlite:///{tmp_path}/certdesk.db", deploy_targets=targets, deploy_default="edge"
-    ) as bed:
-        bed.desk.run(OPERATOR, d.add_domain, url=url, tenant=TENANT, managed="acme")
+    with acme_bed(tmp_path, f"sqlite:///{tmp_path}/certdesk.db", **edge_target(nginx)) as bed:
+        bed.add_managed(url)
         installer = Installer(bed.desk, bed.settings, OutboxMailer(bed.settings.outbox))
 
         outcome = run_acme_unit(

@@ -9,13 +9,13 @@ from datetime import timedelta
 from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.application.managed import AcmeOutcome, run_acme_unit
-from tests.acme.conftest import OPERATOR, TENANT, Bed
+from tests.acme.conftest import OPERATOR, Bed
 
 URL = "https://race.acme.test"
 
 
 def test_two_replicas_racing_for_one_renewal_order_once(bed: Bed) -> None:
-    bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+    bed.add_managed(URL)
     first = run_acme_unit(bed.desk, URL, bed.desk.now(), settings=bed.settings)
     assert first.state == "issued", first.message
     renew_at = bed.desk.run(OPERATOR, d.managed_status, url=URL).renew_at

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -34,66 +33,25 @@ from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of, servin
 from tests.deploy.servers import (
     Nginx,
     free_port,
-    run_nginx,
     served_sha256,
     settled_sha256,
     start_nginx,
     stop,
 )
-from tests.openssl_pki import OpenSSLPKI
+from tests.edge import edge_target, edge_toml
 
 URL = "https://shop.acme.test"
 HOST = "shop.acme.test"
-
-
-@pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
 
 
 @contextlib.contextmanager
 def edge_bed(folder: Path, database_url: str, nginx: Nginx, *, serve: bool) -> Iterator[Bed]:
     """The ACME bed with the nginx as the default deploy target, in the settings and in
     ``certdesk.toml`` (which a ``certdesk`` process reads)."""
-    options = nginx.options()
-    targets = (("edge", "nginx", tuple(sorted(options.items()))),)
-    with acme_bed(
-        folder, database_url, serve=serve, deploy_targets=targets, deploy_default="edge"
-    ) as bed:
-        lines = ['[deploy]\ndefault = "edge"\n\n[deploy.targets.edge]\nkind = "nginx"']
-        lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    with acme_bed(folder, database_url, serve=serve, **edge_target(nginx)) as bed:
         bed.settings.home.mkdir(parents=True, exist_ok=True)
-        (bed.settings.home / CONFIG_FILE).write_text("\n".join(lines) + "\n")
+        (bed.settings.home / CONFIG_FILE).write_text(edge_toml(nginx))
         yield bed
-
-
-def _env(bed: Bed, **extra: str) -> dict[str, str]:
-    s = bed.settings
-    return {
-        **os.environ,
-        "CERTDESK_HOME": str(s.home),
-        "CERTDESK_DATABASE_URL": s.database_url,
-        "CERTDESK_CA_BUNDLE": str(s.ca_bundle),
-        "CERTDESK_LAB_SUFFIXES": ",".join(s.lab_suffixes),
-        "CERTDESK_ACME_DIRECTORY": str(s.acme_directory),
-        "CERTDESK_ACME_EMAIL": str(s.acme_email),
-        "CERTDESK_ACME_CA_BUNDLE": str(s.acme_ca_bundle),
-        "CERTDESK_DNS_SERVERS": ",".join(s.dns_servers),
-        "CERTDESK_PLATFORM_TARGETS": ",".join(s.platform_targets),
-        **extra,
-    }
-
-
-def _certdesk(bed: Bed, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "certdesk", *args],
-        capture_output=True,
-        text=True,
-        env=_env(bed),
-        timeout=180,
-        check=False,
-    )
 
 
 def _acme(outcomes: list[engine.Outcome]) -> list[tuple[str, str]]:
@@ -101,7 +59,7 @@ def _acme(outcomes: list[engine.Outcome]) -> list[tuple[str, str]]:
 
 
 def _acme_status(bed: Bed) -> dict[str, object]:
-    shown = _certdesk(bed, "scheduler", "status", "--json")
+    shown = bed.certdesk("scheduler", "status", "--json")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     [job] = [j for j in json.loads(shown.stdout)["jobs"] if j["job"] == ACME]
     return dict(job)
@@ -128,7 +86,7 @@ def test_the_engine_issues_installs_and_renews_a_managed_domain(
     with edge_bed(tmp_path, database_url, nginx, serve=True) as bed:
         registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
         assert ACME in registry.names()
-        bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+        bed.add_managed(URL)
 
         # One tick of the engine: DNS checked, ordered, validated, taken in, installed.
         now = bed.desk.now()
@@ -178,7 +136,7 @@ def test_an_issued_certificate_whose_install_failed_is_installed_by_the_install_
     (stored; not installed), and ``install.retry`` installs it once nginx is up."""
     with edge_bed(tmp_path, database_url, nginx, serve=True) as bed:
         registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
-        bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+        bed.add_managed(URL)
         assert nginx.proc is not None
         stop(nginx.proc)
         start = _next_period(bed.desk.now())
@@ -206,7 +164,7 @@ def test_a_domain_waiting_for_dns_is_tried_again_when_its_own_backoff_has_passed
     """Its next DNS check is a minute later: the engine does it then, not at a later
     period of its own (a unit is done once per period; a minute later is another unit)."""
     bed.pebble.dns("add-a", host=f"{HOST}.", addresses=["198.51.100.7"])
-    bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+    bed.add_managed(URL)
     registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
     # At the start of a 5-minute slice, so that a 5-minute period would hold it back.
     stamp = bed.desk.now().timestamp()
@@ -234,7 +192,7 @@ def test_a_failed_order_is_tried_again_by_the_engine_after_its_backoff_not_befor
     """Nothing answers HTTP-01 at first: the order fails with the CA's problem; the ticks
     of the next minutes leave it alone (no hot loop); the tick at its next try issues."""
     with acme_bed(tmp_path, database_url, serve=False) as bed:
-        bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+        bed.add_managed(URL)
         registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
         start = _next_period(bed.desk.now())
         assert _acme(engine.tick(bed.desk, registry, now=start)) == [(URL, "failed")]
@@ -295,8 +253,7 @@ def test_serve_alone_issues_and_installs_a_domain_added_as_managed(
                 with log.open("wb") as out:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
-                        env=_env(
-                            bed,
+                        env=bed.env(
                             CERTDESK_ADMIN_PASSWORD="operator password 1",
                             CERTDESK_SCHEDULER_INTERVAL="1s",
                         ),
@@ -306,7 +263,7 @@ def test_serve_alone_issues_and_installs_a_domain_added_as_managed(
                 procs.append((proc, log))
             for port in ports:
                 _wait(f"serve to listen on {port}", partial(_listening, port), procs)
-            added = _certdesk(bed, "domain", "add", URL, "--tenant", TENANT, "--managed", "acme")
+            added = bed.certdesk("domain", "add", URL, "--tenant", TENANT, "--managed", "acme")
             assert added.returncode == 0, added.stdout + added.stderr
 
             def served() -> bool:

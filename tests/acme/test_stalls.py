@@ -13,14 +13,14 @@ import pytest
 from certdesk import desk as d
 from certdesk.application.managed import due_acme_work, run_acme_unit
 from certdesk.desk.managed import DNS_BACKOFF, FAILURE_BACKOFF
-from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, serving
+from tests.acme.conftest import OPERATOR, Bed, acme_bed, serving
 from tests.deploy.servers import free_port
 
 URL = "https://store.acme.test"
 
 
 def _add(bed: Bed) -> None:
-    bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+    bed.add_managed(URL)
 
 
 def _status(bed: Bed) -> d.ManagedView:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -44,11 +45,11 @@ from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import (
     NGINX,
     Nginx,
-    run_nginx,
     settled_sha256,
     start_nginx,
     stop,
 )
+from tests.edge import edge_settings
 from tests.flows import new_tenant, submit_leaf
 from tests.monitor.conftest import TLSServer, server_context
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run_openssl
@@ -58,23 +59,8 @@ URL = "https://store.test.com"
 
 
 @pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
-@pytest.fixture
 def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk, Installer]]:
-    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path}/certdesk.db",
-        ca_bundle=pki.root_crt,
-        lab_suffixes=LAB_SUFFIXES,
-        deploy_targets=targets,
-        deploy_default="edge",
-        operator_emails=("noc@platform.gr",),
-    )
+    settings = replace(edge_settings(tmp_path, pki, nginx), operator_emails=("noc@platform.gr",))
     desk = open_desk(settings)
     new_tenant(desk, OPERATOR)
     try:

@@ -23,7 +23,8 @@ from certdesk.notify import OutboxMailer
 from certdesk.settings import Settings, load_settings
 from certdesk.store.monitoring import DomainState
 from tests.database import LAB_SUFFIXES
-from tests.deploy.servers import Nginx, run_nginx, settled_sha256
+from tests.deploy.servers import Nginx, settled_sha256
+from tests.edge import edge_settings
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint, run_openssl
 
@@ -41,26 +42,8 @@ def _reason(desk: Desk, url: str) -> str:
 
 
 @pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
-def _settings(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object) -> Settings:
-    targets = (("edge", "nginx", tuple(sorted(nginx.options(**options).items()))),)
-    return Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path}/certdesk.db",
-        ca_bundle=pki.root_crt,
-        lab_suffixes=LAB_SUFFIXES,
-        deploy_targets=targets,
-        deploy_default="edge",
-    )
-
-
-@pytest.fixture
 def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk, Installer]]:
-    settings = _settings(tmp_path, pki, nginx)
+    settings = edge_settings(tmp_path, pki, nginx)
     desk = open_desk(settings)
     new_tenant(desk, OPERATOR)
     try:
@@ -119,7 +102,7 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
     tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
 ) -> None:
     # The target's address is not where nginx listens: the proof cannot see the new leaf.
-    settings = _settings(tmp_path, pki, nginx, address="127.0.0.1:9")
+    settings = edge_settings(tmp_path, pki, nginx, address="127.0.0.1:9")
     desk = open_desk(settings)
     try:
         new_tenant(desk, OPERATOR)
@@ -146,7 +129,7 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
 def test_a_refused_config_leaves_the_request_open_with_nginx_s_reason(
     tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
 ) -> None:
-    settings = _settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
+    settings = edge_settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
     desk = open_desk(settings)
     try:
         new_tenant(desk, OPERATOR)
@@ -259,7 +242,7 @@ def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
     """Issue 16: with both hosts installed and proven, the proof of store fails (the
     target's address is unreachable); certdesk must not take shop off its certificate,
     nor reopen either request, nor claim it restored anything."""
-    settings = _settings(tmp_path, pki, nginx)
+    settings = edge_settings(tmp_path, pki, nginx)
     desk = open_desk(settings)
     try:
         new_tenant(desk, OPERATOR)
@@ -284,7 +267,7 @@ def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
         error_log = (nginx.folder / "error.log").read_text()
         assert "reconfiguring" in error_log  # each install above reloaded nginx
 
-        unreachable = _settings(tmp_path, pki, nginx, address="127.0.0.1:1")
+        unreachable = edge_settings(tmp_path, pki, nginx, address="127.0.0.1:1")
         outcomes = Installer(desk, unreachable, None).install(
             OPERATOR, urls=["https://store.test.com"]
         )
@@ -321,7 +304,7 @@ def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
 def test_a_refused_config_says_nginx_s_message_once(
     tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
 ) -> None:
-    settings = _settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
+    settings = edge_settings(tmp_path, pki, nginx, server_extra="ssl_protocols TLSv9;")
     desk = open_desk(settings)
     try:
         new_tenant(desk, OPERATOR)

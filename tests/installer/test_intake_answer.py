@@ -6,7 +6,6 @@ is up installs it; the API's retry does the same, for the caller's own URLs only
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,13 @@ from certdesk.asgi import create_app
 from certdesk.cli import app
 from certdesk.cli.state import state
 from certdesk.desk import Actor
-from certdesk.settings import Settings
 from tests.api.conftest import Api, SyncASGI
-from tests.database import LAB_SUFFIXES
-from tests.deploy.servers import Nginx, run_nginx, settled_sha256, start_nginx, stop
+from tests.deploy.servers import Nginx, settled_sha256, start_nginx, stop
+from tests.edge import edge_settings
 from tests.flows import new_tenant
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint
 
 URL = "https://store.test.com"
-
-
-@pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
 
 
 def test_the_cli_answers_stored_not_installed_with_exit_3_and_a_resubmission_retries(
@@ -99,15 +91,7 @@ def test_the_cli_answers_stored_not_installed_with_exit_3_and_a_resubmission_ret
 def test_the_api_answers_202_and_retries_for_its_own_tenant_only(
     tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx
 ) -> None:
-    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path}/certdesk.db",
-        ca_bundle=pki.root_crt,
-        lab_suffixes=LAB_SUFFIXES,
-        deploy_targets=targets,
-        deploy_default="edge",
-    )
+    settings = edge_settings(tmp_path, pki, nginx)
     desk = open_desk(settings)
     new_tenant(desk, Actor(name="test"))
     new_tenant(desk, Actor(name="test"), "Beta Hosting")

@@ -13,9 +13,8 @@ import pytest
 from certdesk.application.compose import open_desk
 from certdesk.application.installer import Installer
 from certdesk.desk import Actor, Desk
-from certdesk.settings import Settings
-from tests.database import LAB_SUFFIXES
-from tests.deploy.servers import Nginx, free_port, run_nginx, served_sha256, settled_sha256
+from tests.deploy.servers import Nginx, free_port, served_sha256, settled_sha256
+from tests.edge import edge_settings
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
 
@@ -23,33 +22,15 @@ OPERATOR = Actor(name="test")
 URL = "https://store.test.com"
 
 
-@pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
-def _settings(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object) -> Settings:
-    targets = (("edge", "nginx", tuple(sorted(nginx.options(**options).items()))),)
-    return Settings(
-        home=tmp_path / "home",
-        database_url=f"sqlite:///{tmp_path}/certdesk.db",
-        ca_bundle=pki.root_crt,
-        lab_suffixes=LAB_SUFFIXES,
-        deploy_targets=targets,
-        deploy_default="edge",
-    )
-
-
 def _installer(
     desk: Desk, tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object
 ) -> Installer:
-    return Installer(desk, _settings(tmp_path, pki, nginx, **options), None)
+    return Installer(desk, edge_settings(tmp_path, pki, nginx, **options), None)
 
 
 @pytest.fixture
 def desk(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[Desk]:
-    made = open_desk(_settings(tmp_path, pki, nginx))
+    made = open_desk(edge_settings(tmp_path, pki, nginx))
     new_tenant(made, OPERATOR)
     try:
         yield made

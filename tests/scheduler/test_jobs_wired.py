@@ -12,9 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -31,7 +29,8 @@ from certdesk.pki import iso_utc
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE, Settings, load_settings
 from certdesk.store.jobs import JobUnit
-from tests.deploy.servers import Nginx, run_nginx, settled_sha256, start_nginx, stop
+from tests.deploy.servers import Nginx, settled_sha256, start_nginx, stop
+from tests.edge import edge_toml
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
 
@@ -40,23 +39,11 @@ URL = "https://store.test.com"
 
 
 @pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
-def _toml(value: object) -> str:
-    return json.dumps(value)  # JSON strings and arrays of strings are TOML too
-
-
-@pytest.fixture
 def edge(settings: Settings, nginx: Nginx) -> Settings:
     """The nginx as the default deploy target, in ``certdesk.toml`` (as an operator sets
     it up), so that the process and the command line read the same settings."""
-    lines = ['[deploy]\ndefault = "edge"\n\n[deploy.targets.edge]\nkind = "nginx"']
-    lines += [f"{key} = {_toml(value)}" for key, value in nginx.options().items()]
     settings.home.mkdir(parents=True, exist_ok=True)
-    (settings.home / CONFIG_FILE).write_text("\n".join(lines) + "\n")
+    (settings.home / CONFIG_FILE).write_text(edge_toml(nginx))
     env = {
         "CERTDESK_DATABASE_URL": settings.database_url,
         "CERTDESK_CA_BUNDLE": str(settings.ca_bundle),

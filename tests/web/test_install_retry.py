@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,8 @@ import pytest
 from certdesk.desk import Desk
 from certdesk.settings import Settings
 from tests.database import unchanged
-from tests.deploy.servers import Nginx, run_nginx, start_nginx, stop
+from tests.deploy.servers import Nginx, start_nginx, stop
+from tests.edge import edge_target
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.web.conftest import settings_in
 
@@ -25,20 +26,11 @@ URL = "https://store.test.com"
 
 
 @pytest.fixture
-def nginx(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Nginx]:
-    with run_nginx(tmp_path / "nginx", pki.selfsigned_crt, pki.selfsigned_key) as server:
-        yield server
-
-
-@pytest.fixture
 def web_settings(tmp_path: Path, pki: OpenSSLPKI, template_folder: Path, nginx: Nginx) -> Settings:
     """The portal's data folder, with nginx as the default deploy target."""
     folder = tmp_path / "data"
     shutil.copytree(template_folder, folder)
-    targets = (("edge", "nginx", tuple(sorted(nginx.options().items()))),)
-    return dataclasses.replace(
-        settings_in(folder, pki), deploy_targets=targets, deploy_default="edge"
-    )
+    return dataclasses.replace(settings_in(folder, pki), **edge_target(nginx))
 
 
 def test_a_failed_install_is_amber_with_retry_now(
