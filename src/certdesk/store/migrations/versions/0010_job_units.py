@@ -8,6 +8,9 @@ Create Date: 2026-11-29 21:40:00
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,6 +36,31 @@ _REPORTS = sa.table(
     sa.column("rows", sa.Integer),
     sa.column("message_id", sa.String),
 )
+
+# A report delivery's columns and the job unit's they become: the same name, or renamed.
+_TO_UNIT = {
+    **{
+        name: name
+        for name in (
+            "period",
+            "tenant_id",
+            "claimed_by",
+            "claimed_at",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "late",
+        )
+    },
+    "recipient": "unit",
+    "sent_at": "finished_at",
+}
+_TO_DELIVERY = {unit: delivery for delivery, unit in _TO_UNIT.items()}
+
+
+def _copied(row: sa.RowMapping, names: Mapping[str, str], **changed: Any) -> dict[str, Any]:
+    """``row``'s values under their ``names`` in the other table, and the ``changed`` ones."""
+    return {new: row[old] for old, new in names.items()} | changed
 
 
 def upgrade() -> None:
@@ -78,22 +106,14 @@ def upgrade() -> None:
         elif status == "failed" and row["next_attempt_at"] is None:
             status = "gave-up"
         moved.append(
-            {
-                "job": f"report.{row['kind']}",
-                "period": row["period"],
-                "unit": row["recipient"],
-                "tenant_id": row["tenant_id"],
-                "status": status,
-                "outcome": outcome,
-                "claimed_by": row["claimed_by"],
-                "claimed_at": row["claimed_at"],
-                "attempts": row["attempts"],
-                "next_attempt_at": row["next_attempt_at"],
-                "last_error": row["last_error"],
-                "finished_at": row["sent_at"],
-                "late": row["late"],
-                "detail": {"rows": row["rows"], "message_id": row["message_id"]},
-            }
+            _copied(
+                row,
+                _TO_UNIT,
+                job=f"report.{row['kind']}",
+                status=status,
+                outcome=outcome,
+                detail={"rows": row["rows"], "message_id": row["message_id"]},
+            )
         )
     if moved:
         op.bulk_insert(units, moved)
@@ -146,22 +166,14 @@ def downgrade() -> None:
         status = row["outcome"] if row["status"] == "done" else row["status"]
         detail = row["detail"] or {}
         back.append(
-            {
-                "kind": row["job"].removeprefix("report."),
-                "period": row["period"],
-                "recipient": row["unit"],
-                "tenant_id": row["tenant_id"],
-                "status": "failed" if status == "gave-up" else status,
-                "claimed_by": row["claimed_by"],
-                "claimed_at": row["claimed_at"],
-                "attempts": row["attempts"],
-                "next_attempt_at": row["next_attempt_at"],
-                "last_error": row["last_error"],
-                "sent_at": row["finished_at"],
-                "late": row["late"],
-                "rows": int(detail.get("rows") or 0),
-                "message_id": detail.get("message_id"),
-            }
+            _copied(
+                row,
+                _TO_DELIVERY,
+                kind=row["job"].removeprefix("report."),
+                status="failed" if status == "gave-up" else status,
+                rows=int(detail.get("rows") or 0),
+                message_id=detail.get("message_id"),
+            )
         )
     if back:
         op.bulk_insert(reports, back)
