@@ -92,7 +92,7 @@ from bench_probe import (
     proc_cpu,
     running,
 )
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import open_desk, probe_config
 from certdesk.application.sweeps import JOB, SHARDS, sweep_job
 from certdesk.monitor import ProbeTarget, probe_many
 from certdesk.scheduler import engine
@@ -308,7 +308,7 @@ def _sweeper(
 ) -> None:
     """One sweeping process: open the desk, wait for the signal, tick the sweep job."""
     desk = open_desk(settings)
-    job = sweep_job(settings)
+    job = sweep_job(probe_config(settings))
     ready.put(os.getpid())
     go.wait()
     usage0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from certdesk.application.compose import probe_config
 from certdesk.application.probe_worker import run_one
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
@@ -520,7 +521,7 @@ def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> Non
     asked = probed.json()
     assert (asked["status"], asked["urls"]) == ("queued", ["https://probe.acme.gr"])
     # The server's probe worker runs it (here one turn of it, in this thread).
-    assert run_one(api.desk, settings, worker="test", concurrency=5)
+    assert run_one(api.desk, probe_config(settings), worker="test", concurrency=5)
     done = reseller.get(f"/api/probe-requests/{asked['id']}").json()
     assert (done["status"], done["targets"], done["ok"]) == ("done", 1, 0)
     [result] = done["results"]

@@ -15,7 +15,7 @@ import pytest
 
 from certdesk import clock
 from certdesk import desk as d
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import open_desk, probe_config
 from certdesk.application.installer import (
     Installer,
     due_install_retries,
@@ -178,7 +178,9 @@ def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
     default = openssl_fingerprint(pki.selfsigned_crt)
     assert settled_sha256(nginx.address, "store.test.com", default) == default
     desk.run(OPERATOR, d.change_domain, url=URL, connect_to=f"127.0.0.1:{nginx.port}")
-    [probe] = probe_and_record(desk, installer.settings, OPERATOR, urls=[URL], allow_private=True)
+    [probe] = probe_and_record(
+        desk, probe_config(installer.settings), OPERATOR, urls=[URL], allow_private=True
+    )
     assert probe.leaf is not None
     assert probe.leaf.sha256 == default
 
@@ -236,7 +238,9 @@ def test_a_handshake_that_shows_the_stored_certificate_served_proves_it_installe
         submit_leaf(desk, OPERATOR, pki, urls=[URL])
         assert _state(desk).state is InstallState.STORED
         desk.run(OPERATOR, d.change_domain, url=URL, connect_to=f"127.0.0.1:{server.port}")
-        [probe] = probe_and_record(desk, settings, OPERATOR, urls=[URL], allow_private=True)
+        [probe] = probe_and_record(
+            desk, probe_config(settings), OPERATOR, urls=[URL], allow_private=True
+        )
         assert probe.ok, probe.message
         state = _state(desk)
         assert (state.state, state.reason, state.next_try_at) == (

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from certdesk import desk as d
+from certdesk.application.compose import probe_config
 from certdesk.application.jobs import job_registry
 from certdesk.application.sweeps import JOB, sweep_job
 from certdesk.desk import Desk
@@ -85,7 +86,7 @@ def test_each_url_is_probed_once_per_sweep_by_concurrent_workers(
     desk: Desk, settings: Settings, monitored: dict[str, str], tls: TLSServer
 ) -> None:
     config = dataclasses.replace(settings, probe_interval=3600.0, probe_allow_private=True)
-    job = sweep_job(config, shards=4)
+    job = sweep_job(probe_config(config), shards=4)
     results: list[list[engine.Outcome]] = []
 
     def worker(name: str) -> None:

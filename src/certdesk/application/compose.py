@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from certdesk.application.installer import Installer
+from certdesk.application.probing import ProbeConfig
 from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 from certdesk.errors import InvalidArgument
@@ -198,6 +199,16 @@ def open_desk(settings: Settings) -> Desk:
         store.close()
         raise
     return Desk(store=store, vault=vault, policy=policy_for(settings))
+
+
+def probe_config(settings: Settings) -> ProbeConfig:
+    """What probing takes of ``settings``."""
+    return ProbeConfig(
+        concurrency=settings.probe_concurrency,
+        timeout=settings.probe_timeout,
+        allow_private=settings.probe_allow_private,
+        interval=settings.probe_interval,
+    )
 
 
 def open_installer(settings: Settings, desk: Desk) -> Installer:

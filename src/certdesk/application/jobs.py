@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from certdesk.application.compose import probe_config
 from certdesk.application.installer import Installer, due_install_retries, retry_install
 from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
@@ -48,7 +49,7 @@ def job_registry(
     report is built."""
     mail = mailer or mailer_for(settings.smtp_url, settings.outbox)
     registry = Registry()
-    sweep = sweep_job(settings) if sweeps else None
+    sweep = sweep_job(probe_config(settings)) if sweeps else None
     before = {"daily": SweepFirst(sweep)} if sweep is not None else {}
     for job in report_jobs(report_config(settings), mail, before=before):
         registry.add(job)

@@ -14,16 +14,15 @@ import os
 import socket
 import threading
 
-from certdesk.application.probing import probe_and_record
+from certdesk.application.probing import ProbeConfig, probe_and_record
 from certdesk.desk import probe_requests as queue
 from certdesk.desk.context import Actor, Desk
-from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.probe_worker")
 WORKER = Actor(name="probe-worker")
 
 
-def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) -> bool:
+def run_one(desk: Desk, config: ProbeConfig, *, worker: str, concurrency: int) -> bool:
     """Claim and run one queued request; False when there was none."""
     with desk.context(WORKER) as ctx:
         claimed = queue.claim_probe_request(ctx, worker=worker)
@@ -34,7 +33,7 @@ def run_one(desk: Desk, settings: Settings, *, worker: str, concurrency: int) ->
     try:
         results = probe_and_record(
             desk,
-            settings,
+            config,
             actor,
             urls=claimed.urls,
             concurrency=concurrency,
@@ -60,13 +59,13 @@ class ProbeWorker:
     """``slots`` threads running queued probe requests until stopped."""
 
     def __init__(
-        self, desk: Desk, settings: Settings, *, slots: int = 2, poll: float = 1.0
+        self, desk: Desk, config: ProbeConfig, *, slots: int = 2, poll: float = 1.0
     ) -> None:
         self.desk = desk
-        self.settings = settings
+        self.config = config
         self.poll = poll
         self.stopping = threading.Event()
-        self.concurrency = max(1, settings.probe_concurrency // max(1, slots))
+        self.concurrency = max(1, config.concurrency // max(1, slots))
         self.threads = [
             threading.Thread(target=self._run, args=(i,), name=f"certdesk-probe-{i}", daemon=True)
             for i in range(slots)
@@ -76,9 +75,7 @@ class ProbeWorker:
         worker = f"{socket.gethostname()}:{os.getpid()}:probe-{index}"
         while not self.stopping.is_set():
             try:
-                busy = run_one(
-                    self.desk, self.settings, worker=worker, concurrency=self.concurrency
-                )
+                busy = run_one(self.desk, self.config, worker=worker, concurrency=self.concurrency)
             except Exception:  # the database was away: try again at the next poll
                 log.exception("the probe worker could not claim a request")
                 busy = False

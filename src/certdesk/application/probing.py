@@ -5,17 +5,29 @@ requests, and the probe sweeps of the job engine)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from certdesk import clock
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.monitoring import probe_targets, record_probes
 from certdesk.monitor import ProbeResult, probe_all
-from certdesk.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    """What probing takes of the settings (made by ``application.compose.probe_config``):
+    at most ``concurrency`` handshakes at once, each within ``timeout`` seconds; private
+    addresses refused unless ``allow_private``; a sweep every ``interval`` seconds."""
+
+    concurrency: int
+    timeout: float
+    allow_private: bool
+    interval: float
 
 
 def probe_and_record(
     desk: Desk,
-    settings: Settings,
+    config: ProbeConfig,
     actor: Actor,
     *,
     urls: Sequence[str] = (),
@@ -38,9 +50,9 @@ def probe_and_record(
         [t.target for t in targets],
         roots=desk.policy.roots,
         now=clock.now,
-        concurrency=concurrency or settings.probe_concurrency,
-        timeout=settings.probe_timeout,
-        allow_private=settings.probe_allow_private if allow_private is None else allow_private,
+        concurrency=concurrency or config.concurrency,
+        timeout=config.timeout,
+        allow_private=config.allow_private if allow_private is None else allow_private,
         progress=progress,
     )
     with desk.context(actor) as ctx:

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from certdesk import clock
-from certdesk.application.compose import open_installer, policy_for
+from certdesk.application.compose import open_installer, policy_for, probe_config
 from certdesk.application.jobs import job_registry
 from certdesk.application.probe_worker import ProbeWorker
 from certdesk.application.sweeps import JOB as SWEEP
@@ -207,7 +207,7 @@ def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bo
                     thread.interval = new.scheduler_interval
 
             watcher = ConfigWatcher(settings, apply)
-            probes = ProbeWorker(desk, settings)
+            probes = ProbeWorker(desk, probe_config(settings))
             for thread in threads:
                 thread.start()
             probes.start()

@@ -20,21 +20,20 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from certdesk.application.probing import probe_and_record
+from certdesk.application.probing import ProbeConfig, probe_and_record
 from certdesk.desk.context import Desk
 from certdesk.pki import iso_utc
 from certdesk.scheduler import engine
 from certdesk.scheduler.engine import ENGINE, Job, Period, Run, Unit
-from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 
 JOB = "probe.sweep"
 SHARDS = 16
 
 
-def sweep_job(settings: Settings, *, shards: int = SHARDS) -> Job:
+def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
     """The probe sweep as a job of the engine."""
-    seconds = settings.probe_interval
+    seconds = config.interval
 
     def start(now: datetime) -> datetime:
         stamp = now.timestamp()
@@ -49,7 +48,7 @@ def sweep_job(settings: Settings, *, shards: int = SHARDS) -> Job:
         return [Unit(f"shard-{k:02d}-of-{shards:02d}", payload=k) for k in range(shards)]
 
     def run(r: Run) -> None:
-        results = probe_and_record(r.desk, settings, ENGINE, shard=(r.unit.payload, shards))
+        results = probe_and_record(r.desk, config, ENGINE, shard=(r.unit.payload, shards))
         r.done("probed", urls=len(results), ok=sum(1 for x in results if x.ok))
 
     return Job(

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from certdesk import clock
+from certdesk.application.compose import probe_config
 from certdesk.application.jobs import job_registry
 from certdesk.application.probing import probe_and_record
 from certdesk.cli.files import JsonOpt
@@ -79,7 +80,7 @@ def probe(
     with refusals(as_json), progress("probing", quiet=as_json) as ticker:
         results = probe_and_record(
             state.desk(),
-            state.settings(),
+            probe_config(state.settings()),
             state.actor(),
             urls=urls or [],
             allow_private=True if allow_private else None,
