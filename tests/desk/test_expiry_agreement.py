@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from certdesk import desk as d
+from certdesk.application.compose import kinds_config
 from certdesk.desk import Actor, Desk
 from certdesk.pki import Urgency
 from certdesk.reports import build_report, report_kinds
@@ -107,7 +108,7 @@ def test_served_page_dashboard_chart_and_reports_agree(at_desk: Desk, operator: 
 
     # The reports: what they call expired, and the days left they print.
     with at_desk.context(operator, at=AT) as ctx:
-        kinds = report_kinds(Settings(home=Path("unused"), database_url="sqlite://"))
+        kinds = report_kinds(kinds_config(Settings(home=Path("unused"), database_url="sqlite://")))
         reports = [build_report(ctx, kind, AT, UTC) for kind in kinds]
     for report in reports:
         assert {row.url for row in report.expired} == {

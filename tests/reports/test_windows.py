@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from certdesk.application.compose import report_config
 from certdesk.errors import InvalidArgument
 from certdesk.pki.expiry import is_expired
 from certdesk.reports import KIND_NAMES, Schedule, parse_timezone
 from certdesk.reports.windows import parse_clock
-from certdesk.scheduler import report_config
 from certdesk.settings import Settings, load_settings
 
 PLUS2 = timezone(timedelta(hours=2))

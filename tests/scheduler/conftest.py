@@ -16,8 +16,9 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import select
 
+from certdesk.application.compose import report_config
 from certdesk.desk import Desk
-from certdesk.scheduler import ReportConfig, report_config
+from certdesk.scheduler import ReportConfig
 from certdesk.scheduler.engine import first_start
 from certdesk.scheduler.reports import Delivery, delivery
 from certdesk.settings import Settings

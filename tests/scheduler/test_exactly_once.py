@@ -13,10 +13,10 @@ import threading
 from collections import Counter
 from datetime import datetime, timedelta
 
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import open_desk, report_config
 from certdesk.desk import Desk
 from certdesk.notify import SmtpMailer, message_id
-from certdesk.scheduler import Outcome, report_config, tick
+from certdesk.scheduler import Outcome, tick
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 from tests.notify.smtpd import SmtpServer

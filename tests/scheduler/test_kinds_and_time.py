@@ -13,10 +13,11 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from certdesk.application.compose import kinds_config, report_config
 from certdesk.desk import Desk
 from certdesk.notify import SmtpMailer
 from certdesk.reports import ReportKind, Schedule, Window, report_kinds
-from certdesk.scheduler import report_config, tick
+from certdesk.scheduler import tick
 from certdesk.scheduler.engine import known_first_start
 from certdesk.settings import Settings
 from certdesk.store.jobs import EngineFact, JobUnit
@@ -50,7 +51,7 @@ def test_a_third_kind_is_one_entry(
     desk: Desk, settings: Settings, small: Small, smtp: SmtpServer
 ) -> None:
     configured = dataclasses.replace(settings, operator_emails=OPERATORS)
-    config = report_config(configured, kinds=(*report_kinds(configured), URGENT))
+    config = report_config(configured, kinds=(*report_kinds(kinds_config(configured)), URGENT))
     mailer = SmtpMailer(smtp.url(auth=False))
     outcomes = tick(desk, config, mailer, now=small.daily_at)
     key = small.day.isoformat()  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import clock, desk
 from certdesk.api.encode import json_bytes, jsonable
+from certdesk.application.compose import report_config
 from certdesk.application.installer import InstallOutcome
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
@@ -38,7 +39,6 @@ from certdesk.pki.expiry import Urgency
 from certdesk.reports import preview_report, render
 from certdesk.reports.kinds import KIND_NAMES
 from certdesk.scheduler.reports import history as report_history
-from certdesk.scheduler.reports import report_config
 
 router = APIRouter(prefix="/api")
 

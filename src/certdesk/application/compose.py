@@ -10,7 +10,8 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,6 +22,8 @@ from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 from certdesk.errors import InvalidArgument
 from certdesk.notify import mailer_for
+from certdesk.reports import KindsConfig, ReportKind, parse_timezone, report_kinds
+from certdesk.scheduler import ReportConfig
 from certdesk.settings import Settings
 from certdesk.store.db import Store
 from certdesk.store.models import PrivateKeyRecord
@@ -199,6 +202,38 @@ def open_desk(settings: Settings) -> Desk:
         store.close()
         raise
     return Desk(store=store, vault=vault, policy=policy_for(settings))
+
+
+def kinds_config(settings: Settings) -> KindsConfig:
+    """When each report kind is due and what it lists, from ``settings``."""
+    return KindsConfig(
+        tz=parse_timezone(settings.report_timezone),
+        daily_time=settings.daily_time,
+        daily_window_minutes=settings.daily_window_minutes,
+        daily_days=settings.daily_days,
+        monthly_day=settings.monthly_day,
+        monthly_time=settings.monthly_time,
+        monthly_window_minutes=settings.monthly_window_minutes,
+        monthly_min_days=settings.monthly_min_days,
+        monthly_max_days=settings.monthly_max_days,
+    )
+
+
+def report_config(
+    settings: Settings,
+    *,
+    lease: timedelta | None = None,
+    kinds: Sequence[ReportKind] | None = None,
+) -> ReportConfig:
+    """What the report jobs take of ``settings``; ``kinds`` default to ``report_kinds``."""
+    return ReportConfig(
+        tz=parse_timezone(settings.report_timezone),
+        kinds=tuple(kinds) if kinds is not None else report_kinds(kinds_config(settings)),
+        operator_emails=settings.operator_emails,
+        mail_from=settings.mail_from,
+        send_empty=settings.send_empty_reports,
+        lease=lease or timedelta(minutes=10),
+    )
 
 
 def probe_config(settings: Settings) -> ProbeConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from certdesk.application.compose import probe_config
+from certdesk.application.compose import probe_config, report_config
 from certdesk.application.installer import Installer, due_install_retries, retry_install
 from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
@@ -19,7 +19,7 @@ from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
 from certdesk.notify import Mailer, mailer_for
 from certdesk.scheduler.engine import Job, Registry, UnitFailed
-from certdesk.scheduler.reports import report_config, report_jobs
+from certdesk.scheduler.reports import report_jobs
 from certdesk.settings import Settings
 
 # Failed installs whose next try has come (their own backoff: 5 minutes doubling to 6

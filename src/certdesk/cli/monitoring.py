@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from certdesk import clock
-from certdesk.application.compose import probe_config
+from certdesk.application.compose import probe_config, report_config
 from certdesk.application.jobs import job_registry
 from certdesk.application.probing import probe_and_record
 from certdesk.cli.files import JsonOpt
@@ -22,7 +22,7 @@ from certdesk.cli.state import state
 from certdesk.pki import iso_utc
 from certdesk.reports import preview_report, render
 from certdesk.reports.kinds import KIND_NAMES
-from certdesk.scheduler import engine, report_config
+from certdesk.scheduler import engine
 from certdesk.scheduler.engine import Outcome
 from certdesk.scheduler.reports import as_deliveries
 

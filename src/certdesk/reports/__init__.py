@@ -3,6 +3,7 @@ what they list (``select``), how they read (``render``)."""
 
 from certdesk.reports.kinds import (
     KIND_NAMES,
+    KindsConfig,
     ReportKind,
     daily_kind,
     find_kind,
@@ -23,6 +24,7 @@ from certdesk.reports.windows import (
 
 __all__ = [
     "KIND_NAMES",
+    "KindsConfig",
     "Period",
     "Report",
     "ReportKind",

@@ -20,9 +20,7 @@ from certdesk.reports.windows import (
     daily_window,
     monthly_window,
     parse_clock,
-    parse_timezone,
 )
-from certdesk.settings import Settings
 
 # The kinds certdesk has, as the interfaces spell them (``report_kinds`` makes each).
 KIND_NAMES = ("daily", "monthly")
@@ -65,23 +63,38 @@ def monthly_kind(
     )
 
 
-def report_kinds(settings: Settings) -> tuple[ReportKind, ...]:
-    """Every report kind, as the settings shape it."""
-    tz = parse_timezone(settings.report_timezone)
+@dataclass(frozen=True, slots=True)
+class KindsConfig:
+    """When each kind is due and what it lists, in the zone ``tz`` (made from the settings
+    by ``application.compose.kinds_config``)."""
+
+    tz: tzinfo
+    daily_time: str
+    daily_window_minutes: int
+    daily_days: int
+    monthly_day: int
+    monthly_time: str
+    monthly_window_minutes: int
+    monthly_min_days: int
+    monthly_max_days: int
+
+
+def report_kinds(config: KindsConfig) -> tuple[ReportKind, ...]:
+    """Every report kind, as ``config`` shapes it."""
     return (
         daily_kind(
-            tz,
-            at=settings.daily_time,
-            minutes=settings.daily_window_minutes,
-            days=settings.daily_days,
+            config.tz,
+            at=config.daily_time,
+            minutes=config.daily_window_minutes,
+            days=config.daily_days,
         ),
         monthly_kind(
-            tz,
-            day=settings.monthly_day,
-            at=settings.monthly_time,
-            minutes=settings.monthly_window_minutes,
-            min_days=settings.monthly_min_days,
-            max_days=settings.monthly_max_days,
+            config.tz,
+            day=config.monthly_day,
+            at=config.monthly_time,
+            minutes=config.monthly_window_minutes,
+            min_days=config.monthly_min_days,
+            max_days=config.monthly_max_days,
         ),
     )
 

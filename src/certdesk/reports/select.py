@@ -150,7 +150,7 @@ def preview_report(
     when named, to a reseller for its own tenant, else to the operators. Nothing is sent.
 
     A read-only use case: every interface runs it with ``Desk.run``, the report's
-    settings given as a value (``scheduler.report_config``)."""
+    settings given as a value (``application.compose.report_config``)."""
     moment = at or ctx.now
     owner = tenant_by_name(ctx, tenant) if tenant else None
     if owner is None and ctx.actor.tenant_id is not None:

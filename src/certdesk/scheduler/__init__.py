@@ -2,7 +2,7 @@
 certdesk process gets there first; the report jobs (``reports``)."""
 
 from certdesk.scheduler.engine import Job, Period, Registry, Run, Unit, UnitFailed
-from certdesk.scheduler.reports import Outcome, ReportConfig, report_config, report_jobs, tick
+from certdesk.scheduler.reports import Outcome, ReportConfig, report_jobs, tick
 
 __all__ = [
     "Job",
@@ -13,7 +13,6 @@ __all__ = [
     "Run",
     "Unit",
     "UnitFailed",
-    "report_config",
     "report_jobs",
     "tick",
 ]

@@ -23,12 +23,10 @@ from certdesk.addresses import email_address
 from certdesk.desk.context import Actor, Desk
 from certdesk.errors import InvalidArgument
 from certdesk.notify import Mailer, SendError, message_id, report_message
-from certdesk.reports.kinds import ReportKind, report_kinds
+from certdesk.reports.kinds import ReportKind
 from certdesk.reports.select import build_report
-from certdesk.reports.windows import parse_timezone
 from certdesk.scheduler import engine
 from certdesk.scheduler.engine import Job, Period, Run, Unit, UnitFailed
-from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 from certdesk.store.models import Tenant
 
@@ -40,29 +38,15 @@ JOB_PREFIX = "report."
 
 @dataclass(frozen=True, slots=True)
 class ReportConfig:
+    """What the report jobs take of the settings (made by
+    ``application.compose.report_config``)."""
+
     tz: tzinfo
     kinds: tuple[ReportKind, ...]
     operator_emails: tuple[str, ...]
     mail_from: str
     send_empty: bool
     lease: timedelta = timedelta(minutes=10)
-
-
-def report_config(
-    settings: Settings,
-    *,
-    lease: timedelta | None = None,
-    kinds: Sequence[ReportKind] | None = None,
-) -> ReportConfig:
-    """The reports' settings as one value; ``kinds`` default to ``report_kinds``."""
-    return ReportConfig(
-        tz=parse_timezone(settings.report_timezone),
-        kinds=tuple(kinds) if kinds is not None else report_kinds(settings),
-        operator_emails=settings.operator_emails,
-        mail_from=settings.mail_from,
-        send_empty=settings.send_empty_reports,
-        lease=lease or timedelta(minutes=10),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,14 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
+from certdesk.application.compose import report_config
 from certdesk.desk import accounts
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.reports import preview_report
 from certdesk.reports.render import title
-from certdesk.scheduler.reports import history, report_config
+from certdesk.scheduler.reports import history
 from certdesk.web.common import PageError, render, run, the_desk, viewer
 from certdesk.web.forms import Problems, lines, problems_of
 
