@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from certdesk import __version__, api, web
 from certdesk.addresses import proxy_networks
 from certdesk.application import server
-from certdesk.application.compose import open_desk, open_installer
-from certdesk.application.readpool import Limits, ReaderPool
+from certdesk.application.compose import open_desk, open_installer, reader_limits
+from certdesk.application.readpool import ReaderPool
 from certdesk.desk.context import Actor, Desk, NotFound
 from certdesk.desk.managed import challenge_answer
 from certdesk.errors import CertdeskError
@@ -123,7 +123,7 @@ def create_app(
     # Uploaded files are read and checked in worker processes with a time limit, never
     # on this process's threads (certdesk.application.readpool); the workers start on the
     # first upload.
-    readers = ReaderPool(Limits.of(settings))
+    readers = ReaderPool(reader_limits(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

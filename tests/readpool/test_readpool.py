@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from certdesk.application.compose import reader_limits
 from certdesk.application.readpool import Limits, ReaderPool, ReadersBusy, TooManyReads
 from certdesk.desk import Actor, Refused
 from certdesk.errors import InvalidArgument, TooCostly
@@ -155,11 +156,11 @@ def test_a_job_waits_a_bounded_time_for_a_busy_reader(
 def test_the_limits_come_from_the_settings(tmp_path: Path) -> None:
     (tmp_path / "certdesk.toml").write_text("intake_workers = 3\nintake_timeout = 12.5\n")
     env = {"CERTDESK_INTAKE_PER_TENANT": "4", "CERTDESK_INTAKE_CPU_SECONDS": "7"}
-    limits = Limits.of(load_settings(tmp_path, env=env))
+    limits = reader_limits(load_settings(tmp_path, env=env))
     assert limits == Limits(
         workers=3, cpu_seconds=7, timeout=12.5, per_tenant=4, queue_seconds=30.0
     )
-    assert Limits.of(load_settings(tmp_path, env={"CERTDESK_INTAKE_WORKERS": "2"})).workers == 2
+    assert reader_limits(load_settings(tmp_path, env={"CERTDESK_INTAKE_WORKERS": "2"})).workers == 2
     for name, value in [
         ("CERTDESK_INTAKE_WORKERS", "0"),
         ("CERTDESK_INTAKE_PER_TENANT", "many"),

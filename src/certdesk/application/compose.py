@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from certdesk.application.installer import Installer
 from certdesk.application.probing import ProbeConfig
+from certdesk.application.readpool import Limits
 from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
 from certdesk.errors import InvalidArgument
@@ -233,6 +234,17 @@ def report_config(
         mail_from=settings.mail_from,
         send_empty=settings.send_empty_reports,
         lease=lease or timedelta(minutes=10),
+    )
+
+
+def reader_limits(settings: Settings) -> Limits:
+    """The limits of the file readers (``application.readpool``), from ``settings``."""
+    return Limits(
+        workers=settings.intake_workers,
+        cpu_seconds=settings.intake_cpu_seconds,
+        timeout=settings.intake_timeout,
+        per_tenant=settings.intake_per_tenant,
+        queue_seconds=settings.intake_queue_seconds,
     )
 
 

@@ -48,7 +48,6 @@ from typing import Any, ClassVar, TypeVar
 
 from certdesk.desk.context import Actor
 from certdesk.errors import CertdeskError, RateLimited, TooCostly, Unavailable
-from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.readpool")
 
@@ -80,16 +79,6 @@ class Limits:
     timeout: float = 30.0
     per_tenant: int = 2
     queue_seconds: float = 30.0
-
-    @classmethod
-    def of(cls, settings: Settings) -> Limits:
-        return cls(
-            workers=settings.intake_workers,
-            cpu_seconds=settings.intake_cpu_seconds,
-            timeout=settings.intake_timeout,
-            per_tenant=settings.intake_per_tenant,
-            queue_seconds=settings.intake_queue_seconds,
-        )
 
 
 class _Worker:
