@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from certdesk import desk as d
+from certdesk.application.compose import install_config
 from certdesk.application.installer import Installer
 from certdesk.application.managed import run_acme_unit
 from certdesk.notify import OutboxMailer
@@ -78,7 +79,9 @@ def test_an_issued_certificate_is_installed_on_nginx_and_served(
     url = "https://edge.acme.test"
     with acme_bed(tmp_path, f"sqlite:///{tmp_path}/certdesk.db", **edge_target(nginx)) as bed:
         bed.add_managed(url)
-        installer = Installer(bed.desk, bed.settings, OutboxMailer(bed.settings.outbox))
+        installer = Installer(
+            bed.desk, install_config(bed.settings), OutboxMailer(bed.settings.outbox)
+        )
 
         outcome = run_acme_unit(
             bed.desk, url, bed.desk.now(), settings=bed.settings, installer=installer

@@ -15,7 +15,7 @@ import pytest
 
 from certdesk import clock
 from certdesk import desk as d
-from certdesk.application.compose import open_desk, probe_config
+from certdesk.application.compose import install_config, open_desk, probe_config
 from certdesk.application.installer import (
     Installer,
     due_install_retries,
@@ -64,7 +64,7 @@ def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk,
     desk = open_desk(settings)
     new_tenant(desk, OPERATOR)
     try:
-        yield desk, Installer(desk, settings, OutboxMailer(settings.outbox))
+        yield desk, Installer(desk, install_config(settings), OutboxMailer(settings.outbox))
     finally:
         desk.store.close()
 
@@ -161,7 +161,7 @@ def test_a_target_down_fails_is_retried_with_backoff_and_installed_once_up(
 
 
 def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
-    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx
+    setup: tuple[Desk, Installer], pki: OpenSSLPKI, nginx: Nginx, tmp_path: Path
 ) -> None:
     """certdesk installed and proved its certificate; then the terminator was changed by
     hand and serves another one: the report's date is the served one, the installed one
@@ -179,7 +179,11 @@ def test_reports_show_the_served_expiry_and_the_installed_one_beside_it(
     assert settled_sha256(nginx.address, "store.test.com", default) == default
     desk.run(OPERATOR, d.change_domain, url=URL, connect_to=f"127.0.0.1:{nginx.port}")
     [probe] = probe_and_record(
-        desk, probe_config(installer.settings), OPERATOR, urls=[URL], allow_private=True
+        desk,
+        probe_config(edge_settings(tmp_path, pki, nginx)),
+        OPERATOR,
+        urls=[URL],
+        allow_private=True,
     )
     assert probe.leaf is not None
     assert probe.leaf.sha256 == default
@@ -271,7 +275,7 @@ def test_a_renewal_that_failed_to_install_does_not_count_as_live(
     url = "https://soon.test.com"
     try:
         new_tenant(desk, OPERATOR)
-        installer = Installer(desk, settings, None)
+        installer = Installer(desk, install_config(settings), None)
         first = _submit(
             desk, _pfx(pki, tmp_path, pki.wildcard_crt, pki.wildcard_key), "*.test.com", url
         )

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certdesk import desk as d
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import install_config, open_desk
 from certdesk.application.installer import Installer
 from certdesk.cli import app
 from certdesk.cli.state import state
@@ -47,7 +47,7 @@ def setup(tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx) -> Iterator[tuple[Desk,
     desk = open_desk(settings)
     new_tenant(desk, OPERATOR)
     try:
-        yield desk, Installer(desk, settings, OutboxMailer(settings.outbox))
+        yield desk, Installer(desk, install_config(settings), OutboxMailer(settings.outbox))
     finally:
         desk.store.close()
 
@@ -107,7 +107,7 @@ def test_a_failed_proof_is_rolled_back_and_the_request_stays_open(
     try:
         new_tenant(desk, OPERATOR)
         result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
-        installer = Installer(desk, settings, OutboxMailer(settings.outbox))
+        installer = Installer(desk, install_config(settings), OutboxMailer(settings.outbox))
         outcomes = installer.after_intake(OPERATOR, result.request_id)
         assert outcomes
         assert not any(o.ok for o in outcomes)
@@ -134,7 +134,9 @@ def test_a_refused_config_leaves_the_request_open_with_nginx_s_reason(
     try:
         new_tenant(desk, OPERATOR)
         result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
-        outcomes = Installer(desk, settings, None).after_intake(OPERATOR, result.request_id)
+        outcomes = Installer(desk, install_config(settings), None).after_intake(
+            OPERATOR, result.request_id
+        )
         assert not any(o.ok for o in outcomes)
         request = _request(desk, result.request_id)
         assert request.status == "processing"
@@ -157,7 +159,7 @@ def test_without_a_target_intake_completes_at_once(tmp_path: Path, pki: OpenSSLP
     try:
         new_tenant(desk, OPERATOR)
         result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
-        installer = Installer(desk, settings, None)
+        installer = Installer(desk, install_config(settings), None)
         assert installer.after_intake(OPERATOR, result.request_id) == []
         assert _request(desk, result.request_id).status == "completed"
     finally:
@@ -246,7 +248,7 @@ def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
     desk = open_desk(settings)
     try:
         new_tenant(desk, OPERATOR)
-        installer = Installer(desk, settings, None)
+        installer = Installer(desk, install_config(settings), None)
         store = submit_leaf(desk, OPERATOR, pki, urls=["https://store.test.com"])
         assert [o.ok for o in installer.after_intake(OPERATOR, store.request_id)] == [True]
         shop = desk.run(
@@ -268,7 +270,7 @@ def test_a_failed_proof_of_an_unchanged_deploy_leaves_every_host_as_it_was(
         assert "reconfiguring" in error_log  # each install above reloaded nginx
 
         unreachable = edge_settings(tmp_path, pki, nginx, address="127.0.0.1:1")
-        outcomes = Installer(desk, unreachable, None).install(
+        outcomes = Installer(desk, install_config(unreachable), None).install(
             OPERATOR, urls=["https://store.test.com"]
         )
 
@@ -309,7 +311,9 @@ def test_a_refused_config_says_nginx_s_message_once(
     try:
         new_tenant(desk, OPERATOR)
         result = submit_leaf(desk, OPERATOR, pki, urls=URLS)
-        outcomes = Installer(desk, settings, None).after_intake(OPERATOR, result.request_id)
+        outcomes = Installer(desk, install_config(settings), None).after_intake(
+            OPERATOR, result.request_id
+        )
         message = outcomes[0].message
         assert message.count("TLSv9") == 1, message
         assert "what edge had before stays in place" in message

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import install_config, open_desk
 from certdesk.application.installer import Installer
 from certdesk.desk import Actor, Desk
 from tests.deploy.servers import Nginx, free_port, served_sha256, settled_sha256
@@ -25,7 +25,7 @@ URL = "https://store.test.com"
 def _installer(
     desk: Desk, tmp_path: Path, pki: OpenSSLPKI, nginx: Nginx, **options: object
 ) -> Installer:
-    return Installer(desk, edge_settings(tmp_path, pki, nginx, **options), None)
+    return Installer(desk, install_config(edge_settings(tmp_path, pki, nginx, **options)), None)
 
 
 @pytest.fixture

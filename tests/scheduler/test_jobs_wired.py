@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from certdesk import clock
 from certdesk import desk as d
+from certdesk.application.compose import install_config
 from certdesk.application.installer import Installer
 from certdesk.application.jobs import ACME, INSTALL_RETRY, RETRY_PERIOD, job_registry
 from certdesk.desk import Actor, Desk
@@ -103,7 +104,7 @@ def test_the_engine_retries_a_failed_install_after_its_backoff_until_installed(
     stop(nginx.proc)  # the terminator is down: the install after intake fails
     mailer = OutboxMailer(edge.outbox)
     failed_at = _period_start(clock.now())
-    [first] = Installer(desk, edge, mailer).install(
+    [first] = Installer(desk, install_config(edge), mailer).install(
         OPERATOR, request_id=result.request_id, at=failed_at
     )
     assert (first.ok, first.state) == (False, "install-failed")

@@ -32,7 +32,7 @@ def _head() -> str:
 
 
 def test_fresh_database_gets_every_table_and_column(settings: Settings) -> None:
-    store = Store.open(settings)
+    store = Store.open(settings.database_url)
     try:
         inspector = inspect(store.engine)
         tables = set(inspector.get_table_names())
@@ -76,7 +76,7 @@ def test_opening_twice_is_idempotent(settings: Settings) -> None:
 
 
 def test_foreign_keys_are_enforced(settings: Settings) -> None:
-    store = Store.open(settings)
+    store = Store.open(settings.database_url)
     try:
         with pytest.raises(IntegrityError), store.transaction() as session:
             session.execute(
@@ -98,7 +98,7 @@ def test_foreign_keys_are_enforced(settings: Settings) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
-    store = Store.open(settings)
+    store = Store.open(settings.database_url)
     try:
         for _ in range(2):  # every pooled connection, not only the first
             with store.engine.connect() as conn:
@@ -115,7 +115,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
 def test_0011_marks_installed_what_a_handshake_showed_served(settings: Settings) -> None:
     """Upgrading a database of 0009: the certificate a probe saw served is ``installed``
     (since that probe), any other binding only ``stored``."""
-    engine = make_engine(settings)
+    engine = make_engine(settings.database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     now = datetime(2026, 11, 1, tzinfo=UTC)
@@ -195,7 +195,7 @@ def test_report_deliveries_move_into_the_job_engine_and_back(settings: Settings)
     """The report history of a database made before the job engine is kept: each delivery
     becomes a unit of its report job (and goes back on a downgrade)."""
     engine_revision, before = _job_engine_revision()
-    store = Store.open(settings, migrate=False)
+    store = Store.open(settings.database_url, migrate=False)
     try:
         _migrate(store, before)
         at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from certdesk.application.installer import Installer
+from certdesk.application.installer import InstallConfig, Installer
 from certdesk.application.probing import ProbeConfig
 from certdesk.application.readpool import Limits
 from certdesk.desk.context import Actor, Desk, Policy
@@ -196,7 +196,7 @@ def open_desk(settings: Settings) -> Desk:
     if warning is not None and settings.home not in _WARNED:
         _WARNED.add(settings.home)
         log.warning(warning)
-    store = Store.open(settings)
+    store = Store.open(settings.database_url)
     try:
         vault = open_vault(settings, sealed_key_ids(store))
     except BaseException:
@@ -258,6 +258,16 @@ def probe_config(settings: Settings) -> ProbeConfig:
     )
 
 
+def install_config(settings: Settings) -> InstallConfig:
+    """What installing takes of ``settings``."""
+    return InstallConfig(
+        targets={name: (kind, dict(options)) for name, kind, options in settings.deploy_targets},
+        default=settings.deploy_default,
+        mail_from=settings.mail_from,
+        operator_emails=settings.operator_emails,
+    )
+
+
 def open_installer(settings: Settings, desk: Desk) -> Installer:
     """The installer of ``desk``'s certificates on the configured deploy targets."""
-    return Installer(desk, settings, mailer_for(settings.smtp_url, settings.outbox))
+    return Installer(desk, install_config(settings), mailer_for(settings.smtp_url, settings.outbox))

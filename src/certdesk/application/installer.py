@@ -25,7 +25,7 @@ try it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,7 +51,6 @@ from certdesk.fixes import Action, fix
 from certdesk.notify import Mailer, SendError
 from certdesk.notify.message import install_failing_message, install_message
 from certdesk.pki import iso_utc
-from certdesk.settings import Settings
 
 log = logging.getLogger("certdesk.application.installer")
 
@@ -95,16 +94,29 @@ class Verdict:
     proven: bool  # a handshake proved it (False: the target has no address)
 
 
+@dataclass(frozen=True, slots=True)
+class InstallConfig:
+    """What installing takes of the settings (made by
+    ``application.compose.install_config``): the deploy targets by name (kind, options),
+    the default one, and the sender of the mails and the operators told of failing
+    installs."""
+
+    targets: Mapping[str, tuple[str, Mapping[str, Any]]]
+    default: str | None
+    mail_from: str
+    operator_emails: tuple[str, ...]
+
+
 class Installer:
-    def __init__(self, desk: Desk, settings: Settings, mailer: Mailer | None) -> None:
+    def __init__(self, desk: Desk, config: InstallConfig, mailer: Mailer | None) -> None:
         self.desk = desk
-        self.settings = settings
+        self.config = config
         self.mailer = mailer
 
     @property
     def configured(self) -> bool:
         """Intakes install by themselves when a default deploy target is configured."""
-        return self.settings.deploy_default is not None
+        return self.config.default is not None
 
     def after_intake(self, actor: Actor, request_id: int | None) -> list[InstallOutcome]:
         """With a target configured, install what an intake just stored; else nothing."""
@@ -136,7 +148,7 @@ class Installer:
         if started is not None:
             started(len(work))
         outcomes: list[InstallOutcome] = []
-        for name, items in group_work(work, target or None, self.settings.deploy_default):
+        for name, items in group_work(work, target or None, self.config.default):
             done = self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
             outcomes += done
             if progress is not None:
@@ -145,11 +157,11 @@ class Installer:
         return outcomes
 
     def target(self, name: str) -> Target:
-        found = self.settings.deploy_target(name)
+        found = self.config.targets.get(name)
         if found is None:
             raise InvalidArgument(f"no deploy target called {name!r} is configured")
         kind, options = found
-        return load_target(kind, options)
+        return load_target(kind, dict(options))
 
     def _install_group(
         self,
@@ -175,10 +187,10 @@ class Installer:
             verdict = judge(name, work, target, items, done)
         recorded = record_group(self.desk, actor, name, work, verdict, at=at)
         if verdict.ok and verdict.proven:
-            notify_installed(self.mailer, self.settings.mail_from, recorded.requests, work)
+            notify_installed(self.mailer, self.config.mail_from, recorded.requests, work)
         if recorded.alerts:
             notify_failing(
-                self.mailer, self.settings.mail_from, self.settings.operator_emails, recorded
+                self.mailer, self.config.mail_from, self.config.operator_emails, recorded
             )
         return outcomes_of(name, work, verdict, recorded)
 

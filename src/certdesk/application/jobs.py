@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from certdesk.application.compose import probe_config, report_config
+from certdesk.application.compose import install_config, probe_config, report_config
 from certdesk.application.installer import Installer, due_install_retries, retry_install
 from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
@@ -57,7 +57,7 @@ def job_registry(
         registry.add(sweep)
 
     def retry(desk: Desk, unit: str, now: datetime) -> str:
-        outcome = retry_install(desk, Installer(desk, settings, mail), unit, now)
+        outcome = retry_install(desk, Installer(desk, install_config(settings), mail), unit, now)
         if not outcome.target:  # not due any more (installed meanwhile, replaced, removed)
             return "not-retried"
         return outcome.state or ("installed" if outcome.ok else "install-failed")
@@ -78,7 +78,7 @@ def job_registry(
             return due_acme_work(desk, now)
 
         def acme(desk: Desk, unit: str, now: datetime) -> str:
-            installer = Installer(desk, settings, mail)
+            installer = Installer(desk, install_config(settings), mail)
             return run_acme_unit(desk, unit, now, settings=settings, installer=installer).state
 
         registry.add(Job.every(ACME, RETRY_PERIOD, due=acme_due, run=acme, max_attempts=1))

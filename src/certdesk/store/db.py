@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.fixes import Action, fix
-from certdesk.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -34,8 +33,10 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
-        engine = make_engine(settings)
+    def open(cls, database_url: str, *, migrate: bool = True) -> Store:
+        """The database at ``database_url`` (``sqlite:///PATH`` or
+        ``postgresql+psycopg://…``, as the settings normalise it)."""
+        engine = make_engine(database_url)
         store = cls(engine)
         if migrate:
             store.migrate()
@@ -100,10 +101,10 @@ class Store:
         self.engine.dispose()
 
 
-def make_engine(settings: Settings) -> Engine:
-    url = settings.database_url
+def make_engine(url: str) -> Engine:
+    sqlite = url.startswith("sqlite")
     kwargs: dict[str, Any] = {}
-    if settings.is_sqlite:
+    if sqlite:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             path = Path(url.removeprefix("sqlite:///"))
             try:
@@ -119,7 +120,7 @@ def make_engine(settings: Settings) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
-    if settings.is_sqlite:
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
