@@ -43,7 +43,7 @@ from tests.acme.pebble import run_pebble
 from tests.deploy.servers import free_port
 
 from certdesk import desk as d
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import managed_config, open_desk
 from certdesk.application.managed import run_acme_unit
 from certdesk.desk import Actor
 
@@ -69,13 +69,17 @@ def bench_certdesk(folder: Path, count: int, workers: int) -> tuple[float, float
                 desk.run(OPERATOR, d.add_domain, url=url, tenant=TENANT, managed="acme")
             with serving(desk, settings, port):
                 # The account is registered by the first order; not part of the figure.
-                run_acme_unit(desk, urls[0], desk.now(), settings=settings)
+                run_acme_unit(desk, urls[0], desk.now(), config=managed_config(settings))
                 rest = urls[1:]
                 cpu, start = _cpu(), time.perf_counter()
                 with ThreadPoolExecutor(workers) as pool:
                     states = list(
                         pool.map(
-                            lambda u: run_acme_unit(desk, u, desk.now(), settings=settings).state,
+                            lambda u: (
+                                run_acme_unit(
+                                    desk, u, desk.now(), config=managed_config(settings)
+                                ).state
+                            ),
                             rest,
                         )
                     )

@@ -10,6 +10,7 @@ from cryptography import x509
 from sqlalchemy import func, select
 
 from certdesk import desk as d
+from certdesk.application.compose import managed_config
 from certdesk.application.managed import due_acme_work, run_acme_unit
 from certdesk.store.models import PrivateKeyRecord
 from tests.acme.conftest import OPERATOR, Bed, leaf_of
@@ -31,7 +32,7 @@ def test_a_managed_domain_is_issued_by_pebble_and_taken_in(bed: Bed) -> None:
     assert due_acme_work(bed.desk, now) == [URL]
     assert _status(bed).state == "waiting-for-dns"
 
-    outcome = run_acme_unit(bed.desk, URL, now, settings=bed.settings)
+    outcome = run_acme_unit(bed.desk, URL, now, config=managed_config(bed.settings))
 
     assert outcome.state == "issued", outcome.message
     view = _status(bed)
@@ -56,15 +57,19 @@ def test_a_managed_domain_is_issued_by_pebble_and_taken_in(bed: Bed) -> None:
 
 def test_a_second_run_renews_with_a_new_key_and_replaces_the_old(bed: Bed) -> None:
     _add(bed)
-    first = run_acme_unit(bed.desk, URL, bed.desk.now(), settings=bed.settings)
+    first = run_acme_unit(bed.desk, URL, bed.desk.now(), config=managed_config(bed.settings))
     assert first.state == "issued", first.message
     renew_at = _status(bed).renew_at
     assert renew_at is not None
     # Not due before two thirds of the lifetime: nothing happens.
-    early = run_acme_unit(bed.desk, URL, renew_at - timedelta(days=1), settings=bed.settings)
+    early = run_acme_unit(
+        bed.desk, URL, renew_at - timedelta(days=1), config=managed_config(bed.settings)
+    )
     assert early.state == "skipped"
 
-    second = run_acme_unit(bed.desk, URL, renew_at + timedelta(minutes=1), settings=bed.settings)
+    second = run_acme_unit(
+        bed.desk, URL, renew_at + timedelta(minutes=1), config=managed_config(bed.settings)
+    )
 
     assert second.state == "issued", second.message
     assert first.sha256 is not None

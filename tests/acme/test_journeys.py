@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from certdesk import desk as d
-from certdesk.application.compose import install_config
+from certdesk.application.compose import install_config, managed_config
 from certdesk.application.installer import Installer
 from certdesk.application.managed import run_acme_unit
 from certdesk.notify import OutboxMailer
@@ -84,7 +84,7 @@ def test_an_issued_certificate_is_installed_on_nginx_and_served(
         )
 
         outcome = run_acme_unit(
-            bed.desk, url, bed.desk.now(), settings=bed.settings, installer=installer
+            bed.desk, url, bed.desk.now(), config=managed_config(bed.settings), installer=installer
         )
 
         assert outcome.state == "issued", outcome.message

@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 from certdesk import desk as d
-from certdesk.application.compose import open_desk
+from certdesk.application.compose import managed_config, open_desk
 from certdesk.application.managed import AcmeOutcome, run_acme_unit
 from tests.acme.conftest import OPERATOR, Bed
 
@@ -16,7 +16,7 @@ URL = "https://race.acme.test"
 
 def test_two_replicas_racing_for_one_renewal_order_once(bed: Bed) -> None:
     bed.add_managed(URL)
-    first = run_acme_unit(bed.desk, URL, bed.desk.now(), settings=bed.settings)
+    first = run_acme_unit(bed.desk, URL, bed.desk.now(), config=managed_config(bed.settings))
     assert first.state == "issued", first.message
     renew_at = bed.desk.run(OPERATOR, d.managed_status, url=URL).renew_at
     assert renew_at is not None
@@ -28,7 +28,7 @@ def test_two_replicas_racing_for_one_renewal_order_once(bed: Bed) -> None:
 
     def replica(which: d.Desk) -> None:
         start.wait()
-        outcomes.append(run_acme_unit(which, URL, at, settings=bed.settings))
+        outcomes.append(run_acme_unit(which, URL, at, config=managed_config(bed.settings)))
 
     try:
         threads = [threading.Thread(target=replica, args=(x,)) for x in (bed.desk, other)]

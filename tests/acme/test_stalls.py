@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from certdesk import desk as d
+from certdesk.application.compose import managed_config
 from certdesk.application.managed import due_acme_work, run_acme_unit
 from certdesk.desk.managed import DNS_BACKOFF, FAILURE_BACKOFF
 from tests.acme.conftest import OPERATOR, Bed, acme_bed, serving
@@ -42,7 +43,7 @@ def test_a_name_pointing_elsewhere_waits_with_what_to_set_then_issues(edge_bed: 
     _add(bed)
     now = bed.desk.now()
 
-    outcome = run_acme_unit(bed.desk, URL, now, settings=bed.settings)
+    outcome = run_acme_unit(bed.desk, URL, now, config=managed_config(bed.settings))
 
     assert outcome.state == "waiting-for-dns"
     view = _status(bed)
@@ -57,12 +58,17 @@ def test_a_name_pointing_elsewhere_waits_with_what_to_set_then_issues(edge_bed: 
     assert due_acme_work(bed.desk, now + DNS_BACKOFF[0]) == [URL]
     # Still elsewhere: the wait doubles.
     later = now + DNS_BACKOFF[0]
-    assert run_acme_unit(bed.desk, URL, later, settings=bed.settings).state == "waiting-for-dns"
+    assert (
+        run_acme_unit(bed.desk, URL, later, config=managed_config(bed.settings)).state
+        == "waiting-for-dns"
+    )
     assert _status(bed).next_try_at == later + 2 * DNS_BACKOFF[0]
 
     # The reseller sets the CNAME: the next try orders and issues.
     bed.pebble.dns("set-cname", host="store.acme.test.", target="edge.platform.test.")
-    done = run_acme_unit(bed.desk, URL, later + 2 * DNS_BACKOFF[0], settings=bed.settings)
+    done = run_acme_unit(
+        bed.desk, URL, later + 2 * DNS_BACKOFF[0], config=managed_config(bed.settings)
+    )
     assert done.state == "issued", done.message
     assert _status(bed).state == "issued"
 
@@ -71,7 +77,7 @@ def test_an_address_elsewhere_is_named_with_the_address_to_set(edge_bed: Bed) ->
     bed = edge_bed
     bed.pebble.dns("add-a", host="store.acme.test.", addresses=["198.51.100.7"])
     _add(bed)
-    run_acme_unit(bed.desk, URL, bed.desk.now(), settings=bed.settings)
+    run_acme_unit(bed.desk, URL, bed.desk.now(), config=managed_config(bed.settings))
     assert _status(bed).message == (
         "store.acme.test has A 198.51.100.7; set CNAME edge.platform.test"
     )
@@ -91,7 +97,7 @@ def test_an_unreachable_challenge_fails_with_the_cas_problem_and_is_retried_late
     _add(bed)
     now = bed.desk.now()
 
-    outcome = run_acme_unit(bed.desk, URL, now, settings=bed.settings)
+    outcome = run_acme_unit(bed.desk, URL, now, config=managed_config(bed.settings))
 
     assert outcome.state == "failed"
     view = _status(bed)
@@ -105,12 +111,16 @@ def test_an_unreachable_challenge_fails_with_the_cas_problem_and_is_retried_late
     assert view.next_try_at == now + FAILURE_BACKOFF[0]
     # No hot loop: not due again before the next try, and a forced-less run does nothing.
     assert due_acme_work(bed.desk, now + timedelta(minutes=1)) == []
-    again = run_acme_unit(bed.desk, URL, now + timedelta(minutes=1), settings=bed.settings)
+    again = run_acme_unit(
+        bed.desk, URL, now + timedelta(minutes=1), config=managed_config(bed.settings)
+    )
     assert again.state == "skipped"
 
     # certdesk serve answers again: the next try issues, reusing the CSR already made.
     with serving(bed.desk, bed.settings, bed.http_port):
-        done = run_acme_unit(bed.desk, URL, now + FAILURE_BACKOFF[0], settings=bed.settings)
+        done = run_acme_unit(
+            bed.desk, URL, now + FAILURE_BACKOFF[0], config=managed_config(bed.settings)
+        )
     assert done.state == "issued", done.message
     orders = bed.desk.run(OPERATOR, d.list_orders)
     assert [o.status for o in orders] == ["fulfilled"]
@@ -121,7 +131,7 @@ def test_the_ca_down_is_a_failure_with_a_later_try(tmp_path: Path, database_url:
     with acme_bed(tmp_path, database_url, acme_directory=down) as bed:
         _add(bed)
         now = bed.desk.now()
-        outcome = run_acme_unit(bed.desk, URL, now, settings=bed.settings)
+        outcome = run_acme_unit(bed.desk, URL, now, config=managed_config(bed.settings))
         assert outcome.state == "failed"
         view = _status(bed)
         assert view.problem is not None
@@ -130,6 +140,6 @@ def test_the_ca_down_is_a_failure_with_a_later_try(tmp_path: Path, database_url:
         assert view.next_try_at == now + FAILURE_BACKOFF[0]
         # A second failure waits twice as long.
         later = now + FAILURE_BACKOFF[0]
-        run_acme_unit(bed.desk, URL, later, settings=bed.settings)
+        run_acme_unit(bed.desk, URL, later, config=managed_config(bed.settings))
         assert _status(bed).next_try_at == later + 2 * FAILURE_BACKOFF[0]
         assert _status(bed).attempts == 2

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from certdesk.acme import AcmeConfig
 from certdesk.application.installer import InstallConfig, Installer
+from certdesk.application.managed import ManagedConfig
 from certdesk.application.probing import ProbeConfig
 from certdesk.application.readpool import Limits
 from certdesk.desk.context import Actor, Desk, Policy
@@ -245,6 +247,35 @@ def reader_limits(settings: Settings) -> Limits:
         timeout=settings.intake_timeout,
         per_tenant=settings.intake_per_tenant,
         queue_seconds=settings.intake_queue_seconds,
+    )
+
+
+def managed_config(settings: Settings) -> ManagedConfig:
+    """What issuing takes of ``settings``; refused with the setting to give if one that
+    ordering needs is absent."""
+    if not settings.acme_directory:
+        raise InvalidArgument(
+            "no ACME directory is configured: platform-managed certificates cannot be issued",
+            hint="set CERTDESK_ACME_DIRECTORY (and CERTDESK_ACME_EMAIL) for the platform",
+        )
+    if not settings.platform_targets:
+        raise InvalidArgument(
+            "the platform's addresses are not configured: certdesk cannot tell whether a "
+            "managed domain points at the platform",
+            hint="set CERTDESK_PLATFORM_TARGETS to the platform's CNAME targets and "
+            "addresses, e.g. edge.platform.example,203.0.113.10",
+        )
+    return ManagedConfig(
+        acme=AcmeConfig(
+            directory=settings.acme_directory,
+            email=settings.acme_email,
+            ca_bundle=settings.acme_ca_bundle,
+            eab_kid=settings.acme_eab_kid,
+            eab_hmac_key=settings.acme_eab_hmac_key,
+        ),
+        platform_targets=settings.platform_targets,
+        dns_servers=settings.dns_servers,
+        key_type=settings.acme_key_type,
     )
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from certdesk.application.compose import install_config, probe_config, report_config
+from certdesk.application.compose import (
+    install_config,
+    managed_config,
+    probe_config,
+    report_config,
+)
 from certdesk.application.installer import Installer, due_install_retries, retry_install
-from certdesk.application.managed import acme_config, due_acme_work, run_acme_unit
+from certdesk.application.managed import due_acme_work, run_acme_unit
 from certdesk.application.sweeps import SweepFirst, sweep_job
 from certdesk.desk.context import Desk
 from certdesk.errors import CertdeskError
@@ -72,14 +77,16 @@ def job_registry(
             # tick (the log, ``scheduler tick``), and nothing is claimed, rather than one
             # unit given up per managed domain and minute.
             try:
-                acme_config(settings)
+                managed_config(settings)
             except CertdeskError as exc:  # the reason with the setting to give, for operators
                 raise UnitFailed("; ".join(filter(None, (exc.message, exc.hint)))) from exc
             return due_acme_work(desk, now)
 
         def acme(desk: Desk, unit: str, now: datetime) -> str:
             installer = Installer(desk, install_config(settings), mail)
-            return run_acme_unit(desk, unit, now, settings=settings, installer=installer).state
+            return run_acme_unit(
+                desk, unit, now, config=managed_config(settings), installer=installer
+            ).state
 
         registry.add(Job.every(ACME, RETRY_PERIOD, due=acme_due, run=acme, max_attempts=1))
     return registry

@@ -38,8 +38,7 @@ from certdesk.desk.managed import (
     take_unit,
 )
 from certdesk.desk.orders import complete_order
-from certdesk.errors import CertdeskError, InvalidArgument
-from certdesk.settings import Settings
+from certdesk.errors import CertdeskError
 
 log = logging.getLogger("certdesk.application.managed")
 
@@ -54,27 +53,17 @@ class AcmeOutcome:
     sha256: str | None = None
 
 
-def acme_config(settings: Settings) -> AcmeConfig:
-    """What ordering needs from the settings; refused with the setting to give if absent."""
-    if not settings.acme_directory:
-        raise InvalidArgument(
-            "no ACME directory is configured: platform-managed certificates cannot be issued",
-            hint="set CERTDESK_ACME_DIRECTORY (and CERTDESK_ACME_EMAIL) for the platform",
-        )
-    if not settings.platform_targets:
-        raise InvalidArgument(
-            "the platform's addresses are not configured: certdesk cannot tell whether a "
-            "managed domain points at the platform",
-            hint="set CERTDESK_PLATFORM_TARGETS to the platform's CNAME targets and "
-            "addresses, e.g. edge.platform.example,203.0.113.10",
-        )
-    return AcmeConfig(
-        directory=settings.acme_directory,
-        email=settings.acme_email,
-        ca_bundle=settings.acme_ca_bundle,
-        eab_kid=settings.acme_eab_kid,
-        eab_hmac_key=settings.acme_eab_hmac_key,
-    )
+@dataclass(frozen=True, slots=True)
+class ManagedConfig:
+    """What issuing takes of the settings (made by ``application.compose.managed_config``,
+    which refuses, naming the setting, when one that ordering needs is missing): the CA
+    and the account's contact, the platform's addresses a domain must point at, the
+    resolvers that check it, and the kind of key ordered."""
+
+    acme: AcmeConfig
+    platform_targets: tuple[str, ...]
+    dns_servers: tuple[str, ...]
+    key_type: str
 
 
 def due_acme_work(desk: Desk, now: datetime) -> list[str]:
@@ -89,7 +78,7 @@ def run_acme_unit(
     unit: str,
     now: datetime,
     *,
-    settings: Settings,
+    config: ManagedConfig,
     installer: Installer | None = None,
     resolver: dns.resolver.Resolver | None = None,
     force: bool = False,
@@ -97,13 +86,12 @@ def run_acme_unit(
     """Take ``unit`` (a managed domain's URL) one step further, if it is due (or ``force``)
     and no order runs for it elsewhere. Failures are recorded on the domain (with the
     CA's problem document and the next try), not raised."""
-    config = acme_config(settings)
     with desk.context(ACME_ACTOR, at=now) as ctx:
         taken = take_unit(ctx, url=unit, force=force)
     if taken is None:
         return AcmeOutcome(unit, "skipped", "not due, or an order runs for it elsewhere")
     try:
-        return _run(desk, taken, now, config, settings, installer, resolver)
+        return _run(desk, taken, now, config, installer, resolver)
     except AcmeFailed as exc:
         message = f"the certificate authority refused: {exc.problem.describe()}"
         problem = exc.problem.to_json()
@@ -132,23 +120,22 @@ def _run(
     desk: Desk,
     unit: Unit,
     now: datetime,
-    config: AcmeConfig,
-    settings: Settings,
+    config: ManagedConfig,
     installer: Installer | None,
     resolver: dns.resolver.Resolver | None,
 ) -> AcmeOutcome:
     pointing = check_pointing(
         unit.hostname,
-        settings.platform_targets,
-        resolver or resolver_for(settings.dns_servers),
+        config.platform_targets,
+        resolver or resolver_for(config.dns_servers),
     )
     if not pointing.ok:
         with desk.context(ACME_ACTOR, at=now) as ctx:
             record_waiting(ctx, domain_id=unit.domain_id, message=pointing.message)
         return AcmeOutcome(unit.url, "waiting-for-dns", pointing.message)
-    client = _client(desk, unit, config)
+    client = _client(desk, unit, config.acme)
     with desk.context(ACME_ACTOR, at=now) as ctx:
-        csr_pem = start_order(ctx, unit=unit, key_kind=settings.acme_key_type)
+        csr_pem = start_order(ctx, unit=unit, key_kind=config.key_type)
 
     def publish(token: str, key_authorization: str) -> None:
         with desk.context(ACME_ACTOR, at=now) as ctx:
@@ -186,20 +173,20 @@ def _client(desk: Desk, unit: Unit, config: AcmeConfig) -> AcmeClient:
     return client
 
 
-def revoke_managed(desk: Desk, url: str, *, settings: Settings, reason: int = 0) -> str:
+def revoke_managed(desk: Desk, url: str, *, config: ManagedConfig, reason: int = 0) -> str:
     """Revoke the certificate the CA issued for managed ``url`` (an operator's act); the
     domain is then due at once for a new one. The SHA-256 of the revoked certificate."""
-    config = acme_config(settings)
+    acme = config.acme
     with desk.context(ACME_ACTOR, readonly=True) as ctx:
         target = managed_for_revoke(ctx, url=url)
-        account = account_for(ctx, tenant_id=target.tenant_id, directory=config.directory)
+        account = account_for(ctx, tenant_id=target.tenant_id, directory=acme.directory)
     if account.url is None:
         raise NotFound(
-            f"no ACME account of {target.tenant} at {config.directory} issued {target.url}'s "
+            f"no ACME account of {target.tenant} at {acme.directory} issued {target.url}'s "
             "certificate",
             hint="only certificates certdesk ordered from the configured CA can be revoked",
         )
-    AcmeClient(config, account.key, account.url).revoke(
+    AcmeClient(acme, account.key, account.url).revoke(
         x509.load_pem_x509_certificate(target.leaf_pem.encode("ascii")), reason
     )
     with desk.context(ACME_ACTOR) as ctx:

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from certdesk import desk
+from certdesk.application.compose import managed_config
 from certdesk.application.managed import AcmeOutcome, revoke_managed, run_acme_unit
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
@@ -44,13 +45,12 @@ def _view_json(v: desk.ManagedView) -> dict[str, object]:
 
 def _step(url: str, as_json: bool) -> None:
     with refusals(as_json):
-        settings = state.settings()
         shown = state.desk().run(state.actor(), desk.managed_status, url=url)
         outcome: AcmeOutcome = run_acme_unit(
             state.desk(),
             shown.url,
             state.desk().now(),
-            settings=settings,
+            config=managed_config(state.settings()),
             installer=state.installer(),
             force=True,
         )
@@ -87,7 +87,9 @@ def acme_revoke(
 ) -> None:
     """Revoke the certificate the CA issued for a managed domain; a new one is ordered."""
     with refusals(as_json):
-        sha256 = revoke_managed(state.desk(), url, settings=state.settings(), reason=reason)
+        sha256 = revoke_managed(
+            state.desk(), url, config=managed_config(state.settings()), reason=reason
+        )
     if as_json:
         print_json({"url": url, "revoked": sha256})
     else:
