@@ -54,6 +54,8 @@ def check(app: FastAPI, desk: Desk, settings: Settings, caplog: pytest.LogCaptur
     )
     assert app.state.installer.configured
     assert desk.policy.installs
+    # The requests' desk (the app's own, with its file readers) has the new policy too.
+    assert app.state.desk.policy.installs
 
     caplog.set_level(logging.ERROR, logger="certdesk.application.server")
     config.write_text("[deploy.targets.broken]\nfolder = 1\n")

@@ -200,7 +200,9 @@ def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bo
             def apply(new: Settings) -> None:
                 _app.state.settings = new
                 _app.state.installer = open_installer(new, desk)
-                desk.policy = policy_for(new)
+                # Both the engine's desk and the app's own (the requests': a copy with its
+                # file readers) take the new trust roots and limits.
+                desk.policy = _app.state.desk.policy = policy_for(new)
                 if threads:
                     threads[0].jobs, threads[1].jobs = _jobs(new)
                 for thread in threads:
