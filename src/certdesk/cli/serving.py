@@ -72,6 +72,8 @@ def serve(
 
     with refusals(False):
         settings = state.settings()
+        proxies = [*settings.trusted_proxies, *(trusted_proxy or [])]
+        proxy_networks(proxies)  # a mistyped address is refused before anything is done
         desk = state.desk()
         password = first_start(desk, os.environ.get("CERTDESK_ADMIN_PASSWORD") or None)
     if password:
@@ -89,9 +91,6 @@ def serve(
         # certdesk reads forwarded headers itself, from the configured proxies only.
         "proxy_headers": False,
     }
-    proxies = [*settings.trusted_proxies, *(trusted_proxy or [])]
-    with refusals(False):
-        proxy_networks(proxies)  # a mistyped address is refused before the server starts
     # The app (certdesk.asgi, which the command line does not import) is built from the
     # environment by uvicorn's factory, in each worker process when there are several.
     os.environ["CERTDESK_HOME"] = str(settings.home)
