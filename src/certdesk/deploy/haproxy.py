@@ -118,10 +118,30 @@ class HAProxyTarget(FolderTarget):
         data = to_pem(item.chain) + key_to_pem(item.key)
         return [Write(self.cert_path(item.hostname), data, PRIVATE_FILE)]
 
-    def _shared_writes(self, manifest: Manifest) -> list[Write]:
+    def crt_list_line(self, hostname: str) -> str:
+        """The crt-list line of one host: its PEM, ``ssl_options``, its name as SNI filter."""
         options = f" {self.ssl_options}" if self.ssl_options else ""
-        lines = [f"{self.cert_path(host)}{options} {host}\n" for host in sorted(manifest)]
+        return f"{self.cert_path(hostname)}{options} {hostname}"
+
+    def _shared_writes(self, manifest: Manifest) -> list[Write]:
+        lines = [self.crt_list_line(host) + "\n" for host in sorted(manifest)]
         return [Write(self.crt_list, "".join(lines).encode(), PUBLIC_FILE)]
+
+    def _reconfigured(self, item: DeployItem) -> bool:
+        """The host's line in the crt-list on disk is not the one rendered now (a changed
+        ``ssl_options`` or ``crt_list``, or a line edited by hand)."""
+        try:
+            lines = self.crt_list.read_text().splitlines()
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            raise DeployError(
+                f"the haproxy target cannot read its crt-list {self.crt_list}",
+                target=self.name,
+                reason=str(exc),
+                hint="give certdesk read access to it",
+            ) from exc
+        return self.crt_list_line(item.hostname) not in lines
 
     # --- the runtime API ------------------------------------------------------------
 
