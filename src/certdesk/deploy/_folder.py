@@ -248,9 +248,10 @@ class FolderTarget(ABC):
         after = dict(sorted(after.items()))
         writes += self._shared_writes(after)
         writes += self._target_writes()
-        body = {"format": 1, "target": self.name, "hosts": after}
-        text = json.dumps(body, indent=2, sort_keys=True) + "\n"
-        writes.append(Write(self.manifest_path, text.encode(), PUBLIC_FILE))
+        if after or self.manifest_path.exists():  # no manifest for a target that has no host
+            body = {"format": 1, "target": self.name, "hosts": after}
+            text = json.dumps(body, indent=2, sort_keys=True) + "\n"
+            writes.append(Write(self.manifest_path, text.encode(), PUBLIC_FILE))
         token = new_token()
         pending = DeployResult(plan=plan, undo=token)
         try:
