@@ -19,19 +19,23 @@ import pytest
 
 from certdesk import desk as d
 from certdesk.application.compose import open_desk
-from certdesk.application.managed import ACME_ACTOR
+from certdesk.application.installer import Installer
+from certdesk.application.managed import ACME_ACTOR, run_acme_unit
 from certdesk.deploy import HAProxyTarget, NginxTarget, load_target
 from certdesk.deploy.base import Target
 from certdesk.desk import Desk
 from certdesk.desk.managed import publish_challenge, take_unit
 from certdesk.errors import InvalidArgument
+from certdesk.notify import OutboxMailer
 from certdesk.settings import Settings
-from tests.acme.conftest import OPERATOR, TENANT, serving
+from tests.acme.conftest import OPERATOR, TENANT, bed_settings, serving
+from tests.acme.pebble import run_pebble
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import (
     free_port,
     run_haproxy,
     run_nginx,
+    settled_sha256,
 )
 from tests.flows import new_tenant
 from tests.openssl_pki import OpenSSLPKI
@@ -187,3 +191,47 @@ def test_options_go_together(tmp_path: Path) -> None:
     )  # fmt: skip
     assert isinstance(haproxy, HAProxyTarget)
     assert haproxy.http_config == tmp_path / "certdesk-http.cfg"
+
+
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+def test_pebble_validates_through_the_targets_port_80_and_the_certificate_is_served(
+    kind: str, tmp_path: Path, pki: OpenSSLPKI
+) -> None:
+    with (
+        edge(kind, tmp_path, pki) as site,
+        run_pebble(tmp_path / "pebble", site.http_port) as pebble,
+    ):
+        targets = (("edge", kind, tuple(sorted(site.options.items()))),)
+        settings = bed_settings(
+            tmp_path,
+            pebble,
+            f"sqlite:///{tmp_path}/certdesk.db",
+            deploy_targets=targets,
+            deploy_default="edge",
+        )
+        assert not _answers(site.http_port)  # nothing routes port 80 yet
+        with _desk(settings) as desk, serving(desk, settings, site.app_port):
+            new_tenant(desk, OPERATOR, TENANT)
+            desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+            installer = Installer(desk, settings, OutboxMailer(settings.outbox))
+
+            # serve's acme.issue job does the same: routing applied, ordered, installed.
+            outcome = run_acme_unit(desk, URL, desk.now(), settings=settings, installer=installer)
+
+            assert outcome.state == "issued", outcome.message
+            assert outcome.sha256 is not None
+            assert "proven by a handshake" in outcome.message
+            address = site.target().address
+            assert address is not None
+            assert settled_sha256(address, HOST, outcome.sha256) == outcome.sha256
+            # Pebble validates on the terminator's port 80 only (certdesk listens on another
+            # port), where nothing answered before the order: the routing was applied first.
+            assert _answers(site.http_port)
+
+
+def _answers(port: int) -> bool:
+    try:
+        body(port, "/.well-known/acme-challenge/x")
+    except OSError:
+        return False
+    return True

@@ -31,7 +31,14 @@ from datetime import datetime
 from typing import Any
 
 from certdesk import clock
-from certdesk.deploy import DeployItem, Installation, Target, install, load_target
+from certdesk.deploy import (
+    DeployError,
+    DeployItem,
+    Installation,
+    Target,
+    install,
+    load_target,
+)
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.installs import (
     BindingState,
@@ -81,6 +88,29 @@ class InstallOutcome:
             return self.message
         when = f"; next try at {iso_utc(self.next_try_at)}" if self.next_try_at else ""
         return f"stored; not installed: {self.message}{when}"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetApplied:
+    """What :meth:`Installer.apply_targets` did on one target: ``written`` (the files that
+    differed), ``reloaded``, or ``error`` (nothing changed: the target put it back)."""
+
+    target: str
+    written: tuple[str, ...] = ()
+    reloaded: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        if self.error is not None:
+            return f"not applied: {self.error}"
+        if not self.written:
+            return "configuration unchanged"
+        return "configuration applied" + (" and reloaded" if self.reloaded else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +173,42 @@ class Installer:
                 for outcome in done:
                     progress(outcome)
         return outcomes
+
+    def apply_targets(self, names: Sequence[str] | None = None) -> list[TargetApplied]:
+        """Write and make live each target's own configuration, with no certificate (a
+        deploy of no host): nginx's and HAProxy's port-80 routing of ACME challenges
+        (``http_listen``, ``acme_http``) is there before the first certificate of a
+        name. ``names``: those targets; None: every configured one. Nothing is written
+        where nothing differs."""
+        if names is None:
+            names = [name for name, _kind, _options in self.settings.deploy_targets]
+        done = []
+        for name in names:
+            target = self.target(name)
+            try:
+                result = target.deploy([])
+            except DeployError as exc:
+                done.append(TargetApplied(name, error=exc.describe()))
+                continue
+            done.append(TargetApplied(name, result.written, result.reloaded))
+            try:
+                target.keep(result)  # nothing to prove: no certificate was installed
+            except DeployError as exc:
+                log.warning("%s", exc.describe())
+        return done
+
+    def prepare_challenges(self) -> None:
+        """Before an ACME order: every target's port-80 routing is in place (applied when
+        it differs). A target that fails is logged, not raised: the certificate
+        authority's validation then says what it met."""
+        try:
+            applied = self.apply_targets()
+        except CertdeskError as exc:  # a target's options are wrong: installs say so too
+            log.warning("deploy targets: %s", exc.message)
+            return
+        for one in applied:
+            if not one.ok:
+                log.warning("deploy target %s: %s", one.target, one.message)
 
     def target(self, name: str) -> Target:
         found = self.settings.deploy_target(name)

@@ -156,6 +156,8 @@ def _run(
                 ctx, domain_id=unit.domain_id, token=token, key_authorization=key_authorization
             )
 
+    if installer is not None:
+        installer.prepare_challenges()  # the targets' port-80 routing to certdesk
     chain = client.order(csr_pem.encode("ascii"), publish)
     # The same path as a signed certificate sent back for a CSR certdesk made.
     result = desk.run(ACME_ACTOR, complete_order, data=chain.encode("ascii"))
