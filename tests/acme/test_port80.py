@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from certdesk.desk import Desk
 from certdesk.desk.managed import publish_challenge, take_unit
 from certdesk.errors import InvalidArgument
 from certdesk.notify import OutboxMailer
-from certdesk.settings import Settings
+from certdesk.settings import CONFIG_FILE, Settings
 from tests.acme.conftest import OPERATOR, TENANT, bed_settings, serving
 from tests.acme.pebble import run_pebble
 from tests.database import LAB_SUFFIXES
@@ -144,6 +147,7 @@ def test_port_80_passes_challenges_to_certdesk_and_redirects_the_rest(
         result = target.deploy([])
         assert result.reloaded
         assert result.plan.hosts == ()
+        assert _answers(site.http_port, within=10)
         with serving(desk, settings, site.app_port):
             assert body(site.http_port, f"/.well-known/acme-challenge/{TOKEN}") == (
                 200,
@@ -229,9 +233,59 @@ def test_pebble_validates_through_the_targets_port_80_and_the_certificate_is_ser
             assert _answers(site.http_port)
 
 
-def _answers(port: int) -> bool:
-    try:
-        body(port, "/.well-known/acme-challenge/x")
-    except OSError:
-        return False
-    return True
+def _answers(port: int, within: float = 0) -> bool:
+    """Whether something answers HTTP on 127.0.0.1:``port`` (now, or within ``within`` s:
+    nginx's new workers of a reload start listening on their own time)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            body(port, "/.well-known/acme-challenge/x")
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        else:
+            return True
+
+
+def test_deploy_configure_applies_the_routing_from_the_command_line(
+    tmp_path: Path, pki: OpenSSLPKI
+) -> None:
+    with edge("nginx", tmp_path, pki) as site:
+        home = tmp_path / "home"
+        home.mkdir()
+        lines = ['[deploy]\ndefault = "edge"\n\n[deploy.targets.edge]\nkind = "nginx"']
+        lines += [f"{key} = {json.dumps(value)}" for key, value in site.options.items()]
+        (home / CONFIG_FILE).write_text("\n".join(lines) + "\n")
+        env = {
+            **os.environ,
+            "CERTDESK_HOME": str(home),
+            "CERTDESK_DATABASE_URL": f"sqlite:///{tmp_path}/certdesk.db",
+        }
+
+        def certdesk(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "certdesk", "deploy", *args],
+                capture_output=True, text=True, env=env, timeout=60, check=False,
+            )  # fmt: skip
+
+        refused = certdesk("--configure", "--all")
+        assert refused.returncode == 2
+        assert "--configure applies the targets' own configuration" in refused.stderr
+        assert not _answers(site.http_port)
+
+        done = certdesk("--configure", "--json")
+        assert done.returncode == 0, done.stderr
+        [edge_target] = json.loads(done.stdout)["configured"]
+        assert (edge_target["target"], edge_target["ok"], edge_target["reloaded"]) == (
+            "edge",
+            True,
+            True,
+        )
+        assert _answers(site.http_port, within=10)
+        status, _, location = body(site.http_port, "/")
+        assert (status, location) == (301, f"https://{HOST}/")
+
+        again = certdesk("--configure", "--target", "edge")
+        assert again.returncode == 0, again.stderr
+        assert "edge: configuration unchanged" in again.stdout
