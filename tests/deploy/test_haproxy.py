@@ -11,7 +11,7 @@ import pytest
 
 from certdesk.deploy import Action, DeployError, HAProxyTarget, load_target, prove
 from tests.deploy.conftest import STORE, Certs
-from tests.deploy.servers import ClientLoop, HAProxy, served_sha256
+from tests.deploy.servers import ClientLoop, HAProxy, free_port, served_sha256
 
 
 def _target(server: HAProxy, **extra: object) -> HAProxyTarget:
@@ -167,3 +167,21 @@ def test_a_changed_ssl_option_is_applied_and_force_reinstalls(
     assert [h.action for h in forced.plan.hosts] == [Action.REINSTALL]
     assert forced.hot_updated == (STORE,)
     assert _alpn(haproxy_server.address, STORE) == "h2"
+
+
+def test_port_80_routing_haproxy_was_not_started_with_is_refused(
+    haproxy_server: HAProxy, certs: Certs
+) -> None:
+    target = _target(haproxy_server)
+    target.deploy([certs.store.item(f"https://{STORE}/")])
+    routing = _target(
+        haproxy_server, http_listen=[f"127.0.0.1:{free_port()}"], acme_http="127.0.0.1:8080"
+    )
+    with pytest.raises(DeployError) as caught:
+        routing.deploy([])
+    error = caught.value
+    assert error.rolled_back
+    assert "did not load the port-80 routing" in error.message
+    assert f"-f {routing.http_config}" in (error.hint or "")
+    assert not routing.http_config.exists()  # put back as it was: absent
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256

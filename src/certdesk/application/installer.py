@@ -198,11 +198,19 @@ class Installer:
         return done
 
     def prepare_challenges(self) -> None:
-        """Before an ACME order: every target's port-80 routing is in place (applied when
-        it differs). A target that fails is logged, not raised: the certificate
-        authority's validation then says what it met."""
+        """Before an ACME order: the port-80 routing of every target that routes ACME
+        challenges (option ``acme_http``) is in place (applied when it differs). A target
+        that fails is logged, not raised: the certificate authority's validation then
+        says what it met."""
+        routing = [
+            name
+            for name, _kind, options in self.settings.deploy_targets
+            if any(key == "acme_http" for key, _value in options)
+        ]
+        if not routing:
+            return
         try:
-            applied = self.apply_targets()
+            applied = self.apply_targets(routing)
         except CertdeskError as exc:  # a target's options are wrong: installs say so too
             log.warning("deploy targets: %s", exc.message)
             return
