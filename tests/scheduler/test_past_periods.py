@@ -1,0 +1,200 @@
+"""A period left unfinished when the job's next period came: a unit claimed by a process
+that died, or failed and waiting for its retry. The engine finishes it late while its job
+keeps it (a report while the dates it lists are still ahead), else closes what is left
+as ``overtaken``, recorded, not run, and shown as such by ``scheduler status`` and
+``/metrics``. On SQLite and PostgreSQL, with a real SMTP server for the reports."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from certdesk.api.metrics import prometheus_text
+from certdesk.desk import Desk
+from certdesk.desk.metrics import metrics_snapshot
+from certdesk.notify import SmtpMailer
+from certdesk.notify.mailers import Accepted
+from certdesk.scheduler import ReportConfig, engine, report_jobs
+from certdesk.scheduler.reports import as_deliveries
+from certdesk.settings import Settings
+from certdesk.store.jobs import JobUnit
+from certdesk.store.models import AuditEvent
+from tests.notify.smtpd import SmtpServer
+from tests.reports.world import OPERATOR, local
+from tests.scheduler.conftest import OPERATORS, Small, by_report, config_for, once_each, read_mail
+from tests.scheduler.test_engine import Crash, Targets, job_of
+
+M = timedelta(minutes=1)
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+class Dies:
+    """A mailer in a process that is killed as it starts to send: nothing is accepted."""
+
+    def send(self, message: EmailMessage, *, on_accepted: Accepted | None = None) -> None:
+        raise Crash("killed while sending")
+
+    def describe(self) -> str:
+        return "a process killed mid-report"
+
+
+def only(config: ReportConfig, kind: str) -> ReportConfig:
+    return dataclasses.replace(config, kinds=tuple(k for k in config.kinds if k.name == kind))
+
+
+def units(desk: Desk, job: str) -> dict[tuple[str, str], JobUnit]:
+    with desk.store.transaction() as session:
+        found = session.scalars(select(JobUnit).where(JobUnit.job == job)).all()
+        session.expunge_all()
+    return {(r.period, r.unit): r for r in found}
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+@BOTH
+def test_units_left_in_an_overtaken_period_are_closed_not_run(desk: Desk) -> None:
+    """A job that keeps nothing past its period (as the probe sweep and the install
+    retries): what a dead process left, and a failure whose retry never came, are closed
+    once the next period is due and their lease or retry time has come."""
+    targets = Targets(["z", "x", "y"])
+    targets.down.add("z")
+    targets.crash.add("x")
+    job = job_of(targets, lease=timedelta(minutes=10))
+    ten = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
+    with pytest.raises(Crash):  # z fails, the process dies in x, y is never claimed
+        engine.tick(desk, [job], now=ten + 55 * M, worker="dead")
+    old = "2031-03-04T10:00:00Z"
+    left = units(desk, "test.sweep")
+    assert {k[1]: r.status for k, r in left.items()} == {"z": "failed", "x": "claimed"}
+    assert left[(old, "x")].keep_until == ten + 60 * M  # the next period's start
+    targets.down.clear()
+    targets.crash.clear()
+
+    # 11:01: z's retry time has come, x's lease has not (10:55 + 10 minutes).
+    early = engine.tick(desk, [job], now=ten + 61 * M, worker="alive")
+    assert {(o.period, o.unit): o.status for o in early if o.period == old} == {
+        (old, "z"): "overtaken",
+        (old, "x"): "claimed-elsewhere",
+    }
+    later = engine.tick(desk, [job], now=ten + 66 * M, worker="alive")
+    assert {(o.period, o.unit): o.status for o in later if o.period == old} == {
+        (old, "x"): "overtaken"
+    }
+    assert engine.tick(desk, [job], now=ten + 67 * M, worker="alive")[0].period != old
+    # Not run again: x ran once (the crash), z once (the failure), y never in that period;
+    # each once in the new period.
+    assert targets.runs == Counter({"z": 2, "x": 2, "y": 1})
+    got = units(desk, "test.sweep")
+    assert (got[(old, "z")].status, got[(old, "z")].last_error) == (
+        "overtaken",
+        "RuntimeError: target z is down",
+    )
+    assert got[(old, "x")].status == "overtaken"
+    assert got[(old, "x")].last_error == "not done in its period, and its period is over"
+    assert (old, "y") not in got
+
+    [status] = engine.status(desk, OPERATOR, [job], now=ten + 67 * M)
+    assert (status.pending, status.failed, status.overtaken) == (0, 0, 2)
+    assert status.units == {"done": 3}  # the latest period
+    assert {(p.period, p.unit, p.status) for p in status.problems} == {
+        (old, "z", "overtaken"),
+        (old, "x", "overtaken"),
+    }
+    text = prometheus_text(desk.run(OPERATOR, metrics_snapshot)).splitlines()
+    assert 'certdesk_job_units_overtaken{job="test.sweep"} 2' in text
+    assert 'certdesk_job_units_pending{job="test.sweep"} 0' in text
+
+
+@BOTH
+def test_a_monthly_report_left_by_a_dead_process_goes_out_late_in_the_next_month(
+    desk: Desk, settings: Settings, small: Small, smtp: SmtpServer
+) -> None:
+    """Claimed at 00:05 on the 1st by a process killed before its message was accepted;
+    certdesk is back only on the 1st of the next month. The dates that report lists are
+    still ahead, so it goes out then, late, built at its own instant, to everybody it
+    was for (the reseller's unit was never claimed), besides the new month's report."""
+    config = only(config_for(settings), "monthly")
+    december = small.day
+    january = next_month(december)  # type: ignore[arg-type]
+    first = local(december, 0)  # type: ignore[arg-type]
+    with pytest.raises(Crash):
+        engine.tick(desk, report_jobs(config, Dies()), now=first + 5 * M, worker="dead")
+    old, new = f"{december:%Y-%m}", f"{january:%Y-%m}"
+    assert {k: r.status for k, r in units(desk, "report.monthly").items()} == {
+        (old, "operators"): "claimed"
+    }
+
+    back = local(january, 0) + 5 * M
+    mailer = SmtpMailer(smtp.url(auth=False))
+    outcomes = as_deliveries(engine.tick(desk, report_jobs(config, mailer), now=back))
+    assert {(o.period, o.recipient): (o.status, o.late) for o in outcomes} == {
+        (old, "operators"): ("sent", True),
+        (old, f"tenant:{small.acme}"): ("sent", True),
+        (new, "operators"): ("sent", False),
+        (new, f"tenant:{small.acme}"): ("sent", False),
+    }
+    received = by_report(once_each(smtp.received).values())
+    assert len(received) == 4
+    late = received[(f"monthly {old}", OPERATORS)].message
+    assert str(late["Subject"]).endswith("(late)")
+    # Built at its own instant: acme-soon (expiring a day after) was not expired yet then.
+    assert {r["url"]: r["status"] for r in read_mail(late).csv_rows} == {
+        "https://acme-old.test.com": "expired"
+    }
+    current = received[(f"monthly {new}", OPERATORS)].message
+    assert {r["url"] for r in read_mail(current).csv_rows} == {
+        "https://acme-old.test.com",
+        "https://acme-soon.test.com",
+    }
+    taken = units(desk, "report.monthly")[(old, "operators")]
+    assert (taken.status, taken.outcome, taken.late, taken.attempts) == ("done", "sent", True, 1)
+    assert taken.claimed_by != "dead"
+
+    again = engine.tick(desk, report_jobs(config, mailer), now=back + M)
+    assert {o.status for o in again} == {"already-done"}
+    assert len(smtp.received) == 4
+    [status] = engine.status(desk, OPERATOR, report_jobs(config, mailer), now=back + M)
+    assert (status.pending, status.failed, status.overtaken) == (0, 0, 0)
+
+
+@BOTH
+def test_a_daily_report_left_past_its_window_is_closed_as_overtaken(
+    desk: Desk, settings: Settings, small: Small, smtp: SmtpServer
+) -> None:
+    """The daily report lists three days ahead: left claimed by a dead process and found
+    four days later, it is not sent (the newer reports list all it would have); it is
+    recorded overtaken, audited, and counted."""
+    config = only(config_for(settings), "daily")
+    with pytest.raises(Crash):
+        engine.tick(desk, report_jobs(config, Dies()), now=small.daily_at + M, worker="dead")
+    key = f"{small.day}"
+    assert units(desk, "report.daily")[(key, "operators")].keep_until == (
+        small.daily_at + timedelta(days=3)
+    )
+    mailer = SmtpMailer(smtp.url(auth=False))
+    back = small.daily_at + timedelta(days=4, minutes=1)
+    outcomes = as_deliveries(engine.tick(desk, report_jobs(config, mailer), now=back))
+    assert {(o.period, o.recipient): o.status for o in outcomes if o.period == key} == {
+        (key, "operators"): "overtaken"
+    }
+    assert {o.status for o in outcomes if o.period != key} == {"sent"}
+    assert {str(r.message["X-Certdesk-Report"]) for r in smtp.received} == {
+        f"daily {(small.daily_at + timedelta(days=4)).date()}"
+    }
+    with desk.store.transaction() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.startswith("report."))
+        ).all()
+    assert Counter(actions) == Counter({"report.overtaken": 1, "report.sent": 2})
+    [status] = engine.status(desk, OPERATOR, report_jobs(config, mailer), now=back)
+    assert (status.pending, status.overtaken) == (0, 1)
+    text = prometheus_text(desk.run(OPERATOR, metrics_snapshot)).splitlines()
+    assert 'certdesk_report_deliveries{kind="daily",status="overtaken"} 1' in text
+    assert 'certdesk_job_units_overtaken{job="report.daily"} 1' in text
