@@ -198,3 +198,36 @@ def test_a_daily_report_left_past_its_window_is_closed_as_overtaken(
     text = prometheus_text(desk.run(OPERATOR, metrics_snapshot)).splitlines()
     assert 'certdesk_report_deliveries{kind="daily",status="overtaken"} 1' in text
     assert 'certdesk_job_units_overtaken{job="report.daily"} 1' in text
+
+
+@BOTH
+def test_a_report_whose_wait_outlasted_its_lease_is_sent_once(
+    desk: Desk, settings: Settings, small: Small, smtp: SmtpServer
+) -> None:
+    """The daily report waits for its sweep while holding its claim. When the wait
+    outlasts the lease (10 minutes) another process takes the report over and sends it;
+    the first one, back from its wait, finds the claim no longer its own and sends
+    nothing."""
+    config = only(config_for(settings), "daily")
+    mailer = SmtpMailer(smtp.url(auth=False))
+    meanwhile: list[list[engine.Outcome]] = []
+
+    def slow_sweep(desk: Desk, now: datetime) -> None:
+        if not meanwhile:  # 11 minutes later, another process, whose sweep was quick
+            other = engine.tick(desk, report_jobs(config, mailer), now=now + 11 * M, worker="b")
+            meanwhile.append(other)
+
+    slow = report_jobs(config, mailer, before={"daily": slow_sweep})
+    first = engine.tick(desk, slow, now=small.daily_at, worker="a")
+    tenant = f"tenant:{small.acme}"
+    assert {o.unit: o.status for o in meanwhile[0]} == {"operators": "sent", tenant: "sent"}
+    assert {o.unit: o.status for o in first} == {
+        "operators": "claimed-elsewhere",
+        tenant: "already-done",
+    }
+    assert len(once_each(smtp.received)) == 2
+    rows = units(desk, "report.daily")
+    assert {(r.unit, r.claimed_by, r.outcome) for r in rows.values()} == {
+        ("operators", "b", "sent"),
+        (tenant, "b", "sent"),
+    }

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +104,11 @@ class UnitFailed(Exception):
     """Raised by a job's ``run`` with the reason a unit failed, in words for its reader."""
 
 
+class ClaimLost(Exception):
+    """Raised by :meth:`Run.renew` when another process took the unit over (its lease
+    had passed): that process does it, and this one stops."""
+
+
 @dataclass
 class Run:
     """What ``Job.run`` is given: the unit, the instant, and :meth:`done` to record it."""
@@ -118,6 +124,32 @@ class Run:
     outcome: str | None = None
     finishing: bool = False
     detail: Mapping[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def renew(self) -> None:
+        """Say that this worker still does the unit: its lease starts again from the
+        present (``now`` plus the time the run took so far). A run that waited long (the
+        daily report, for its sweep) calls it before it does what must happen once;
+        raises :class:`ClaimLost` if another process has taken the unit over meanwhile."""
+        at = self.now + timedelta(seconds=time.monotonic() - self.started)
+        with self.desk.context(ENGINE, at=at) as ctx:
+            renewed = ctx.session.execute(
+                update(JobUnit)
+                .where(
+                    JobUnit.job == self.job.name,
+                    JobUnit.period == self.period.key,
+                    JobUnit.unit == self.unit.key,
+                    JobUnit.claimed_by == self.worker,
+                    JobUnit.status == "claimed",
+                )
+                .values(claimed_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            if cast(CursorResult[Any], renewed).rowcount != 1:
+                raise ClaimLost(
+                    f"{self.job.name} {self.period.key} {self.unit.key} was taken over by "
+                    "another process while this one waited"
+                )
 
     def done(self, outcome: str = "done", **detail: Any) -> None:
         """Record the unit done, now (a mailer calls it the moment its message is
@@ -360,6 +392,9 @@ def _execute(run: Run) -> Outcome:
     job, period, unit, late = run.job, run.period, run.unit, run.late
     try:
         job.run(run)
+    except ClaimLost as exc:
+        log.warning("%s: not done here", exc)
+        return Outcome(job.name, period.key, unit.key, CLAIMED_ELSEWHERE, late, str(exc))
     except Exception as exc:
         if run.outcome is not None:  # done and recorded: what fails after it is only logged
             log.exception("job %s unit %s failed after it was done", job.name, unit.key)

@@ -135,6 +135,8 @@ def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind, prepare: Prepar
     def run(r: Run) -> None:
         if prepare is not None:
             prepare(r.desk, r.now)
+            # The wait may have outlasted the lease: still ours, or another process's.
+            r.renew()
         _deliver(r, config, mailer, kind)
 
     return Job(
