@@ -11,14 +11,10 @@ at a port that accepts connections and never answers, so each probe takes its ti
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -29,62 +25,9 @@ from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 from tests.notify.smtpd import SmtpServer
 from tests.reports.world import point_at
-from tests.scheduler.conftest import OPERATORS, Small, once_each
+from tests.scheduler.conftest import OPERATORS, Small, once_each, serve_at, stop, wait_for
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def silent() -> Iterator[int]:
-    """A port that accepts connections and never says a word."""
-    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def serve_at(
-    settings: Settings, smtp: SmtpServer, at: datetime, log: Path
-) -> subprocess.Popen[bytes]:
-    """``certdesk serve`` on a free port, its clock starting at ``at``."""
-    assert LIBFAKETIME.exists(), (
-        f"{LIBFAKETIME} is missing: install Debian's `faketime` package "
-        "(scripts/test-system-deps installs it)"
-    )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "CERTDESK_HOME": str(settings.home),
-        "CERTDESK_DATABASE_URL": settings.database_url,
-        "CERTDESK_ADMIN_PASSWORD": "operator password 1",
-        "CERTDESK_OPERATOR_EMAILS": ",".join(OPERATORS),
-        "CERTDESK_SMTP_URL": smtp.url(auth=False),
-        "CERTDESK_PROBE_ALLOW_PRIVATE": "true",
-        "CERTDESK_PROBE_TIMEOUT": "4",
-        "CERTDESK_PROBE_INTERVAL": "1d",
-        "LD_PRELOAD": str(LIBFAKETIME),
-        "FAKETIME": "@" + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "FAKETIME_DONT_RESET": "1",
-        "TZ": "UTC",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def report_units(desk: Desk) -> dict[tuple[str, str, str], JobUnit]:
@@ -103,9 +46,16 @@ def test_serve_killed_holding_a_report_is_taken_over_the_next_day(
     next_day = f"{small.day + DAY}"  # type: ignore[operator]
     month = day[:7]
     log = tmp_path / "serve.log"
+    env = {
+        "CERTDESK_OPERATOR_EMAILS": ",".join(OPERATORS),
+        "CERTDESK_SMTP_URL": smtp.url(auth=False),
+        "CERTDESK_PROBE_ALLOW_PRIVATE": "true",
+        "CERTDESK_PROBE_TIMEOUT": "4",
+        "CERTDESK_PROBE_INTERVAL": "1d",
+    }
     operators = ("report.daily", day, "operators")
 
-    first = serve_at(settings, smtp, small.daily_at + timedelta(minutes=1), log)
+    first = serve_at(settings, small.daily_at + timedelta(minutes=1), log, env)
     second: subprocess.Popen[bytes] | None = None
     try:
 
@@ -121,7 +71,7 @@ def test_serve_killed_holding_a_report_is_taken_over_the_next_day(
         assert smtp.received == []
 
         # The next day, a minute after 10:05: the daily report's period has changed.
-        second = serve_at(settings, smtp, small.daily_at + DAY + timedelta(minutes=5), log)
+        second = serve_at(settings, small.daily_at + DAY + timedelta(minutes=5), log, env)
         expected = {
             ("report.daily", day, "operators"),
             ("report.daily", day, f"tenant:{small.acme}"),
@@ -141,14 +91,8 @@ def test_serve_killed_holding_a_report_is_taken_over_the_next_day(
         time.sleep(2)  # a report sent twice would have reached the server by now
     finally:
         for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                finally:
-                    if process.poll() is None:
-                        process.kill()
-                        process.wait(timeout=30)
+            if process is not None:
+                stop(process)
 
     units = report_units(desk)
     taken = units[operators]
@@ -169,5 +113,6 @@ def test_serve_killed_holding_a_report_is_taken_over_the_next_day(
             (f"monthly {month}", ("ops@acme.test",)),
         ]
     )
+    assert f"job report.daily {day} operators: sent" in log.read_text()  # said to operators
     late = [r for r in received.values() if str(r.message["X-Certdesk-Report"]) == f"daily {day}"]
     assert all(str(r.message["Subject"]).endswith("(late)") for r in late)
