@@ -7,7 +7,9 @@ as ``overtaken``, recorded, not run, and shown as such by ``scheduler status`` a
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
@@ -24,12 +26,14 @@ from certdesk.scheduler.reports import as_deliveries
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 from certdesk.store.models import AuditEvent
+from tests.cli.conftest import Run
 from tests.notify.smtpd import SmtpServer
 from tests.reports.world import OPERATOR, local
 from tests.scheduler.conftest import OPERATORS, Small, by_report, config_for, once_each, read_mail
 from tests.scheduler.test_engine import Crash, Targets, job_of
 
 M = timedelta(minutes=1)
+Cli = Callable[..., Run]
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -166,7 +170,7 @@ def test_a_monthly_report_left_by_a_dead_process_goes_out_late_in_the_next_month
 
 @BOTH
 def test_a_daily_report_left_past_its_window_is_closed_as_overtaken(
-    desk: Desk, settings: Settings, small: Small, smtp: SmtpServer
+    desk: Desk, settings: Settings, small: Small, smtp: SmtpServer, certdesk_cli: Cli
 ) -> None:
     """The daily report lists three days ahead: left claimed by a dead process and found
     four days later, it is not sent (the newer reports list all it would have); it is
@@ -198,6 +202,24 @@ def test_a_daily_report_left_past_its_window_is_closed_as_overtaken(
     text = prometheus_text(desk.run(OPERATOR, metrics_snapshot)).splitlines()
     assert 'certdesk_report_deliveries{kind="daily",status="overtaken"} 1' in text
     assert 'certdesk_job_units_overtaken{job="report.daily"} 1' in text
+
+    # The command line says so too (its status is of the present; the counts are not).
+    env = {"CERTDESK_HOME": str(settings.home), "CERTDESK_DATABASE_URL": settings.database_url}
+    shown = certdesk_cli("scheduler", "status", "--json", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    [daily] = [j for j in json.loads(shown.stdout)["jobs"] if j["job"] == "report.daily"]
+    assert (daily["pending"], daily["failed"], daily["overtaken"]) == (0, 0, 1)
+    [problem] = daily["problems"]
+    assert (problem["period"], problem["unit"], problem["status"]) == (
+        key,
+        "operators",
+        "overtaken",
+    )
+    assert problem["error"] == "not done in its period, and its period is over"
+    table = certdesk_cli("scheduler", "status", env=env)
+    assert table.exit_code == 0, table.stderr
+    assert "overtaken" in table.stdout
+    assert f"report.daily {key} operators: overtaken after 0 attempt(s)" in table.stdout
 
 
 @BOTH
