@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from certdesk.api.metrics import prometheus_text
+from certdesk.application.sweeps import JOB as SWEEP
+from certdesk.application.sweeps import sweep_job
 from certdesk.desk import Desk
 from certdesk.desk.metrics import metrics_snapshot
 from certdesk.notify import SmtpMailer
@@ -253,3 +255,28 @@ def test_a_report_whose_wait_outlasted_its_lease_is_sent_once(
         ("operators", "b", "sent"),
         (tenant, "b", "sent"),
     }
+
+
+@BOTH
+def test_a_shard_of_an_overtaken_sweep_is_closed_not_probed(desk: Desk, settings: Settings) -> None:
+    """The probe sweep keeps nothing past its period: a shard a dead process held when the
+    next sweep began is closed as overtaken (that sweep probes every URL again)."""
+    job = sweep_job(dataclasses.replace(settings, probe_interval=3600.0))
+    ten = datetime(2031, 3, 4, 10, 0, tzinfo=UTC)
+    assert {o.status for o in engine.tick(desk, [job], now=ten + M)} == {"probed"}
+    old = "2031-03-04T10:00:00Z"
+    with desk.store.transaction() as session:  # what a process killed mid-shard leaves
+        row = session.scalars(
+            select(JobUnit).where(JobUnit.job == SWEEP, JobUnit.unit == "shard-03-of-16")
+        ).one()
+        assert row.keep_until == ten + 60 * M
+        row.status, row.claimed_by, row.outcome = "claimed", "dead-host:1", None
+    # The next sweep; the dead's shard is closed once its lease (an hour) has passed.
+    at = ten + 61 * M + M
+    outcomes = engine.tick(desk, [job], now=at)
+    assert {(o.period, o.unit): o.status for o in outcomes if o.period == old} == {
+        (old, "shard-03-of-16"): "overtaken"
+    }
+    assert Counter(o.status for o in outcomes if o.period != old) == Counter({"probed": 16})
+    [status] = engine.status(desk, OPERATOR, [job], now=at)
+    assert (status.pending, status.overtaken) == (0, 1)
