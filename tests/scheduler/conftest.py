@@ -283,7 +283,11 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0) -> No
         time.sleep(0.05)
 
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+# Debian's libfaketime, for the machine's architecture (its multi-threaded flavour).
+LIBFAKETIME = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))),
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+)
 
 
 def serve_at(
