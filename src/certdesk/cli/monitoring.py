@@ -254,6 +254,7 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
                         "units": dict(s.units),
                         "pending": s.pending,
                         "failed": s.failed,
+                        "overtaken": s.overtaken,
                         "problems": [
                             {
                                 "period": u.period,
@@ -272,7 +273,9 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
             }
         )
         return
-    table = Table("job", "last period", "last run", "next run", "units", "pending", "failed")
+    table = Table(
+        "job", "last period", "last run", "next run", "units", "pending", "failed", "overtaken"
+    )
     for s in rows:
         units = ", ".join(f"{n} {word}" for word, n in s.units.items()) or "none yet"
         table.add_row(
@@ -283,6 +286,7 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
             units,
             str(s.pending),
             str(s.failed),
+            str(s.overtaken),
         )
     out.print(table)
     out.print(f"first start: {_when(began) or 'not yet (no tick has run)'}")
