@@ -29,9 +29,10 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.desk.managed import settle_install
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.desk.statuses import RequestStatus
-from certdesk.pki import PrivateKey, served
+from certdesk.pki import PrivateKey, iso_utc, served
 from certdesk.store.models import (
     Binding,
     CertificateRecord,
@@ -239,6 +240,21 @@ def record_install(
     for binding in _bindings(ctx, work):
         states[urls[binding.id]] = _record_state(
             ctx, binding, urls[binding.id], ok=ok, message=message, installed=installed
+        )
+    for w in work:  # a platform-managed domain's state moves in this same transaction
+        state = states.get(w.url)
+        if state is None:
+            continue
+        in_place = state.state is InstallState.INSTALLED
+        how = message if ok else plain_failure(w.request_id)
+        if state.next_try_at is not None:
+            how += f"; next try at {iso_utc(state.next_try_at)}"
+        settle_install(
+            ctx,
+            domain_id=w.domain_id,
+            sha256=w.sha256,
+            installed=in_place,
+            how=how if ok or not in_place else "installed on the platform",
         )
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
