@@ -198,7 +198,7 @@ def _run(
     # domain's row points at the certificate in the transaction that stores it.
     result = desk.run(ACME_ACTOR, complete_order, data=chain.encode("ascii"), then=taken_in)
     if installer is not None:
-        # Recording the install makes the row ``issued`` (``settle_install``).
+        # Recording the install makes the row ``issued`` (``settle_installs``).
         installer.after_intake(ACME_ACTOR, result.request_id)
     with desk.context(ACME_ACTOR, at=now) as ctx:
         record_issued(ctx, domain_id=unit.domain_id, sha256=result.sha256)  # nothing installed

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
-from certdesk.desk.managed import settle_install
+from certdesk.desk.managed import Installed, settle_installs
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.desk.statuses import RequestStatus
 from certdesk.pki import PrivateKey, iso_utc, served
@@ -241,7 +241,8 @@ def record_install(
         states[urls[binding.id]] = _record_state(
             ctx, binding, urls[binding.id], ok=ok, message=message, installed=installed
         )
-    for w in work:  # a platform-managed domain's state moves in this same transaction
+    settled: list[Installed] = []  # platform-managed domains' states move in this transaction
+    for w in work:
         state = states.get(w.url)
         if state is None:
             continue
@@ -249,13 +250,10 @@ def record_install(
         how = message if ok else plain_failure(w.request_id)
         if state.next_try_at is not None:
             how += f"; next try at {iso_utc(state.next_try_at)}"
-        settle_install(
-            ctx,
-            domain_id=w.domain_id,
-            sha256=w.sha256,
-            installed=in_place,
-            how=how if ok or not in_place else "installed on the platform",
-        )
+        if in_place and not ok:
+            how = "installed on the platform"
+        settled.append(Installed(w.domain_id, w.sha256, in_place, how))
+    settle_installs(ctx, settled)
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
         request = ctx.session.get(Request, request_id)

@@ -11,7 +11,7 @@ are its short steps in the database.
 
 The state moves with what it names: an issued certificate is recorded on the row in the
 transaction that stores it (:func:`record_taken_in`), and the row becomes ``issued`` in
-the transaction that records its install (:func:`settle_install`, called by
+the transaction that records its install (:func:`settle_installs`, called by
 ``desk.installs.record_install``), so the state never says ``ordering`` of a certificate
 already served, nor ``issued`` of one still being installed. Renewal falls due at two
 thirds of the lifetime, or at the time chosen in the CA's renewal window (RFC 9773) when
@@ -20,6 +20,7 @@ the CA offers renewal information (:func:`record_renewal_info`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -302,7 +303,7 @@ def record_taken_in(
     ``complete_order``) the row points at it and renewal falls due at two thirds of its
     lifetime (the CA's renewal information, if ``renewal_info``, is asked at once, and
     may say otherwise). ``installing``: the row stays ``ordering``/``renewing`` until the
-    install is recorded (:func:`settle_install`); else it is ``issued`` now."""
+    install is recorded (:func:`settle_installs`); else it is ``issued`` now."""
     row = _held(ctx, domain_id)
     if row is None:
         return
@@ -341,19 +342,39 @@ def _taken_in(row: ManagedCertificate | None, sha256: str, ctx: Ctx) -> Certific
     return cert if cert is not None and cert.sha256 == sha256 else None
 
 
-def settle_install(ctx: Ctx, *, domain_id: int, sha256: str, installed: bool, how: str) -> None:
-    """The install of ``sha256`` on ``domain_id`` is being recorded (the same transaction):
-    a managed domain taken in and waiting for it is ``issued`` now, and says whether the
-    certificate is served (``how``: what the install did, in the reseller's words). A
-    later install (the engine's retries) tells the same way."""
-    row = _held(ctx, domain_id)
-    cert = _taken_in(row, sha256, ctx)
-    if row is None or cert is None:
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """One certificate's install as recorded, for :func:`settle_installs`."""
+
+    domain_id: int
+    sha256: str
+    in_place: bool  # installed (served); False: the install failed
+    how: str  # what the install did, in the reseller's words
+
+
+def settle_installs(ctx: Ctx, done: Sequence[Installed]) -> None:
+    """Installs are being recorded (the same transaction): each managed domain taken in
+    and waiting for its install is ``issued`` now, and says whether its certificate is
+    served. A later install (the engine's retries) tells the same way. One query for
+    all, however many domains the install had."""
+    if not done:
         return
-    row.state = ManagedState.ISSUED.value
-    row.message = f"{issued_text(cert)}; {how if installed else 'not installed yet: ' + how}"
-    row.busy_until = None
-    row.updated_at = ctx.now
+    rows = ctx.session.scalars(
+        select(ManagedCertificate).where(
+            ManagedCertificate.domain_id.in_({i.domain_id for i in done})
+        )
+    )
+    by_domain = {row.domain_id: row for row in rows}
+    for item in done:
+        row = by_domain.get(item.domain_id)
+        cert = _taken_in(row, item.sha256, ctx)
+        if row is None or cert is None:
+            continue
+        how = item.how if item.in_place else "not installed yet: " + item.how
+        row.state = ManagedState.ISSUED.value
+        row.message = f"{issued_text(cert)}; {how}"
+        row.busy_until = None
+        row.updated_at = ctx.now
 
 
 def record_issued(ctx: Ctx, *, domain_id: int, sha256: str) -> None:
