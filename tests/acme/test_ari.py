@@ -15,7 +15,10 @@ import pytest
 
 from certdesk import desk as d
 from certdesk.acme.client import ARI_DEFAULT_WAIT, ARI_WAIT_LIMITS
+from certdesk.application.jobs import ACME, RETRY_PERIOD, job_registry
 from certdesk.application.managed import AcmeOutcome, due_acme_work, run_acme_unit
+from certdesk.notify import OutboxMailer
+from certdesk.scheduler import engine
 from tests.acme.ari import AriProxy, cert_id
 from tests.acme.conftest import OPERATOR, TENANT, Bed, acme_bed, leaf_of
 
@@ -167,3 +170,30 @@ def test_failing_renewal_information_falls_back_without_a_hot_loop(ari_bed: Bed)
     renewed = run_acme_unit(bed.desk, URL, two_thirds + timedelta(minutes=1), settings=bed.settings)
     assert renewed.state == "issued", renewed.message
     assert _served(bed) == renewed.sha256 != first.sha256
+
+
+def test_the_engine_asks_then_renews_when_the_window_opens(ari_bed: Bed) -> None:
+    """The ``acme.issue`` job alone: a tick issues, a later tick asks the CA and leaves a
+    certificate whose window is ahead, and the tick after the CA's next check renews it
+    once the CA has opened the window."""
+    bed, proxy = ari_bed, _proxy(ari_bed)
+    registry = job_registry(bed.settings, mailer=OutboxMailer(bed.settings.outbox))
+    bed.desk.run(OPERATOR, d.add_domain, url=URL, tenant=TENANT, managed="acme")
+
+    def tick(at: datetime) -> list[tuple[str, str]]:
+        outcomes = engine.tick(bed.desk, registry, now=at)
+        return [(o.unit, o.status) for o in outcomes if o.job == ACME]
+
+    now = bed.desk.now()
+    assert tick(now) == [(URL, "issued")]
+    first = _served(bed)
+    proxy.set_window(now + timedelta(days=400), now + timedelta(days=401))
+    later = now + 2 * RETRY_PERIOD
+    assert tick(later) == [(URL, "checked")]
+    assert tick(later + RETRY_PERIOD) == []  # asked again only after six hours
+    assert _served(bed) == first
+
+    proxy.set_window(now - timedelta(hours=1), now + timedelta(hours=1))  # revoking early
+    assert tick(later + ARI_DEFAULT_WAIT) == [(URL, "issued")]
+    assert _served(bed) not in (None, first)
+    assert len(proxy.asked) == 2
