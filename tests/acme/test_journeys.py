@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,21 @@ class _Watch:
                 self.untrue.append("issued, and another certificate is served")
 
 
+class _StateAtMail(OutboxMailer):
+    """The outbox, noting the managed domain's state at the moment each e-mail is sent:
+    the install notice goes out once the install is recorded, when the reseller is told
+    that the certificate is served."""
+
+    def __init__(self, folder: Path, bed: Bed, url: str) -> None:
+        super().__init__(folder)
+        self.bed, self.url, self.states = bed, url, list[tuple[str, str]]()
+
+    def send(self, message: EmailMessage, *, on_accepted: Callable[[], None] | None = None) -> None:
+        view = self.bed.desk.run(OPERATOR, d.managed_status, url=self.url)
+        self.states.append((str(message["Subject"]), view.state))
+        super().send(message, on_accepted=on_accepted)
+
+
 def _der_sha256(pem: Path) -> str:
     der = x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(Encoding.DER)
     return hashlib.sha256(der).hexdigest()
@@ -210,7 +226,8 @@ def test_each_state_is_shown_while_it_is_true(
         deploy_targets=targets,
         deploy_default="edge",
     ) as bed:
-        installer = Installer(bed.desk, bed.settings, OutboxMailer(bed.settings.outbox))
+        mailer = _StateAtMail(bed.settings.outbox, bed, url)
+        installer = Installer(bed.desk, bed.settings, mailer)
 
         def step(at: datetime) -> str:
             done = run_acme_unit(bed.desk, url, at, settings=bed.settings, installer=installer)
@@ -247,6 +264,8 @@ def test_each_state_is_shown_while_it_is_true(
             second = status()
             assert second.certificate_sha256 not in (None, first.certificate_sha256)
             assert served_sha256(nginx.address, host) == second.certificate_sha256
+            # When the tenant was e-mailed that each was installed, it showed as issued.
+            assert [state for _subject, state in mailer.states] == ["issued", "issued"]
 
         # Failed, with the CA's reason: nothing answers the challenge now. The certificate
         # issued before stays served.
