@@ -29,9 +29,10 @@ from sqlalchemy import select
 
 from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.desk.managed import Installed, settle_installs
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.desk.statuses import RequestStatus
-from certdesk.pki import PrivateKey, served
+from certdesk.pki import PrivateKey, iso_utc, served
 from certdesk.store.models import (
     Binding,
     CertificateRecord,
@@ -240,6 +241,19 @@ def record_install(
         states[urls[binding.id]] = _record_state(
             ctx, binding, urls[binding.id], ok=ok, message=message, installed=installed
         )
+    settled: list[Installed] = []  # platform-managed domains' states move in this transaction
+    for w in work:
+        state = states.get(w.url)
+        if state is None:
+            continue
+        in_place = state.state is InstallState.INSTALLED
+        how = message if ok else plain_failure(w.request_id)
+        if state.next_try_at is not None:
+            how += f"; next try at {iso_utc(state.next_try_at)}"
+        if in_place and not ok:
+            how = "installed on the platform"
+        settled.append(Installed(w.domain_id, w.sha256, in_place, how))
+    settle_installs(ctx, settled)
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
         request = ctx.session.get(Request, request_id)
