@@ -130,11 +130,14 @@ def test_0011_marks_installed_what_a_handshake_showed_served(settings: Settings)
                 insert(tables["tenants"]).values(id=1, name="T", emails=[], created_at=now)
             )
             for n in (1, 2):
-                conn.execute(
-                    insert(tables["domains"]).values(
-                        id=n, tenant_id=1, url=f"https://s{n}.test.com", hostname=f"s{n}.test.com",
-                        port=443, portal="other", monitored=True, created_at=now,
-                    )
+                conn.execute(  # the columns of 0009 (the model has more since)
+                    text(
+                        "INSERT INTO domains (id, tenant_id, url, hostname, port, portal, "
+                        "monitored, created_at) VALUES (:n, 1, :url, :host, 443, 'other', "
+                        ":yes, :at)"
+                    ),
+                    {"n": n, "url": f"https://s{n}.test.com", "host": f"s{n}.test.com",
+                     "yes": True, "at": now},
                 )  # fmt: skip
                 conn.execute(
                     insert(tables["certificates"]).values(

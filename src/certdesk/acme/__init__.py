@@ -1,9 +1,10 @@
 """Platform-managed certificates over ACME (RFC 8555): the client (certbot's ``acme``
 package and ``josepy``), the CA's problem documents, and the DNS check that a domain
-points at the platform before anything is ordered."""
+points at the platform before anything is ordered (and the TXT record that shows a
+tenant's claim of a domain)."""
 
 from certdesk.acme.client import AcmeClient, AcmeConfig
-from certdesk.acme.dns import Pointing, check_pointing, resolver_for
+from certdesk.acme.dns import Pointing, TxtCheck, check_pointing, check_txt, resolver_for
 from certdesk.acme.problems import AcmeFailed, Problem
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "AcmeFailed",
     "Pointing",
     "Problem",
+    "TxtCheck",
     "check_pointing",
+    "check_txt",
     "resolver_for",
 ]

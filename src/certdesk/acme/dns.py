@@ -125,3 +125,30 @@ def check_pointing(
     else:
         found = "no address record"
     return Pointing(False, found, f"{hostname} has {found}; {want}")
+
+
+@dataclass(frozen=True, slots=True)
+class TxtCheck:
+    ok: bool  # one of the record's strings is the value looked for
+    found: str  # what the record holds, for the reader: '"a", "b"', "no TXT record"…
+
+
+def check_txt(name: str, value: str, resolver: dns.resolver.Resolver) -> TxtCheck:
+    """Whether the TXT record ``name`` holds ``value`` (one of its strings, whole)."""
+    try:
+        answer = resolver.resolve(name, "TXT", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return TxtCheck(False, "no TXT record")
+    except dns.exception.DNSException as exc:
+        return TxtCheck(False, f"no answer: {str(exc) or type(exc).__name__}")
+    strings = [
+        b"".join(record.strings).decode("utf-8", "replace")
+        for record in answer
+        if record.rdtype == dns.rdatatype.TXT
+    ]
+    if not strings:
+        return TxtCheck(False, "no TXT record")
+    if value in strings:
+        return TxtCheck(True, f'"{value}"')
+    shown = ", ".join(f'"{s[:80]}"' for s in strings[:3])
+    return TxtCheck(False, f"other values: {shown}")

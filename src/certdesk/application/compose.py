@@ -162,6 +162,7 @@ def policy_for(settings: Settings) -> Policy:
         max_upload_bytes=settings.max_upload_bytes,
         max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
+        claims=settings.verifies_domains,
     )
 
 
