@@ -14,11 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 from certdesk import desk as d
 from certdesk.application.claims import check_claim
 from certdesk.application.compose import open_desk, open_installer
 from certdesk.application.jobs import CLAIMS, INSTALL_RETRY, job_registry
+from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
 from certdesk.desk.context import Conflict, OwnershipNotVerified
 from certdesk.desk.probe_requests import request_probe
@@ -26,6 +28,7 @@ from certdesk.notify import OutboxMailer
 from certdesk.scheduler import engine
 from certdesk.settings import Settings
 from tests.acme.pebble import Pebble, run_pebble
+from tests.api.conftest import Api, SyncASGI
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import Nginx, free_port, run_nginx, settled_sha256
 from tests.flows import new_tenant, submit_leaf
@@ -211,3 +214,52 @@ def test_a_pending_claim_is_installed_only_once_verified(
         assert settled_sha256(nginx.address, HOST, result.sha256) == result.sha256
         view = bed.desk.run(bed.b, d.show_domain, url=URL)
         assert (view.claim, view.install_state) == ("verified", "installed")
+
+
+def test_the_api_journey_of_two_claims(bed: Claims, pki: OpenSSLPKI, tmp_path: Path) -> None:
+    """Over the JSON API: both resellers add the name, each is given its own TXT record
+    to set; the real owner sets it and checks now; the other reads why its claim closed."""
+    app = create_app(bed.desk, bed.settings, with_portal=False)
+    try:
+        with start_blocking_portal() as portal:
+            api = Api(app, bed.desk, bed.settings, pki, tmp_path, SyncASGI(app, portal))
+            a = api.session("alpha", api.user("alpha", tenant="Alpha Hosting"))
+            b = api.session("beta", api.user("beta", tenant="Beta Shops"))
+            answers = [
+                client.post("/api/domains", json={"url": URL, "tenant": tenant})
+                for client, tenant in ((a, "Alpha Hosting"), (b, "Beta Shops"))
+            ]
+            assert [r.status_code for r in answers] == [201, 201], answers[1].text
+            mine = answers[1].json()
+            assert (mine["claim"], mine["claim_record"]) == ("pending", f"_certdesk.{HOST}")
+            [listed] = b.get("/api/domains").json()
+            assert listed["claim_token"] == mine["claim_token"]
+
+            # A pending claim is not probed (the site may be someone else's): the refusal
+            # says what to do, in the API's words.
+            refused = b.post("/api/probes", json={"urls": [URL]})
+            assert refused.status_code == 409
+            error = refused.json()["error"]
+            assert error["code"] == "ownership-not-verified"
+            assert "POST /api/domains/verify" in error["hint"]
+
+            checked = b.post("/api/domains/verify", json={"url": URL})
+            assert checked.status_code == 200, checked.text
+            assert checked.json()["claim"] == "pending"
+            assert mine["claim_token"] in checked.json()["message"]
+
+            bed.set_txt(f"_certdesk.{HOST}", mine["claim_token"])
+            checked = b.post("/api/domains/verify", json={"url": URL})
+            assert (checked.json()["claim"], checked.json()["method"]) == ("verified", "dns-txt")
+
+            [closed] = a.get("/api/domains/claims").json()
+            assert closed["claim"] == "closed"
+            assert closed["message"].startswith(f"{HOST} was verified by another account")
+            assert a.post("/api/domains/verify", json={"url": URL}).json()["claim"] == "closed"
+            assert a.get("/api/domains").json() == []
+            again = a.post("/api/domains", json={"url": URL, "tenant": "Alpha Hosting"})
+            assert again.status_code == 409
+            assert b.get("/api/domains/claims").json() == []  # B has no claim left open
+    finally:
+        app.state.readers.close()
+    api.scan()
