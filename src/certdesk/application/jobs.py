@@ -40,7 +40,8 @@ INSTALL_RETRY = "install.retry"
 ACME = "acme.issue"
 # Pending ownership claims of domains due for a DNS check (desk/ownership.py: 1 minute
 # doubling to 1 hour), each unit a claim (a domain's id: several tenants may claim one
-# URL); its outcome is the claim's state after the check (verified, pending, closed).
+# URL); its outcome is the claim's state after the check (verified, pending, closed). Only
+# with domain verification on (``Settings.verifies_domains``).
 CLAIMS = "claim.verify"
 RETRY_PERIOD = timedelta(minutes=1)
 
@@ -70,10 +71,14 @@ def job_registry(
         Job.every(INSTALL_RETRY, RETRY_PERIOD, due=due_install_retries, run=retry, max_attempts=1)
     )
 
-    def claim(desk: Desk, unit: str, now: datetime) -> str:
-        return run_claim_unit(desk, settings, unit, now)
+    if settings.verifies_domains:
 
-    registry.add(Job.every(CLAIMS, RETRY_PERIOD, due=due_claim_checks, run=claim, max_attempts=1))
+        def claim(desk: Desk, unit: str, now: datetime) -> str:
+            return run_claim_unit(desk, settings, unit, now)
+
+        registry.add(
+            Job.every(CLAIMS, RETRY_PERIOD, due=due_claim_checks, run=claim, max_attempts=1)
+        )
     if settings.acme_directory:
 
         def acme_due(desk: Desk, now: datetime) -> list[str]:
