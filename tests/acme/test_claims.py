@@ -8,6 +8,10 @@ by the install retry of the engine."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -263,3 +267,49 @@ def test_the_api_journey_of_two_claims(bed: Claims, pki: OpenSSLPKI, tmp_path: P
     finally:
         app.state.readers.close()
     api.scan()
+
+
+def test_the_operators_command_line(bed: Claims) -> None:
+    """``certdesk domain verify`` and ``domain claims`` as a process, as an operator runs
+    them: which claim is meant when two tenants claim the name, what DNS showed."""
+    bed.desk.run(bed.a, d.add_domain, url=URL, tenant="Alpha Hosting")
+    mine = bed.desk.run(bed.b, d.add_domain, url=URL, tenant="Beta Shops")
+    env = {
+        **os.environ,
+        "CERTDESK_HOME": str(bed.settings.home),
+        "CERTDESK_DATABASE_URL": bed.settings.database_url,
+        "CERTDESK_LAB_SUFFIXES": ",".join(bed.settings.lab_suffixes),
+        "CERTDESK_DNS_SERVERS": ",".join(bed.settings.dns_servers),
+        "CERTDESK_PLATFORM_TARGETS": EDGE,
+    }
+
+    def certdesk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "certdesk", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    listed = certdesk("domain", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{URL} (claim pending)" in listed.stdout
+    ambiguous = certdesk("domain", "verify", URL)
+    assert ambiguous.returncode == 1
+    assert "claimed by 2 tenants and verified by none" in ambiguous.stderr
+    bed.set_txt(f"_certdesk.{HOST}", mine.claim_token or "")
+    checked = certdesk("domain", "verify", URL, "--tenant", "Beta Shops", "--json")
+    assert checked.returncode == 0, checked.stderr
+    shown = json.loads(checked.stdout)
+    assert (shown["claim"], shown["method"], shown["tenant"]) == (
+        "verified",
+        "dns-txt",
+        "Beta Shops",
+    )
+    claims = certdesk("domain", "claims", "--json")
+    assert claims.returncode == 0, claims.stderr
+    [closed] = json.loads(claims.stdout)["claims"]
+    assert (closed["tenant"], closed["claim"]) == ("Alpha Hosting", "closed")
+    assert closed["message"].startswith(f"{HOST} was verified by another account")

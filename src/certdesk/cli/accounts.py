@@ -184,7 +184,7 @@ def domain_list(
     table = Table("url", "tenant", "portal", "monitored", "certificate", "install", "expires")
     for v in views:
         table.add_row(
-            escape(v.url),
+            escape(v.url) + (f" (claim {v.claim})" if v.claim != "verified" else ""),
             escape(v.tenant),
             v.portal,
             "yes" if v.monitored else "no",

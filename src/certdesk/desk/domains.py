@@ -197,7 +197,7 @@ def find_domain(ctx: Ctx, value: str, *, tenant_id: int | None = None) -> Domain
     if len(claims) > 1:
         raise Conflict(
             f"{url.url} is claimed by {len(claims)} tenants and verified by none: "
-            "name the tenant whose claim is meant",
+            "name the tenant whose claim is meant, or assign the name to one of them",
             field="tenant",
         )
     return claims[0]
