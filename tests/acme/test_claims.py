@@ -36,7 +36,7 @@ from tests.api.conftest import Api, SyncASGI
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import Nginx, free_port, run_nginx, settled_sha256
 from tests.flows import new_tenant, submit_leaf
-from tests.openssl_pki import OpenSSLPKI
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 
 OPERATOR = Actor(name="test")
 HOST = "store.test.com"  # a name of openssl's modern.pfx (tests/openssl_pki.py)
@@ -220,9 +220,20 @@ def test_a_pending_claim_is_installed_only_once_verified(
         assert (view.claim, view.install_state) == ("verified", "installed")
 
 
-def test_the_api_journey_of_two_claims(bed: Claims, pki: OpenSSLPKI, tmp_path: Path) -> None:
+def test_the_api_journey_of_two_claims(tmp_path: Path, database_url: str, pki: OpenSSLPKI) -> None:
     """Over the JSON API: both resellers add the name, each is given its own TXT record
-    to set; the real owner sets it and checks now; the other reads why its claim closed."""
+    to set; the real owner uploads its certificate (stored, not installed: the answer says
+    why), sets the record and checks now; the install retry installs the certificate; the
+    other reseller reads why its claim closed."""
+    folder = tmp_path / "installed"
+    with claims_bed(
+        tmp_path, database_url, ca_bundle=pki.root_crt,
+        deploy_targets=(("edge", "files", (("folder", str(folder)),)),), deploy_default="edge",
+    ) as bed:  # fmt: skip
+        _api_journey(bed, pki, tmp_path, folder)
+
+
+def _api_journey(bed: Claims, pki: OpenSSLPKI, tmp_path: Path, folder: Path) -> None:
     app = create_app(bed.desk, bed.settings, with_portal=False)
     try:
         with start_blocking_portal() as portal:
@@ -247,6 +258,17 @@ def test_the_api_journey_of_two_claims(bed: Claims, pki: OpenSSLPKI, tmp_path: P
             assert error["code"] == "ownership-not-verified"
             assert "POST /api/domains/verify" in error["hint"]
 
+            form = {"common_name": HOST, "tenant": "Beta Shops", "urls": [URL]}
+            uploaded = b.post(
+                "/api/submissions",
+                data={**form, "password": PFX_PASSWORD},
+                files={"file": ("b.pfx", pki.modern_pfx.read_bytes())},
+            )
+            assert uploaded.status_code == 202, uploaded.text
+            assert uploaded.json()["outcome"] == "stored-not-installed"
+            assert "ownership not verified yet" in uploaded.text
+            assert not (folder / f"{HOST}.pem").exists()
+
             checked = b.post("/api/domains/verify", json={"url": URL})
             assert checked.status_code == 200, checked.text
             assert checked.json()["claim"] == "pending"
@@ -255,6 +277,11 @@ def test_the_api_journey_of_two_claims(bed: Claims, pki: OpenSSLPKI, tmp_path: P
             bed.set_txt(f"_certdesk.{HOST}", mine["claim_token"])
             checked = b.post("/api/domains/verify", json={"url": URL})
             assert (checked.json()["claim"], checked.json()["method"]) == ("verified", "dns-txt")
+            retried = [o.status for o in bed.tick(at_minutes=1) if o.job == INSTALL_RETRY]
+            assert retried == ["installed"]
+            assert (folder / f"{HOST}.pem").exists()
+            [owned] = b.get("/api/domains").json()
+            assert (owned["claim"], owned["install_state"]) == ("verified", "installed")
 
             [closed] = a.get("/api/domains/claims").json()
             assert closed["claim"] == "closed"
