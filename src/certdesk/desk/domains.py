@@ -280,12 +280,12 @@ def add_domain(
         parsed = DomainUrl.parse(url)
     mode = certificate_mode(managed) if managed is not None else None
     with about("url"):
-        pending = _tenants_claim(ctx, parsed, owner.id)
-        if pending is not None and pending.claim == ClaimState.PENDING and ctx.actor.is_operator:
-            # An operator assigns the name to the tenant that claimed it: verified now.
-            verify(ctx, pending, ClaimMethod.OPERATOR)
-            return _view(ctx, pending)
-        if _active(ctx, parsed) is not None or pending is not None:
+        claimed = _tenants_claim(ctx, parsed, owner.id)
+        # An operator assigns the name to the tenant that claimed it: verified now.
+        assigning = (
+            claimed is not None and claimed.claim == ClaimState.PENDING and ctx.actor.is_operator
+        )
+        if not assigning and (_active(ctx, parsed) is not None or claimed is not None):
             raise Conflict(
                 f"{parsed.url} is registered already: a URL belongs to one tenant",
                 fix=fix(Action.LIST_DOMAINS, url=parsed.url),
@@ -294,8 +294,13 @@ def add_domain(
         if connect_to:
             _operators_only_connect_to(ctx)
         connect = stored_connect_to(connect_to)
-    with about("url"):
-        domain = ensure_domain(ctx, owner, url, portal)
+    if claimed is not None and assigning:
+        verify(ctx, claimed, ClaimMethod.OPERATOR)
+        claimed.portal = Portal(portal).value
+        domain = claimed
+    else:
+        with about("url"):
+            domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = connect
     if mode is not None:
         set_mode(ctx, domain, mode)
