@@ -5,6 +5,9 @@ and addresses (``203.0.113.10``). A domain points at the platform when its CNAME
 passes through one of the names, or when one of its addresses is one of the platform's.
 What was found and what to set are said in one sentence, for the reseller:
 "store.example.com has CNAME shop.oldhost.net; set CNAME edge.platform.example".
+
+The same resolver reads the TXT record that shows a tenant's ownership claim of a domain
+(:func:`check_txt`: ``_certdesk.<name>`` holding the claim's token; ``desk.claims``).
 """
 
 from __future__ import annotations
