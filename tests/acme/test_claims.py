@@ -101,6 +101,9 @@ def test_an_unverified_claim_does_not_block_the_real_owner(bed: Claims) -> None:
     assert first.claim == "pending"
     assert first.claim_record == f"_certdesk.{HOST}"
     assert first.claim_token
+    assert first.claim_message is not None  # what to set, before any check
+    assert f"_certdesk.{HOST} to {first.claim_token}" in first.claim_message
+    assert f"(set CNAME {EDGE})" in first.claim_message
     # The real owner adds the same name: no conflict, a claim of its own, another token.
     second = bed.desk.run(bed.b, d.add_domain, url=URL, tenant="Beta Shops")
     assert second.claim == "pending"

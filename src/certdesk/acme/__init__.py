@@ -4,7 +4,14 @@ points at the platform before anything is ordered (and the TXT record that shows
 tenant's claim of a domain)."""
 
 from certdesk.acme.client import AcmeClient, AcmeConfig
-from certdesk.acme.dns import Pointing, TxtCheck, check_pointing, check_txt, resolver_for
+from certdesk.acme.dns import (
+    Pointing,
+    TxtCheck,
+    check_pointing,
+    check_txt,
+    resolver_for,
+    wanted_record,
+)
 from certdesk.acme.problems import AcmeFailed, Problem
 
 __all__ = [
@@ -17,4 +24,5 @@ __all__ = [
     "check_pointing",
     "check_txt",
     "resolver_for",
+    "wanted_record",
 ]

@@ -80,6 +80,12 @@ def _addresses(resolver: dns.resolver.Resolver, name: str) -> list[str]:
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 
 
+def wanted_record(targets: Sequence[str]) -> str:
+    """What to set for a name to point at the platform: "set CNAME edge.platform.example"
+    (its first name), else "set A 203.0.113.10"; empty when no target is configured."""
+    return _wanted(targets) if targets else ""
+
+
 def _wanted(targets: Sequence[str]) -> str:
     names = [t for t in targets if not _is_address(t)]
     if names:

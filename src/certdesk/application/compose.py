@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from certdesk.acme import wanted_record
 from certdesk.application.installer import Installer
 from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
@@ -163,6 +164,7 @@ def policy_for(settings: Settings) -> Policy:
         max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
         claims=settings.verifies_domains,
+        pointing=wanted_record(settings.platform_targets),
     )
 
 

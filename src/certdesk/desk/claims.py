@@ -61,9 +61,10 @@ def start_claim(ctx: Ctx, domain: Domain) -> None:
         domain.claim_token = new_token()
         domain.claim_next_at = ctx.now
         domain.claim_attempts = 0
+        pointing = f" ({ctx.policy.pointing})" if ctx.policy.pointing else ""
         domain.claim_message = (
             f"not verified yet: set the TXT record {claim_record(domain.hostname)} to "
-            f"{domain.claim_token}, or point {domain.hostname} at the platform"
+            f"{domain.claim_token}, or point {domain.hostname} at the platform{pointing}"
         )
         return
     method = ClaimMethod.OPERATOR if ctx.policy.claims else ClaimMethod.UNCHECKED

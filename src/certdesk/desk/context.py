@@ -125,6 +125,9 @@ class Policy:
     installs: bool = False  # a deploy target is configured: intake waits for the install
     # Resellers' new names are pending claims until DNS shows they are theirs (desk.claims).
     claims: bool = False
+    # What a name needs to point at the platform ("set CNAME edge.platform.example"), for
+    # a new claim's first message; empty when the platform's targets are not configured.
+    pointing: str = ""
 
 
 @dataclass
