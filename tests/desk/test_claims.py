@@ -18,8 +18,9 @@ from certdesk import desk as d
 from certdesk.application.compose import open_desk
 from certdesk.desk import Actor, Desk
 from certdesk.desk.claims import HELD_REASON
-from certdesk.desk.context import Conflict
+from certdesk.desk.context import Conflict, OwnershipNotVerified
 from certdesk.desk.installs import install_work
+from certdesk.desk.managed import due_units, take_unit
 from certdesk.desk.metrics import metrics_snapshot
 from certdesk.desk.monitoring import probe_targets
 from certdesk.errors import InvalidArgument
@@ -185,3 +186,16 @@ def test_the_setting(tmp_path: object) -> None:
     with pytest.raises(InvalidArgument) as refused:
         load_settings(env={**home, "CERTDESK_DOMAIN_VERIFICATION": "txt"})
     assert "auto, dns, off" in refused.value.message
+
+
+def test_a_pending_managed_domain_is_not_ordered_until_assigned(verifying: Desk) -> None:
+    a, _ = _resellers(verifying)
+    view = verifying.run(a, d.add_domain, url=URL, tenant="Alpha Hosting", managed="acme")
+    assert view.claim == "pending"
+    with verifying.context(OPERATOR, readonly=True) as ctx:
+        assert due_units(ctx) == []
+    with pytest.raises(OwnershipNotVerified), verifying.context(OPERATOR) as ctx:
+        take_unit(ctx, url=URL, force=True)  # `certdesk acme issue URL`
+    verifying.run(OPERATOR, d.add_domain, url=URL, tenant="Alpha Hosting")  # assigned
+    with verifying.context(OPERATOR, readonly=True) as ctx:
+        assert due_units(ctx) == [URL]
