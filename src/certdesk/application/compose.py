@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from certdesk.acme import wanted_record
 from certdesk.application.installer import Installer
 from certdesk.desk.context import Actor, Desk, Policy
 from certdesk.desk.vaultops import RotateResult, rotate_master_key
@@ -162,6 +163,8 @@ def policy_for(settings: Settings) -> Policy:
         max_upload_bytes=settings.max_upload_bytes,
         max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
+        claims=settings.verifies_domains,
+        pointing=wanted_record(settings.platform_targets),
     )
 
 

@@ -39,6 +39,7 @@ from certdesk.deploy import (
     install,
     load_target,
 )
+from certdesk.desk.claims import HELD_REASON, claim_record
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.installs import (
     BindingState,
@@ -165,7 +166,8 @@ class Installer:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
         if started is not None:
             started(len(work))
-        outcomes: list[InstallOutcome] = []
+        outcomes = [held_outcome(w) for w in work if w.held]
+        work = [w for w in work if not w.held]
         for name, items in group_work(work, target or None, self.settings.deploy_default):
             done = self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
             outcomes += done
@@ -255,6 +257,20 @@ class Installer:
                 self.mailer, self.settings.mail_from, self.settings.operator_emails, recorded
             )
         return outcomes_of(name, work, verdict, recorded)
+
+
+def held_outcome(work: InstallWork) -> InstallOutcome:
+    """A certificate bound to a pending ownership claim: stored, not installed until the
+    claim is verified (then the install retry takes it up)."""
+    return InstallOutcome(
+        work.url,
+        "",
+        False,
+        work.sha256,
+        f"{HELD_REASON}: it is installed once {work.hostname} is shown to be yours (the TXT "
+        f"record {claim_record(work.hostname)}, or the name pointed at the platform)",
+        state=InstallState.STORED.value,
+    )
 
 
 def group_work(
@@ -460,7 +476,10 @@ def retry_install(desk: Desk, installer: Installer, unit: str, now: datetime) ->
             state: BindingState | None = install_state(ctx, url=unit)
         except CertdeskError as exc:
             return InstallOutcome(unit, "", False, "", f"not retried: {exc.message}")
-    if state is None or state.state not in (InstallState.FAILED, InstallState.INSTALLING):
+    waiting = state is not None and state.state is InstallState.STORED and state.next_try_at
+    if state is None or not (
+        waiting or state.state in (InstallState.FAILED, InstallState.INSTALLING)
+    ):
         what = state.state.value if state else "no certificate bound"
         return InstallOutcome(
             unit, "", state is not None, "", f"not retried: {what}", state=what if state else ""

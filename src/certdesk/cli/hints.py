@@ -137,6 +137,11 @@ WORDS: dict[Action, Callable[[Fix, Collection[str]], str]] = {
     ),
     Action.SET_DEPLOY_TARGET: _set_deploy_target,
     Action.CHOOSE_HOME: _fixed("choose another folder with --home or CERTDESK_HOME"),
+    Action.VERIFY_CLAIM: lambda fix, options: (
+        "once the TXT record (or the name's pointing at the platform) is in DNS, check it "
+        f"now with 'certdesk domain verify {fix.param('url', 'URL')}', or assign the name "
+        "with 'certdesk domain add URL --tenant TENANT'"
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Conflict, Ctx, NotFound, reads, tenant_by_name
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.modes import ManagedState, managed_row
@@ -129,6 +130,8 @@ def due_units(ctx: Ctx) -> list[str]:
         .join(ManagedCertificate, ManagedCertificate.domain_id == Domain.id)
         .where(
             Domain.removed_at.is_(None),
+            # A pending ownership claim is ordered nothing until it is verified.
+            Domain.claim == ClaimState.VERIFIED.value,
             or_(ManagedCertificate.busy_until.is_(None), ManagedCertificate.busy_until <= ctx.now),
             or_(
                 ManagedCertificate.next_try_at <= ctx.now,
@@ -162,6 +165,10 @@ def take_unit(ctx: Ctx, *, url: str, force: bool = False) -> Unit | None:
     """Lease ``url``'s managed domain for one order, if it is due (or ``force``) and no
     order runs for it; None when it is not due or another replica has it."""
     domain, row = _managed(ctx, url)
+    if domain.claim != ClaimState.VERIFIED.value:
+        if force:
+            require_verified(domain, "order a certificate for")
+        return None
     now = ctx.now
     due = (row.next_try_at is not None and row.next_try_at <= now) or (
         row.renew_at is not None and row.renew_at <= now

@@ -64,7 +64,7 @@ def metrics_snapshot(ctx: Ctx) -> MetricsSnapshot:
         )
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .outerjoin(DomainState, DomainState.domain_id == Domain.id)
-        .where(Domain.removed_at.is_(None), Domain.monitored.is_(True))
+        .where(Domain.removed_at.is_(None), Domain.monitored.is_(True), Domain.claim == "verified")
         .order_by(Domain.url)
     )
     urls = tuple(

@@ -51,6 +51,10 @@ WORDS: dict[Action, Callable[[Fix], str]] = {
         "the platform has no place set to install certificates: ask its operators to set one"
     ),
     Action.CHOOSE_HOME: _fixed(_OPERATORS),
+    Action.VERIFY_CLAIM: _fixed(
+        "set the TXT record shown on the domain's page in the portal (or point the name at "
+        "the platform), then press Check now there"
+    ),
 }
 
 
