@@ -1,4 +1,4 @@
-"""Benchmark: issuing certificates from pebble, certdesk against certbot.
+"""Benchmark: issuing certificates from pebble, certdesk against certbot, lego and Caddy.
 
 certdesk: ``--count`` platform-managed domains on a fresh data folder (SQLite), each
 taken one step by ``run_acme_unit`` (DNS check, order with a CSR order of the desk, HTTP-01
@@ -9,20 +9,31 @@ certbot: ``certbot certonly --webroot`` run once per domain against the same peb
 hosting panels run it (a new process for each certificate, its own account registered
 once beforehand), the webroot served on the port pebble validates on.
 
-Both against one pebble with ``PEBBLE_VA_NOSLEEP=1`` (no validation delay), resolving
-every name to 127.0.0.1 with ``pebble-challtestsrv``. Figures: certificates per minute
-(wall clock) and CPU seconds per certificate (this process and its children: for
-certbot its processes; pebble's own CPU is not counted for either).
+lego (Debian's ``lego``, 4.9: ``apt-get install lego``): ``lego run --http
+--http.webroot`` once per domain, the same way (its account registered by a first run not
+counted), trusting pebble through ``LEGO_CA_CERTIFICATES``. Skipped with a line saying so
+when it is not installed.
 
-    .venv/bin/python bench/bench_acme.py [--count 200] [--certbot-count 200] [--workers 8]
+Caddy (Debian's ``caddy``, 2.6: ``apt-get install caddy``): one ``caddy run`` with a site
+block per domain, issuing them all by itself at start (its own HTTP-01 answers on the
+port pebble validates on, TLS-ALPN off, pebble trusted with ``trusted_roots``), timed
+until every certificate is in its storage. Skipped with a line when it is not installed.
 
-Not a test: it prints figures and exits 0.
+All against a pebble with ``PEBBLE_VA_NOSLEEP=1`` (no validation delay), resolving
+every name to 127.0.0.1 with ``pebble-challtestsrv``; each tool gets its own pebble.
+Figures: certificates per minute (wall clock) and CPU seconds per certificate (this
+process and its children: for certbot, lego and Caddy their processes; pebble's own CPU
+is not counted for any).
+
+    .venv/bin/python bench/bench_acme.py [--count 200] [--certbot-count 200]
+        [--lego-count 200] [--caddy-count 200] [--workers 8]
+
+A count of 0 leaves that tool out. Not a test: it prints figures and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import http.server
 import os
@@ -97,7 +108,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def bench_certbot(folder: Path, count: int) -> tuple[float, float, int]:
     certbot = shutil.which("certbot")
     if certbot is None:
-        raise SystemExit("certbot is missing: apt-get install certbot")
+        raise _Missing("certbot is not installed (apt-get install certbot): skipped")
     port = free_port()
     webroot = folder / "webroot"
     webroot.mkdir(parents=True)
@@ -147,29 +158,161 @@ def bench_certbot(folder: Path, count: int) -> tuple[float, float, int]:
     return wall, used, issued
 
 
+def bench_lego(folder: Path, count: int) -> tuple[float, float, int]:
+    lego = shutil.which("lego")
+    if lego is None:
+        raise _Missing("lego is not installed (apt-get install lego): skipped")
+    port = free_port()
+    webroot = folder / "webroot"
+    webroot.mkdir(parents=True)
+    handler = functools.partial(_Quiet, directory=str(webroot))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with run_pebble(folder / "pebble", port, nosleep=True) as pebble:
+            env = {**os.environ, "LEGO_CA_CERTIFICATES": str(pebble.ca_bundle)}
+
+            def run(name: str) -> bool:
+                done = subprocess.run(
+                    [
+                        lego,
+                        "--server",
+                        pebble.directory,
+                        "--accept-tos",
+                        "--email",
+                        "ops@bench.test",
+                        "--path",
+                        str(folder / "lego"),
+                        "--key-type",
+                        "ec256",
+                        "--http",
+                        "--http.webroot",
+                        str(webroot),
+                        "--domains",
+                        name,
+                        "run",
+                    ],
+                    env=env,
+                    capture_output=True,
+                    check=False,
+                )
+                return done.returncode == 0
+
+            if not run("account.bench.test"):  # registers the account; not counted
+                raise _Missing("lego could not get a first certificate from pebble: skipped")
+            cpu, start = _cpu(), time.perf_counter()
+            issued = sum(run(f"site{i}.bench.test") for i in range(count))
+            wall, used = time.perf_counter() - start, _cpu() - cpu
+    finally:
+        httpd.shutdown()
+    return wall, used, issued
+
+
+CADDYFILE = """{{
+\tadmin off
+\thttp_port {http_port}
+\thttps_port {https_port}
+\tstorage file_system {storage}
+\tocsp_stapling off
+\tcert_issuer acme {directory} {{
+\t\temail ops@bench.test
+\t\ttrusted_roots {roots}
+\t\tdisable_tlsalpn_challenge
+\t}}
+}}
+"""
+
+
+def bench_caddy(folder: Path, count: int) -> tuple[float, float, int]:
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        raise _Missing("caddy is not installed (apt-get install caddy): skipped")
+    port = free_port()
+    with run_pebble(folder / "pebble", port, nosleep=True) as pebble:
+        storage = folder / "storage"
+        config = folder / "Caddyfile"
+        names = [f"site{i}.bench.test" for i in range(count)]
+        config.write_text(
+            CADDYFILE.format(
+                http_port=port,
+                https_port=free_port(),
+                storage=storage,
+                directory=pebble.directory,
+                roots=pebble.ca_bundle,
+            )
+            + "".join(f"{name} {{\n\trespond ok\n}}\n" for name in names)
+        )
+        env = {**os.environ, "HOME": str(folder), "XDG_DATA_HOME": str(folder / "data")}
+        log = (folder / "caddy.log").open("wb")
+        cpu, start = _cpu(), time.perf_counter()
+        proc = subprocess.Popen(
+            [caddy, "run", "--config", str(config), "--adapter", "caddyfile"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = start + 60 + count * 5
+        issued = 0
+        try:
+            while time.perf_counter() < deadline and proc.poll() is None:
+                issued = len(list(storage.glob("certificates/*/*/*.crt")))
+                if issued >= count:
+                    break
+                time.sleep(0.05)
+            wall = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            log.close()
+        if issued == 0:
+            tail = (folder / "caddy.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise _Missing(f"caddy issued nothing: {' '.join(tail)}")
+        used = _cpu() - cpu
+    return wall, used, issued
+
+
+class _Missing(Exception):
+    """A tool to compare with is absent or does not run here: its line says so."""
+
+
+def _figures(name: str, issued: int, asked: int, wall: float, cpu: float) -> float:
+    print(f"{name}: {issued}/{asked} issued in {wall:.1f} s")
+    rate = issued / wall * 60
+    print(f"  {rate:.0f} certificates/minute, {cpu / max(issued, 1):.3f} s CPU each")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--certbot-count", type=int, default=200)
+    parser.add_argument("--lego-count", type=int, default=200)
+    parser.add_argument("--caddy-count", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="bench-acme-") as tmp:
         folder = Path(tmp)
         wall, cpu, issued = bench_certdesk(folder / "certdesk", args.count, args.workers)
-        n = args.count - 1
-        print(f"certdesk: {issued}/{n} issued in {wall:.1f} s ({args.workers} at a time)")
-        print(
-            f"  {issued / wall * 60:.0f} certificates/minute, {cpu / max(issued, 1):.3f} s CPU each"
-        )
-        rate = issued / wall * 60
-        if args.certbot_count < 1:
-            return
-        with contextlib.suppress(SystemExit):
-            bwall, bcpu, bissued = bench_certbot(folder / "certbot", args.certbot_count)
-            print(f"certbot certonly --webroot: {bissued}/{args.certbot_count} in {bwall:.1f} s")
-            brate = bissued / bwall * 60
-            print(f"  {brate:.0f} certificates/minute, {bcpu / max(bissued, 1):.3f} s CPU each")
-            print(f"certdesk / certbot: {rate / brate:.1f}x the rate")
+        name = f"certdesk ({args.workers} at a time)"
+        rate = _figures(name, issued, args.count - 1, wall, cpu)
+        others = [
+            ("certbot certonly --webroot", bench_certbot, args.certbot_count),
+            ("lego run --http.webroot", bench_lego, args.lego_count),
+            ("caddy (one process, every site)", bench_caddy, args.caddy_count),
+        ]
+        for label, bench, count in others:
+            if count < 1:
+                continue
+            try:
+                owall, ocpu, oissued = bench(folder / label.split()[0], count)
+            except _Missing as exc:
+                print(f"{label}: {exc}")
+                continue
+            orate = _figures(label, oissued, count, owall, ocpu)
+            if orate:
+                print(f"  certdesk / {label.split()[0]}: {rate / orate:.1f}x the rate")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

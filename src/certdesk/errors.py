@@ -39,7 +39,8 @@ when a class is missing here or its line does not match the class)::
     ├── NotFound               certdesk.desk.context         not-found                404    1
     ├── Forbidden              certdesk.desk.context         forbidden                403    1
     ├── Conflict               certdesk.desk.context         conflict                 409    1
-    │   └── Duplicate          certdesk.desk.context         duplicate                409    1
+    │   ├── Duplicate          certdesk.desk.context         duplicate                409    1
+    │   └── OwnershipNotVerified certdesk.desk.context       ownership-not-verified   409    1
     ├── Refused                certdesk.desk.context         refused                  422    1
     ├── LoginFailed            certdesk.desk.accounts        login-failed             401    2
     ├── DeployError            certdesk.deploy.base          deploy-failed            502    2

@@ -68,6 +68,9 @@ class Action(enum.StrEnum):
     """No deploy target is set for where the certificate is installed."""
     CHOOSE_HOME = "choose-home"
     """The data folder cannot be made: choose another one."""
+    VERIFY_CLAIM = "verify-claim"
+    """Show that ``url``'s name is yours (the TXT record with the claim's token, or the
+    name pointed at the platform), then have certdesk check it now."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,18 @@ class Settings:
     dns_servers: tuple[str, ...] = ()
     # The platform's addresses and CNAME targets: a managed domain must point at one.
     platform_targets: tuple[str, ...] = ()
+    # Ownership of resellers' domains (desk.claims): ``dns`` (a reseller's new name is a
+    # pending claim until DNS shows its token or that it points at the platform), ``off``
+    # (a name is the first tenant's to add it), ``auto``: ``dns`` when
+    # ``platform_targets`` is set, else ``off``.
+    domain_verification: str = "auto"
+
+    @property
+    def verifies_domains(self) -> bool:
+        """Whether resellers' new names wait for their ownership to be shown in DNS."""
+        if self.domain_verification == "auto":
+            return bool(self.platform_targets)
+        return self.domain_verification == "dns"
 
     def deploy_target(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """``(kind, options)`` of the target called ``name``."""
@@ -167,6 +179,9 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         acme_key_type=str(get("acme_key_type") or "p256"),
         dns_servers=_list(get("dns_servers")),
         platform_targets=tuple(t.strip(".").lower() for t in _list(get("platform_targets"))),
+        domain_verification=_choice(
+            get("domain_verification"), "auto", "domain_verification", ("auto", "dns", "off")
+        ),
         **_deploy(env, file_values.get("deploy")),
     )
 
@@ -250,6 +265,17 @@ def _bool(value: Any, default: bool, name: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise InvalidArgument(f"the setting {name} must be true or false, not {value!r}")
+
+
+def _choice(value: Any, default: str, name: str, choices: tuple[str, ...]) -> str:
+    if value is None:
+        return default
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise InvalidArgument(
+            f"the setting {name} must be one of {', '.join(choices)}, not {value!r}"
+        )
+    return text
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -24,6 +24,7 @@ from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
 from certdesk.settings import Settings
 from certdesk.store.models import CertificateRecord
+from tests.acme.ari import AriProxy, ari_proxy
 from tests.acme.pebble import Pebble, run_pebble
 from tests.database import LAB_SUFFIXES
 from tests.deploy.servers import free_port
@@ -61,6 +62,7 @@ class Bed:
     desk: Desk
     folder: Path
     http_port: int
+    ari: AriProxy | None = None  # the renewal-information proxy the desk orders through
 
     def add_managed(self, url: str) -> None:
         """``url`` added to the tenant as a platform-managed (ACME) domain."""
@@ -115,17 +117,31 @@ def bed_settings(folder: Path, pebble: Pebble, database_url: str, **extra: objec
 
 @contextlib.contextmanager
 def acme_bed(
-    folder: Path, database_url: str, *, serve: bool = True, nosleep: bool = False, **extra: object
+    folder: Path,
+    database_url: str,
+    *,
+    serve: bool = True,
+    nosleep: bool = False,
+    ari: bool = False,
+    pebble_env: dict[str, str] | None = None,
+    **extra: object,
 ) -> Iterator[Bed]:
     """Pebble validating on the port certdesk's app listens on (unless ``serve`` is off:
-    nothing answers there); a desk with one tenant."""
+    nothing answers there); a desk with one tenant. ``ari``: the desk's directory is the
+    renewal-information proxy in front of pebble (``tests.acme.ari``); ``pebble_env``: more
+    of pebble's ``PEBBLE_*`` variables."""
     port = free_port()
-    with run_pebble(folder / "pebble", port, nosleep=nosleep) as pebble:
+    with (
+        run_pebble(folder / "pebble", port, nosleep=nosleep, **(pebble_env or {})) as pebble,
+        ari_proxy(pebble) if ari else contextlib.nullcontext() as proxy,
+    ):
+        if proxy is not None:
+            extra = {"acme_directory": proxy.directory, **extra}
         settings = bed_settings(folder, pebble, database_url, **extra)
         desk = open_desk(settings)
         try:
             new_tenant(desk, OPERATOR, TENANT)
-            bed = Bed(pebble, settings, desk, folder, port)
+            bed = Bed(pebble, settings, desk, folder, port, proxy)
             if serve:
                 with serving(desk, settings, port):
                     yield bed

@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from certdesk.store.jobs import JobUnit
+from certdesk.store.models import Domain
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import PFX_PASSWORD, openssl_date, openssl_x509
@@ -32,6 +33,7 @@ from tests.signing import sign_csr, with_chain
 
 A, B = "Alpha Hosting", "Beta Hosting"
 B_URLS = ["https://store.test.com", "https://www.test.com/shop"]
+B_CLAIM, B_CLAIM_TOKEN = "https://claim.beta.example", "certdesk-beta-claim-token"
 
 # Routes that take no object of another tenant: they act on the caller alone, or hold
 # no tenant's data. Each is still exercised below (see test_self_only_routes).
@@ -137,6 +139,23 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
                 detail={"rows": 2},
             )
         )
+        # A pending ownership claim of B (as a reseller's claim is where verification is
+        # on): its name, its token and its message are B's alone.
+        session.add(
+            Domain(
+                tenant_id=b_tenant,
+                url=B_CLAIM,
+                hostname=B_CLAIM.removeprefix("https://"),
+                port=443,
+                portal="other",
+                monitored=True,
+                created_at=now,
+                claim="pending",
+                claim_token=B_CLAIM_TOKEN,
+                claim_message="not verified yet",
+                claim_next_at=now + timedelta(days=1),
+            )
+        )
     not_after = openssl_date(openssl_x509(api.pki.leaf_crt, "-enddate"))
 
     # A: a domain of its own (not monitored: probing "everything" probes nothing).
@@ -175,6 +194,7 @@ def world(request: pytest.FixtureRequest, api: Api, tmp_path: Path) -> World:
             "beta-reseller",
             "beta-ci",
             "beta.example",
+            B_CLAIM_TOKEN,
             *sorted(c for c in certificates if c),
         ],
     )
@@ -236,6 +256,20 @@ def attacks(w: World) -> list[Attack]:
             control=True,
         ),
         Attack(("GET", "/api/domains/managed"), "/api/domains/managed", {"params": {"tenant": B}}),
+        # Ownership claims: B's pending claim cannot be seen or checked, by URL or tenant.
+        Attack(
+            ("GET", "/api/domains/claims"),
+            "/api/domains/claims",
+            status=200,
+            code=None,
+            control=True,
+        ),
+        Attack(("GET", "/api/domains/claims"), "/api/domains/claims", {"params": {"tenant": B}}),
+        *[
+            Attack(("POST", "/api/domains/verify"), "/api/domains/verify", {"json": body})
+            for url in (B_CLAIM, *B_URLS)
+            for body in ({"url": url}, {"url": url, "tenant": B})
+        ],
         # HTTP-01 answers are public by nature (the CA fetches them without credentials);
         # none is pending here, and a token that is not one is not even looked up.
         Attack(
@@ -483,7 +517,7 @@ def test_reseller_a_cannot_reach_anything_of_b(world: World) -> None:
                 assert seen.status_code == 200
                 assert _leaks(w, seen.text), f"{where}: the operator should see B's objects"
     # B's objects are all still there and B's token still works.
-    assert len(w.b.get("/api/domains").json()) == 3
+    assert len(w.b.get("/api/domains").json()) == 4
     assert w.b.get(f"/api/csr/{w.b_pending}").json()["status"] == "pending"
     assert [t["revoked"] for t in w.b.get("/api/tokens").json()] == [False]
     done = w.b.post("/api/csr/complete", files={"file": ("b.pem", w.b_signed.read_bytes())})
@@ -516,7 +550,7 @@ def test_what_a_sees_and_does_stays_its_own(world: World) -> None:
     assert mine.json()["id"] != w.b_probe
     assert w.a.get(f"/api/probe-requests/{mine.json()['id']}").json()["status"] == "queued"
     # The same calls by the operator see B.
-    assert len(w.operator.get("/api/domains").json()) == 4
+    assert len(w.operator.get("/api/domains").json()) == 5
     assert len(w.operator.get("/api/report-deliveries").json()) == 1
 
     # No order of A waits for B's certificate: A learns no more than from any certificate.

@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +165,7 @@ class HAProxy:
     crt_list: Path
     certs: Path
     proc: subprocess.Popen[bytes] | None = None
+    extra_configs: tuple[Path, ...] = ()  # more -f files, after config
 
     @property
     def address(self) -> tuple[str, int]:
@@ -215,7 +216,11 @@ frontend tls
 
 
 @contextlib.contextmanager
-def run_haproxy(folder: Path, default_pem: bytes) -> Iterator[HAProxy]:
+def run_haproxy(
+    folder: Path, default_pem: bytes, extra_configs: Sequence[Path] = ()
+) -> Iterator[HAProxy]:
+    """HAProxy with ``haproxy.cfg`` and then each of ``extra_configs`` (``-f`` each; a
+    missing one is created empty, as HAProxy wants every file it is given)."""
     require(HAPROXY, "haproxy")
     server = HAProxy(
         folder=folder,
@@ -225,9 +230,13 @@ def run_haproxy(folder: Path, default_pem: bytes) -> Iterator[HAProxy]:
         pid_file=folder / "haproxy.pid",
         crt_list=folder / "certs" / "crt-list",
         certs=folder / "certs",
+        extra_configs=tuple(extra_configs),
     )
     server.certs.mkdir(parents=True)
     server.crt_list.write_text("")
+    for extra in server.extra_configs:
+        if not extra.exists():
+            extra.write_text("")
     default = folder / "default.pem"
     default.write_bytes(default_pem)
     default.chmod(0o600)
@@ -253,9 +262,10 @@ def start_haproxy(server: HAProxy) -> None:
     log = server.folder / "stderr.log"
     for stale in (server.socket, server.pid_file):
         stale.unlink(missing_ok=True)
+    configs = [a for path in (server.config, *server.extra_configs) for a in ("-f", str(path))]
     with log.open("ab") as out:
         server.proc = subprocess.Popen(
-            [str(HAPROXY), "-W", "-f", str(server.config), "-p", str(server.pid_file)],
+            [str(HAPROXY), "-W", *configs, "-p", str(server.pid_file)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -1,10 +1,10 @@
 """One conformance test for every deploy target, as certbot's installer tests do.
 
-Deploy → the files are there with the right modes (and, for a terminator, a real
-handshake shows the new certificate) → a second identical deploy changes nothing and
-has nothing to roll back → a renewal replaces → rolling it back puts back exactly what
-was there, once → deploy again → a new name, rolled back, is gone → a deploy kept
-(proven) or followed by another deploy can no longer be rolled back.
+A deploy of no host writes nothing → deploy → the files are there with the right modes
+(and, for a terminator, a real handshake shows the new certificate) → a second identical
+deploy changes nothing and has nothing to roll back → a renewal replaces → rolling it
+back puts back exactly what was there, once → deploy again → a new name, rolled back, is
+gone → a deploy kept (proven) or followed by another deploy can no longer be rolled back.
 """
 
 from __future__ import annotations
@@ -75,6 +75,13 @@ def test_conformance(name: str, target_options: TargetOptions, certs: Certs) -> 
         certs.store.item(f"https://{STORE}/"),
         certs.wildcard.item(f"https://{SHOP}/", hostname="*.test.com"),
     ]
+
+    # A deploy of no host (the target's own configuration only) adds no host; with none
+    # of the port-80 options, it has nothing to write, and no manifest is made.
+    empty = target.deploy([])
+    assert (empty.plan.hosts, empty.written, empty.undo) == ((), (), None)
+    assert isinstance(target, FolderTarget)
+    assert not target.manifest_path.exists()
 
     # Nothing there yet: everything is added, and proven.
     plan = target.plan(first)

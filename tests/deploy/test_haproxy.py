@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import stat
 from pathlib import Path
 
 import pytest
 
-from certdesk.deploy import DeployError, HAProxyTarget, load_target, prove
+from certdesk.deploy import Action, DeployError, HAProxyTarget, load_target, prove
 from tests.deploy.conftest import STORE, Certs
-from tests.deploy.servers import ClientLoop, HAProxy, served_sha256
+from tests.deploy.servers import ClientLoop, HAProxy, free_port, served_sha256
 
 
 def _target(server: HAProxy, **extra: object) -> HAProxyTarget:
@@ -113,3 +115,73 @@ def test_a_missing_haproxy_says_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(DeployError) as caught:
         target.config_test()
     assert "haproxy" in (caught.value.hint or "")
+
+
+def _alpn(address: tuple[str, int], server_name: str) -> str | None:
+    """The protocol HAProxy picks from h2 and http/1.1 offered in one handshake."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection(address, 5) as raw,
+        ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        return tls.selected_alpn_protocol()
+
+
+def test_a_changed_ssl_option_is_applied_and_force_reinstalls(
+    haproxy_server: HAProxy, certs: Certs
+) -> None:
+    item = certs.store.item(f"https://{STORE}/")
+    _target(haproxy_server).deploy([item])
+    assert _alpn(haproxy_server.address, STORE) is None
+    assert _target(haproxy_server).deploy([item]).plan.hosts[0].action is Action.UNCHANGED
+
+    alpn = _target(haproxy_server, ssl_options="[alpn h2,http/1.1]")
+    [planned] = alpn.plan([item]).hosts
+    assert planned.action is Action.RECONFIGURE
+    worker = haproxy_server.worker_pid()
+    result = alpn.deploy([item])
+    assert [h.action for h in result.plan.hosts] == [Action.RECONFIGURE]
+    assert result.reloaded
+    assert str(haproxy_server.crt_list) in result.written
+    assert haproxy_server.worker_pid() != worker
+    assert _alpn(haproxy_server.address, STORE) == "h2"
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256
+
+    # The same options again: nothing written, nothing reloaded.
+    worker = haproxy_server.worker_pid()
+    again = alpn.deploy([item])
+    assert ([h.action for h in again.plan.hosts], again.written) == ([Action.UNCHANGED], ())
+    assert haproxy_server.worker_pid() == worker
+
+    # A line edited by hand is put back as rendered.
+    haproxy_server.crt_list.write_text(f"{alpn.cert_path(STORE)} {STORE}\n")
+    assert [h.action for h in alpn.plan([item]).hosts] == [Action.RECONFIGURE]
+    assert alpn.deploy([item]).reloaded
+    assert haproxy_server.crt_list.read_text() == alpn.crt_list_line(STORE) + "\n"
+
+    # --force: swapped in again through the runtime API though nothing changed.
+    forced = alpn.deploy([item], force=True)
+    assert [h.action for h in forced.plan.hosts] == [Action.REINSTALL]
+    assert forced.hot_updated == (STORE,)
+    assert _alpn(haproxy_server.address, STORE) == "h2"
+
+
+def test_port_80_routing_haproxy_was_not_started_with_is_refused(
+    haproxy_server: HAProxy, certs: Certs
+) -> None:
+    target = _target(haproxy_server)
+    target.deploy([certs.store.item(f"https://{STORE}/")])
+    routing = _target(
+        haproxy_server, http_listen=[f"127.0.0.1:{free_port()}"], acme_http="127.0.0.1:8080"
+    )
+    with pytest.raises(DeployError) as caught:
+        routing.deploy([])
+    error = caught.value
+    assert error.rolled_back
+    assert "did not load the port-80 routing" in error.message
+    assert f"-f {routing.http_config}" in (error.hint or "")
+    assert not routing.http_config.exists()  # put back as it was: absent
+    assert served_sha256(haproxy_server.address, STORE) == certs.store.sha256

@@ -1,17 +1,28 @@
 """A platform with tenants and expiring certificates, a real SMTP server, and ways to read
-what it received: the text and HTML parts and the CSV attachment of each report."""
+what it received: the text and HTML parts and the CSV attachment of each report; a TLS
+server and a port that never answers for the sweeps; ``certdesk serve`` processes at an
+instant of the test's choosing (libfaketime)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +34,8 @@ from certdesk.scheduler.engine import first_start
 from certdesk.scheduler.reports import Delivery, delivery
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
-from tests.notify.smtpd import Received, smtp
+from tests.monitor.conftest import TLSServer, server_context
+from tests.notify.smtpd import Received, Recorder, smtp
 from tests.openssl_pki import OpenSSLPKI
 from tests.reports.certs import CertMaker, certs
 from tests.reports.cli import certdesk_cli
@@ -214,3 +226,110 @@ def small_platform(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Small:
 @pytest.fixture
 def small(desk: Desk, certs: CertMaker, pki: OpenSSLPKI) -> Small:
     return small_platform(desk, certs, pki)
+
+
+# --- processes: sweeps, mail servers that hang, serve at a chosen instant -----------------
+
+
+@pytest.fixture
+def tls(pki: OpenSSLPKI, tmp_path: Path) -> Iterator[TLSServer]:
+    server = TLSServer(
+        default=server_context(pki.leaf_crt, pki.leaf_key, pki.int_crt, folder=tmp_path)
+    )
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A port that accepts connections and never says a word (a probe takes its timeout)."""
+    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@dataclass
+class FirstQuitHangs(Recorder):
+    """Accepts every message; the first QUIT waits ``hang`` seconds, the others answer.
+    ``held`` is the Message-ID of the message whose sender waits."""
+
+    hang: float = 120.0
+    quits: threading.Event = field(default_factory=threading.Event)
+    held: str | None = None
+    _sent: dict[int, str] = field(default_factory=dict)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        with self._lock:
+            if answer.startswith("250"):
+                self._sent[id(session)] = self.received[-1].message_id
+        return answer
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.quits.is_set():
+            self.held = self._sent.get(id(session))
+            self.quits.set()
+            await asyncio.sleep(self.hang)
+        return "221 Bye"
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# Debian's libfaketime, for the machine's architecture (its multi-threaded flavour).
+LIBFAKETIME = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))),
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+)
+
+
+def serve_at(
+    settings: Settings, at: datetime, log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``certdesk serve`` on a free port, its clock starting at ``at`` (libfaketime), with
+    the settings of ``env`` besides the data folder and the database of ``settings``."""
+    assert LIBFAKETIME.exists(), (
+        f"{LIBFAKETIME} is missing: install Debian's `faketime` package "
+        "(scripts/test-system-deps installs it)"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "certdesk", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "CERTDESK_HOME": str(settings.home),
+                "CERTDESK_DATABASE_URL": settings.database_url,
+                "CERTDESK_ADMIN_PASSWORD": "operator password 1",
+                **env,
+                "LD_PRELOAD": str(LIBFAKETIME),
+                "FAKETIME": "@" + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "FAKETIME_DONT_RESET": "1",
+                "TZ": "UTC",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not end in 30 seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)

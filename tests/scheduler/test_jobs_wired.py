@@ -23,9 +23,15 @@ from certdesk.application.compose import install_config
 from certdesk.application.installer import Installer
 from certdesk.application.jobs import ACME, INSTALL_RETRY, RETRY_PERIOD, job_registry
 from certdesk.desk import Actor, Desk
-from certdesk.desk.installs import FIRST_RETRY, InstallState, install_state, retry_delay
+from certdesk.desk.installs import (
+    ALERT_AFTER,
+    FIRST_RETRY,
+    InstallState,
+    install_state,
+    retry_delay,
+)
 from certdesk.errors import InvalidArgument
-from certdesk.notify import OutboxMailer
+from certdesk.notify import OutboxMailer, SmtpMailer
 from certdesk.pki import iso_utc
 from certdesk.scheduler import engine
 from certdesk.settings import CONFIG_FILE, Settings, load_settings
@@ -33,6 +39,7 @@ from certdesk.store.jobs import JobUnit
 from tests.deploy.servers import Nginx, settled_sha256, start_nginx, stop
 from tests.edge import edge_toml
 from tests.flows import new_tenant, submit_leaf
+from tests.notify.smtpd import SmtpServer
 from tests.openssl_pki import OpenSSLPKI, openssl_fingerprint
 
 OPERATOR = Actor(name="test")
@@ -163,6 +170,47 @@ def test_the_engine_retries_a_failed_install_after_its_backoff_until_installed(
     # Installed: nothing is due any more.
     later = again + timedelta(hours=7)
     assert _retries(engine.tick(desk, registry, now=later)) == []
+
+
+def test_the_operators_are_told_once_when_the_engine_s_retries_keep_failing(
+    desk: Desk, edge: Settings, pki: OpenSSLPKI, nginx: Nginx, smtp: SmtpServer
+) -> None:
+    """nginx stays down: the engine's retries fail one after the other, each at its
+    backoff; after ``ALERT_AFTER`` failures in a row the operators get one e-mail (a real
+    SMTP server counts them), and no other after the failures that follow."""
+    new_tenant(desk, OPERATOR)
+    result = submit_leaf(desk, OPERATOR, pki, urls=[URL])
+    assert nginx.proc is not None
+    stop(nginx.proc)
+    settings = dataclasses.replace(
+        edge, operator_emails=("noc@platform.test",), smtp_url=smtp.url(auth=False)
+    )
+    mailer = SmtpMailer(smtp.url(auth=False))
+    failed_at = _period_start(clock.now())
+    [first] = Installer(desk, install_config(settings), mailer).install(
+        OPERATOR, request_id=result.request_id, at=failed_at
+    )
+    assert first.state == "install-failed"
+    registry = job_registry(settings, mailer=mailer)
+    at = failed_at + FIRST_RETRY
+    told: list[int] = []
+    for attempt in range(2, ALERT_AFTER + 3):
+        assert _retries(engine.tick(desk, registry, now=at)) == [(URL, "install-failed")]
+        assert _attempts(desk) == (InstallState.FAILED, attempt)
+        told.append(len([r for r in smtp.received if "keep failing" in r.message["Subject"]]))
+        at += retry_delay(attempt)
+    # Nobody told after the first two failures; told once at the third, not again after.
+    assert told == [0, 1, 1, 1]
+    [alert] = [r for r in smtp.received if "keep failing" in r.message["Subject"]]
+    assert alert.rcpt_tos == ["noc@platform.test"]
+    body = alert.message.get_body(("plain",))
+    assert body is not None
+    assert URL in body.get_content()
+    assert f"{ALERT_AFTER} failures in a row" in body.get_content()
+    status = _certdesk(settings, "scheduler", "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    [job] = [j for j in json.loads(status.stdout)["jobs"] if j["job"] == INSTALL_RETRY]
+    assert job["units"] == {"install-failed": 1}
 
 
 def test_the_scheduler_interval_of_serve_is_seconds_or_a_duration() -> None:

@@ -13,20 +13,13 @@ server received: every report once, every URL probed once.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -40,56 +33,12 @@ from certdesk.settings import Settings, load_settings
 from certdesk.store.jobs import JobUnit
 from certdesk.store.models import Domain
 from certdesk.store.monitoring import Probe
-from tests.monitor.conftest import TLSServer, server_context
-from tests.notify.smtpd import Recorder, start_smtp
-from tests.openssl_pki import OpenSSLPKI
+from tests.monitor.conftest import TLSServer
+from tests.notify.smtpd import start_smtp
 from tests.reports.world import OPERATOR, point_at
-from tests.scheduler.conftest import OPERATORS, Small, once_each
+from tests.scheduler.conftest import OPERATORS, FirstQuitHangs, Small, once_each, wait_for
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-@dataclass
-class FirstQuitHangs(Recorder):
-    """Accepts every message; the first QUIT waits ``hang`` seconds, the others answer."""
-
-    hang: float = 120.0
-    quits: threading.Event = field(default_factory=threading.Event)
-
-    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
-        if not self.quits.is_set():
-            self.quits.set()
-            await asyncio.sleep(self.hang)
-        return "221 Bye"
-
-
-@pytest.fixture
-def tls(pki: OpenSSLPKI, tmp_path: Path) -> Iterator[TLSServer]:
-    server = TLSServer(
-        default=server_context(pki.leaf_crt, pki.leaf_key, pki.int_crt, folder=tmp_path)
-    )
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def silent() -> Iterator[int]:
-    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
@@ -185,10 +134,15 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
             outputs = [proc.communicate(timeout=30) for proc in procs]
             states = [(u.job, u.unit, u.status, u.claimed_by, u.claimed_at) for u in units("")]
             raise AssertionError(f"no report reached QUIT: {outputs} {states}")
-        wait_for(
-            "the first report recorded", lambda: any(u.outcome == "sent" for u in units("report."))
-        )
-        [first] = [u for u in units("report.") if u.outcome == "sent"]
+        assert recorder.held is not None
+
+        def recorded() -> list[JobUnit]:
+            return [
+                u for u in units("report.") if u.outcome and u.detail["message_id"] == recorder.held
+            ]
+
+        wait_for("the held report recorded sent", lambda: bool(recorded()))
+        [first] = recorded()
         reporter = next(p for p in procs if p.pid == pid(first))
         kill(reporter)
         [other] = [p for p in procs if p is not reporter]

@@ -130,11 +130,14 @@ def test_0011_marks_installed_what_a_handshake_showed_served(settings: Settings)
                 insert(tables["tenants"]).values(id=1, name="T", emails=[], created_at=now)
             )
             for n in (1, 2):
-                conn.execute(
-                    insert(tables["domains"]).values(
-                        id=n, tenant_id=1, url=f"https://s{n}.test.com", hostname=f"s{n}.test.com",
-                        port=443, portal="other", monitored=True, created_at=now,
-                    )
+                conn.execute(  # the columns of 0009 (the model has more since)
+                    text(
+                        "INSERT INTO domains (id, tenant_id, url, hostname, port, portal, "
+                        "monitored, created_at) VALUES (:n, 1, :url, :host, 443, 'other', "
+                        ":yes, :at)"
+                    ),
+                    {"n": n, "url": f"https://s{n}.test.com", "host": f"s{n}.test.com",
+                     "yes": True, "at": now},
                 )  # fmt: skip
                 conn.execute(
                     insert(tables["certificates"]).values(
@@ -294,5 +297,66 @@ def test_report_deliveries_move_into_the_job_engine_and_back(settings: Settings)
             ("monthly", "2026-11", "operators", "failed", 0, None),
             ("monthly", "2026-10", "operators", "failed", 0, None),
         ]
+    finally:
+        store.close()
+
+
+def _revision_starting(words: str) -> tuple[str, str]:
+    """(the revision whose docstring starts with ``words``, the one before it)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for script in ScriptDirectory.from_config(config).walk_revisions():
+        if (script.doc or "").startswith(words):
+            assert isinstance(script.down_revision, str)
+            return script.revision, script.down_revision
+    raise AssertionError(f"no migration starts with {words!r}")
+
+
+def test_domains_known_before_claims_are_verified_and_pending_claims_share_a_name(
+    settings: Settings,
+) -> None:
+    """Upgrading a database of before ownership claims: every domain is verified (its
+    tenant keeps it); then two tenants' pending claims of one name fit beside it, a second
+    verified owner does not; the downgrade goes back (once only verified rows are left)."""
+    claims, before = _revision_starting("ownership claims of domains")
+    store = Store.open(settings.database_url)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    row = (
+        "INSERT INTO domains (tenant_id, url, hostname, port, portal, monitored, created_at"
+        "{extra}) VALUES (:t, :url, :host, 443, 'other', :yes, :at{values})"
+    )
+    try:
+        _migrate(store, before, down=True)
+        with store.engine.begin() as conn:
+            for n in (1, 2):
+                conn.execute(
+                    insert(Base.metadata.tables["tenants"]).values(
+                        id=n, name=f"T{n}", emails=[], created_at=now
+                    )
+                )
+            conn.execute(
+                text(row.format(extra="", values="")),
+                {"t": 1, "url": "https://a.test.com", "host": "a.test.com", "yes": True, "at": now},
+            )
+        _migrate(store, claims)
+        with store.engine.begin() as conn:
+            assert conn.execute(text("SELECT claim, claim_attempts FROM domains")).all() == [
+                ("verified", 0)
+            ]
+            for t in (1, 2):
+                conn.execute(
+                    text(row.format(extra=", claim", values=", 'pending'")),
+                    {"t": t, "url": "https://b.test.com", "host": "b.test.com", "yes": True,
+                     "at": now},
+                )  # fmt: skip
+        with pytest.raises(IntegrityError), store.engine.begin() as conn:
+            conn.execute(
+                text(row.format(extra=", claim", values=", 'verified'")),
+                {"t": 2, "url": "https://a.test.com", "host": "a.test.com", "yes": True, "at": now},
+            )
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM domains WHERE claim = 'pending'"))
+        _migrate(store, before, down=True)
+        _migrate(store, "head")
     finally:
         store.close()

@@ -5,12 +5,13 @@ tenant, and no such section for a customer's certificate."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
 from certdesk import desk as d
 from certdesk.desk import Desk
-from certdesk.desk.managed import record_failure, record_waiting
+from certdesk.desk.managed import record_failure, record_renewal_info, record_waiting
 from tests.web.conftest import OPERATOR, TENANT_A
 
 Login = Callable[[str], tuple[httpx.Client, str]]
@@ -48,6 +49,19 @@ def test_the_domain_page_shows_where_a_managed_certificate_stands(
     assert "urn:ietf:params:acme:error:rateLimited" in failed
     assert "too many certificates already issued for test.com" in failed
     assert "Next try" in failed
+    assert "renewal window" not in failed  # no renewal information asked for
+
+    # A CA with renewal information: when it renews, when the CA is asked again.
+    with web_desk.context(OPERATOR) as ctx:
+        record_renewal_info(
+            ctx,
+            domain_id=domain,
+            renew_at=datetime(2031, 5, 4, 3, 2, tzinfo=UTC),
+            next_check=datetime(2030, 1, 2, 9, 30, tzinfo=UTC),
+        )
+    advised = alice.get("/domain", params={"url": URL}).text
+    assert "<dt>Renews</dt><dd>2031-05-04 03:02 UTC</dd>" in advised
+    assert "renewal window</dt><dd>2030-01-02 09:30 UTC</dd>" in advised
 
     # A customer's certificate has no such section; another tenant sees nothing at all.
     assert 'id="managed"' not in alice.get("/domain", params={"url": "https://own.test.com"}).text

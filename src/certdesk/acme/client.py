@@ -6,6 +6,12 @@ for a CSR certdesk made, answer the HTTP-01 challenge (by handing the token and 
 authorisation to ``publish``, which stores them where ``certdesk serve`` answers), finalise,
 and download the chain. Every failure leaves as one :class:`AcmeFailed` carrying the CA's
 problem document, and the time the CA asked to wait (``Retry-After``) if it gave one.
+
+:meth:`AcmeClient.renewal_info` asks the CA when to renew a certificate (ACME Renewal
+Information, RFC 9773) if its directory offers ``renewalInfo``: the library picks a time
+at random inside the suggested window, as the RFC asks; the CA's ``Retry-After`` says
+when to ask again. ARI is advice: when asking fails, the answer says so and when to try
+again, and the certificate is renewed as if there were none.
 """
 
 from __future__ import annotations
@@ -45,6 +51,20 @@ class AcmeConfig:
 
 
 Publish = Callable[[str, str], None]  # (token, key authorisation): make it answerable
+
+# RFC 9773 section 4.3.3: ask again after the CA's Retry-After, taken within one minute
+# and one day; without one (or when asking failed without one), after six hours.
+ARI_DEFAULT_WAIT = dt.timedelta(hours=6)
+ARI_WAIT_LIMITS = (dt.timedelta(minutes=1), dt.timedelta(days=1))
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalAdvice:
+    """What the CA's renewal information says of one certificate."""
+
+    renew_at: dt.datetime | None  # chosen at random in the suggested window; None: no advice
+    next_check: dt.datetime | None  # when to ask again; None: the CA offers no ARI
+    error: str | None = None  # asking failed: why (``renew_at`` is None then)
 
 
 class _Network(client.ClientNetwork):
@@ -213,6 +233,44 @@ class AcmeClient:
             return str(done.fullchain_pem)
 
         return str(self._call(order))
+
+    @property
+    def offers_renewal_info(self) -> bool:
+        """Whether the CA's directory offers ACME Renewal Information (RFC 9773)."""
+        try:
+            self.acme.directory["renewalInfo"]
+        except KeyError:
+            return False
+        return True
+
+    def renewal_info(self, cert_pem: bytes, now: dt.datetime) -> RenewalAdvice:
+        """When the CA suggests renewing ``cert_pem`` (its leaf), and when to ask again.
+
+        Never raises for the CA: a failure is an answer with ``error`` and the next check
+        (the CA's ``Retry-After`` if it sent one, else six hours), so a CA whose renewal
+        information is down is not asked again and again."""
+        try:
+            offered = self.offers_renewal_info
+        except AcmeFailed as exc:
+            return RenewalAdvice(None, now + ARI_DEFAULT_WAIT, exc.problem.describe())
+        if not offered:
+            return RenewalAdvice(None, None)
+        self._net.retry_after = None
+        try:
+            chosen, _ = self.acme.renewal_time(cert_pem)
+        except (errors.Error, josepy.errors.Error, OSError, ValueError, KeyError) as exc:
+            why = _problem(exc.__cause__ or exc).describe()
+            return RenewalAdvice(None, self._ari_next(now), why)
+        if chosen is None:
+            return RenewalAdvice(None, self._ari_next(now))
+        return RenewalAdvice(chosen.astimezone(dt.UTC), self._ari_next(now))
+
+    def _ari_next(self, now: dt.datetime) -> dt.datetime:
+        when = _when(self._net.retry_after, now)
+        if when is None:
+            return now + ARI_DEFAULT_WAIT
+        shortest, longest = ARI_WAIT_LIMITS
+        return min(max(when, now + shortest), now + longest)
 
     def revoke(self, certificate: x509.Certificate, reason: int = 0) -> None:
         acme = self.acme

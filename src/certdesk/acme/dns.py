@@ -5,6 +5,9 @@ and addresses (``203.0.113.10``). A domain points at the platform when its CNAME
 passes through one of the names, or when one of its addresses is one of the platform's.
 What was found and what to set are said in one sentence, for the reseller:
 "store.example.com has CNAME shop.oldhost.net; set CNAME edge.platform.example".
+
+The same resolver reads the TXT record that shows a tenant's ownership claim of a domain
+(:func:`check_txt`: ``_certdesk.<name>`` holding the claim's token; ``desk.claims``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ def _addresses(resolver: dns.resolver.Resolver, name: str) -> list[str]:
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 
 
+def wanted_record(targets: Sequence[str]) -> str:
+    """What to set for a name to point at the platform: "set CNAME edge.platform.example"
+    (its first name), else "set A 203.0.113.10"; empty when no target is configured."""
+    return _wanted(targets) if targets else ""
+
+
 def _wanted(targets: Sequence[str]) -> str:
     names = [t for t in targets if not _is_address(t)]
     if names:
@@ -125,3 +134,30 @@ def check_pointing(
     else:
         found = "no address record"
     return Pointing(False, found, f"{hostname} has {found}; {want}")
+
+
+@dataclass(frozen=True, slots=True)
+class TxtCheck:
+    ok: bool  # one of the record's strings is the value looked for
+    found: str  # what the record holds, for the reader: '"a", "b"', "no TXT record"…
+
+
+def check_txt(name: str, value: str, resolver: dns.resolver.Resolver) -> TxtCheck:
+    """Whether the TXT record ``name`` holds ``value`` (one of its strings, whole)."""
+    try:
+        answer = resolver.resolve(name, "TXT", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return TxtCheck(False, "no TXT record")
+    except dns.exception.DNSException as exc:
+        return TxtCheck(False, f"no answer: {str(exc) or type(exc).__name__}")
+    strings = [
+        b"".join(record.strings).decode("utf-8", "replace")
+        for record in answer
+        if record.rdtype == dns.rdatatype.TXT
+    ]
+    if not strings:
+        return TxtCheck(False, "no TXT record")
+    if value in strings:
+        return TxtCheck(True, f'"{value}"')
+    shown = ", ".join(f'"{s[:80]}"' for s in strings[:3])
+    return TxtCheck(False, f"other values: {shown}")

@@ -70,6 +70,11 @@ def prometheus_text(snapshot: MetricsSnapshot) -> str:
         "# HELP certdesk_job_units_pending Units of the job claimed or waiting for a retry.",
         "# TYPE certdesk_job_units_pending gauge",
     ]
+    overtaken_lines = [
+        "# HELP certdesk_job_units_overtaken Units of the job left unfinished in a past period "
+        "and closed without being run.",
+        "# TYPE certdesk_job_units_overtaken gauge",
+    ]
     for job in snapshot.jobs:
         label = f'job="{_label(job.job)}"'
         if job.last_success is not None:
@@ -79,6 +84,7 @@ def prometheus_text(snapshot: MetricsSnapshot) -> str:
             )
         failed_lines.append(f"certdesk_job_units_failed{{{label}}} {job.failed}")
         pending_lines.append(f"certdesk_job_units_pending{{{label}}} {job.pending}")
+        overtaken_lines.append(f"certdesk_job_units_overtaken{{{label}}} {job.overtaken}")
     return (
         "\n".join(
             lines
@@ -88,6 +94,7 @@ def prometheus_text(snapshot: MetricsSnapshot) -> str:
             + job_lines
             + failed_lines
             + pending_lines
+            + overtaken_lines
         )
         + "\n"
     )

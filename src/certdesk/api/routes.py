@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certdesk import clock, desk
 from certdesk.api.encode import json_bytes, jsonable
+from certdesk.application.claims import check_claim
 from certdesk.application.compose import report_config
 from certdesk.application.installer import InstallOutcome
 from certdesk.desk import accounts
@@ -300,6 +301,40 @@ def domains_managed(p: Who, d: DeskDep, tenant: str | None = None) -> Any:
     """The platform-managed domains (ACME) and where each certificate stands: waiting for
     DNS (with what to set), ordering, issued, renewing, or failed with the CA's problem."""
     return jsonable(d.run(p.actor, desk.list_managed, tenant=tenant))
+
+
+class VerifyIn(BaseModel):
+    url: str = Field(max_length=2048)
+    tenant: str | None = Field(
+        None, description="Whose claim (operators), when several tenants claim the URL."
+    )
+
+
+@router.post("/domains/verify", tags=["domains"])
+def domain_verify(body: VerifyIn, request: Request, p: Who) -> Any:
+    """Check now that a pending ownership claim is the caller's: the TXT record
+    ``_certdesk.<name>`` holding the claim's token (``claim_record`` and ``claim_token``
+    in the domain's JSON), or the name pointing at the platform while no other account
+    claims it. The claim as it stands after the check: ``verified``, ``pending`` (with
+    what DNS holds and what to set in ``message``), or ``closed`` (another account
+    verified the name first). certdesk also checks pending claims by itself."""
+    return jsonable(
+        check_claim(
+            request.app.state.desk,
+            request.app.state.settings,
+            p.actor,
+            url=body.url,
+            tenant=body.tenant,
+        )
+    )
+
+
+@router.get("/domains/claims", tags=["domains"])
+def domain_claims(p: Who, d: DeskDep, tenant: str | None = None) -> Any:
+    """The caller's pending ownership claims (with the TXT record to set and its token),
+    then the latest claims closed because another account verified the name first, each
+    with its message."""
+    return jsonable(d.run(p.actor, desk.list_claims, tenant=tenant))
 
 
 @router.delete("/domains", tags=["domains"])

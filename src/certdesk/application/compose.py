@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from certdesk.acme import AcmeConfig
+from certdesk.acme import AcmeConfig, wanted_record
 from certdesk.application.installer import InstallConfig, Installer
 from certdesk.application.managed import ManagedConfig
 from certdesk.application.probing import ProbeConfig
@@ -169,6 +169,8 @@ def policy_for(settings: Settings) -> Policy:
         max_upload_bytes=settings.max_upload_bytes,
         max_pkcs12_iterations=settings.max_pkcs12_iterations,
         installs=settings.deploy_default is not None,
+        claims=settings.verifies_domains,
+        pointing=wanted_record(settings.platform_targets),
     )
 
 

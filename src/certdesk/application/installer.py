@@ -31,7 +31,15 @@ from datetime import datetime
 from typing import Any
 
 from certdesk import clock
-from certdesk.deploy import DeployItem, Installation, Target, install, load_target
+from certdesk.deploy import (
+    DeployError,
+    DeployItem,
+    Installation,
+    Target,
+    install,
+    load_target,
+)
+from certdesk.desk.claims import HELD_REASON, claim_record
 from certdesk.desk.context import Actor, Desk
 from certdesk.desk.installs import (
     BindingState,
@@ -80,6 +88,29 @@ class InstallOutcome:
             return self.message
         when = f"; next try at {iso_utc(self.next_try_at)}" if self.next_try_at else ""
         return f"stored; not installed: {self.message}{when}"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetApplied:
+    """What :meth:`Installer.apply_targets` did on one target: ``written`` (the files that
+    differed), ``reloaded``, or ``error`` (nothing changed: the target put it back)."""
+
+    target: str
+    written: tuple[str, ...] = ()
+    reloaded: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        if self.error is not None:
+            return f"not applied: {self.error}"
+        if not self.written:
+            return "configuration unchanged"
+        return "configuration applied" + (" and reloaded" if self.reloaded else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +178,8 @@ class Installer:
             work = install_work(ctx, urls=urls, every=every, request_id=request_id)
         if started is not None:
             started(len(work))
-        outcomes: list[InstallOutcome] = []
+        outcomes = [held_outcome(w) for w in work if w.held]
+        work = [w for w in work if not w.held]
         for name, items in group_work(work, target or None, self.config.default):
             done = self._install_group(actor, name, items, dry_run=dry_run, at=at, force=force)
             outcomes += done
@@ -155,6 +187,48 @@ class Installer:
                 for outcome in done:
                     progress(outcome)
         return outcomes
+
+    def apply_targets(self, names: Sequence[str] | None = None) -> list[TargetApplied]:
+        """Write and make live each target's own configuration, with no certificate (a
+        deploy of no host): nginx's and HAProxy's port-80 routing of ACME challenges
+        (``http_listen``, ``acme_http``) is there before the first certificate of a
+        name. ``names``: those targets; None: every configured one. Nothing is written
+        where nothing differs."""
+        if names is None:
+            names = list(self.config.targets)
+        done = []
+        for name in names:
+            target = self.target(name)
+            try:
+                result = target.deploy([])
+            except DeployError as exc:
+                done.append(TargetApplied(name, error=exc.describe()))
+                continue
+            done.append(TargetApplied(name, result.written, result.reloaded))
+            try:
+                target.keep(result)  # nothing to prove: no certificate was installed
+            except DeployError as exc:
+                log.warning("%s", exc.describe())
+        return done
+
+    def prepare_challenges(self) -> None:
+        """Before an ACME order: the port-80 routing of every target that routes ACME
+        challenges (option ``acme_http``) is in place (applied when it differs). A target
+        that fails is logged, not raised: the certificate authority's validation then
+        says what it met."""
+        routing = [
+            name for name, (_kind, options) in self.config.targets.items() if "acme_http" in options
+        ]
+        if not routing:
+            return
+        try:
+            applied = self.apply_targets(routing)
+        except CertdeskError as exc:  # a target's options are wrong: installs say so too
+            log.warning("deploy targets: %s", exc.message)
+            return
+        for one in applied:
+            if not one.ok:
+                log.warning("deploy target %s: %s", one.target, one.message)
 
     def target(self, name: str) -> Target:
         found = self.config.targets.get(name)
@@ -193,6 +267,20 @@ class Installer:
                 self.mailer, self.config.mail_from, self.config.operator_emails, recorded
             )
         return outcomes_of(name, work, verdict, recorded)
+
+
+def held_outcome(work: InstallWork) -> InstallOutcome:
+    """A certificate bound to a pending ownership claim: stored, not installed until the
+    claim is verified (then the install retry takes it up)."""
+    return InstallOutcome(
+        work.url,
+        "",
+        False,
+        work.sha256,
+        f"{HELD_REASON}: it is installed once {work.hostname} is shown to be yours (the TXT "
+        f"record {claim_record(work.hostname)}, or the name pointed at the platform)",
+        state=InstallState.STORED.value,
+    )
 
 
 def group_work(
@@ -398,7 +486,10 @@ def retry_install(desk: Desk, installer: Installer, unit: str, now: datetime) ->
             state: BindingState | None = install_state(ctx, url=unit)
         except CertdeskError as exc:
             return InstallOutcome(unit, "", False, "", f"not retried: {exc.message}")
-    if state is None or state.state not in (InstallState.FAILED, InstallState.INSTALLING):
+    waiting = state is not None and state.state is InstallState.STORED and state.next_try_at
+    if state is None or not (
+        waiting or state.state in (InstallState.FAILED, InstallState.INSTALLING)
+    ):
         what = state.state.value if state else "no certificate bound"
         return InstallOutcome(
             unit, "", state is not None, "", f"not retried: {what}", state=what if state else ""

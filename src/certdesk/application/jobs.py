@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from certdesk.application.claims import due_claim_checks, run_claim_unit
 from certdesk.application.compose import (
     install_config,
     managed_config,
@@ -43,6 +44,11 @@ from certdesk.settings import Settings
 # afresh in the next period if it is still due.
 INSTALL_RETRY = "install.retry"
 ACME = "acme.issue"
+# Pending ownership claims of domains due for a DNS check (desk/ownership.py: 1 minute
+# doubling to 1 hour), each unit a claim (a domain's id: several tenants may claim one
+# URL); its outcome is the claim's state after the check (verified, pending, closed). Only
+# with domain verification on (``Settings.verifies_domains``).
+CLAIMS = "claim.verify"
 RETRY_PERIOD = timedelta(minutes=1)
 
 
@@ -70,6 +76,15 @@ def job_registry(
     registry.add(
         Job.every(INSTALL_RETRY, RETRY_PERIOD, due=due_install_retries, run=retry, max_attempts=1)
     )
+
+    if settings.verifies_domains:
+
+        def claim(desk: Desk, unit: str, now: datetime) -> str:
+            return run_claim_unit(desk, settings, unit, now)
+
+        registry.add(
+            Job.every(CLAIMS, RETRY_PERIOD, due=due_claim_checks, run=claim, max_attempts=1)
+        )
     if settings.acme_directory:
 
         def acme_due(desk: Desk, now: datetime) -> list[str]:

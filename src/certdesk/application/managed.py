@@ -7,8 +7,16 @@ by the vault), answers the HTTP-01 challenge through ``certdesk serve``
 (``/.well-known/acme-challenge/<token>``, read from the database by any replica), and
 hands the issued chain to the same path as every signed certificate that comes back:
 ``complete_order`` (every check, stored, bound), then the installer (install, handshake
-proof, e-mail). The engine calls these two functions; the operators' ``certdesk acme
+proof, e-mail). The domain's state moves with each step: the certificate is recorded on
+it in the transaction that stores it, and it is ``issued`` in the one that records the
+install. The engine calls these two functions; the operators' ``certdesk acme
 issue|renew`` call :func:`run_acme_unit` with ``force``.
+
+When the CA offers ACME Renewal Information (RFC 9773), an issued domain is also due
+when its renewal information is to be asked again: the time chosen in the CA's window
+replaces two thirds of the lifetime (sooner or later), and a window already open renews
+at once. A CA whose renewal information fails is asked again after its ``Retry-After``
+(or six hours), and the certificate renews at the time known meanwhile.
 """
 
 from __future__ import annotations
@@ -20,25 +28,36 @@ from datetime import datetime
 import dns.resolver
 from cryptography import x509
 
-from certdesk.acme import AcmeClient, AcmeConfig, AcmeFailed, check_pointing, resolver_for
+from certdesk.acme import (
+    AcmeClient,
+    AcmeConfig,
+    AcmeFailed,
+    RenewalAdvice,
+    check_pointing,
+    resolver_for,
+)
 from certdesk.application.installer import Installer
-from certdesk.desk.context import Actor, Desk, NotFound
+from certdesk.desk.context import Actor, Ctx, Desk, NotFound
 from certdesk.desk.managed import (
     Unit,
     account_for,
     due_units,
     managed_for_revoke,
+    managed_status,
     publish_challenge,
     record_failure,
     record_issued,
+    record_renewal_info,
     record_revoked,
+    record_taken_in,
     record_waiting,
     save_account,
     start_order,
     take_unit,
 )
-from certdesk.desk.orders import complete_order
+from certdesk.desk.orders import CompleteResult, complete_order
 from certdesk.errors import CertdeskError
+from certdesk.pki import iso_utc
 
 log = logging.getLogger("certdesk.application.managed")
 
@@ -48,7 +67,7 @@ ACME_ACTOR = Actor(name="acme")  # the platform itself: an operator's reach
 @dataclass(frozen=True, slots=True)
 class AcmeOutcome:
     url: str
-    state: str  # skipped | waiting-for-dns | issued | failed
+    state: str  # skipped | checked (renewal information only) | waiting-for-dns | issued | failed
     message: str
     sha256: str | None = None
 
@@ -124,6 +143,12 @@ def _run(
     installer: Installer | None,
     resolver: dns.resolver.Resolver | None,
 ) -> AcmeOutcome:
+    client: AcmeClient | None = None
+    if not unit.order_due:  # only the CA's renewal information is due
+        client = _client(desk, unit, config.acme)
+        renew, message = _ask_renewal_info(desk, client, unit, now)
+        if not renew:
+            return AcmeOutcome(unit.url, "checked", message)
     pointing = check_pointing(
         unit.hostname,
         config.platform_targets,
@@ -133,7 +158,7 @@ def _run(
         with desk.context(ACME_ACTOR, at=now) as ctx:
             record_waiting(ctx, domain_id=unit.domain_id, message=pointing.message)
         return AcmeOutcome(unit.url, "waiting-for-dns", pointing.message)
-    client = _client(desk, unit, config.acme)
+    client = client or _client(desk, unit, config.acme)
     with desk.context(ACME_ACTOR, at=now) as ctx:
         csr_pem = start_order(ctx, unit=unit, key_kind=config.key_type)
 
@@ -143,20 +168,62 @@ def _run(
                 ctx, domain_id=unit.domain_id, token=token, key_authorization=key_authorization
             )
 
-    chain = client.order(csr_pem.encode("ascii"), publish)
-    # The same path as a signed certificate sent back for a CSR certdesk made.
-    result = desk.run(ACME_ACTOR, complete_order, data=chain.encode("ascii"))
-    message = f"issued by the certificate authority, valid until {result.not_after:%Y-%m-%d}"
     if installer is not None:
-        outcomes = installer.after_intake(ACME_ACTOR, result.request_id)
-        failed = [o for o in outcomes if not o.ok]
-        if failed:
-            message += "; not installed yet: " + failed[0].message
-        elif outcomes:
-            message += "; " + outcomes[0].message
+        installer.prepare_challenges()  # the targets' port-80 routing to certdesk
+    chain = client.order(csr_pem.encode("ascii"), publish)
+    installing = installer is not None and installer.configured
+    renewal_info = client.offers_renewal_info
+
+    def taken_in(ctx: Ctx, result: CompleteResult) -> None:
+        record_taken_in(
+            ctx,
+            domain_id=unit.domain_id,
+            sha256=result.sha256,
+            installing=installing,
+            renewal_info=renewal_info,
+        )
+
+    # The same path as a signed certificate sent back for a CSR certdesk made; the
+    # domain's row points at the certificate in the transaction that stores it.
+    result = desk.run(ACME_ACTOR, complete_order, data=chain.encode("ascii"), then=taken_in)
+    if installer is not None:
+        # Recording the install makes the row ``issued`` (``settle_installs``).
+        installer.after_intake(ACME_ACTOR, result.request_id)
     with desk.context(ACME_ACTOR, at=now) as ctx:
-        record_issued(ctx, domain_id=unit.domain_id, sha256=result.sha256, message=message)
-    return AcmeOutcome(unit.url, "issued", message, result.sha256)
+        record_issued(ctx, domain_id=unit.domain_id, sha256=result.sha256)  # nothing installed
+        view = managed_status(ctx, url=unit.url)
+    return AcmeOutcome(unit.url, "issued", view.message, result.sha256)
+
+
+def _ask_renewal_info(
+    desk: Desk, client: AcmeClient, unit: Unit, now: datetime
+) -> tuple[bool, str]:
+    """Ask the CA when to renew the domain's certificate (RFC 9773); whether it is due
+    now, and what was learnt."""
+    if unit.leaf_pem is None:
+        advice = RenewalAdvice(None, None, "no certificate issued yet")
+    else:
+        advice = client.renewal_info(unit.leaf_pem.encode("ascii"), now)
+    with desk.context(ACME_ACTOR, at=now) as ctx:
+        due = record_renewal_info(
+            ctx,
+            domain_id=unit.domain_id,
+            renew_at=advice.renew_at,
+            next_check=advice.next_check,
+            error=advice.error,
+        )
+        view = managed_status(ctx, url=unit.url)
+    if advice.error is not None:
+        message = f"renewal information unavailable ({advice.error}); renews at the time known"
+    elif advice.renew_at is not None:
+        message = "the certificate authority's renewal window says to renew"
+    else:
+        message = "the certificate authority gives no renewal information"
+    if not due and view.renew_at is not None:
+        message += f": at {iso_utc(view.renew_at)}"
+    if advice.next_check is not None:
+        message += f"; asked again at {iso_utc(advice.next_check)}"
+    return due, message
 
 
 def _client(desk: Desk, unit: Unit, config: AcmeConfig) -> AcmeClient:

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from certdesk import desk
+from certdesk.application.claims import check_claim
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
 from certdesk.desk.installs import set_deploy_target
@@ -94,6 +95,25 @@ def _domain_json(d: desk.DomainView) -> dict[str, object]:
         "install_state": d.install_state,
         "installed_not_after": iso_utc(d.installed_not_after) if d.installed_not_after else None,
         "served_not_after": iso_utc(d.served_not_after) if d.served_not_after else None,
+        "claim": d.claim,
+        "claim_record": d.claim_record,
+        "claim_token": d.claim_token,
+        "claim_message": d.claim_message,
+    }
+
+
+def _claim_json(c: desk.ClaimView) -> dict[str, object]:
+    return {
+        "url": c.url,
+        "tenant": c.tenant,
+        "claim": c.claim,
+        "record": c.record,
+        "token": c.token,
+        "message": c.message,
+        "method": c.method,
+        "verified_at": iso_utc(c.verified_at) if c.verified_at else None,
+        "next_check_at": iso_utc(c.next_check_at) if c.next_check_at else None,
+        "closed_at": iso_utc(c.closed_at) if c.closed_at else None,
     }
 
 
@@ -144,6 +164,8 @@ def domain_add(
         print_json(_domain_json(view))
     else:
         out.print(f"added {escape(view.url)} for {escape(view.tenant)} ({view.portal})")
+        if view.claim != "verified":
+            out.print(f"ownership: {view.claim}; {escape(view.claim_message or '')}")
         if managed is desk.CertificateMode.ACME:
             out.print(MANAGED_NOTE)
 
@@ -162,7 +184,7 @@ def domain_list(
     table = Table("url", "tenant", "portal", "monitored", "certificate", "install", "expires")
     for v in views:
         table.add_row(
-            escape(v.url),
+            escape(v.url) + (f" (claim {v.claim})" if v.claim != "verified" else ""),
             escape(v.tenant),
             v.portal,
             "yes" if v.monitored else "no",
@@ -243,6 +265,55 @@ def domain_change(
         )
     elif not as_json:
         out.print(f"{escape(url)}: deploy target {deploy_target}")
+
+
+@domain_app.command("verify")
+def domain_verify(
+    url: str,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Whose claim, when several tenants claim the URL."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a pending ownership claim in DNS now (the TXT record _certdesk.NAME with the
+    claim's token, or the name pointing at the platform). To assign a name to a tenant
+    directly, use 'certdesk domain add URL --tenant T'."""
+    with refusals(as_json):
+        view = check_claim(state.desk(), state.settings(), state.actor(), url=url, tenant=tenant)
+    if as_json:
+        print_json(_claim_json(view))
+        return
+    out.print(f"{escape(view.url)} ({escape(view.tenant)}): {view.claim}")
+    if view.message:
+        out.print(escape(view.message))
+    if view.claim == "pending" and view.token:
+        out.print(f"TXT {view.record} {view.token}")
+
+
+@domain_app.command("claims")
+def domain_claims(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the pending ownership claims, and the latest ones closed because another
+    tenant verified the name first."""
+    with refusals(as_json):
+        views = state.desk().run(state.actor(), desk.list_claims, tenant=tenant)
+    if as_json:
+        print_json({"claims": [_claim_json(v) for v in views]})
+        return
+    table = Table("url", "tenant", "claim", "TXT record", "token", "message")
+    for v in views:
+        table.add_row(
+            escape(v.url),
+            escape(v.tenant),
+            v.claim,
+            v.record,
+            v.token or "-",
+            escape(v.message or ""),
+        )
+    out.print(table)
 
 
 @domain_app.command("unmonitor")

@@ -39,6 +39,7 @@ def _view_json(v: desk.ManagedView) -> dict[str, object]:
         "attempts": v.attempts,
         "next_try_at": iso_utc(v.next_try_at) if v.next_try_at else None,
         "renew_at": iso_utc(v.renew_at) if v.renew_at else None,
+        "renewal_info_at": iso_utc(v.renewal_info_at) if v.renewal_info_at else None,
         "certificate": v.certificate_sha256,
     }
 
@@ -112,6 +113,8 @@ def acme_status(url: UrlArg, as_json: JsonOpt = False) -> None:
         out.print(f"next try: {iso_utc(view.next_try_at)}")
     if view.renew_at:
         out.print(f"renews at: {iso_utc(view.renew_at)}")
+    if view.renewal_info_at:
+        out.print(f"the CA's renewal information asked again at: {iso_utc(view.renewal_info_at)}")
 
 
 @acme_app.command("list")

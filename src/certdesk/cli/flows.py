@@ -545,6 +545,14 @@ def deploy(
         bool,
         typer.Option("--force", help="Install again and reload even where nothing changed."),
     ] = False,
+    configure: Annotated[
+        bool,
+        typer.Option(
+            "--configure",
+            help="Apply only the targets' own configuration (the port-80 routing of ACME "
+            "challenges: http_listen, acme_http), no certificate: every target, or --target.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Install the certificates bound to URLs on their TLS terminators, and prove it.
@@ -554,6 +562,9 @@ def deploy(
     rolled back (that deploy only); one that changed nothing is left as it was. A changed
     target option (e.g. nginx's listen) is applied ("reconfigure").
     """
+    if configure:
+        _configure_targets(urls, every, target, dry_run=dry_run, force=force, as_json=as_json)
+        return
     with refusals(as_json), progress("deploying", quiet=as_json) as ticker:
         if bool(urls) == every:
             raise InvalidArgument("give URLs or --all (not both)")
@@ -574,4 +585,49 @@ def deploy(
             out.print("nothing to install: no certificate is bound to those domains")
         print_installs(outcomes, dry_run=dry_run)
     if any(not o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _configure_targets(
+    urls: list[str] | None,
+    every: bool,
+    target: str | None,
+    *,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """``deploy --configure``: each target's own configuration written and made live."""
+    with refusals(as_json):
+        if urls or every or dry_run or force:
+            raise InvalidArgument(
+                "--configure applies the targets' own configuration and installs no "
+                "certificate: give it alone, or with --target NAME"
+            )
+        if not state.settings().deploy_targets:
+            raise InvalidArgument(
+                "no deploy target is configured",
+                hint="add one under [deploy.targets] in certdesk.toml",
+            )
+        applied = state.installer().apply_targets([target] if target else None)
+    if as_json:
+        print_json(
+            {
+                "configured": [
+                    {
+                        "target": a.target,
+                        "ok": a.ok,
+                        "written": list(a.written),
+                        "reloaded": a.reloaded,
+                        "message": a.message,
+                    }
+                    for a in applied
+                ]
+            }
+        )
+    else:
+        for a in applied:
+            text = "[green]ok[/]" if a.ok else "[red]failed[/]"
+            out.print(f"  {text} {escape(a.target)}: {escape(a.message)}")
+    if any(not a.ok for a in applied):
         raise typer.Exit(1)

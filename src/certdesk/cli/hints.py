@@ -137,6 +137,11 @@ def wording(options: Collection[str]) -> Wording:
             ),
             Action.SET_DEPLOY_TARGET: _set_deploy_target(options),
             Action.CHOOSE_HOME: "choose another folder with --home or CERTDESK_HOME",
+            Action.VERIFY_CLAIM: lambda fix: (
+                "once the TXT record (or the name's pointing at the platform) is in DNS, check "
+                f"it now with 'certdesk domain verify {fix.param('url', 'URL')}', or assign the "
+                "name with 'certdesk domain add URL --tenant TENANT'"
+            ),
         }
     )
 

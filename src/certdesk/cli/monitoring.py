@@ -255,6 +255,7 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
                         "units": dict(s.units),
                         "pending": s.pending,
                         "failed": s.failed,
+                        "overtaken": s.overtaken,
                         "problems": [
                             {
                                 "period": u.period,
@@ -273,7 +274,9 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
             }
         )
         return
-    table = Table("job", "last period", "last run", "next run", "units", "pending", "failed")
+    table = Table(
+        "job", "last period", "last run", "next run", "units", "pending", "failed", "overtaken"
+    )
     for s in rows:
         units = ", ".join(f"{n} {word}" for word, n in s.units.items()) or "none yet"
         table.add_row(
@@ -284,6 +287,7 @@ def scheduler_status(as_json: JsonOpt = False) -> None:
             units,
             str(s.pending),
             str(s.failed),
+            str(s.overtaken),
         )
     out.print(table)
     out.print(f"first start: {_when(began) or 'not yet (no tick has run)'}")

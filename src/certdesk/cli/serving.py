@@ -8,6 +8,7 @@ zxcvbn's dictionaries: most of a second).
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,6 +68,7 @@ def serve(
     (or taken from CERTDESK_ADMIN_PASSWORD).
     """
     import uvicorn  # noqa: PLC0415 - see the module docstring
+    from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - see the module docstring
 
     from certdesk.application.server import first_start  # noqa: PLC0415 - see the module docstring
 
@@ -84,10 +86,15 @@ def serve(
             "(the API answers password-change-required until it is changed)."
         )
     err.print(f"certdesk on http://{host}:{port}/ (data: {settings.home})")
+    # certdesk's own lines (each job unit's outcome, a reloaded certdesk.toml) beside
+    # uvicorn's, on standard error, in every worker.
+    logging = copy.deepcopy(LOGGING_CONFIG)
+    logging["loggers"]["certdesk"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     network: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "info",
+        "log_config": logging,
         # certdesk reads forwarded headers itself, from the configured proxies only.
         "proxy_headers": False,
     }

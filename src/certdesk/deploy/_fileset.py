@@ -29,10 +29,11 @@ PUBLIC_DIR = 0o755
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One file to write: its bytes and its final mode."""
+    """One file to write: its bytes and its final mode; ``data`` None: the file must not
+    be there (a generated file an option no longer asks for)."""
 
     path: Path
-    data: bytes
+    data: bytes | None
     mode: int
 
 
@@ -75,10 +76,13 @@ def make_dir(folder: Path, mode: int = PUBLIC_DIR) -> None:
 
 
 def differs(write: Write) -> bool:
-    """Whether writing ``write`` would change the file (its bytes or its mode)."""
+    """Whether writing ``write`` would change the file (its bytes or its mode, or that it
+    is there when it must not be)."""
     try:
         st = os.stat(write.path, follow_symlinks=False)
     except FileNotFoundError:
+        return write.data is not None
+    if write.data is None:
         return True
     if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != write.mode:
         return True
@@ -97,6 +101,10 @@ def apply(writes: Sequence[Write], journal: Journal, token: str) -> tuple[Path, 
         return ()
     journal.begin((w.path for w in changed), token)
     for write in changed:
+        if write.data is None:
+            write.path.unlink()
+            fsync_dir(write.path.parent)
+            continue
         make_dir(write.path.parent)
         write_atomic(write.path, write.data, write.mode)
     return tuple(w.path for w in changed)
@@ -178,9 +186,9 @@ class Journal:
                     path.unlink()
                     fsync_dir(path.parent)
             else:
-                previous = Write(path, (self.folder / entry["saved"]).read_bytes(), entry["mode"])
-                if differs(previous):
-                    write_atomic(path, previous.data, previous.mode)
+                data = (self.folder / entry["saved"]).read_bytes()
+                if differs(Write(path, data, entry["mode"])):
+                    write_atomic(path, data, entry["mode"])
             done.append(path)
         self.clear()
         return tuple(done)

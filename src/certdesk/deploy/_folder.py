@@ -4,9 +4,10 @@ A :class:`FolderTarget` keeps, in its folder, one set of files per host name, a 
 manifest (``manifest.json``: per host its fingerprint, expiry, URLs and files) and a
 private journal (``.certdesk-rollback/``, mode 0700) of what the last deploy that wrote
 replaced, under that deploy's id. Deploys, rollbacks and keeps on one folder take turns
-(``flock`` on ``.certdesk-lock``). A deploy writes only the hosts whose certificate
-changed, each file atomically, then lets the subclass make them live (``_go_live``); if
-that fails, the journal puts the previous files back before the error is raised.
+(``flock`` on ``.certdesk-lock``). A deploy writes only the hosts whose certificate or
+rendered configuration changed (and the target's own configuration when it differs), each
+file atomically, then lets the subclass make them live (``_go_live``); if that fails, the
+journal puts the previous files back before the error is raised.
 
 ``rollback(result)`` puts back only what the deploy that returned ``result`` recorded,
 and only while its record is the journal's (no deploy wrote since, it was not kept):
@@ -147,6 +148,18 @@ class FolderTarget(ABC):
         with what is on disk, a difference is a ``reconfigure``. None by default."""
         return []
 
+    def _reconfigured(self, item: DeployItem) -> bool:
+        """Whether the configuration rendered for ``item``'s host differs from what is
+        on disk (by default: any of its ``_config_writes`` differs)."""
+        return any(differs(w) for w in self._config_writes(item))
+
+    def _target_writes(self) -> list[Write]:
+        """Configuration of the target as a whole, the same whatever hosts it serves
+        (nginx's and HAProxy's port-80 routing): written by every deploy, even one of no
+        host; when it differs from what is on disk, every host deployed is a
+        ``reconfigure``. None by default."""
+        return []
+
     def _plan(
         self,
         grouped: dict[str, tuple[DeployItem, tuple[str, ...]]],
@@ -155,12 +168,13 @@ class FolderTarget(ABC):
         force: bool = False,
     ) -> DeployPlan:
         changes = []
+        target_changed = any(differs(w) for w in self._target_writes())
         for hostname, (item, urls) in grouped.items():
             entry = manifest.get(hostname)
             previous = entry.get("sha256") if isinstance(entry, dict) else None
             present = all(p.is_file() for p in self.paths(hostname))
             if previous == item.sha256 and present:
-                if any(differs(w) for w in self._config_writes(item)):
+                if target_changed or self._reconfigured(item):
                     action = Action.RECONFIGURE
                 elif force:
                     action = Action.REINSTALL
@@ -233,9 +247,11 @@ class FolderTarget(ABC):
                 writes += self._render(item)
         after = dict(sorted(after.items()))
         writes += self._shared_writes(after)
-        body = {"format": 1, "target": self.name, "hosts": after}
-        text = json.dumps(body, indent=2, sort_keys=True) + "\n"
-        writes.append(Write(self.manifest_path, text.encode(), PUBLIC_FILE))
+        writes += self._target_writes()
+        if after or self.manifest_path.exists():  # no manifest for a target that has no host
+            body = {"format": 1, "target": self.name, "hosts": after}
+            text = json.dumps(body, indent=2, sort_keys=True) + "\n"
+            writes.append(Write(self.manifest_path, text.encode(), PUBLIC_FILE))
         token = new_token()
         pending = DeployResult(plan=plan, undo=token)
         try:

@@ -5,8 +5,9 @@ A target installs certificates somewhere a TLS terminator reads them. Like certb
 each raising :class:`DeployError` when it cannot do what was asked; ``plan`` tells
 what ``deploy`` would change without touching anything (``--dry-run``). A host is
 unchanged only when its certificate *and* the configuration the target renders for it
-(an nginx server block: ``listen``, extra directives) are what is installed; a changed
-option is ``reconfigure``, applied like a renewal.
+(an nginx server block: ``listen``, extra directives; its HAProxy crt-list line:
+``ssl_options``) are what is installed; a changed option is ``reconfigure``, applied like
+a renewal.
 
 ``deploy`` adds or replaces the given host names and leaves every other one as it
 is. A ``deploy`` that changes nothing writes nothing and reloads nothing.

@@ -15,12 +15,23 @@ FILE``): no reload, no handshake lost. A new host needs a reload: ``haproxy -c``
 first, then ``reload_command`` or SIGUSR2 to the master process whose pid is in
 ``pid_file`` (master-worker mode, ``-W``), then certdesk waits until the new worker
 answers on the socket with every certificate of the crt-list loaded.
+
+With ``http_listen`` (bind values, e.g. ``[":80"]``) and ``acme_http`` (where ``certdesk
+serve`` answers, e.g. ``127.0.0.1:8080``), the target also writes ``http_config``
+(``FOLDER/certdesk-http.cfg``): a plain-HTTP frontend that passes
+``/.well-known/acme-challenge/`` to certdesk (ACME HTTP-01, for every name, before any
+certificate of that name is installed) and redirects everything else to https. HAProxy
+must load it: start it with ``-f CONFIG -f FOLDER/certdesk-http.cfg`` (Debian: add ``-f
+…`` to ``EXTRAOPTS`` in ``/etc/default/haproxy``); the deploy checks, after the reload,
+that the frontend is there. Without the options, a file written before is emptied (not
+removed: HAProxy's command line still names it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
@@ -38,6 +49,12 @@ from certdesk.pki.export import key_to_pem, to_pem
 
 HAPROXY = "/usr/sbin/haproxy"
 _INSTALL = "HAProxy (Debian package haproxy)"
+HTTP_FILE = "certdesk-http.cfg"
+CHALLENGE_PATH = "/.well-known/acme-challenge/"
+_NO_ROUTING = (
+    "# Written by certdesk: no port-80 routing of ACME challenges (the deploy target's\n"
+    "# http_listen and acme_http are not set).\n"
+)
 
 
 class HAProxyTarget(FolderTarget):
@@ -55,6 +72,9 @@ class HAProxyTarget(FolderTarget):
         reload_command: Sequence[str] | None = None,
         address: tuple[str, int] | None = None,
         ssl_options: str = "",
+        http_listen: Sequence[str] = (),
+        acme_http: tuple[str, int] | None = None,
+        http_config: Path | None = None,
         timeout: float = 10.0,
         name: str = "haproxy",
     ) -> None:
@@ -81,13 +101,36 @@ class HAProxyTarget(FolderTarget):
             raise InvalidArgument(
                 "the haproxy ssl_options must be in brackets, e.g. '[alpn h2,http/1.1]'"
             )
+        self.http_listen = tuple(v.strip() for v in http_listen)
+        self.acme_http = acme_http
+        self.http_config = Path(http_config).absolute() if http_config else self.folder / HTTP_FILE
+        if any(not v or "\n" in v or "#" in v for v in self.http_listen):
+            raise InvalidArgument(
+                "the haproxy http_listen option must be one or more bind values like ':80'",
+                field="http_listen",
+            )
+        if bool(self.http_listen) != (acme_http is not None):
+            raise InvalidArgument(
+                "the haproxy options http_listen and acme_http go together: where port 80 "
+                "is listened on, and where certdesk answers ACME challenges",
+                hint='set both (e.g. http_listen = [":80"] and acme_http = '
+                '"127.0.0.1:8080", certdesk serve\'s address), or neither',
+            )
+        if acme_http is not None and any(c.isspace() or c in "#/" for c in acme_http[0]):
+            raise InvalidArgument(
+                f"the haproxy acme_http host {acme_http[0]!r} is not a host name or address",
+                field="acme_http",
+            )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> HAProxyTarget:
         """Options: ``folder``, ``socket`` (runtime API), ``config`` (required);
         ``crt_list`` (``FOLDER/crt-list``), ``haproxy`` (binary), ``pid_file`` (master
         pid) or ``reload_command`` (list), ``address`` (``host:port`` for the proof),
-        ``ssl_options`` (``[alpn h2,http/1.1]``), ``timeout``."""
+        ``ssl_options`` (``[alpn h2,http/1.1]``), ``http_listen`` (bind values, e.g.
+        ``[":80"]``) with ``acme_http`` (``host:port`` of certdesk serve) and
+        ``http_config`` (``FOLDER/certdesk-http.cfg``) for the port-80 routing of ACME
+        challenges, ``timeout``."""
         opts = Options("haproxy", options)
         target = cls(
             opts.path("folder"),
@@ -99,6 +142,9 @@ class HAProxyTarget(FolderTarget):
             reload_command=opts.command("reload_command"),
             address=opts.address("address"),
             ssl_options=opts.text("ssl_options", ""),
+            http_listen=opts.words("http_listen", ()),
+            acme_http=opts.address("acme_http"),
+            http_config=opts.optional_path("http_config"),
             timeout=opts.number("timeout", 10.0),
         )
         opts.done()
@@ -118,10 +164,70 @@ class HAProxyTarget(FolderTarget):
         data = to_pem(item.chain) + key_to_pem(item.key)
         return [Write(self.cert_path(item.hostname), data, PRIVATE_FILE)]
 
-    def _shared_writes(self, manifest: Manifest) -> list[Write]:
+    def crt_list_line(self, hostname: str) -> str:
+        """The crt-list line of one host: its PEM, ``ssl_options``, its name as SNI filter."""
         options = f" {self.ssl_options}" if self.ssl_options else ""
-        lines = [f"{self.cert_path(host)}{options} {host}\n" for host in sorted(manifest)]
+        return f"{self.cert_path(hostname)}{options} {hostname}"
+
+    def _shared_writes(self, manifest: Manifest) -> list[Write]:
+        lines = [self.crt_list_line(host) + "\n" for host in sorted(manifest)]
         return [Write(self.crt_list, "".join(lines).encode(), PUBLIC_FILE)]
+
+    def _reconfigured(self, item: DeployItem) -> bool:
+        """The host's line in the crt-list on disk is not the one rendered now (a changed
+        ``ssl_options`` or ``crt_list``, or a line edited by hand)."""
+        try:
+            lines = self.crt_list.read_text().splitlines()
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            raise DeployError(
+                f"the haproxy target cannot read its crt-list {self.crt_list}",
+                target=self.name,
+                reason=str(exc),
+                hint="give certdesk read access to it",
+            ) from exc
+        return self.crt_list_line(item.hostname) not in lines
+
+    @property
+    def http_frontend(self) -> str:
+        """The name of the generated port-80 frontend (the target's name in it)."""
+        return "certdesk-http-" + re.sub(r"[^A-Za-z0-9_.-]", "-", self.name)
+
+    def http_section(self) -> str | None:
+        """The generated port-80 frontend and certdesk's backend; None without
+        ``http_listen``."""
+        if self.acme_http is None:
+            return None
+        host, port = self.acme_http
+        backend = self.http_frontend.replace("certdesk-http-", "certdesk-acme-", 1)
+        lines = [
+            f"# Generated by certdesk ({self.name} deploy target): ACME HTTP-01 challenges go",
+            "# to certdesk serve, everything else is redirected to https. The next deploy",
+            "# overwrites this file.",
+            f"frontend {self.http_frontend}",
+            "    mode http",
+            *(f"    bind {value}" for value in self.http_listen),
+            "    timeout client 30s",
+            f"    acl certdesk_acme path_beg {CHALLENGE_PATH}",
+            "    http-request redirect scheme https code 301 unless certdesk_acme",
+            f"    default_backend {backend}",
+            "",
+            f"backend {backend}",
+            "    mode http",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            f"    server certdesk {host}:{port}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _target_writes(self) -> list[Write]:
+        section = self.http_section()
+        if section is not None:
+            return [Write(self.http_config, section.encode(), PUBLIC_FILE)]
+        if self.http_config.exists():
+            return [Write(self.http_config, _NO_ROUTING.encode(), PUBLIC_FILE)]
+        return []
 
     # --- the runtime API ------------------------------------------------------------
 
@@ -177,9 +283,11 @@ class HAProxyTarget(FolderTarget):
     # --- the protocol ---------------------------------------------------------------
 
     def config_test(self) -> None:
-        """``haproxy -c -f CONFIG``; HAProxy's message in the DeployError when it fails."""
+        """``haproxy -c -f CONFIG [-f HTTP_CONFIG]``; HAProxy's message in the
+        DeployError when it fails."""
+        extra = ["-f", str(self.http_config)] if self.http_config.is_file() else []
         run(
-            [self.haproxy, "-c", "-f", str(self.config)],
+            [self.haproxy, "-c", "-f", str(self.config), *extra],
             target=self.name,
             doing="check the HAProxy configuration",
             install=_INSTALL,
@@ -230,6 +338,21 @@ class HAProxyTarget(FolderTarget):
             )
         self._wait_loaded(before)
 
+    def _check_http_loaded(self) -> None:
+        """With port-80 routing: the running HAProxy has the generated frontend."""
+        if self.acme_http is None:
+            return
+        names = {line.split(",", 1)[0] for line in self.ask("show stat").splitlines()}
+        if self.http_frontend not in names:
+            raise DeployError(
+                f"HAProxy did not load the port-80 routing of ACME challenges in "
+                f"{self.http_config}",
+                target=self.name,
+                reason=f"no frontend {self.http_frontend} after the reload",
+                hint=f"start HAProxy with -f {self.http_config} after -f {self.config} "
+                "(Debian: in EXTRAOPTS of /etc/default/haproxy)",
+            )
+
     def _wait_loaded(self, old_worker: int | None) -> None:
         wanted = {str(self.cert_path(host)) for host in self.read_manifest()}
         deadline = time.monotonic() + self.timeout
@@ -256,9 +379,12 @@ class HAProxyTarget(FolderTarget):
         loaded = self.loaded()
         pems = [p for p in written if p.parent == self.folder and p.suffix == ".pem"]
         done = tuple(map(str, written))
-        if self.crt_list in written or any(str(p) not in loaded for p in pems):
+        configs = [p for p in written if p != self.manifest_path and p not in pems]
+        if configs or any(str(p) not in loaded for p in pems):
             self.config_test()
             self.reload()
+            if self.http_config in written:
+                self._check_http_loaded()
             return DeployResult(plan=plan, written=done, reloaded=True)
         hosts = {str(self.cert_path(h.hostname)): h.hostname for h in plan.hosts}
         for path in pems:
@@ -282,7 +408,8 @@ class HAProxyTarget(FolderTarget):
     def _revert_live(self, restored: tuple[Path, ...]) -> None:
         loaded = self.loaded()
         pems = [p for p in restored if p.parent == self.folder and p.suffix == ".pem"]
-        if self.crt_list in restored or any(not p.is_file() or str(p) not in loaded for p in pems):
+        configs = [p for p in restored if p != self.manifest_path and p not in pems]
+        if configs or any(not p.is_file() or str(p) not in loaded for p in pems):
             self.config_test()
             self.reload()
             return

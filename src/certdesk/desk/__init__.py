@@ -11,6 +11,7 @@ from certdesk.desk.context import (
     Desk,
     Duplicate,
     NotFound,
+    OwnershipNotVerified,
     Policy,
     Refused,
 )
@@ -52,6 +53,7 @@ from certdesk.desk.orders import (
     renew,
     show_order,
 )
+from certdesk.desk.ownership import ClaimView, list_claims, show_claim
 from certdesk.desk.served import ServedPage, ServedRow, served_overview
 from certdesk.desk.statuses import OrderStatus, RequestStatus
 from certdesk.desk.tenants import TenantView, add_tenant, change_tenant, list_tenants
@@ -62,6 +64,7 @@ __all__ = [
     "AuditPage",
     "AuditView",
     "CertificateMode",
+    "ClaimView",
     "CompleteResult",
     "Conflict",
     "Converted",
@@ -75,6 +78,7 @@ __all__ = [
     "NotFound",
     "OrderStatus",
     "OrderView",
+    "OwnershipNotVerified",
     "Policy",
     "Portal",
     "Refused",
@@ -100,6 +104,7 @@ __all__ = [
     "export_certificate",
     "get_request",
     "list_audit",
+    "list_claims",
     "list_domains",
     "list_managed",
     "list_orders",
@@ -114,6 +119,7 @@ __all__ = [
     "rotate_master_key",
     "search_domains",
     "served_overview",
+    "show_claim",
     "show_domain",
     "show_order",
     "submit_pfx",

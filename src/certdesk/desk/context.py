@@ -66,6 +66,13 @@ class Duplicate(Conflict):
     code: ClassVar[str] = "duplicate"
 
 
+class OwnershipNotVerified(Conflict):
+    """The domain is a pending claim: nothing is installed, ordered or probed for it until
+    DNS shows it is the tenant's (``certdesk.desk.claims``)."""
+
+    code: ClassVar[str] = "ownership-not-verified"
+
+
 class Refused(CertdeskError):
     """The input was read but fails the checks: ``findings`` says every reason."""
 
@@ -116,6 +123,11 @@ class Policy:
     max_upload_bytes: int = 1024 * 1024
     max_pkcs12_iterations: int = 1_000_000
     installs: bool = False  # a deploy target is configured: intake waits for the install
+    # Resellers' new names are pending claims until DNS shows they are theirs (desk.claims).
+    claims: bool = False
+    # What a name needs to point at the platform ("set CNAME edge.platform.example"), for
+    # a new claim's first message; empty when the platform's targets are not configured.
+    pointing: str = ""
 
 
 @dataclass

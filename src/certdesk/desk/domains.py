@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -23,6 +23,14 @@ from sqlalchemy import (
     union_all,
 )
 
+from certdesk.desk.claims import (
+    ClaimMethod,
+    ClaimState,
+    claim_record,
+    pending_claims,
+    start_claim,
+    verify,
+)
 from certdesk.desk.context import (
     Conflict,
     Ctx,
@@ -125,29 +133,81 @@ class DomainView:
     install_state: str | None = None
     installed_not_after: datetime | None = None
     served_not_after: datetime | None = None
+    # Whose name it is (desk.claims): verified, or pending until the TXT record
+    # ``claim_record`` holds ``claim_token`` (or the name points at the platform);
+    # ``claim_message`` says what the last check found and what to set.
+    claim: str = ClaimState.VERIFIED.value
+    claim_token: str | None = None
+    claim_message: str | None = None
+    # The TXT record's name that shows the claim: ``_certdesk.<hostname>``.
+    claim_record: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "claim_record", claim_record(self.hostname))
 
 
 def _active(ctx: Ctx, url: DomainUrl) -> Domain | None:
+    """The owner's row of ``url``: its active verified claim (one at most), or None."""
     return ctx.session.scalars(
         select(Domain).where(
-            Domain.hostname == url.hostname, Domain.port == url.port, Domain.removed_at.is_(None)
+            Domain.hostname == url.hostname,
+            Domain.port == url.port,
+            Domain.removed_at.is_(None),
+            Domain.claim == ClaimState.VERIFIED.value,
         )
     ).one_or_none()
 
 
-def find_domain(ctx: Ctx, value: str) -> Domain:
-    """The actor's active domain for ``value``; another tenant's answers not-found."""
+def _tenants_claim(ctx: Ctx, url: DomainUrl, tenant_id: int) -> Domain | None:
+    """``tenant_id``'s active row of ``url`` (verified or pending), or None."""
+    return ctx.session.scalars(
+        select(Domain).where(
+            Domain.tenant_id == tenant_id,
+            Domain.hostname == url.hostname,
+            Domain.port == url.port,
+            Domain.removed_at.is_(None),
+        )
+    ).one_or_none()
+
+
+def find_domain(ctx: Ctx, value: str, *, tenant_id: int | None = None) -> Domain:
+    """The actor's active domain for ``value``; another tenant's answers not-found.
+
+    A reseller finds its own row (verified or a pending claim). An operator finds the
+    name's owner; where nobody owns it yet, the one pending claim of it (or the claim of
+    ``tenant_id``); several tenants' pending claims and no tenant named are a conflict."""
     url = DomainUrl.parse(value)
+    missing = NotFound(f"no domain {url.url}", fix=fix(Action.LIST_DOMAINS, url=url.url))
+    if ctx.actor.tenant_id is not None:
+        own = _tenants_claim(ctx, url, ctx.actor.tenant_id)
+        if own is None:
+            raise missing
+        return own
+    if tenant_id is not None:
+        row = _tenants_claim(ctx, url, tenant_id)
+        if row is None:
+            raise missing
+        return row
     domain = _active(ctx, url)
-    if domain is None or not ctx.visible(domain.tenant_id):
-        raise NotFound(f"no domain {url.url}", fix=fix(Action.LIST_DOMAINS, url=url.url))
-    return domain
+    if domain is not None:
+        return domain
+    claims = pending_claims(ctx, url.hostname, url.port)
+    if not claims:
+        raise missing
+    if len(claims) > 1:
+        raise Conflict(
+            f"{url.url} is claimed by {len(claims)} tenants and verified by none: "
+            "name the tenant whose claim is meant, or assign the name to one of them",
+            field="tenant",
+        )
+    return claims[0]
 
 
 def claim_check(ctx: Ctx, tenant: Tenant, url: DomainUrl) -> Domain | None:
-    """The tenant's active domain for ``url``, or None when the tenant may add it: another
-    tenant's URL is a ``conflict``, a name that is not public ``invalid-argument``."""
-    domain = _active(ctx, url)
+    """The tenant's active domain for ``url``, or None when the tenant may add it: a URL
+    another tenant owns (a verified claim) is a ``conflict``, a name that is not public
+    ``invalid-argument``. Other tenants' pending claims block nobody."""
+    domain = _active(ctx, url) or _tenants_claim(ctx, url, tenant.id)
     if domain is not None:
         if domain.tenant_id != tenant.id:
             owner = ctx.session.get(Tenant, domain.tenant_id) if ctx.actor.is_operator else None
@@ -185,9 +245,23 @@ def ensure_domain(ctx: Ctx, tenant: Tenant, value: str, portal: str = "other") -
         monitored=True,
         created_at=ctx.now,
     )
+    start_claim(ctx, domain)
     ctx.session.add(domain)
     ctx.session.flush()
-    ctx.audit("domain.add", "domain", domain.id, tenant.id, url=url.url, portal=domain.portal)
+    ctx.audit(
+        "domain.add",
+        "domain",
+        domain.id,
+        tenant.id,
+        url=url.url,
+        portal=domain.portal,
+        claim=domain.claim,
+    )
+    others = [d for d in pending_claims(ctx, url.hostname, url.port) if d.id != domain.id]
+    if domain.claim == ClaimState.VERIFIED.value and others:
+        # Assigned (by an operator, or with verification off): the other tenants' pending
+        # claims of the name are closed, each with its message.
+        verify(ctx, domain, ClaimMethod(domain.claim_method or ClaimMethod.OPERATOR.value))
     return domain
 
 
@@ -206,7 +280,12 @@ def add_domain(
         parsed = DomainUrl.parse(url)
     mode = certificate_mode(managed) if managed is not None else None
     with about("url"):
-        if _active(ctx, parsed) is not None:
+        claimed = _tenants_claim(ctx, parsed, owner.id)
+        # An operator assigns the name to the tenant that claimed it: verified now.
+        assigning = (
+            claimed is not None and claimed.claim == ClaimState.PENDING and ctx.actor.is_operator
+        )
+        if not assigning and (_active(ctx, parsed) is not None or claimed is not None):
             raise Conflict(
                 f"{parsed.url} is registered already: a URL belongs to one tenant",
                 fix=fix(Action.LIST_DOMAINS, url=parsed.url),
@@ -215,8 +294,13 @@ def add_domain(
         if connect_to:
             _operators_only_connect_to(ctx)
         connect = stored_connect_to(connect_to)
-    with about("url"):
-        domain = ensure_domain(ctx, owner, url, portal)
+    if claimed is not None and assigning:
+        verify(ctx, claimed, ClaimMethod.OPERATOR)
+        claimed.portal = Portal(portal).value
+        domain = claimed
+    else:
+        with about("url"):
+            domain = ensure_domain(ctx, owner, url, portal)
     domain.connect_to = connect
     if mode is not None:
         set_mode(ctx, domain, mode)
@@ -240,6 +324,9 @@ def _view_columns(expiry: Any) -> tuple[Any, ...]:
         Binding.install_state,
         case((Binding.install_state == "installed", CertificateRecord.not_after), else_=None),
         DomainState.served_not_after,
+        Domain.claim,
+        Domain.claim_token,
+        Domain.claim_message,
     )
 
 
@@ -560,4 +647,7 @@ def _view(ctx: Ctx, domain: Domain, cert: CertificateRecord | None = None) -> Do
         install_state=binding.install_state if binding else None,
         installed_not_after=cert.not_after if cert and installed else None,
         served_not_after=served.served_not_after if served else None,
+        claim=domain.claim,
+        claim_token=domain.claim_token,
+        claim_message=domain.claim_message,
     )

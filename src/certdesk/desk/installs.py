@@ -27,11 +27,13 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from sqlalchemy import select
 
+from certdesk.desk.claims import HELD_REASON, ClaimState, require_verified
 from certdesk.desk.context import Ctx, Forbidden, NotFound
 from certdesk.desk.domains import current_certificates, find_domain
+from certdesk.desk.managed import Installed, settle_installs
 from certdesk.desk.records import advance, chain_of, open_key
 from certdesk.desk.statuses import RequestStatus
-from certdesk.pki import PrivateKey, served
+from certdesk.pki import PrivateKey, iso_utc, served
 from certdesk.store.models import (
     Binding,
     CertificateRecord,
@@ -82,6 +84,9 @@ class InstallWork:
     request_id: int | None
     binding_id: int = 0
     state: InstallState = InstallState.STORED
+    # The domain is a pending ownership claim: not installed until it is verified (the
+    # binding stays ``stored``, its reason :data:`~certdesk.desk.claims.HELD_REASON`).
+    held: bool = False
 
 
 def install_work(
@@ -109,10 +114,16 @@ def install_work(
             )
         )
     elif every:
-        stmt = select(Domain).where(Domain.removed_at.is_(None)).order_by(Domain.id)
+        stmt = (
+            select(Domain)
+            .where(Domain.removed_at.is_(None), Domain.claim == ClaimState.VERIFIED.value)
+            .order_by(Domain.id)
+        )
         domains = list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id)))
     else:
         domains = [find_domain(ctx, u) for u in urls]
+        for domain in domains:
+            require_verified(domain, "install a certificate on")
     current = current_certificates(ctx, [d.id for d in domains])
     work: list[InstallWork] = []
     for domain in domains:
@@ -134,6 +145,9 @@ def install_work(
         binding = ctx.session.scalars(
             select(Binding).where(Binding.domain_id == domain.id, Binding.unbound_at.is_(None))
         ).one()
+        held = domain.claim != ClaimState.VERIFIED.value
+        if held and binding.install_state == InstallState.STORED.value:
+            binding.install_reason = HELD_REASON
         work.append(
             InstallWork(
                 domain_id=domain.id,
@@ -149,6 +163,7 @@ def install_work(
                 request_id=request_id if request_id is not None else binding.request_id,
                 binding_id=binding.id,
                 state=InstallState(binding.install_state),
+                held=held,
             )
         )
     return work
@@ -240,6 +255,19 @@ def record_install(
         states[urls[binding.id]] = _record_state(
             ctx, binding, urls[binding.id], ok=ok, message=message, installed=installed
         )
+    settled: list[Installed] = []  # platform-managed domains' states move in this transaction
+    for w in work:
+        state = states.get(w.url)
+        if state is None:
+            continue
+        in_place = state.state is InstallState.INSTALLED
+        how = message if ok else plain_failure(w.request_id)
+        if state.next_try_at is not None:
+            how += f"; next try at {iso_utc(state.next_try_at)}"
+        if in_place and not ok:
+            how = "installed on the platform"
+        settled.append(Installed(w.domain_id, w.sha256, in_place, how))
+    settle_installs(ctx, settled)
     out: list[InstallRecord] = []
     for request_id in sorted({w.request_id for w in work if w.request_id is not None}):
         request = ctx.session.get(Request, request_id)
@@ -359,16 +387,24 @@ def _expiry_of_what_is_installed(ctx: Ctx, failed: Binding) -> None:
 
 
 def due_retries(ctx: Ctx, *, now: datetime) -> list[str]:
-    """The URLs whose failed install is due to be tried again, or whose install was left
-    ``installing`` by a process that stopped (operators: all tenants)."""
+    """The URLs whose failed install is due to be tried again, whose install was left
+    ``installing`` by a process that stopped, or whose install waited for the domain's
+    ownership to be verified (``stored`` with a next try; operators: all tenants)."""
     stmt = (
         select(Domain.url)
         .join(Binding, Binding.domain_id == Domain.id)
         .where(
             Binding.unbound_at.is_(None),
-            Binding.install_state.in_([InstallState.FAILED.value, InstallState.INSTALLING.value]),
+            Binding.install_state.in_(
+                [
+                    InstallState.FAILED.value,
+                    InstallState.INSTALLING.value,
+                    InstallState.STORED.value,
+                ]
+            ),
             Binding.install_next_at <= now,
             Domain.removed_at.is_(None),
+            Domain.claim == ClaimState.VERIFIED.value,
         )
         .order_by(Binding.install_next_at, Domain.url)
     )

@@ -8,16 +8,26 @@ at it again. One order runs per domain at a time: :func:`take_unit` leases the r
 conditional update, so of several replicas exactly one gets it. The ACME conversation
 itself runs outside any transaction (``certdesk.application.managed``); these functions
 are its short steps in the database.
+
+The state moves with what it names: an issued certificate is recorded on the row in the
+transaction that stores it (:func:`record_taken_in`), and the row becomes ``issued`` in
+the transaction that records its install (:func:`settle_installs`, called by
+``desk.installs.record_install``), so the state never says ``ordering`` of a certificate
+already served, nor ``issued`` of one still being installed. Renewal falls due at two
+thirds of the lifetime, or at the time chosen in the CA's renewal window (RFC 9773) when
+the CA offers renewal information (:func:`record_renewal_info`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Conflict, Ctx, NotFound, reads, tenant_by_name
 from certdesk.desk.domains import current_certificates, find_domain
 from certdesk.desk.modes import ManagedState, managed_row
@@ -46,6 +56,7 @@ class ManagedView:
     next_try_at: datetime | None
     renew_at: datetime | None
     certificate_sha256: str | None
+    renewal_info_at: datetime | None = None  # when the CA's renewal information is asked
 
 
 def _view(ctx: Ctx, domain: Domain, row: ManagedCertificate) -> ManagedView:
@@ -61,6 +72,7 @@ def _view(ctx: Ctx, domain: Domain, row: ManagedCertificate) -> ManagedView:
         next_try_at=row.next_try_at,
         renew_at=row.renew_at,
         certificate_sha256=cert.sha256 if cert else None,
+        renewal_info_at=row.ari_check_at,
     )
 
 
@@ -110,17 +122,21 @@ def list_managed(ctx: Ctx, *, tenant: str | None = None) -> list[ManagedView]:
 
 @reads
 def due_units(ctx: Ctx) -> list[str]:
-    """The URLs of managed domains due now: to check DNS for, to order, or to renew (at
-    ``renew_at``), and not leased by an order running elsewhere."""
+    """The URLs of managed domains due now: to check DNS for, to order, to renew (at
+    ``renew_at``), or to ask the CA's renewal information for (at ``ari_check_at``), and
+    not leased by an order running elsewhere."""
     stmt = (
         select(Domain.url)
         .join(ManagedCertificate, ManagedCertificate.domain_id == Domain.id)
         .where(
             Domain.removed_at.is_(None),
+            # A pending ownership claim is ordered nothing until it is verified.
+            Domain.claim == ClaimState.VERIFIED.value,
             or_(ManagedCertificate.busy_until.is_(None), ManagedCertificate.busy_until <= ctx.now),
             or_(
                 ManagedCertificate.next_try_at <= ctx.now,
                 ManagedCertificate.renew_at <= ctx.now,
+                ManagedCertificate.ari_check_at <= ctx.now,
             ),
         )
         .order_by(ManagedCertificate.next_try_at, Domain.url)
@@ -141,17 +157,24 @@ class Unit:
     csr_order_id: int | None  # a pending CSR order an earlier attempt made: its CSR is reused
     csr_pem: str | None
     certificate_id: int | None
+    order_due: bool = True  # False: only the CA's renewal information is to be asked
+    leaf_pem: str | None = None  # the certificate issued before (for renewal information)
 
 
 def take_unit(ctx: Ctx, *, url: str, force: bool = False) -> Unit | None:
     """Lease ``url``'s managed domain for one order, if it is due (or ``force``) and no
     order runs for it; None when it is not due or another replica has it."""
     domain, row = _managed(ctx, url)
+    if domain.claim != ClaimState.VERIFIED.value:
+        if force:
+            require_verified(domain, "order a certificate for")
+        return None
     now = ctx.now
     due = (row.next_try_at is not None and row.next_try_at <= now) or (
         row.renew_at is not None and row.renew_at <= now
     )
-    if not (due or force):
+    ask_ari = row.ari_check_at is not None and row.ari_check_at <= now
+    if not (due or ask_ari or force):
         return None
     taken = ctx.session.execute(
         update(ManagedCertificate)
@@ -175,6 +198,7 @@ def take_unit(ctx: Ctx, *, url: str, force: bool = False) -> Unit | None:
     pending = order is not None and order.status == OrderStatus.PENDING
     tenant = ctx.session.get(Tenant, domain.tenant_id)
     assert tenant is not None
+    issued = ctx.session.get(CertificateRecord, row.certificate_id) if row.certificate_id else None
     return Unit(
         domain_id=domain.id,
         url=domain.url,
@@ -185,7 +209,13 @@ def take_unit(ctx: Ctx, *, url: str, force: bool = False) -> Unit | None:
         csr_order_id=order.id if order is not None and pending else None,
         csr_pem=order.csr_pem if order is not None and pending else None,
         certificate_id=current.id if current is not None else None,
+        order_due=due or force,
+        leaf_pem=_leaf_pem(issued) if issued is not None else None,
     )
+
+
+def _leaf_pem(cert: CertificateRecord) -> str:
+    return cert.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
 
 
 def _held(ctx: Ctx, domain_id: int) -> ManagedCertificate | None:
@@ -209,6 +239,7 @@ def record_waiting(ctx: Ctx, *, domain_id: int, message: str) -> None:
     row.message = message
     row.next_try_at = ctx.now + _backoff(row.attempts, DNS_BACKOFF)
     row.renew_at = None  # a renewal waits too: the next try decides, not the old date
+    row.ari_check_at = None
     row.busy_until = None
     row.updated_at = ctx.now
 
@@ -224,6 +255,7 @@ def record_ordering(ctx: Ctx, *, domain_id: int, renewing: bool, csr_order_id: i
         else "ordering: the certificate authority is checking the domain"
     )
     row.csr_order_id = csr_order_id
+    row.ari_check_at = None
     row.updated_at = ctx.now
 
 
@@ -267,8 +299,18 @@ def challenge_answer(ctx: Ctx, *, token: str) -> str | None:
     return ctx.session.scalars(ctx.scoped(stmt, ManagedCertificate.tenant_id)).first()
 
 
-def record_issued(ctx: Ctx, *, domain_id: int, sha256: str, message: str) -> None:
-    """Issued and taken in: renew at two thirds of the lifetime."""
+def issued_text(cert: CertificateRecord) -> str:
+    return f"issued by the certificate authority, valid until {cert.not_after:%Y-%m-%d}"
+
+
+def record_taken_in(
+    ctx: Ctx, *, domain_id: int, sha256: str, installing: bool, renewal_info: bool
+) -> None:
+    """The issued certificate is stored and bound: in that same transaction (``then`` of
+    ``complete_order``) the row points at it and renewal falls due at two thirds of its
+    lifetime (the CA's renewal information, if ``renewal_info``, is asked at once, and
+    may say otherwise). ``installing``: the row stays ``ordering``/``renewing`` until the
+    install is recorded (:func:`settle_installs`); else it is ``issued`` now."""
     row = _held(ctx, domain_id)
     if row is None:
         return
@@ -277,19 +319,107 @@ def record_issued(ctx: Ctx, *, domain_id: int, sha256: str, message: str) -> Non
             CertificateRecord.tenant_id == row.tenant_id, CertificateRecord.sha256 == sha256
         )
     ).one()
-    row.state = ManagedState.ISSUED.value
-    row.message = message
+    if installing:
+        row.message = issued_text(cert) + "; installing it on the platform"
+    else:
+        row.state = ManagedState.ISSUED.value
+        row.message = issued_text(cert)
+        row.busy_until = None
     row.problem = None
     row.attempts = 0
     row.certificate_id = cert.id
     row.csr_order_id = None
     row.renew_at = cert.not_before + (cert.not_after - cert.not_before) * 2 / 3
+    row.ari_check_at = ctx.now if renewal_info else None
     row.next_try_at = None
-    row.busy_until = None
     row.token = None
     row.key_authorization = None
     row.updated_at = ctx.now
     ctx.audit("acme.issued", "certificate", sha256, row.tenant_id, domain=domain_id)
+
+
+def _taken_in(row: ManagedCertificate | None, sha256: str, ctx: Ctx) -> CertificateRecord | None:
+    """The row's certificate if it is ``sha256`` and the row waits for (or is past) its
+    install: not while a later order runs, nor after a failure."""
+    if row is None or row.certificate_id is None or row.csr_order_id is not None:
+        return None
+    if row.state not in (ManagedState.ORDERING, ManagedState.RENEWING, ManagedState.ISSUED):
+        return None
+    cert = ctx.session.get(CertificateRecord, row.certificate_id)
+    return cert if cert is not None and cert.sha256 == sha256 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """One certificate's install as recorded, for :func:`settle_installs`."""
+
+    domain_id: int
+    sha256: str
+    in_place: bool  # installed (served); False: the install failed
+    how: str  # what the install did, in the reseller's words
+
+
+def settle_installs(ctx: Ctx, done: Sequence[Installed]) -> None:
+    """Installs are being recorded (the same transaction): each managed domain taken in
+    and waiting for its install is ``issued`` now, and says whether its certificate is
+    served. A later install (the engine's retries) tells the same way. One query for
+    all, however many domains the install had."""
+    if not done:
+        return
+    rows = ctx.session.scalars(
+        select(ManagedCertificate).where(
+            ManagedCertificate.domain_id.in_({i.domain_id for i in done})
+        )
+    )
+    by_domain = {row.domain_id: row for row in rows}
+    for item in done:
+        row = by_domain.get(item.domain_id)
+        cert = _taken_in(row, item.sha256, ctx)
+        if row is None or cert is None:
+            continue
+        how = item.how if item.in_place else "not installed yet: " + item.how
+        row.state = ManagedState.ISSUED.value
+        row.message = f"{issued_text(cert)}; {how}"
+        row.busy_until = None
+        row.updated_at = ctx.now
+
+
+def record_issued(ctx: Ctx, *, domain_id: int, sha256: str) -> None:
+    """Issued, and no install recorded it (nothing was installed): ``issued`` now."""
+    row = _held(ctx, domain_id)
+    cert = _taken_in(row, sha256, ctx)
+    if row is None or cert is None or row.state == ManagedState.ISSUED:
+        return
+    row.state = ManagedState.ISSUED.value
+    row.message = issued_text(cert)
+    row.busy_until = None
+    row.updated_at = ctx.now
+
+
+def record_renewal_info(
+    ctx: Ctx,
+    *,
+    domain_id: int,
+    renew_at: datetime | None,
+    next_check: datetime | None,
+    error: str | None = None,
+) -> bool:
+    """What the CA's renewal information said: renew at ``renew_at`` (None: keep the
+    time known, two thirds of the lifetime or an earlier answer), ask again at
+    ``next_check``. True when renewal is due now."""
+    row = _held(ctx, domain_id)
+    if row is None:
+        return False
+    if renew_at is not None:
+        row.renew_at = renew_at
+    row.ari_check_at = next_check
+    due = row.renew_at is not None and row.renew_at <= ctx.now
+    if not due:
+        row.busy_until = None  # nothing more to do now; due: the lease holds for the order
+    row.updated_at = ctx.now
+    if error is not None:
+        ctx.audit("acme.renewal-info-failed", "domain", domain_id, row.tenant_id, error=error)
+    return due
 
 
 def record_failure(
@@ -318,6 +448,7 @@ def record_failure(
     row.problem = problem
     row.next_try_at = next_try
     row.renew_at = None
+    row.ari_check_at = None
     row.busy_until = None
     row.token = None
     row.key_authorization = None
@@ -399,8 +530,7 @@ def managed_for_revoke(ctx: Ctx, *, url: str) -> RevokeTarget:
         )
     tenant = ctx.session.get(Tenant, domain.tenant_id)
     assert tenant is not None
-    leaf = cert.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
-    return RevokeTarget(domain.url, tenant.name, tenant.id, cert.sha256, leaf)
+    return RevokeTarget(domain.url, tenant.name, tenant.id, cert.sha256, _leaf_pem(cert))
 
 
 def record_revoked(ctx: Ctx, *, url: str, sha256: str) -> None:

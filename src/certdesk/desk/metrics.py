@@ -1,6 +1,6 @@
 """The platform's figures for monitoring (``/metrics``): per URL the expiry that counts,
 the latest probe's outcome and drift; report deliveries by kind and status; per job of
-the engine its last success and its failed and pending units."""
+the engine its last success and its failed, pending and overtaken units."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class JobFigures:
     last_success: datetime | None  # the latest unit done
     failed: int  # units failed (waiting for a retry) or given up
     pending: int  # units claimed or waiting for a retry
+    overtaken: int = 0  # units left over in a past period and closed unrun
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ def metrics_snapshot(ctx: Ctx) -> MetricsSnapshot:
         )
         .join(Tenant, Tenant.id == Domain.tenant_id)
         .outerjoin(DomainState, DomainState.domain_id == Domain.id)
-        .where(Domain.removed_at.is_(None), Domain.monitored.is_(True))
+        .where(Domain.removed_at.is_(None), Domain.monitored.is_(True), Domain.claim == "verified")
         .order_by(Domain.url)
     )
     urls = tuple(
@@ -90,6 +91,7 @@ def metrics_snapshot(ctx: Ctx) -> MetricsSnapshot:
             func.max(case((JobUnit.status == "done", JobUnit.finished_at))),
             func.count(case((failed, JobUnit.id))),
             func.count(case((pending, JobUnit.id))),
+            func.count(case((JobUnit.status == "overtaken", JobUnit.id))),
         )
         .group_by(JobUnit.job)
         .order_by(JobUnit.job)
@@ -97,5 +99,5 @@ def metrics_snapshot(ctx: Ctx) -> MetricsSnapshot:
     return MetricsSnapshot(
         urls=urls,
         deliveries=tuple(DeliveryCount(k.removeprefix("report."), s, n) for k, s, n in deliveries),
-        jobs=tuple(JobFigures(j, last, f, p) for j, last, f, p in jobs),
+        jobs=tuple(JobFigures(j, last, f, p, o) for j, last, f, p, o in jobs),
     )

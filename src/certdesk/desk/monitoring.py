@@ -15,6 +15,7 @@ from itertools import zip_longest
 
 from sqlalchemy import select
 
+from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
@@ -42,8 +43,14 @@ def probe_targets(
     so that one tenant's thousand domains never come all before another's few."""
     if urls:
         domains = [find_domain(ctx, u) for u in urls]
+        for domain in domains:  # a pending claim's site may be someone else's
+            require_verified(domain, "probe")
     else:
-        stmt = select(Domain).where(Domain.monitored.is_(True), Domain.removed_at.is_(None))
+        stmt = select(Domain).where(
+            Domain.monitored.is_(True),
+            Domain.removed_at.is_(None),
+            Domain.claim == ClaimState.VERIFIED.value,
+        )
         if shard is not None:
             index, count = shard
             stmt = stmt.where(Domain.id % count == index)

@@ -8,7 +8,7 @@ certificate's public key, so the user need not say which order it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -262,8 +262,13 @@ class ChainReading:
 
 
 @staged
-def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
-    """Take the signed certificate back and pair it with its waiting order by public key."""
+def complete_order(
+    stages: Stages, *, data: bytes, then: Callable[[Ctx, CompleteResult], object] | None = None
+) -> CompleteResult:
+    """Take the signed certificate back and pair it with its waiting order by public key.
+
+    ``then`` runs in the very transaction that stores it (a platform-managed domain's state
+    moves with its certificate, never a moment after)."""
     with about("file", InputError):
         found = stages.read(
             read_signed,
@@ -291,7 +296,15 @@ def complete_order(stages: Stages, *, data: bytes) -> CompleteResult:
             hint="fix every error listed and send the certificate again",
             field="file",
         )
-    return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
+    if then is None:
+        return stages.write(store_completion, plan=plan, chain=reading.chain, findings=findings)
+
+    def store_then(ctx: Ctx) -> CompleteResult:
+        result = store_completion(ctx, plan=plan, chain=reading.chain, findings=findings)
+        then(ctx, result)
+        return result
+
+    return stages.write(store_then)
 
 
 def read_signed(job: tuple[bytes, int, int]) -> SignedFile:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import func, or_, select, update
 
+from certdesk.desk.claims import require_verified
 from certdesk.desk.context import Ctx, NotFound, reads
 from certdesk.desk.domains import find_domain
 from certdesk.errors import RateLimited
@@ -65,7 +66,10 @@ def _view(row: ProbeRequest, *, deduplicated: bool = False) -> ProbeRequestView:
 
 def request_probe(ctx: Ctx, *, urls: Sequence[str] = ()) -> ProbeRequestView:
     """Queue a probe of ``urls`` (each one of the caller's domains; none: all of them)."""
-    names = sorted({find_domain(ctx, u).url for u in urls})  # not-found: not yours
+    domains = [find_domain(ctx, u) for u in urls]  # not-found: not yours
+    for domain in domains:  # a pending claim's site may be someone else's: not probed
+        require_verified(domain, "probe")
+    names = sorted({domain.url for domain in domains})
     tenant_id = ctx.actor.tenant_id
     key = hashlib.sha256(f"{tenant_id}|{'|'.join(names)}".encode()).hexdigest()
     same_tenant = (

@@ -69,5 +69,11 @@ WORDING = Wording(
             "the platform has no place set to install certificates: ask its operators to set one"
         ),
         Action.CHOOSE_HOME: _OPERATORS,
+        Action.VERIFY_CLAIM: lambda fix: (
+            "set the TXT record claim_record to claim_token (both in the domain's JSON, "
+            "GET /api/domains), or point the name at the platform, then POST "
+            f"/api/domains/verify with url {fix.param('url', 'URL')}; certdesk also checks "
+            "again by itself"
+        ),
     }
 )

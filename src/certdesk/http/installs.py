@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from certdesk.desk import Actor
+from certdesk.desk.claims import HELD_REASON
 from certdesk.desk.installs import plain_failure
 
 
@@ -30,10 +31,13 @@ Outcome = TypeVar("Outcome", bound=_Outcome)
 
 def for_reader(outcomes: Sequence[Outcome], actor: Actor, request_id: int | None) -> list[Outcome]:
     """``outcomes`` as ``actor`` may read them: whole for an operator; for a reseller,
-    each failed one's message is :func:`plain_failure`."""
+    each failed one's message is :func:`plain_failure` (but an install held until the
+    domain's ownership is verified says so: it names nothing of the platform's)."""
     if actor.is_operator:
         return list(outcomes)
     return [
-        o if o.ok else dataclasses.replace(o, message=plain_failure(request_id))  # type: ignore[type-var]
+        o
+        if o.ok or o.message.startswith(HELD_REASON)
+        else dataclasses.replace(o, message=plain_failure(request_id))  # type: ignore[type-var]
         for o in outcomes
     ]

@@ -46,5 +46,9 @@ WORDING = Wording(
             "the platform has no place set to install certificates: ask its operators to set one"
         ),
         Action.CHOOSE_HOME: _OPERATORS,
+        Action.VERIFY_CLAIM: (
+            "set the TXT record shown on the domain's page in the portal (or point the name at "
+            "the platform), then press Check now there"
+        ),
     }
 )

@@ -63,7 +63,8 @@ def select_rows(
         .outerjoin(DomainState, DomainState.domain_id == Domain.id)
         .outerjoin(Binding, and_(Binding.domain_id == Domain.id, Binding.unbound_at.is_(None)))
         .outerjoin(cert, cert.id == Binding.certificate_id)
-        .where(Domain.monitored.is_(True), Domain.removed_at.is_(None))
+        # A pending ownership claim is nobody's name yet: not reported as the tenant's.
+        .where(Domain.monitored.is_(True), Domain.removed_at.is_(None), Domain.claim == "verified")
         .where(or_(expiry <= at, and_(low, expiry <= window.high)))
         .order_by(expiry, Domain.url)
     )

@@ -14,7 +14,15 @@ unit that nobody has done yet:
 - a unit run after its period's deadline is marked late;
 - a period whose deadline passed before certdesk's first start (the first tick on this
   database, kept in ``engine_facts``) is not run at all: it is not "missed", it was
-  before certdesk existed.
+  before certdesk existed;
+- a period left unfinished when it was no longer due (a unit claimed by a process that
+  died, or failed and waiting for its retry, when the job's next period came) is still
+  finished, marked late: its units left over are taken over and those nobody claimed
+  are run, until the instant its job keeps it for (``Job.keep``: a report while the
+  dates it lists are still ahead; by default until the next period is due). After it,
+  the units left over are closed as ``overtaken``, recorded and not run (a shard of a
+  sweep that the next sweep replaces). Each claim keeps its period's bounds for this
+  (``job_units.period_due``, ``period_deadline``, ``keep_until``).
 
 A job that is not tied to a calendar (retry what is due now) is made with
 :meth:`Job.every`: its periods are slices of ``interval`` and its units come from a
@@ -26,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +63,7 @@ ALREADY_DONE = "already-done"
 CLAIMED_ELSEWHERE = "claimed-elsewhere"  # another process holds it (its lease runs)
 BEFORE_FIRST_START = "before-first-start"  # its period ended before certdesk first started
 WOULD_RUN = "would-run"  # a preview: due, and nobody has done it
+OVERTAKEN = "overtaken"  # left unfinished in a past period, and closed unrun
 
 
 def worker_name() -> str:
@@ -94,6 +104,11 @@ class UnitFailed(Exception):
     """Raised by a job's ``run`` with the reason a unit failed, in words for its reader."""
 
 
+class ClaimLost(Exception):
+    """Raised by :meth:`Run.renew` when another process took the unit over (its lease
+    had passed): that process does it, and this one stops."""
+
+
 @dataclass
 class Run:
     """What ``Job.run`` is given: the unit, the instant, and :meth:`done` to record it."""
@@ -105,9 +120,36 @@ class Run:
     now: datetime
     late: bool
     worker: str
+    overtaken: bool = False  # its period is no longer due: a unit left over, done late
     outcome: str | None = None
     finishing: bool = False
     detail: Mapping[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def renew(self) -> None:
+        """Say that this worker still does the unit: its lease starts again from the
+        present (``now`` plus the time the run took so far). A run that waited long (the
+        daily report, for its sweep) calls it before it does what must happen once;
+        raises :class:`ClaimLost` if another process has taken the unit over meanwhile."""
+        at = self.now + timedelta(seconds=time.monotonic() - self.started)
+        with self.desk.context(ENGINE, at=at) as ctx:
+            renewed = ctx.session.execute(
+                update(JobUnit)
+                .where(
+                    JobUnit.job == self.job.name,
+                    JobUnit.period == self.period.key,
+                    JobUnit.unit == self.unit.key,
+                    JobUnit.claimed_by == self.worker,
+                    JobUnit.status == "claimed",
+                )
+                .values(claimed_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            if cast(CursorResult[Any], renewed).rowcount != 1:
+                raise ClaimLost(
+                    f"{self.job.name} {self.period.key} {self.unit.key} was taken over by "
+                    "another process while this one waited"
+                )
 
     def done(self, outcome: str = "done", **detail: Any) -> None:
         """Record the unit done, now (a mailer calls it the moment its message is
@@ -133,6 +175,15 @@ class Job:
     max_attempts: int = 8
     backoff: Callable[[int], timedelta] = default_backoff
     audit: str | None = None  # the audit log's object type; None: not audited
+    # Until when a unit of ``period`` left unfinished (its runner died, or it failed) is
+    # still run once the period is no longer due; after it, it is closed as overtaken.
+    # None: until the next period is due (``next_due``), i.e. the next period replaces it.
+    keep: Callable[[Period], datetime | None] | None = None
+
+    def keep_until(self, period: Period) -> datetime | None:
+        if self.keep is not None:
+            return self.keep(period)
+        return self.next_due(period.due)
 
     @classmethod
     def every(
@@ -247,7 +298,10 @@ def tick(
     """Run every unit of every job due at ``now`` that is not done yet."""
     worker = worker or worker_name()
     began = first_start(desk, now)
+    jobs = list(jobs)
     outcomes: list[Outcome] = []
+    for job in jobs:
+        outcomes.extend(_left_over(desk, job, now, worker, began))
     for job, period, units in _due(desk, jobs, now, outcomes):
         for unit in units:
             outcomes.append(_run_unit(desk, job, period, unit, now, worker, began))
@@ -257,7 +311,14 @@ def tick(
 def preview(desk: Desk, jobs: Iterable[Job], *, now: datetime) -> list[Outcome]:
     """What a tick at ``now`` would do, claiming, running and recording nothing."""
     began = known_first_start(desk) or now
+    jobs = list(jobs)
     outcomes: list[Outcome] = []
+    for job in jobs:
+        for left in _left_rows(desk, job, now):
+            if _busy(job, left, now) is None:
+                closes = _closes(left, now)
+                status = OVERTAKEN if closes else WOULD_RUN
+                outcomes.append(Outcome(job.name, left.period, left.unit, status, not closes))
     for job, period, units in _due(desk, jobs, now, outcomes):
         with desk.context(ENGINE, at=now, readonly=True) as ctx:
             rows = {
@@ -316,14 +377,24 @@ def _run_unit(
     now: datetime,
     worker: str,
     began: datetime,
+    *,
+    overtaken: bool = False,
 ) -> Outcome:
-    late = period.is_late(now)
+    late = overtaken or period.is_late(now)
     refused = _claim(desk, job, period, unit, now, worker, began)
     if refused is not None:
         return Outcome(job.name, period.key, unit.key, refused, late)
-    run = Run(desk, job, period, unit, now, late, worker)
+    return _execute(Run(desk, job, period, unit, now, late, worker, overtaken))
+
+
+def _execute(run: Run) -> Outcome:
+    """Run a unit this worker has claimed, and record how it ended."""
+    job, period, unit, late = run.job, run.period, run.unit, run.late
     try:
         job.run(run)
+    except ClaimLost as exc:
+        log.warning("%s: not done here", exc)
+        return Outcome(job.name, period.key, unit.key, CLAIMED_ELSEWHERE, late, str(exc))
     except Exception as exc:
         if run.outcome is not None:  # done and recorded: what fails after it is only logged
             log.exception("job %s unit %s failed after it was done", job.name, unit.key)
@@ -370,6 +441,9 @@ def _claim(
                     attempts=0,
                     late=False,
                     detail={},
+                    period_due=period.due,
+                    period_deadline=period.deadline,
+                    keep_until=job.keep_until(period),
                 )
             )
             ctx.session.flush()
@@ -382,33 +456,155 @@ def _claim(
         busy = _busy(job, row, now)
         if busy is not None:
             return busy
-        # Take it over only if nobody else did meanwhile (compare and swap).
-        taken = ctx.session.execute(
-            update(JobUnit)
-            .where(
-                JobUnit.id == row.id,
-                JobUnit.status == row.status,
-                JobUnit.claimed_by == row.claimed_by,
-                JobUnit.claimed_at == row.claimed_at,
-                JobUnit.attempts == row.attempts,
-            )
-            .values(status="claimed", claimed_by=worker, claimed_at=now)
-            .execution_options(synchronize_session=False)
+        taken = _swap(ctx.session, row, status="claimed", claimed_by=worker, claimed_at=now)
+        return None if taken else CLAIMED_ELSEWHERE
+
+
+def _swap(session: Session, row: JobUnit, **values: Any) -> bool:
+    """Change ``row`` only if nobody else did since it was read (compare and swap)."""
+    changed = session.execute(
+        update(JobUnit)
+        .where(
+            JobUnit.id == row.id,
+            JobUnit.status == row.status,
+            JobUnit.claimed_by == row.claimed_by,
+            JobUnit.claimed_at == row.claimed_at,
+            JobUnit.attempts == row.attempts,
         )
-        return None if cast(CursorResult[Any], taken).rowcount == 1 else CLAIMED_ELSEWHERE
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], changed).rowcount == 1
 
 
 def _busy(job: Job, row: JobUnit, now: datetime) -> str | None:
     """Why the unit of ``row`` cannot be run at ``now``; None when it can be taken."""
     if row.status == "done":
         return ALREADY_DONE
-    if row.status == GAVE_UP:
-        return GAVE_UP
+    if row.status in (GAVE_UP, OVERTAKEN):
+        return str(row.status)
     if row.status == FAILED:
         due = row.next_attempt_at is not None and row.next_attempt_at <= now
         return None if due else RETRY_PENDING
     stale = row.claimed_at <= now - job.lease
     return None if stale else CLAIMED_ELSEWHERE
+
+
+# --- units left over in past periods ---------------------------------------------------------
+
+
+def _left_rows(desk: Desk, job: Job, now: datetime) -> list[JobUnit]:
+    """The job's units left unfinished (claimed or failed) in periods that are not due at
+    ``now``, oldest first."""
+    try:
+        current = [period.key for period in job.periods(now)]
+    except Exception:  # said by the tick's own look at the job's periods
+        return []
+    with desk.context(ENGINE, at=now, readonly=True) as ctx:
+        rows = ctx.session.scalars(
+            select(JobUnit)
+            .where(
+                JobUnit.job == job.name,
+                JobUnit.status.in_(("claimed", FAILED)),
+                JobUnit.period.not_in(current),
+            )
+            .order_by(JobUnit.id)
+        ).all()
+        ctx.session.expunge_all()
+    return list(rows)
+
+
+def _closes(row: JobUnit, now: datetime) -> bool:
+    """Whether ``row``, left over in a past period, is closed rather than run at ``now``."""
+    return row.period_due is None or row.keep_until is None or now > row.keep_until
+
+
+def _left_over(desk: Desk, job: Job, now: datetime, worker: str, began: datetime) -> list[Outcome]:
+    """Finish, late, the past periods of the job left unfinished (a unit claimed by a
+    process that died, or failed and waiting for its retry) while the job keeps them: the
+    units left over are taken over once their lease or retry time has come, and the units
+    nobody claimed yet are run; past the instant the job keeps them for, the units left
+    over are closed as overtaken."""
+    outcomes: list[Outcome] = []
+    by_period: dict[str, list[JobUnit]] = {}
+    for row in _left_rows(desk, job, now):
+        by_period.setdefault(row.period, []).append(row)
+    for key, rows in by_period.items():
+        kept = [row for row in rows if not _closes(row, now)]
+        for row in rows:
+            if row in kept:
+                continue
+            busy = _busy(job, row, now)
+            if busy is not None:
+                outcomes.append(Outcome(job.name, key, row.unit, busy, row.late))
+            else:
+                outcomes.append(_close(desk, job, row, now, "its period is over"))
+        if not kept:
+            continue
+        due, deadline = kept[0].period_due, kept[0].period_deadline
+        assert due is not None  # else it closes
+        period = Period(key, due, deadline)
+        try:
+            units = {unit.key: unit for unit in job.units(desk, period, now)}
+        except Exception as exc:
+            log.exception("job %s cannot list the units of %s", job.name, key)
+            outcomes.append(Outcome(job.name, key, "", FAILED, error=_reason(exc)))
+            continue
+        for row in kept:
+            busy = _busy(job, row, now)
+            if busy is not None:
+                outcomes.append(Outcome(job.name, key, row.unit, busy, True))
+                continue
+            unit = units.get(row.unit)
+            if unit is None:  # gone meanwhile (a tenant removed): nothing left to do
+                outcomes.append(_close(desk, job, row, now, "it is no longer there"))
+                continue
+            with desk.context(ENGINE, at=now) as ctx:
+                taken = _swap(ctx.session, row, status="claimed", claimed_by=worker, claimed_at=now)
+            if not taken:
+                outcomes.append(Outcome(job.name, key, row.unit, CLAIMED_ELSEWHERE, True))
+                continue
+            outcomes.append(_execute(Run(desk, job, period, unit, now, True, worker, True)))
+        with desk.context(ENGINE, at=now, readonly=True) as ctx:
+            recorded = set(
+                ctx.session.scalars(
+                    select(JobUnit.unit).where(JobUnit.job == job.name, JobUnit.period == key)
+                )
+            )
+        for unit_key, unit in units.items():
+            if unit_key not in recorded:
+                outcomes.append(
+                    _run_unit(desk, job, period, unit, now, worker, began, overtaken=True)
+                )
+    return outcomes
+
+
+def _close(desk: Desk, job: Job, row: JobUnit, now: datetime, why: str) -> Outcome:
+    """Close a unit left over in a past period as overtaken: recorded, not run."""
+    with desk.context(ENGINE, at=now) as ctx:
+        reason = f"not done in its period, and {why}"
+        closed = _swap(
+            ctx.session,
+            row,
+            status=OVERTAKEN,
+            finished_at=now,
+            next_attempt_at=None,
+            last_error=row.last_error or reason,
+        )
+        if not closed:
+            return Outcome(job.name, row.period, row.unit, CLAIMED_ELSEWHERE, row.late)
+        if job.audit:
+            ctx.audit(
+                f"{job.audit}.{OVERTAKEN}",
+                job.audit,
+                row.id,
+                row.tenant_id,
+                period=row.period,
+                unit=row.unit,
+                attempts=row.attempts,
+            )
+    log.info("job %s %s %s closed as overtaken: %s", job.name, row.period, row.unit, reason)
+    return Outcome(job.name, row.period, row.unit, OVERTAKEN, row.late, reason)
 
 
 def _row(session: Session, job: Job, period: Period, unit: str) -> JobUnit | None:
@@ -487,7 +683,7 @@ def _failed(run: Run, error: str) -> str:
 class UnitState:
     period: str
     unit: str
-    status: str  # claimed | done | failed | gave-up
+    status: str  # claimed | done | failed | gave-up | overtaken
     outcome: str | None
     attempts: int
     last_error: str | None
@@ -507,7 +703,9 @@ class JobStatus:
     units: Mapping[str, int]  # the latest period's units by status (or outcome when done)
     pending: int  # units claimed or waiting for a retry, in any period
     failed: int  # units failed or given up, in any period
-    problems: tuple[UnitState, ...]  # those failed, given up or claimed, newest first
+    overtaken: int  # units left over in a past period and closed unrun, in any period
+    problems: tuple[UnitState, ...]  # those failed, given up, overtaken or claimed, newest
+    # first
 
 
 def status(desk: Desk, actor: Actor, jobs: Iterable[Job], *, now: datetime) -> list[JobStatus]:
@@ -532,11 +730,27 @@ def status(desk: Desk, actor: Actor, jobs: Iterable[Job], *, now: datetime) -> l
             if last is not None:
                 for row in ctx.session.scalars(mine.where(JobUnit.period == last.period)):
                     counts[row.outcome if row.status == "done" and row.outcome else row.status] += 1
+            overtaken = ctx.session.scalar(
+                ctx.scoped(
+                    select(func.count(JobUnit.id)).where(
+                        JobUnit.job == job.name, JobUnit.status == OVERTAKEN
+                    ),
+                    JobUnit.tenant_id,
+                )
+            )
             open_rows = ctx.session.scalars(
                 mine.where(JobUnit.status.in_(("claimed", FAILED, GAVE_UP)))
                 .order_by(JobUnit.claimed_at.desc(), JobUnit.id.desc())
                 .limit(1000)
             ).all()
+            closed = ctx.session.scalars(
+                mine.where(JobUnit.status == OVERTAKEN)
+                .order_by(JobUnit.claimed_at.desc(), JobUnit.id.desc())
+                .limit(20)
+            ).all()
+            shown = sorted(
+                [*open_rows[:20], *closed], key=lambda r: (r.claimed_at, r.id), reverse=True
+            )[:20]
             last_run = None
             if last is not None:
                 last_run = max(last.claimed_at, last.finished_at or last.claimed_at)
@@ -555,6 +769,7 @@ def status(desk: Desk, actor: Actor, jobs: Iterable[Job], *, now: datetime) -> l
                         or (r.status == FAILED and r.next_attempt_at is not None)
                     ),
                     failed=sum(1 for r in open_rows if r.status in (FAILED, GAVE_UP)),
+                    overtaken=int(overtaken or 0),
                     problems=tuple(
                         UnitState(
                             r.period,
@@ -566,7 +781,7 @@ def status(desk: Desk, actor: Actor, jobs: Iterable[Job], *, now: datetime) -> l
                             r.next_attempt_at,
                             r.finished_at or r.claimed_at,
                         )
-                        for r in open_rows[:20]
+                        for r in shown
                     ),
                 )
             )

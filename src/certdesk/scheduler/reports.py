@@ -6,7 +6,12 @@ The engine claims each delivery before it is sent (``scheduler.engine``); the ma
 records it sent the moment the message is accepted, so that a crash after it cannot send
 the report again. A failed send is retried with backoff on later ticks; a report missed
 during downtime goes out when certdesk is back, marked late, unless its period ended
-before certdesk first started.
+before certdesk first started. A delivery left unfinished when the next period of its
+kind came (its process died holding it, or it was waiting for a retry) still goes out,
+marked late and built at its own instant (so it lists what it would have listed), as
+long as the dates it lists are still ahead (until the end of its window: 3 days after
+it was due for the daily report, 60 for the monthly one); after that it is closed as
+``overtaken``.
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind, prepare: Prepar
     def run(r: Run) -> None:
         if prepare is not None:
             prepare(r.desk, r.now)
+            # The wait may have outlasted the lease: still ours, or another process's.
+            r.renew()
         _deliver(r, config, mailer, kind)
 
     return Job(
@@ -125,6 +132,7 @@ def _job(config: ReportConfig, mailer: Mailer, kind: ReportKind, prepare: Prepar
         lease=config.lease,
         max_attempts=MAX_ATTEMPTS,
         audit="report",
+        keep=lambda period: kind.window(period.due).high,
     )
 
 
@@ -159,7 +167,9 @@ def as_deliveries(outcomes: Iterable[engine.Outcome]) -> list[Outcome]:
 
 def _deliver(r: Run, config: ReportConfig, mailer: Mailer, kind: ReportKind) -> None:
     audience: Audience = r.unit.payload
-    at = r.now if r.late else r.period.due
+    # Late in its own period: as of now. Left over from a past period: as of its instant,
+    # or it would only repeat the newer report of its kind.
+    at = r.now if r.late and not r.overtaken else r.period.due
     with r.desk.context(SCHEDULER, at=r.now) as ctx:
         report = build_report(
             ctx,

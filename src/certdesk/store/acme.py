@@ -32,8 +32,11 @@ class ManagedCertificate(Base):
 
     ``state``: waiting-for-dns | ordering | issued | renewing | failed. ``busy_until`` is
     the lease of the one order running for the domain (whichever replica took it);
-    ``next_try_at`` is when the engine looks at the domain again. ``problem`` keeps the
-    CA's problem document (type, detail, subproblems) of the last failure.
+    ``next_try_at`` is when the engine looks at the domain again; ``renew_at`` when its
+    certificate is renewed (two thirds of its lifetime, or the time chosen in the CA's
+    suggested window); ``ari_check_at`` when the CA's renewal information (RFC 9773) is
+    asked for again. ``problem`` keeps the CA's problem document (type, detail,
+    subproblems) of the last failure.
     """
 
     __tablename__ = "managed_certificates"
@@ -49,6 +52,8 @@ class ManagedCertificate(Base):
     csr_order_id: Mapped[int | None] = mapped_column(ForeignKey("csr_orders.id"))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     renew_at: Mapped[datetime | None]
+    # When to ask the CA's renewal information (RFC 9773) next; None: it offers none.
+    ari_check_at: Mapped[datetime | None] = mapped_column(index=True)
     # The HTTP-01 answer pending for this domain: any replica of ``serve`` reads it.
     token: Mapped[str | None] = mapped_column(String(200), unique=True)
     key_authorization: Mapped[str | None] = mapped_column(String(400))

@@ -17,8 +17,15 @@ class JobUnit(Base):
 
     The unique (job, period, unit) row is the claim: whoever inserts it runs the unit; a
     claim whose runner died is taken over after its lease. ``status``: claimed → done |
-    failed (retried at ``next_attempt_at``) | gave-up. ``outcome`` is the job's own word
+    failed (retried at ``next_attempt_at``) | gave-up | overtaken (left unfinished in a past
+    period and closed unrun). ``outcome`` is the job's own word
     for a done unit (a report: ``sent`` or ``empty``); ``detail`` its figures.
+
+    ``period_due`` and ``period_deadline`` are its period's bounds, and ``keep_until`` the
+    instant until which the unit, left unfinished (claimed by a process that died, or
+    failed), is still taken over once its period is no longer the job's latest; after it,
+    the unit is closed as ``overtaken``, not run. (None on rows claimed before certdesk
+    kept them: such a unit of a past period is closed.)
     """
 
     __tablename__ = "job_units"
@@ -37,6 +44,9 @@ class JobUnit(Base):
     finished_at: Mapped[datetime | None]
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    period_due: Mapped[datetime | None]
+    period_deadline: Mapped[datetime | None]
+    keep_until: Mapped[datetime | None]
     __table_args__ = (
         UniqueConstraint("job", "period", "unit", name="uq_job_unit"),
         Index("ix_job_units_job_status", "job", "status"),

@@ -75,6 +75,19 @@ class Domain(Base):
     expires_at: Mapped[datetime | None]
     expiry_source: Mapped[str | None] = mapped_column(String(20))  # served | installed
     deploy_target: Mapped[str | None] = mapped_column(String(100))  # None: the default
+    # Whose name it is (``desk.claims``): ``verified`` (an operator assigned it, or DNS
+    # showed the tenant's token or that the name points at the platform), ``pending``
+    # (a reseller's claim not shown yet: several tenants may hold one for a name, none
+    # blocks another) or ``closed`` (another account verified the name first; the row is
+    # removed and ``claim_message`` tells its tenant). ``claim_token``: the value the
+    # TXT record ``_certdesk.<hostname>`` must hold (public by nature: it goes into DNS).
+    claim: Mapped[str] = mapped_column(String(10), default="verified", server_default="verified")
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claim_method: Mapped[str | None] = mapped_column(String(20))  # operator|dns-txt|dns-pointing
+    claim_verified_at: Mapped[datetime | None]
+    claim_message: Mapped[str | None] = mapped_column(Text)
+    claim_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claim_next_at: Mapped[datetime | None] = mapped_column(index=True)
     tenant: Mapped[Tenant] = relationship()
     __table_args__ = (
         # Counting a tenant's active domains reads this index alone.
@@ -104,8 +117,19 @@ class Domain(Base):
             sqlite_where=text("removed_at IS NULL"),
             postgresql_where=text("removed_at IS NULL"),
         ),
+        # One owner per name: the active verified claim. Pending claims of several
+        # tenants for one name coexist (none blocks the real owner); one per tenant.
         Index(
             "uq_domains_active_host_port",
+            "hostname",
+            "port",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL AND claim = 'verified'"),
+            postgresql_where=text("removed_at IS NULL AND claim = 'verified'"),
+        ),
+        Index(
+            "uq_domains_active_tenant_host_port",
+            "tenant_id",
             "hostname",
             "port",
             unique=True,

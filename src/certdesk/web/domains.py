@@ -1,5 +1,6 @@
 """Managing the domains: add one, change its portal (and, for operators, its connect-to
-address), start or stop its monitoring, remove it.
+address), start or stop its monitoring, remove it; check a pending ownership claim now,
+and the page of the viewer's claims (pending, and closed with why).
 
 The same desk functions as ``POST/PATCH/DELETE /api/domains`` and ``certdesk domain``; a
 refusal changes nothing and comes back beside the field it is about; another tenant's
@@ -14,11 +15,23 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
+from certdesk.application.claims import check_claim
 from certdesk.desk import DomainView
+from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.threads import quick_read
 from certdesk.web.certificates import PORTALS
-from certdesk.web.common import attempt, form_page, render, run, tenants_of, urlquote, viewer
+from certdesk.web.common import (
+    PageError,
+    attempt,
+    form_page,
+    render,
+    run,
+    tenants_of,
+    the_desk,
+    urlquote,
+    viewer,
+)
 from certdesk.web.forms import Problems
 
 router = APIRouter(include_in_schema=False)
@@ -101,7 +114,7 @@ def add(
     )
     if problems:
         return _add_form(request, who, values, problems, 422)
-    return _domain_page(view.url, "added")
+    return _domain_page(view.url, "claimed" if view.claim == "pending" else "added")
 
 
 # --- change -------------------------------------------------------------------------------
@@ -186,6 +199,36 @@ def monitor(
     who = viewer(request, form_csrf=csrf_token)
     view = run(request, who, desk.change_domain, url=url, monitored=monitored)
     return _domain_page(view.url, "monitored" if monitored else "unmonitored")
+
+
+# --- ownership claims ---------------------------------------------------------------------
+
+
+@router.post("/domain/verify")
+def verify(request: Request, csrf_token: Csrf = "", url: Url = "") -> Response:
+    """Check now, from the domain page: the TXT record with the claim's token, or the name
+    pointing at the platform. A claim closed meanwhile is told on the claims page."""
+    who = viewer(request, form_csrf=csrf_token)
+    try:  # DNS is asked outside any transaction: not one use case of the desk
+        view = check_claim(the_desk(request), request.app.state.settings, who.actor, url=url)
+    except CertdeskError as exc:
+        raise PageError.of(exc) from exc
+    if view.claim == "closed":
+        return RedirectResponse("/claims", status_code=303)
+    return _domain_page(view.url, "verified" if view.claim == "verified" else "checked")
+
+
+@router.get("/claims")
+@quick_read
+def claims(request: Request) -> HTMLResponse:
+    """The viewer's pending ownership claims, and those closed because another account
+    verified the name first, each with its message."""
+    who = viewer(request)
+    views = run(request, who, desk.list_claims)
+    return render(request, "claims.html", {"claims": views, "claim_text": CLAIM_TEXT}, who=who)
+
+
+CLAIM_TEXT = {"pending": "Not verified yet", "verified": "Verified", "closed": "Closed"}
 
 
 # --- remove -------------------------------------------------------------------------------

@@ -63,5 +63,9 @@ WORDING = Wording(
             "the platform has no place set to install certificates: ask its operators to set one"
         ),
         Action.CHOOSE_HOME: _OPERATORS,
+        Action.VERIFY_CLAIM: (
+            "set the TXT record shown on the domain's page (or point the name at the platform), "
+            "then press Check now there; certdesk also checks again by itself"
+        ),
     }
 )

@@ -209,6 +209,9 @@ DOMAIN_NOTES = {
     "changed": "Changes saved.",
     "monitored": "Monitoring started: its certificate is checked and reported again.",
     "unmonitored": "Monitoring stopped: no probes, no expiry warnings until you start it again.",
+    "claimed": "Domain added as your claim: show that the name is yours (below).",
+    "checked": "Checked: not verified yet. What DNS holds is below.",
+    "verified": "Ownership verified: the domain is yours.",
 }
 
 
