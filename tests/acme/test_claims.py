@@ -22,7 +22,7 @@ from anyio.from_thread import start_blocking_portal
 
 from certdesk import desk as d
 from certdesk.application.claims import check_claim
-from certdesk.application.compose import open_desk, open_installer
+from certdesk.application.compose import claims_config, open_desk, open_installer
 from certdesk.application.jobs import CLAIMS, INSTALL_RETRY, job_registry
 from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
@@ -148,7 +148,7 @@ def test_a_name_pointing_at_the_platform_verifies_its_only_claim(bed: Claims) ->
     host = "billing.test.com"
     bed.desk.run(bed.b, d.add_domain, url=host, tenant="Beta Shops")
     bed.point_at_platform(host)
-    view = check_claim(bed.desk, bed.settings, bed.b, url=host)  # "check now"
+    view = check_claim(bed.desk, claims_config(bed.settings), bed.b, url=host)  # "check now"
     assert (view.claim, view.method) == ("verified", "dns-pointing")
 
 
@@ -157,15 +157,15 @@ def test_pointing_does_not_decide_between_two_claims(bed: Claims) -> None:
     bed.desk.run(bed.a, d.add_domain, url=host, tenant="Alpha Hosting")
     mine = bed.desk.run(bed.b, d.add_domain, url=host, tenant="Beta Shops")
     bed.point_at_platform(host)
-    view = check_claim(bed.desk, bed.settings, bed.a, url=host)
+    view = check_claim(bed.desk, claims_config(bed.settings), bed.a, url=host)
     assert view.claim == "pending"
     assert view.message is not None
     assert "more than one account has asked for it" in view.message
     assert f"_certdesk.{host}" in view.message
     # The TXT record decides.
     bed.set_txt(f"_certdesk.{host}", mine.claim_token or "")
-    assert check_claim(bed.desk, bed.settings, bed.b, url=host).claim == "verified"
-    assert check_claim(bed.desk, bed.settings, bed.a, url=host).claim == "closed"
+    assert check_claim(bed.desk, claims_config(bed.settings), bed.b, url=host).claim == "verified"
+    assert check_claim(bed.desk, claims_config(bed.settings), bed.a, url=host).claim == "closed"
 
 
 def test_an_operator_assigns_a_name_directly(bed: Claims) -> None:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from certdesk import clock, desk
 from certdesk.api.encode import json_bytes, jsonable
 from certdesk.application.claims import check_claim
-from certdesk.application.compose import report_config
+from certdesk.application.compose import claims_config, report_config
 from certdesk.application.installer import InstallOutcome
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
@@ -321,7 +321,7 @@ def domain_verify(body: VerifyIn, request: Request, p: Who) -> Any:
     return jsonable(
         check_claim(
             request.app.state.desk,
-            request.app.state.settings,
+            claims_config(request.app.state.settings),
             p.actor,
             url=body.url,
             tenant=body.tenant,

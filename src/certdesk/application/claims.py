@@ -10,6 +10,7 @@ closed), or told what to set and looked at again later (1 minute, doubling to an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import dns.resolver
@@ -22,10 +23,20 @@ from certdesk.desk.ownership import (
     due_claims,
     record_claim_check,
 )
-from certdesk.settings import Settings
 
 # Who checks claims by itself: the platform (an operator's reach).
 CLAIMS_ACTOR = Actor(name="certdesk-claims")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimsConfig:
+    """What checking claims takes of the settings (made by
+    ``application.compose.claims_config``): the resolvers that look the records up, and
+    the platform's addresses a claimed name may point at (none: only the TXT record
+    shows a claim)."""
+
+    dns_servers: tuple[str, ...]
+    platform_targets: tuple[str, ...]
 
 
 def due_claim_checks(desk: Desk, now: datetime) -> list[str]:
@@ -36,7 +47,7 @@ def due_claim_checks(desk: Desk, now: datetime) -> list[str]:
 
 def check_claim(
     desk: Desk,
-    settings: Settings,
+    config: ClaimsConfig,
     actor: Actor,
     *,
     url: str | None = None,
@@ -51,11 +62,11 @@ def check_claim(
         check = claim_to_check(ctx, url=url, domain_id=domain_id, tenant=tenant)
     if isinstance(check, ClaimView):  # not pending: verified, or closed meanwhile
         return check
-    ask = resolver or resolver_for(settings.dns_servers)
+    ask = resolver or resolver_for(config.dns_servers)
     txt = check_txt(check.record, check.token, ask)
     pointing = (
-        check_pointing(check.hostname, settings.platform_targets, ask)
-        if settings.platform_targets
+        check_pointing(check.hostname, config.platform_targets, ask)
+        if config.platform_targets
         else None
     )
     with desk.context(actor, at=at) as ctx:
@@ -71,7 +82,7 @@ def check_claim(
 
 def run_claim_unit(
     desk: Desk,
-    settings: Settings,
+    config: ClaimsConfig,
     unit: str,
     now: datetime,
     *,
@@ -79,5 +90,5 @@ def run_claim_unit(
 ) -> str:
     """One unit of ``claim.verify``: the claim's state after its check (``verified``,
     ``pending``, ``closed``)."""
-    view = check_claim(desk, settings, CLAIMS_ACTOR, domain_id=int(unit), at=now, resolver=resolver)
+    view = check_claim(desk, config, CLAIMS_ACTOR, domain_id=int(unit), at=now, resolver=resolver)
     return view.claim

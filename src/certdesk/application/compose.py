@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from certdesk.acme import AcmeConfig, wanted_record
+from certdesk.application.claims import ClaimsConfig
 from certdesk.application.installer import InstallConfig, Installer
 from certdesk.application.managed import ManagedConfig
 from certdesk.application.probing import ProbeConfig
@@ -278,6 +279,13 @@ def managed_config(settings: Settings) -> ManagedConfig:
         platform_targets=settings.platform_targets,
         dns_servers=settings.dns_servers,
         key_type=settings.acme_key_type,
+    )
+
+
+def claims_config(settings: Settings) -> ClaimsConfig:
+    """What checking ownership claims in DNS takes of ``settings``."""
+    return ClaimsConfig(
+        dns_servers=settings.dns_servers, platform_targets=settings.platform_targets
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from certdesk.application.claims import due_claim_checks, run_claim_unit
 from certdesk.application.compose import (
+    claims_config,
     install_config,
     managed_config,
     probe_config,
@@ -78,9 +79,10 @@ def job_registry(
     )
 
     if settings.verifies_domains:
+        claims = claims_config(settings)
 
         def claim(desk: Desk, unit: str, now: datetime) -> str:
-            return run_claim_unit(desk, settings, unit, now)
+            return run_claim_unit(desk, claims, unit, now)
 
         registry.add(
             Job.every(CLAIMS, RETRY_PERIOD, due=due_claim_checks, run=claim, max_attempts=1)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from certdesk import desk
 from certdesk.application.claims import check_claim
+from certdesk.application.compose import claims_config
 from certdesk.cli.output import out, print_json, refusals
 from certdesk.cli.state import state
 from certdesk.desk.installs import set_deploy_target
@@ -280,7 +281,9 @@ def domain_verify(
     claim's token, or the name pointing at the platform). To assign a name to a tenant
     directly, use 'certdesk domain add URL --tenant T'."""
     with refusals(as_json):
-        view = check_claim(state.desk(), state.settings(), state.actor(), url=url, tenant=tenant)
+        view = check_claim(
+            state.desk(), claims_config(state.settings()), state.actor(), url=url, tenant=tenant
+        )
     if as_json:
         print_json(_claim_json(view))
         return

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from certdesk import desk
 from certdesk.application.claims import check_claim
+from certdesk.application.compose import claims_config
 from certdesk.desk import DomainView
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
@@ -210,7 +211,8 @@ def verify(request: Request, csrf_token: Csrf = "", url: Url = "") -> Response:
     pointing at the platform. A claim closed meanwhile is told on the claims page."""
     who = viewer(request, form_csrf=csrf_token)
     try:  # DNS is asked outside any transaction: not one use case of the desk
-        view = check_claim(the_desk(request), request.app.state.settings, who.actor, url=url)
+        config = claims_config(request.app.state.settings)
+        view = check_claim(the_desk(request), config, who.actor, url=url)
     except CertdeskError as exc:
         raise PageError.of(exc) from exc
     if view.claim == "closed":
