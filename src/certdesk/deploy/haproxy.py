@@ -114,7 +114,7 @@ class HAProxyTarget(FolderTarget):
                 "the haproxy options http_listen and acme_http go together: where port 80 "
                 "is listened on, and where certdesk answers ACME challenges",
                 hint='set both (e.g. http_listen = [":80"] and acme_http = '
-                '"127.0.0.1:8080", certdesk serve\'s address), or neither',
+                '"127.0.0.1:8080", the address certdesk\'s server listens on), or neither',
             )
         if acme_http is not None and any(c.isspace() or c in "#/" for c in acme_http[0]):
             raise InvalidArgument(
