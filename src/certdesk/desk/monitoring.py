@@ -21,6 +21,7 @@ from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.monitor.model import ProbeResult, ProbeTarget
 from certdesk.pki import to_pem
+from certdesk.store.db import insert_rows
 from certdesk.store.models import Binding, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
@@ -80,7 +81,7 @@ def record_probes(
 
     Batched, as a sweep records a shard of thousands at once: the domains, their states
     and which of them have a bound certificate not yet installed are read in a few
-    queries; the probes are inserted in one statement, the states and the domains'
+    queries; the probes are inserted in one batch (:func:`insert_rows`), the states and the domains'
     expiry written in one statement per kind of change (plain rows, no ORM objects);
     each distinct served chain is written out as PEM once."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
@@ -114,15 +115,7 @@ def record_probes(
             )
     pems: dict[tuple[bytes, ...], str] = {}
     rows = [_probe_row(domain_id, result, pems) for domain_id, result in results]
-    probe_ids = (
-        list(
-            ctx.session.scalars(
-                insert(_PROBES).returning(_PROBES.c.id, sort_by_parameter_order=True), rows
-            )
-        )
-        if rows
-        else []
-    )
+    probe_ids = insert_rows(ctx.session, _PROBES, rows)
     fresh: dict[int, dict[str, Any]] = {}  # states to create
     changed: dict[int, dict[str, Any]] = {}  # states to update: the columns that change
     expiry: dict[int, datetime] = {}  # domains whose expiry is now the served one
