@@ -27,10 +27,11 @@ Timed, one run each per key and round:
   sweeping processes' own (``getrusage`` around the tick: probing, judging, the shard
   queries and the database writes); PostgreSQL's CPU (the postmaster's children,
   sampled from ``/proc``) and nginx's are shown apart.
-* ``probe_many, no engine``: the same targets through ``certdesk.monitor.probe_many``
-  alone (no database), each judged at its own instant as in a sweep (so every probe
-  verifies its chain, as when each domain has a certificate of its own), to show what
-  the engine and the database add.
+* ``probe_all, no engine``: the same targets through ``certdesk.monitor.probe_all``
+  alone (no database), with the same trust roots as the sweeping desk (Mozilla's and the
+  bench root), each judged at its own instant as in a sweep, to show what the engine and
+  the database add. Every URL serves the same chain here, so its verdict is found once
+  and then reused (``certdesk.monitor.verdicts``), in the sweeps too.
 * ``blackbox_exporter``: the same names, one request per URL, as ``bench_probe.py``
   drives it (its CPU from ``/proc``; this process's load generator shown apart).
 
@@ -52,7 +53,6 @@ Not a test: it prints figures and exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
@@ -92,14 +92,16 @@ from bench_probe import (
     proc_cpu,
     running,
 )
+from certdesk import clock
 from certdesk.application.compose import open_desk, probe_config
 from certdesk.application.sweeps import JOB, SHARDS, sweep_job
-from certdesk.monitor import ProbeTarget, probe_many
+from certdesk.monitor import ProbeTarget, probe_all
 from certdesk.scheduler import engine
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
 from certdesk.store.models import Domain, Tenant
 from certdesk.store.monitoring import Probe
+from certdesk.trust import trust_roots
 
 GOAL_RATE = 1.25  # the sweep's URLs/s over blackbox_exporter's probes/s
 GOAL_CPU = 0.8  # the sweep's client CPU per URL over blackbox_exporter's per probe
@@ -419,10 +421,11 @@ def sweep(
 
 
 def bare(
-    names: list[str], urls: int, port: int, root: x509.Certificate, concurrency: int,
-    nginx_pids: list[int],
+    names: list[str], urls: int, port: int, roots: tuple[x509.Certificate, ...],
+    concurrency: int, nginx_pids: list[int],
 ) -> Run:  # fmt: skip
-    """The same targets through ``probe_many`` alone: no engine, no database."""
+    """The same targets through the prober alone (``probe_all``, as a shard runs it, with
+    the desk's trust roots: Mozilla's and the bench root): no engine, no database."""
     targets = [
         ProbeTarget(url=f"https://{names[i % len(names)]}/", host=names[i % len(names)],
                     connect_to=("127.0.0.1", port))
@@ -430,14 +433,12 @@ def bare(
     ]  # fmt: skip
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     srv0, t0 = proc_cpu(nginx_pids), time.perf_counter()
-    results = asyncio.run(
-        probe_many(targets, roots=[root], now=lambda: datetime.now(UTC), concurrency=concurrency,
-                   timeout=10, allow_private=True)
-    )  # fmt: skip
+    results = probe_all(targets, roots=roots, now=clock.now, concurrency=concurrency, timeout=10,
+                        allow_private=True)  # fmt: skip
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage.ru_utime - usage0.ru_utime) + (usage.ru_stime - usage0.ru_stime)
-    return Run("probe_many, no engine", urls, sum(r.ok for r in results), seconds, cpu,
+    return Run("probe_all, no engine", urls, sum(r.ok for r in results), seconds, cpu,
                proc_cpu(nginx_pids) - srv0)  # fmt: skip
 
 
@@ -461,7 +462,7 @@ def run_key(
     work = folder / key
     work.mkdir()
     pki = make_pki(work, key)
-    root = x509.load_pem_x509_certificate(pki["root.crt"].read_bytes())
+    roots = trust_roots(pki["root.crt"])  # what the sweeping desk trusts
     names = names_for(args.urls)
     port, bb_port = free_port(), free_port()
     conf = nginx_conf(work, port, pki)
@@ -488,7 +489,7 @@ def run_key(
                                   nginx_pids)),
             ("2", lambda r: sweep(cluster, base, f"{key}_r{r}_p2", names, args.urls, 2, port,
                                   nginx_pids)),
-            ("bare", lambda r: bare(names, args.urls, port, root, args.concurrency, nginx_pids)),
+            ("bare", lambda r: bare(names, args.urls, port, roots, args.concurrency, nginx_pids)),
             ("blackbox", lambda r: bench_blackbox(bb_proc, bb_port, port, args.urls, len(names),
                                                   args.concurrency, nginx_pids)),
         ]  # fmt: skip
@@ -542,7 +543,7 @@ def summarise(res: dict[str, Any]) -> dict[str, Any]:
                 "vs_blackbox_cpu": round(med(runs, lambda s: s.cpu_ms) / bb_cpu, 2),
             }
         )
-    for label, runs in (("probe_many, no engine", res["bare"]), ("blackbox_exporter", bb)):
+    for label, runs in (("probe_all, no engine", res["bare"]), ("blackbox_exporter", bb)):
         rows.append(
             {
                 "client": label,

@@ -392,3 +392,14 @@ def test_results_are_frozen(pki: OpenSSLPKI, server: TLSServer) -> None:
     with pytest.raises(AttributeError):
         result.ok = False  # type: ignore[misc]
     assert isinstance(result.chain[0].certificate(), x509.Certificate)
+
+
+def test_verdicts_follow_the_trust_store(pki: OpenSSLPKI, server: TLSServer) -> None:
+    # Batch after batch on the same chain: a verdict kept for one set of roots is never
+    # the answer for another (the verdict cache is per trust store).
+    [trusted] = probe(pki, at(server, "store.test.com"))
+    [without] = probe(pki, at(server, "store.test.com"), roots=[])
+    [again] = probe(pki, at(server, "store.test.com"))
+    assert trusted.ok
+    assert without.error is ErrorKind.UNTRUSTED
+    assert again.ok

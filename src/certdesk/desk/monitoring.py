@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import zip_longest
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.pki import ProbeResult, ProbeTarget, to_pem
+from certdesk.store.db import insert_rows
 from certdesk.store.models import Binding, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
@@ -85,23 +87,26 @@ def record_probes(
 
     Batched, as a sweep records a shard of thousands at once: the domains, their states
     and which of them have a bound certificate not yet installed are read in a few
-    queries, and the probes are inserted in one flush (not a round trip per probe)."""
+    queries; the probes are inserted in one batch (:func:`insert_rows`), the states and the domains'
+    expiry written in one statement per kind of change (plain rows, no ORM objects);
+    each distinct served chain is written out as PEM once."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
-    states: dict[int, DomainState] = {}
-    domains: dict[int, Domain] = {}
+    latest: dict[int, datetime | None] = {}  # each domain's state: its latest probe's instant
+    visible: set[int] = set()  # the domains the actor may change
     awaiting: set[int] = set()  # domains whose current binding is not installed (yet)
     for start in range(0, len(ids), _IN_BATCH):
         chunk = ids[start : start + _IN_BATCH]
-        states.update(
-            (s.domain_id, s)
-            for s in ctx.session.scalars(
-                select(DomainState).where(DomainState.domain_id.in_(chunk))
+        latest.update(
+            (domain_id, at)
+            for domain_id, at in ctx.session.execute(
+                select(DomainState.domain_id, DomainState.last_probe_at).where(
+                    DomainState.domain_id.in_(chunk)
+                )
             )
         )
-        domains.update(
-            (d.id, d)
-            for d in ctx.session.scalars(
-                ctx.scoped(select(Domain).where(Domain.id.in_(chunk)), Domain.tenant_id)
+        visible.update(
+            ctx.session.scalars(
+                ctx.scoped(select(Domain.id).where(Domain.id.in_(chunk)), Domain.tenant_id)
             )
         )
         if prove_installs:
@@ -114,35 +119,64 @@ def record_probes(
                     )
                 )
             )
-    probes = [(domain_id, result, _probe_row(domain_id, result)) for domain_id, result in results]
-    ctx.session.add_all(p for _, _, p in probes)
-    ctx.session.flush()  # one batch of inserts; each probe has its id after it
-    for domain_id, result, probe in probes:
+    pems: dict[tuple[bytes, ...], str] = {}
+    rows = [_probe_row(domain_id, result, pems) for domain_id, result in results]
+    probe_ids = insert_rows(ctx.session, _PROBES, rows)
+    fresh: dict[int, dict[str, Any]] = {}  # states to create
+    changed: dict[int, dict[str, Any]] = {}  # states to update: the columns that change
+    expiry: dict[int, datetime] = {}  # domains whose expiry is now the served one
+    proofs: dict[int, str] = {}
+    for (domain_id, result), row, probe_id in zip(results, rows, probe_ids, strict=True):
+        if domain_id in latest:
+            seen = latest[domain_id]
+            if seen is not None and seen > result.started_at:
+                continue  # an older result arriving late does not overwrite a newer one
+            values = changed.setdefault(domain_id, {})
+        else:
+            values = fresh.setdefault(domain_id, dict.fromkeys(_STATE_COLUMNS))
+        latest[domain_id] = result.started_at
+        values |= {
+            "last_probe_id": probe_id,
+            "last_probe_at": result.started_at,
+            "last_ok": result.ok,
+            "last_error_kind": row["error_kind"],
+        }
         leaf = result.chain[0] if result.chain else None
-        state = states.get(domain_id)
-        if state is None:
-            state = states[domain_id] = DomainState(domain_id=domain_id)
-            ctx.session.add(state)
-        if state.last_probe_at is not None and state.last_probe_at > result.started_at:
-            continue  # an older result arriving late does not overwrite a newer one
-        state.last_probe_id = probe.id
-        state.last_probe_at = result.started_at
-        state.last_ok = result.ok
-        state.last_error_kind = probe.error_kind
         if leaf is not None:
-            state.served_probe_id = probe.id
-            state.served_at = result.started_at
-            state.served_sha256 = leaf.sha256
-            state.served_common_name = probe.common_name
-            state.served_issuer = probe.issuer
-            state.served_not_after = leaf.not_after
-            state.served_drift = result.drift
-            domain = domains.get(domain_id)
-            if domain is not None:
-                domain.expires_at = leaf.not_after
-                domain.expiry_source = "served"
+            values |= {
+                "served_probe_id": probe_id,
+                "served_at": result.started_at,
+                "served_sha256": leaf.sha256,
+                "served_common_name": row["common_name"],
+                "served_issuer": row["issuer"],
+                "served_not_after": leaf.not_after,
+                "served_drift": result.drift,
+            }
+            if domain_id in visible:
+                expiry[domain_id] = leaf.not_after
             if prove_installs and domain_id in awaiting:
-                proven_by_probe(ctx, domain_id=domain_id, sha256=leaf.sha256)
+                proofs[domain_id] = leaf.sha256
+    if fresh:
+        ctx.session.execute(insert(_STATES), [{"domain_id": k, **v} for k, v in fresh.items()])
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for domain_id, values in changed.items():
+        by_columns.setdefault(tuple(values), []).append({"b_domain_id": domain_id, **values})
+    for columns, params in by_columns.items():
+        ctx.session.execute(
+            update(_STATES)
+            .where(_STATES.c.domain_id == bindparam("b_domain_id"))
+            .values({c: bindparam(c) for c in columns}),
+            params,
+        )
+    if expiry:  # only domains the scoped query above returned (``visible``)
+        ctx.session.execute(
+            update(_DOMAINS)
+            .where(_DOMAINS.c.id == bindparam("b_id"))
+            .values(expires_at=bindparam("b_expires_at"), expiry_source="served"),
+            [{"b_id": k, "b_expires_at": v} for k, v in expiry.items()],
+        )
+    for domain_id, sha256 in proofs.items():
+        proven_by_probe(ctx, domain_id=domain_id, sha256=sha256)
     if results:
         ctx.audit(
             "probe.record",
@@ -155,25 +189,38 @@ def record_probes(
     return len(results)
 
 
-def _probe_row(domain_id: int, result: ProbeResult) -> Probe:
+_PROBES = cast(Table, Probe.__table__)
+_STATES = cast(Table, DomainState.__table__)
+_DOMAINS = cast(Table, Domain.__table__)
+_STATE_COLUMNS = tuple(c.name for c in _STATES.columns if c.name != "domain_id")
+
+
+def _probe_row(
+    domain_id: int, result: ProbeResult, pems: dict[tuple[bytes, ...], str]
+) -> dict[str, Any]:
+    """A row of ``probes``; ``pems``: the PEM of each distinct chain, made once."""
     leaf = result.chain[0] if result.chain else None
-    return Probe(
-        domain_id=domain_id,
-        at=result.started_at,
-        ok=result.ok,
-        error_kind=result.error.value if result.error else None,
-        error_message=result.message if not result.ok else None,
-        sha256=leaf.sha256 if leaf else None,
-        common_name=leaf.info.common_name if leaf else None,
-        issuer=(leaf.info.issuer_common_name or leaf.info.issuer) if leaf else None,
-        not_after=leaf.not_after if leaf else None,
-        verified=result.trusted,
-        covers_host=result.covers_host,
-        drift=result.drift,
-        chain_pem=to_pem([c.certificate() for c in result.chain]).decode("ascii")
-        if result.chain
-        else None,
-    )
+    pem: str | None = None
+    if result.chain:
+        ders = tuple(c.der for c in result.chain)
+        pem = pems.get(ders)
+        if pem is None:
+            pem = pems[ders] = to_pem([c.certificate() for c in result.chain]).decode("ascii")
+    return {
+        "domain_id": domain_id,
+        "at": result.started_at,
+        "ok": result.ok,
+        "error_kind": result.error.value if result.error else None,
+        "error_message": result.message if not result.ok else None,
+        "sha256": leaf.sha256 if leaf else None,
+        "common_name": leaf.info.common_name if leaf else None,
+        "issuer": (leaf.info.issuer_common_name or leaf.info.issuer) if leaf else None,
+        "not_after": leaf.not_after if leaf else None,
+        "verified": result.trusted,
+        "covers_host": result.covers_host,
+        "drift": result.drift,
+        "chain_pem": pem,
+    }
 
 
 @dataclass(frozen=True, slots=True)

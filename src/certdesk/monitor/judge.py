@@ -2,41 +2,38 @@
 
 A batch sees the same certificates again and again (one intermediate behind
 thousands of domains, one wildcard behind many names), so a :class:`Judge`
-describes each distinct certificate once and verifies each distinct chain once per
-instant. Both caches are exact: a verdict is reused only for the same chain bytes
-verified at the same instant against the same roots.
+describes each distinct certificate once, and verifies each distinct chain once for
+as long as its verdict cannot change (:mod:`certdesk.monitor.verdicts`, shared by
+the batches that judge against the same roots). Both caches are exact: a
+description is reused only for the same certificate bytes, a verdict only for the
+same chain bytes, against the same roots, at an instant where it still holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
 
 from certdesk.errors import CertdeskError
 from certdesk.monitor.handshake import Handshake
+from certdesk.monitor.verdicts import Verdict, VerdictCache, verdict_cache
 from certdesk.pki import Host, covers, describe, iso_utc, order_chain, parse_host, verify
 from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 
 _MAX_CACHED = 50_000
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    trusted: bool
-    reason: str | None  # what the verifier said, when not trusted
-    message: str | None  # the same in words, for people
-
-
 class Judge:
     """Judges served chains against one set of trust roots."""
 
-    def __init__(self, roots: Sequence[x509.Certificate]) -> None:
+    def __init__(
+        self, roots: Sequence[x509.Certificate], verdicts: VerdictCache | None = None
+    ) -> None:
         self.roots = tuple(roots)
         self._served: dict[bytes, tuple[ServedCertificate, x509.Certificate]] = {}
-        self._verdicts: dict[tuple[tuple[bytes, ...], datetime], Verdict] = {}
+        self._verdicts = verdict_cache(self.roots) if verdicts is None else verdicts
         self._hosts: dict[str, Host | None] = {}
 
     def judge(
@@ -50,7 +47,10 @@ class Judge:
         served = tuple(self._describe(der) for der in hs.chain)
         chain = tuple(s for s, _ in served)
         leaf = chain[0]
-        verdict = self._verdict(hs.chain, tuple(c for _, c in served), started_at)
+        certs = tuple(c for _, c in served)
+        verdict = self._verdicts.verdict(
+            hs.chain, certs, started_at, lambda: self._verify(certs, started_at)
+        )
         host = self._host(target.host)
         info = leaf.info
         covered = host is not None and covers(
@@ -104,18 +104,6 @@ class Judge:
             except CertdeskError:
                 self._hosts[name] = None
         return self._hosts[name]
-
-    def _verdict(
-        self, ders: tuple[bytes, ...], certs: tuple[x509.Certificate, ...], at: datetime
-    ) -> Verdict:
-        key = (ders, at)
-        found = self._verdicts.get(key)
-        if found is None:
-            found = self._verify(certs, at)
-            if len(self._verdicts) >= _MAX_CACHED:
-                self._verdicts.clear()
-            self._verdicts[key] = found
-        return found
 
     def _verify(self, certs: tuple[x509.Certificate, ...], at: datetime) -> Verdict:
         try:

@@ -6,6 +6,11 @@ that fails is a result with an error, never an exception: the batch always retur
 one result per target, in the order given. With ``workers > 1`` the batch is split
 over that many processes (each with its own event loop), for when one core is not
 enough; the results and their order are the same.
+
+Without a running loop (:func:`probe_all`: the CLI, the probe worker, the sweeps) the
+batch runs on uvloop's event loop where it is installed (it is with certdesk's
+dependencies on Linux and macOS): its readiness callbacks cost less CPU than asyncio's
+own loop per handshake, and a batch completes sooner (see bench/bench_sweep.py).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +32,11 @@ from certdesk.monitor.address import AddressRefused, ResolveFailed, literal_ip, 
 from certdesk.monitor.handshake import HandshakeFailed, client_context, handshake
 from certdesk.monitor.judge import Judge
 from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget
+
+try:
+    from uvloop import new_event_loop as _new_loop
+except ImportError:  # a platform without uvloop: asyncio's own loop
+    _new_loop = None  # type: ignore[assignment]
 
 Clock = Callable[[], datetime]
 Progress = Callable[[ProbeResult], object]
@@ -172,8 +183,9 @@ def probe_all(
     progress: Progress | None = None,
     workers: int = 1,
 ) -> list[ProbeResult]:
-    """:func:`probe_many` for callers without an event loop (the CLI)."""
-    return asyncio.run(
+    """:func:`probe_many` for callers without an event loop (the CLI), on uvloop's loop
+    where it is installed."""
+    return _run(
         probe_many(
             targets,
             roots=roots,
@@ -185,6 +197,11 @@ def probe_all(
             workers=workers,
         )
     )
+
+
+def _run(batch: Coroutine[Any, Any, list[ProbeResult]]) -> list[ProbeResult]:
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(batch)
 
 
 # --- several processes --------------------------------------------------------------
@@ -202,7 +219,7 @@ def _init_worker(
 
 def _run_chunk(targets: list[ProbeTarget], concurrency: int) -> list[ProbeResult]:
     assert _worker_batch is not None
-    return asyncio.run(_worker_batch.run(targets, concurrency, None))
+    return _run(_worker_batch.run(targets, concurrency, None))
 
 
 async def _probe_in_processes(

@@ -1,0 +1,149 @@
+"""record_probes on SQLite and PostgreSQL: the history, each domain's latest state, the
+expiry that counts, in one batch and across batches; a late result never overwrites a
+newer one; a reseller's batch changes only its own domains' expiry.
+
+The results are built from the openssl-made test PKI (what a handshake would have read)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select
+
+from certdesk import desk as d
+from certdesk.desk import Actor, Desk
+from certdesk.desk.monitoring import record_probes
+from certdesk.monitor import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
+from certdesk.pki import describe
+from certdesk.store.models import Domain
+from certdesk.store.monitoring import DomainState, Probe
+from tests.flows import new_tenant
+from tests.openssl_pki import OpenSSLPKI
+
+URL_A = "https://store.test.com"
+URL_B = "https://shop.test.com"
+URL_OTHER = "https://www.test.com"
+
+
+def served(cert: x509.Certificate) -> ServedCertificate:
+    return ServedCertificate(cert.public_bytes(Encoding.DER), describe(cert))
+
+
+def seen(url: str, at: datetime, *chain: x509.Certificate) -> ProbeResult:
+    """A completed handshake on ``url`` at ``at`` that read ``chain``."""
+    target = ProbeTarget.from_url(url)
+    return ProbeResult(
+        target=target,
+        started_at=at,
+        ok=True,
+        error=None,
+        message="trusted",
+        chain=tuple(served(c) for c in chain),
+        trusted=True,
+        covers_host=True,
+    )
+
+
+def refused(url: str, at: datetime) -> ProbeResult:
+    return ProbeResult(
+        target=ProbeTarget.from_url(url),
+        started_at=at,
+        ok=False,
+        error=ErrorKind.REFUSED,
+        message="connection refused",
+    )
+
+
+@pytest.fixture
+def ids(desk: Desk, operator: Actor) -> dict[str, int]:
+    new_tenant(desk, operator, "Acme Hosting")
+    new_tenant(desk, operator, "Beta Cloud")
+    out = {}
+    with desk.context(operator) as ctx:
+        for url, tenant in ((URL_A, "Acme Hosting"), (URL_B, "Acme Hosting"),
+                            (URL_OTHER, "Beta Cloud")):  # fmt: skip
+            out[url] = d.add_domain(ctx, url=url, tenant=tenant).id
+    return out
+
+
+def state(desk: Desk, domain_id: int) -> DomainState:
+    with desk.context(Actor("test"), readonly=True) as ctx:
+        found = ctx.session.get(DomainState, domain_id)
+        assert found is not None
+        ctx.session.expunge(found)
+        return found
+
+
+def expiry(desk: Desk, domain_id: int) -> tuple[datetime | None, str | None]:
+    with desk.context(Actor("test"), readonly=True) as ctx:
+        domain = ctx.session.get(Domain, domain_id)
+        assert domain is not None
+        return domain.expires_at, domain.expiry_source
+
+
+def test_one_batch_then_the_next(
+    desk: Desk, operator: Actor, pki: OpenSSLPKI, ids: dict[str, int]
+) -> None:
+    t0 = pki.made_at + timedelta(hours=1)
+    leaf, wildcard, inter = pki.cert("leaf"), pki.cert("wildcard"), pki.cert("int")
+    a, b = ids[URL_A], ids[URL_B]
+    with desk.context(operator) as ctx:
+        # A twice in one batch (served, then refused a second later); B served.
+        batch = [(a, seen(URL_A, t0, leaf, inter)), (b, seen(URL_B, t0, wildcard, inter)),
+                 (a, refused(URL_A, t0 + timedelta(seconds=1)))]  # fmt: skip
+        assert record_probes(ctx, batch) == 3
+    first = state(desk, a)
+    assert first.last_probe_at == t0 + timedelta(seconds=1)
+    assert first.last_ok is False
+    assert first.last_error_kind == "refused"
+    assert first.served_at == t0  # the last handshake that read a certificate
+    assert first.served_sha256 == served(leaf).sha256
+    assert first.served_not_after == leaf.not_valid_after_utc
+    assert first.served_issuer == "certdesk Test Intermediate CA"
+    assert expiry(desk, a) == (leaf.not_valid_after_utc, "served")
+    assert expiry(desk, b) == (wildcard.not_valid_after_utc, "served")
+    with desk.context(operator, readonly=True) as ctx:
+        probes = list(ctx.session.scalars(select(Probe).order_by(Probe.id)))
+    assert [(p.domain_id, p.ok) for p in probes] == [(a, True), (b, True), (a, False)]
+    assert first.served_probe_id == probes[0].id
+    assert first.last_probe_id == probes[2].id
+    # Each served chain as PEM, as openssl wrote those certificates.
+    assert probes[0].chain_pem == (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    assert (
+        probes[1].chain_pem == (pki.wildcard_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    )
+    assert probes[2].chain_pem is None
+
+    # The next batch: A serves the wildcard now (its state changes only in what the
+    # probe found); a result for B older than B's latest is kept in the history only.
+    with desk.context(operator) as ctx:
+        record_probes(ctx, [(a, seen(URL_A, t0 + timedelta(hours=6), wildcard, inter)),
+                            (b, refused(URL_B, t0 - timedelta(hours=1)))])  # fmt: skip
+    later = state(desk, a)
+    assert later.last_ok is True
+    assert later.last_error_kind is None
+    assert later.served_at == t0 + timedelta(hours=6)
+    assert later.served_sha256 == served(wildcard).sha256
+    assert expiry(desk, a) == (wildcard.not_valid_after_utc, "served")
+    unchanged = state(desk, b)
+    assert unchanged.last_probe_at == t0
+    assert unchanged.last_ok is True
+    with desk.context(operator, readonly=True) as ctx:
+        assert len(list(ctx.session.scalars(select(Probe.id)))) == 5
+
+
+def test_a_resellers_batch_changes_only_its_own_domains(
+    desk: Desk, pki: OpenSSLPKI, ids: dict[str, int]
+) -> None:
+    t0 = pki.made_at + timedelta(hours=1)
+    with desk.context(Actor("test"), readonly=True) as ctx:
+        acme = ctx.session.scalar(select(Domain.tenant_id).where(Domain.id == ids[URL_A]))
+    before = expiry(desk, ids[URL_OTHER])
+    with desk.context(Actor("acme", tenant_id=acme)) as ctx:
+        record_probes(ctx, [(ids[URL_A], seen(URL_A, t0, pki.cert("leaf"), pki.cert("int"))),
+                            (ids[URL_OTHER], seen(URL_OTHER, t0, pki.cert("leaf")))])  # fmt: skip
+    assert expiry(desk, ids[URL_A]) == (pki.cert("leaf").not_valid_after_utc, "served")
+    assert expiry(desk, ids[URL_OTHER]) == before
