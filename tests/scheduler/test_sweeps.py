@@ -225,3 +225,28 @@ def test_serve_sweeps_with_no_cron(
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_shard_taken_over_while_it_ran_records_none_of_its_probes(
+    desk: Desk, settings: Settings, monitored: dict[str, str], tls: TLSServer
+) -> None:
+    """The probes of a shard and the shard's end are one transaction: a process whose
+    claim was taken over meanwhile (its lease had passed) keeps nothing it probed, so the
+    process now holding the shard probes each of its URLs once, not a second time."""
+    config = dataclasses.replace(settings, probe_interval=3600.0, probe_allow_private=True)
+    job = sweep_job(probe_config(config), shards=1)
+
+    def taken_over(r: engine.Run) -> None:
+        with desk.store.transaction() as session:  # what another process's takeover writes
+            row = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).one()
+            row.claimed_by = "the-other-process"
+        job.run(r)
+
+    [outcome] = engine.tick(desk, [dataclasses.replace(job, run=taken_over)], now=T0)
+    assert outcome.status == engine.CLAIMED_ELSEWHERE
+    assert tls.handshakes == len(monitored)  # it did probe…
+    assert probes_per_url(desk) == Counter()  # …and kept none of it
+    with desk.store.transaction() as session:
+        row = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).one()
+        assert (row.status, row.claimed_by) == ("claimed", "the-other-process")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from certdesk import clock
-from certdesk.desk.context import Actor, Desk
+from certdesk.desk.context import Actor, Ctx, Desk
 from certdesk.desk.monitoring import probe_targets, record_probes
 from certdesk.monitor import ProbeResult, probe_all
 
@@ -36,11 +36,14 @@ def probe_and_record(
     concurrency: int | None = None,
     started: Callable[[int], object] | None = None,
     progress: Callable[[ProbeResult], object] | None = None,
+    recorded: Callable[[Ctx, list[ProbeResult]], object] | None = None,
 ) -> list[ProbeResult]:
     """Probe ``urls`` (default: every monitored URL the actor sees, or those of ``shard``:
     ``(k, n)``, the k-th of n shards of a sweep) and record the results.
 
-    ``started`` is told how many targets there are; ``progress`` gets each result.
+    ``started`` is told how many targets there are; ``progress`` gets each result;
+    ``recorded`` is called inside the transaction that records them (a sweep marks its
+    shard done there, so the probes and the shard's end commit together).
     """
     with desk.context(actor, readonly=True) as ctx:
         targets = probe_targets(ctx, urls=urls, shard=shard)
@@ -57,4 +60,6 @@ def probe_and_record(
     )
     with desk.context(actor) as ctx:
         record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
+        if recorded is not None:
+            recorded(ctx, results)
     return results

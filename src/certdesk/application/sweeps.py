@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from certdesk.application.probing import ProbeConfig, probe_and_record
-from certdesk.desk.context import Desk
+from certdesk.desk.context import Ctx, Desk
+from certdesk.monitor import ProbeResult
 from certdesk.pki import iso_utc
 from certdesk.scheduler import engine
 from certdesk.scheduler.engine import ENGINE, Job, Period, Run, Unit
@@ -48,8 +49,11 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
         return [Unit(f"shard-{k:02d}-of-{shards:02d}", payload=k) for k in range(shards)]
 
     def run(r: Run) -> None:
-        results = probe_and_record(r.desk, config, ENGINE, shard=(r.unit.payload, shards))
-        r.done("probed", urls=len(results), ok=sum(1 for x in results if x.ok))
+        def recorded(ctx: Ctx, results: list[ProbeResult]) -> None:
+            # In the probes' own transaction: a process killed after it has both or neither.
+            r.done_in(ctx, "probed", urls=len(results), ok=sum(1 for x in results if x.ok))
+
+        probe_and_record(r.desk, config, ENGINE, shard=(r.unit.payload, shards), recorded=recorded)
 
     return Job(
         JOB,

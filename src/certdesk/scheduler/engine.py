@@ -123,6 +123,7 @@ class Run:
     overtaken: bool = False  # its period is no longer due: a unit left over, done late
     outcome: str | None = None
     finishing: bool = False
+    pending: tuple[str, Mapping[str, Any]] | None = None  # marked by done_in, not yet committed
     detail: Mapping[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -150,6 +151,23 @@ class Run:
                     f"{self.job.name} {self.period.key} {self.unit.key} was taken over by "
                     "another process while this one waited"
                 )
+
+    def done_in(self, ctx: Ctx, outcome: str = "done", **detail: Any) -> None:
+        """Record the unit done inside ``ctx``'s transaction, so that what the run wrote
+        there and the unit's end commit together or not at all: a process killed between
+        the two can no longer leave work recorded and its unit open for another process to
+        do again. Raises :class:`ClaimLost` if another process has taken the unit over (the
+        caller's transaction is then rolled back: the unit is that process's to do)."""
+        if self.outcome is not None or self.pending is not None:
+            return
+        if not _mark_done(ctx, self, outcome, detail):
+            raise ClaimLost(
+                f"{self.job.name} {self.period.key} {self.unit.key} was taken over by "
+                "another process while this one ran"
+            )
+        # Recorded once the caller's transaction commits; until then "done, not recorded".
+        self.finishing = True
+        self.pending = (outcome, detail)
 
     def done(self, outcome: str = "done", **detail: Any) -> None:
         """Record the unit done, now (a mailer calls it the moment its message is
@@ -407,6 +425,8 @@ def _execute(run: Run) -> Outcome:
         reason = _reason(exc)
         status = _failed(run, reason)
         return Outcome(job.name, period.key, unit.key, status, late, reason)
+    if run.outcome is None and run.pending is not None:  # done_in's transaction committed
+        run.outcome, run.detail = run.pending
     if run.outcome is None:
         run.done()
     assert run.outcome is not None
@@ -629,18 +649,39 @@ def _owned(session: Session, run: Run) -> JobUnit | None:
 
 def _finish(run: Run, outcome: str, detail: Mapping[str, Any]) -> None:
     with run.desk.context(ENGINE, at=run.now) as ctx:
-        row = _owned(ctx.session, run)
-        if row is None:
-            return
-        row.status = "done"
-        row.outcome = outcome
-        row.finished_at = run.now
-        row.late = run.late
-        row.detail = dict(detail)
-        row.attempts += 1
-        row.next_attempt_at = None
-        row.last_error = None
-        _audit(ctx, run, row, outcome, late=run.late, **detail)
+        _mark_done(ctx, run, outcome, detail)
+
+
+def _mark_done(ctx: Ctx, run: Run, outcome: str, detail: Mapping[str, Any]) -> bool:
+    """Mark the unit done if this worker still holds it (one conditional update, so a
+    takeover committed meanwhile is never overwritten) and audit it; False if it does not."""
+    marked = ctx.session.execute(
+        update(JobUnit)
+        .where(
+            JobUnit.job == run.job.name,
+            JobUnit.period == run.period.key,
+            JobUnit.unit == run.unit.key,
+            JobUnit.claimed_by == run.worker,
+            JobUnit.status == "claimed",
+        )
+        .values(
+            status="done",
+            outcome=outcome,
+            finished_at=run.now,
+            late=run.late,
+            detail=dict(detail),
+            attempts=JobUnit.attempts + 1,
+            next_attempt_at=None,
+            last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], marked).rowcount != 1:
+        return False
+    row = _row(ctx.session, run.job, run.period, run.unit.key)
+    assert row is not None
+    _audit(ctx, run, row, outcome, late=run.late, **detail)
+    return True
 
 
 def _audit(ctx: Ctx, run: Run, row: JobUnit, outcome: str, **detail: Any) -> None:
