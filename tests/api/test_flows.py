@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from certdesk.application.probe_worker import run_one
+from certdesk.application.on_demand import Runner, run_one
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import (
@@ -520,7 +520,8 @@ def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> Non
     asked = probed.json()
     assert (asked["status"], asked["urls"]) == ("queued", ["https://probe.acme.gr"])
     # The server's probe worker runs it (here one turn of it, in this thread).
-    assert run_one(api.desk, settings, worker="test", concurrency=5)
+    runner = Runner(api.desk, lambda: settings, lambda: api.app.state.installer)
+    assert run_one(api.desk, runner, worker="test", concurrency=5)
     done = reseller.get(f"/api/probe-requests/{asked['id']}").json()
     assert (done["status"], done["targets"], done["ok"]) == ("done", 1, 0)
     [result] = done["results"]

@@ -1,7 +1,8 @@
 """The portal tells the truth about an install: an upload whose install fails (nginx is
-down) is titled "stored; not installed" in amber with "Retry now", never "Certificate
-installed"; the button (a POST with its CSRF token) installs once nginx is up; another
-tenant's URL is a 404 and changes nothing."""
+down) is, once the queued install has run, "stored; not installed" in amber with "Retry
+now", never "Certificate installed"; the button (a POST with its CSRF token) queues the
+install again, which installs once nginx is up; another tenant's URL is a 404 and
+changes nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from certdesk.desk import Desk
 from certdesk.settings import Settings
@@ -19,6 +21,7 @@ from tests.database import unchanged
 from tests.deploy.servers import Nginx, run_nginx, start_nginx, stop
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.web.conftest import settings_in
+from tests.web.queue import install_page_of, work_off
 
 Login = Callable[[str], tuple[httpx.Client, str]]
 URL = "https://store.test.com"
@@ -42,7 +45,7 @@ def web_settings(tmp_path: Path, pki: OpenSSLPKI, template_folder: Path, nginx: 
 
 
 def test_a_failed_install_is_amber_with_retry_now(
-    login: Login, web_desk: Desk, pki: OpenSSLPKI, nginx: Nginx
+    login: Login, app: FastAPI, web_desk: Desk, pki: OpenSSLPKI, nginx: Nginx
 ) -> None:
     alice, csrf = login("alice")
     assert nginx.proc is not None
@@ -54,10 +57,13 @@ def test_a_failed_install_is_amber_with_retry_now(
         files={"file": ("c.pfx", pki.modern_pfx.read_bytes(), "application/x-pkcs12")},
     )  # fmt: skip
     assert uploaded.status_code == 200, uploaded.text
-    page = uploaded.text
+    assert "Certificate stored, installing…" in uploaded.text
+    assert work_off(app) == 1
+    page = alice.get(install_page_of(uploaded.text)).text
     assert "<title>Certificate stored; not installed" in page
     assert "Certificate installed" not in page
-    assert 'class="install-amber"' in page
+    assert 'class="job-line tone-amber"' in page
+    assert '<form method="post" action="/domain/install" class="inline retry">' in page  # shown
     assert "Retry now" in page
     assert "next try at" in page
 
@@ -79,7 +85,11 @@ def test_a_failed_install_is_amber_with_retry_now(
         "/domain/install", data={"csrf_token": csrf, "url": URL}, follow_redirects=False
     )
     assert retried.status_code == 303
-    shown = alice.get(retried.headers["location"])
+    assert retried.headers["location"].startswith("/installs/")
+    assert "Certificate stored, installing…" in alice.get(retried.headers["location"]).text
+    assert work_off(app) == 1
+    assert "Certificate installed" in alice.get(retried.headers["location"]).text
+    shown = alice.get("/domain", params={"url": URL})
     assert 'class="badge i-installed">Installed<' in shown.text
     assert "Retry now" not in shown.text
     assert "(stored; not installed)" not in alice.get("/").text

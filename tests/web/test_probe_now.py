@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from certdesk import desk as d
 from certdesk.desk import Desk
-from certdesk.store.monitoring import ProbeRequest
+from certdesk.store.jobs import WorkRequest
 from tests.database import unchanged
 from tests.web.conftest import OPERATOR, TENANT_A
 
@@ -20,7 +20,7 @@ URL = "https://alpha.test.com"
 
 def _queued(web_desk: Desk) -> int:
     with web_desk.store.transaction() as session:
-        return int(session.scalar(select(func.count(ProbeRequest.id))) or 0)
+        return int(session.scalar(select(func.count(WorkRequest.id))) or 0)
 
 
 def test_probe_now_is_queued(login: Login, web_desk: Desk) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from certdesk import clock
 from certdesk.application.compose import open_desk, open_installer, policy_for
 from certdesk.application.jobs import job_registry
-from certdesk.application.probe_worker import ProbeWorker
+from certdesk.application.on_demand import OnDemandWorker
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.asgi import create_app
 from certdesk.desk.accounts import ensure_first_operator, operators_exist
@@ -184,7 +184,8 @@ def build_app(
     """The app of ``certdesk serve``: with the job engine (the reports and every
     registered job, and the probe sweeps in a thread of their own; unless turned off),
     ticking every ``scheduler_interval`` seconds,
-    the probe worker that runs queued "probe now" requests, and the watcher that applies
+    the on-demand workers that run queued "probe now" and "install now" requests, and the
+    watcher that applies
     a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
     started and stopped with it."""
     app = create_app(
@@ -216,10 +217,12 @@ def build_app(
                     thread.interval = new.scheduler_interval
 
             watcher = ConfigWatcher(settings, apply)
-            probes = ProbeWorker(desk, settings)
+            on_demand = OnDemandWorker(
+                desk, lambda: _app.state.settings, lambda: _app.state.installer
+            )
             for thread in threads:
                 thread.start()
-            probes.start()
+            on_demand.start()
             watcher.start()
             hangup = _on_sighup(watcher.wanted.set)
             try:
@@ -227,7 +230,7 @@ def build_app(
             finally:
                 hangup()
                 watcher.stop()
-                probes.stop()
+                on_demand.stop()
                 for thread in threads:
                     thread.stop()
                 for thread in threads:
