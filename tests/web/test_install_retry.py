@@ -18,8 +18,15 @@ from fastapi import FastAPI
 from certdesk.desk import Desk
 from certdesk.settings import Settings
 from tests.database import unchanged
-from tests.deploy.servers import Nginx, run_nginx, start_nginx, stop
-from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
+from tests.deploy.servers import (
+    Nginx,
+    run_nginx,
+    served_sha256,
+    settled_sha256,
+    start_nginx,
+    stop,
+)
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint
 from tests.web.conftest import settings_in
 from tests.web.queue import install_page_of, work_off
 
@@ -93,3 +100,49 @@ def test_a_failed_install_is_amber_with_retry_now(
     assert 'class="badge i-installed">Installed<' in shown.text
     assert "Retry now" not in shown.text
     assert "(stored; not installed)" not in alice.get("/").text
+
+
+def test_an_upload_answers_at_once_and_its_page_follows_the_install(
+    login: Login, app: FastAPI, web_desk: Desk, pki: OpenSSLPKI, nginx: Nginx
+) -> None:
+    """The answer comes before any deploy: stored, installing (nginx still serves what it
+    served); the status JSON and the install's page (which refreshes itself, for a
+    browser without JavaScript) follow the queued install to "installed"; neither is
+    another tenant's to read."""
+    alice, csrf = login("alice")
+    uploaded = alice.post(
+        "/upload",
+        data={"password": PFX_PASSWORD, "common_name": "store.test.com", "urls": URL,
+              "csrf_token": csrf},
+        files={"file": ("c.pfx", pki.modern_pfx.read_bytes(), "application/x-pkcs12")},
+    )  # fmt: skip
+    assert uploaded.status_code == 200, uploaded.text
+    page = install_page_of(uploaded.text)
+    assert f'data-follow="{page}/status"' in uploaded.text
+    assert "<title>Certificate stored, installing… · certdesk" in uploaded.text
+    leaf = openssl_fingerprint(pki.leaf_crt)
+    assert served_sha256(nginx.address, "store.test.com") != leaf  # nothing deployed yet
+    status = alice.get(f"{page}/status")
+    assert status.status_code == 200
+    assert status.headers["content-type"] == "application/json"
+    waiting = status.json()
+    assert (waiting["status"], waiting["finished"], waiting["tone"]) == ("queued", False, "pending")
+    assert [(x["url"], x["retry"]) for x in waiting["lines"]] == [(URL, False)]
+    shown = alice.get(page).text
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in shown
+
+    bob, _bob_csrf = login("bob")
+    with unchanged(web_desk):
+        assert bob.get(page).status_code == 404
+        assert bob.get(f"{page}/status").status_code == 404
+
+    assert work_off(app) == 1
+    done = alice.get(f"{page}/status").json()
+    assert (done["status"], done["finished"], done["tone"]) == ("done", True, "ok")
+    [line] = done["lines"]
+    assert (line["url"], line["badge"], line["retry"]) == (URL, "Installed", False)
+    assert "proven by a handshake" in line["text"]
+    assert settled_sha256(nginx.address, "store.test.com", leaf) == leaf
+    finished = alice.get(page).text
+    assert "http-equiv" not in finished
+    assert "<title>Certificate installed · certdesk" in finished
