@@ -4,8 +4,8 @@ a real nginx as its default deploy target (``certdesk.toml``). The answer comes 
 while the page follows it, and the same page — never reloaded — turns to "installed" in
 green; with nginx down it turns amber, "not installed", with the reason, the next try and
 "Retry now", which (nginx back) queues the install again and its page follows it to
-"installed". Each stage is checked by axe-core and photographed into
-``test-artifacts/screenshots/``.
+"installed". The domain page's "Probe now" is followed the same way. Each stage is
+checked by axe-core and photographed into ``test-artifacts/screenshots/``.
 """
 
 from __future__ import annotations
@@ -185,6 +185,16 @@ def test_the_page_follows_an_install_to_installed(
     leaf = openssl_fingerprint(pki.leaf_crt)
     assert settled_sha256(served.nginx.address, "store.test.com", leaf) == leaf
     audit.check(page, "upload-installed")
+
+    # "Probe now" on the domain page is followed the same way, to its end.
+    page.get_by_role("link", name=URL).first.click()
+    navigated = _navigations(page)
+    page.get_by_role("button", name="Probe now").click()
+    expect(page.locator("#probe-request .job-heading")).to_have_text(
+        re.compile(r"Probe request #\d+: done, 0 of 1 answered"), timeout=60_000
+    )
+    assert len(navigated) == 1  # the form's answer; not reloaded after it
+    audit.check(page, "domain-probe-done")
     audit.assert_clean()
 
 

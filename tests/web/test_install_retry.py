@@ -26,8 +26,9 @@ from tests.deploy.servers import (
     start_nginx,
     stop,
 )
+from tests.flows import order, signed
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint
-from tests.web.conftest import settings_in
+from tests.web.conftest import OPERATOR, TENANT_A, settings_in
 from tests.web.queue import install_page_of, work_off
 
 Login = Callable[[str], tuple[httpx.Client, str]]
@@ -146,3 +147,28 @@ def test_an_upload_answers_at_once_and_its_page_follows_the_install(
     finished = alice.get(page).text
     assert "http-equiv" not in finished
     assert "<title>Certificate installed · certdesk" in finished
+
+
+def test_a_signed_certificate_s_install_is_queued_and_followed(
+    login: Login, app: FastAPI, web_desk: Desk, pki: OpenSSLPKI, nginx: Nginx, tmp_path: Path
+) -> None:
+    """The signed-certificate form takes the same path: stored at once, installed by the
+    queued install, which the page follows."""
+    shop = "https://shop.test.com"
+    view = order(web_desk, OPERATOR, tenant=TENANT_A, cn="shop.test.com", urls=[shop])
+    crt = signed(pki, view, tmp_path)
+    alice, csrf = login("alice")
+    answer = alice.post(
+        "/signed",
+        data={"csrf_token": csrf},
+        files={"file": ("shop.pem", crt.read_bytes() + pki.int_crt.read_bytes(), "text/plain")},
+    )
+    assert answer.status_code == 200, answer.text
+    assert "Certificate stored, installing…" in answer.text
+    page = install_page_of(answer.text)
+    assert alice.get(f"{page}/status").json()["lines"][0]["url"] == shop
+    assert work_off(app) == 1
+    done = alice.get(f"{page}/status").json()
+    assert (done["status"], done["tone"]) == ("done", "ok")
+    served = openssl_fingerprint(crt)
+    assert settled_sha256(nginx.address, "shop.test.com", served) == served

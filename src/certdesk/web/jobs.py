@@ -1,5 +1,6 @@
 """Following queued work from the portal: an install after an upload (or its "retry
-now") runs in ``certdesk serve``'s on-demand workers, and the page that asked follows it.
+now") and a "probe now" run in ``certdesk serve``'s on-demand workers, and the page that
+asked follows them.
 
 ``GET /installs/{id}`` is the page (with a ``<meta refresh>`` while the work is under
 way, for a browser without JavaScript); ``GET /installs/{id}/status`` the same as JSON,
@@ -23,6 +24,7 @@ from certdesk.desk.installs import plain_failure
 from certdesk.desk.work_requests import (
     WorkKind,
     WorkRequestView,
+    get_probe_request,
     get_work_request,
     request_install,
 )
@@ -123,6 +125,21 @@ def progress_of(view: WorkRequestView, actor: Actor) -> Progress:
     return Progress(view.id, view.status, True, tone, heading, lines)
 
 
+def probe_progress(view: WorkRequestView) -> Progress:
+    """Where a "probe now" stands, for the domain page and its script."""
+    head = f"Probe request #{view.id}"
+    if not view.finished:
+        return Progress(view.id, view.status, False, "pending", f"{head}: {view.status}…", ())
+    if view.status == "failed":
+        return Progress(view.id, view.status, True, "error", f"{head}: failed", ())
+    tone = "ok" if view.ok == view.targets else "amber"
+    heading = (
+        f"{head}: done, {view.ok} of {view.targets} answered with a handshake; "
+        "reload the page to see it in the list"
+    )
+    return Progress(view.id, view.status, True, tone, heading, ())
+
+
 def queue_install(request: Request, who: Principal, urls: list[str]) -> WorkRequestView | None:
     """After an upload: queue the install of what was stored (with a deploy target
     configured), for the workers of ``certdesk serve``; None when nothing is to install."""
@@ -156,6 +173,18 @@ def install_status(request: Request, request_id: Id) -> JSONResponse:
     who = viewer(request)
     view = _install_request(request, who, request_id)
     response = JSONResponse(progress_of(view, who.actor).to_json())
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.get("/probe-requests/{request_id}/status")
+@quick_read
+def probe_status(request: Request, request_id: Id) -> JSONResponse:
+    """A "probe now" of the viewer's as JSON, for the domain page's script."""
+    who = viewer(request)
+    view = run(request, who, get_probe_request, request_id=request_id)
+    response = JSONResponse(probe_progress(view).to_json())
     response.headers.update(SECURITY_HEADERS)
     response.headers["cache-control"] = "no-store"
     return response

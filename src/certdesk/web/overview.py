@@ -27,6 +27,7 @@ from certdesk.web.expiry import (
     rows,
     urgency,
 )
+from certdesk.web.jobs import probe_progress
 
 router = APIRouter(include_in_schema=False)
 
@@ -195,7 +196,7 @@ def domain_page(
             "time_left": left,
             "urgency": urgency(live, now),
             "urgency_text": URGENCY_TEXT,
-            "asked": asked,
+            "asked": probe_progress(asked) if asked is not None else None,
             "note": DOMAIN_NOTES.get(done),
             "managed": managed,
             "managed_text": MANAGED_TEXT,
