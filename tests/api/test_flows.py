@@ -519,7 +519,7 @@ def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> Non
     assert probed.status_code == 202, probed.text
     asked = probed.json()
     assert (asked["status"], asked["urls"]) == ("queued", ["https://probe.acme.gr"])
-    # The server's probe worker runs it (here one turn of it, in this thread).
+    # The server's on-demand worker runs it (here one turn of it, in this thread).
     runner = Runner(api.desk, lambda: settings, lambda: api.app.state.installer)
     assert run_one(api.desk, runner, worker="test", concurrency=5)
     done = reseller.get(f"/api/probe-requests/{asked['id']}").json()

@@ -1,6 +1,6 @@
 """Probe now is queued: ``POST /api/probes`` answers 202 at once with a request id, the
 same URLs asked again while waiting are that request again, too many requests are
-``rate-limited`` (429), and the probe worker of ``certdesk serve`` runs them in the
+``rate-limited`` (429), and the on-demand workers of ``certdesk serve`` run them in the
 background, one request per tenant at a time, against a real TLS server on loopback."""
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def test_one_request_per_tenant_at_a_time(desk: Desk, operator: Actor) -> None:
 def test_serve_runs_them_in_the_background(
     desk: Desk, settings: Settings, pki: OpenSSLPKI, tls: TLSServer, tmp_path: Path
 ) -> None:
-    """The app of ``certdesk serve`` (``build_app``) with its lifespan: its probe worker
-    runs the request while the API answers."""
+    """The app of ``certdesk serve`` (``build_app``) with its lifespan: its on-demand workers
+    run the request while the API answers."""
     settings = dataclasses.replace(settings, probe_allow_private=True, probe_timeout=5.0)
     app = build_app(desk, settings, trust_forwarded=False, scheduler=False)
     with start_blocking_portal() as portal:

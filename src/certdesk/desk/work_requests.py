@@ -10,7 +10,9 @@ One durable queue (the ``work_requests`` table) for every kind (:class:`WorkKind
   more is ``rate-limited``); installs are not (each follows a certificate that was
   stored, or a "retry now" of one, and the dedupe keeps one waiting per URL set);
 - a worker runs at most one request of a tenant and kind at a time, so one tenant's
-  thousand domains never hold up the others, and a probe never holds up an install;
+  thousand domains never hold up the others, and a probe never holds up an install
+  (across processes this is best effort: two claims in the same instant may each take
+  one of a tenant's requests; one request is never claimed twice);
 - a claimed request is *leased*: its worker renews the lease while it works
   (:func:`renew_lease`); a request whose lease has passed (its process died) is taken
   over by another worker, at most :data:`MAX_ATTEMPTS` times in all, then it is
