@@ -35,7 +35,7 @@ from tests.deploy.servers import (
 )
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint
 from tests.web.conftest import PASSWORD, add_accounts, settings_in
-from tests.web.test_accessibility import Audit
+from tests.web.test_accessibility import SCREENSHOTS, Audit
 from tests.web.test_browser import (  # noqa: F401 - browser is a fixture
     ADMIN_PASSWORD,
     DESKTOP,
@@ -234,3 +234,31 @@ def test_the_page_follows_a_failed_install_to_amber_and_retries(
     )
     audit.check(page, "retry-installed")
     audit.assert_clean()
+
+
+def test_without_javascript_the_refresh_link_follows_the_install(
+    browser: Browser,  # noqa: F811 - the fixture imported above
+    served: Served,
+    pki: OpenSSLPKI,
+) -> None:
+    """Progressive enhancement: with JavaScript off, the answer's Refresh link opens the
+    install's page, which refreshes itself until the install is done."""
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, served, "alice", PASSWORD)  # type: ignore[arg-type]
+        _upload(page, served, pki)
+        expect(page.locator("#install-job .job-heading")).to_have_text(
+            "Certificate stored, installing…"
+        )
+        page.get_by_role("link", name="Refresh").click()
+        expect(page).to_have_url(re.compile(r"/installs/\d+$"))
+        expect(page.locator("#install-job .job-heading")).to_have_text(
+            "Certificate installed", timeout=60_000
+        )
+        expect(page.get_by_role("link", name="Refresh")).to_be_hidden()
+        # (axe needs JavaScript in the page: this page is checked in the tests above.)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "install-nojs-installed.png"), full_page=True)
+    finally:
+        context.close()
