@@ -197,7 +197,7 @@ def build_app(
     trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The app of ``certdesk serve``: :func:`create_app` with the job engine (unless
-    ``scheduler`` is off), the probe worker and the configuration watcher started and
+    ``scheduler`` is off), the on-demand workers and the configuration watcher started and
     stopped with it (``certdesk.application.server``)."""
     app = create_app(
         desk, settings, trust_forwarded=trust_forwarded, trusted_proxies=trusted_proxies

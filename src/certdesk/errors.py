@@ -30,7 +30,7 @@ when a class is missing here or its line does not match the class)::
     │   └── WeakPassword       certdesk.desk.passwords       weak-password            400    2
     ├── RateLimited            certdesk.errors               rate-limited             429    2
     │   ├── TooManyReads       certdesk.application.readpool rate-limited             429    2
-    │   ├── ProbeRateLimited   certdesk.desk.probe_requests  rate-limited             429    2
+    │   ├── ProbeRateLimited   certdesk.desk.work_requests   rate-limited             429    2
     │   └── TooManyAttempts    certdesk.desk.logins          rate-limited             429    2
     ├── Unavailable            certdesk.errors               unavailable              503    2
     │   ├── StoreUnavailable   certdesk.store.db             store-unavailable        503    2

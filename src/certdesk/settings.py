@@ -51,6 +51,9 @@ class Settings:
     probe_interval: float = 6 * 3600.0
     # How often ``certdesk serve``'s job engine ticks (looks for due work), in seconds.
     scheduler_interval: float = 60.0
+    # How long ``certdesk serve``'s on-demand workers hold a request ("probe now", "install
+    # now") without renewing it before another process takes it over, in seconds.
+    work_lease: float = 120.0
     # Reading uploaded files in ``certdesk serve`` (certdesk.application.readpool).
     intake_workers: int = 2
     intake_cpu_seconds: int = 10
@@ -160,6 +163,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         probe_allow_private=_bool(get("probe_allow_private"), False, "probe_allow_private"),
         probe_interval=_duration(get("probe_interval"), 6 * 3600.0, "probe_interval"),
         scheduler_interval=_duration(get("scheduler_interval"), 60.0, "scheduler_interval"),
+        work_lease=_duration(get("work_lease"), 120.0, "work_lease"),
         intake_workers=_positive(get("intake_workers"), 2, "intake_workers"),
         intake_cpu_seconds=_positive(get("intake_cpu_seconds"), 10, "intake_cpu_seconds"),
         intake_timeout=_seconds(get("intake_timeout"), 30.0, "intake_timeout"),

@@ -27,7 +27,7 @@ from certdesk.application.jobs import CLAIMS, INSTALL_RETRY, job_registry
 from certdesk.asgi import create_app
 from certdesk.desk import Actor, Desk
 from certdesk.desk.context import Conflict, OwnershipNotVerified
-from certdesk.desk.probe_requests import request_probe
+from certdesk.desk.work_requests import request_probe
 from certdesk.notify import OutboxMailer
 from certdesk.scheduler import engine
 from certdesk.settings import Settings

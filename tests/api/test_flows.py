@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from certdesk.application.compose import probe_config
-from certdesk.application.probe_worker import run_one
+from certdesk.application.on_demand import Runner, run_one
 from tests.api.conftest import Api, error_code
 from tests.database import unchanged
 from tests.openssl_pki import (
@@ -520,8 +520,9 @@ def test_probes_are_recorded_and_listed(api: Api, reseller: httpx.Client) -> Non
     assert probed.status_code == 202, probed.text
     asked = probed.json()
     assert (asked["status"], asked["urls"]) == ("queued", ["https://probe.acme.gr"])
-    # The server's probe worker runs it (here one turn of it, in this thread).
-    assert run_one(api.desk, probe_config(settings), worker="test", concurrency=5)
+    # The server's on-demand worker runs it (here one turn of it, in this thread).
+    runner = Runner(api.desk, lambda: probe_config(settings), lambda: api.app.state.installer)
+    assert run_one(api.desk, runner, worker="test", concurrency=5)
     done = reseller.get(f"/api/probe-requests/{asked['id']}").json()
     assert (done["status"], done["targets"], done["ok"]) == ("done", 1, 0)
     [result] = done["results"]

@@ -1,6 +1,6 @@
 """Probe now is queued: ``POST /api/probes`` answers 202 at once with a request id, the
 same URLs asked again while waiting are that request again, too many requests are
-``rate-limited`` (429), and the probe worker of ``certdesk serve`` runs them in the
+``rate-limited`` (429), and the on-demand workers of ``certdesk serve`` run them in the
 background, one request per tenant at a time, against a real TLS server on loopback."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from certdesk import desk as d
 from certdesk.asgi import build_app
 from certdesk.desk import Actor, Desk
-from certdesk.desk import probe_requests as queue
+from certdesk.desk import work_requests as queue
 from certdesk.settings import Settings
 from certdesk.store.monitoring import Probe
 from tests.api.conftest import OPERATOR, Api, SyncASGI, error_code
@@ -98,10 +98,10 @@ def test_at_most_so_many_an_hour(desk: Desk, operator: Actor) -> None:
         with desk.context(reseller, at=start + timedelta(seconds=n)) as ctx:
             made = queue.request_probe(ctx, urls=["https://store.test.com"])
         with desk.context(operator, at=start + timedelta(seconds=n)) as ctx:
-            claimed = queue.claim_probe_request(ctx, worker="w")
+            claimed = queue.claim_work(ctx, worker="w")
             assert claimed is not None
             assert claimed.id == made.id
-            queue.finish_probe_request(ctx, request_id=made.id, worker="w", results=[])
+            queue.finish_work(ctx, request_id=made.id, worker="w", results=[])
     late = start + timedelta(minutes=59)
     with pytest.raises(queue.ProbeRateLimited), desk.context(reseller, at=late) as ctx:
         queue.request_probe(ctx)
@@ -124,12 +124,12 @@ def test_one_request_per_tenant_at_a_time(desk: Desk, operator: Actor) -> None:
     taken = []
     for worker in ("w1", "w2", "w3"):
         with desk.context(operator) as ctx:
-            claimed = queue.claim_probe_request(ctx, worker=worker)
+            claimed = queue.claim_work(ctx, worker=worker)
         taken.append(claimed.id if claimed else None)
     assert taken == [a1, b1, None]
     with desk.context(operator) as ctx:
-        queue.finish_probe_request(ctx, request_id=a1, worker="w1", results=[])
-        claimed = queue.claim_probe_request(ctx, worker="w1")
+        queue.finish_work(ctx, request_id=a1, worker="w1", results=[])
+        claimed = queue.claim_work(ctx, worker="w1")
     assert claimed is not None
     assert claimed.id == a2
 
@@ -137,8 +137,8 @@ def test_one_request_per_tenant_at_a_time(desk: Desk, operator: Actor) -> None:
 def test_serve_runs_them_in_the_background(
     desk: Desk, settings: Settings, pki: OpenSSLPKI, tls: TLSServer, tmp_path: Path
 ) -> None:
-    """The app of ``certdesk serve`` (``build_app``) with its lifespan: its probe worker
-    runs the request while the API answers."""
+    """The app of ``certdesk serve`` (``build_app``) with its lifespan: its on-demand workers
+    run the request while the API answers."""
     settings = dataclasses.replace(settings, probe_allow_private=True, probe_timeout=5.0)
     app = build_app(desk, settings, trust_forwarded=False, scheduler=False)
     with start_blocking_portal() as portal:

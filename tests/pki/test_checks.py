@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from certdesk.pki import (
     parse_host,
 )
 from certdesk.pki.facts import fingerprint
-from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
+from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, run_openssl
 
 # ``selfsigned_crt`` is made (by ``openssl req -x509``) a moment after ``made_at``.
 LATER = timedelta(minutes=5)
@@ -262,3 +263,40 @@ def test_check_needs_a_certificate(pki: OpenSSLPKI) -> None:
     key_only = load_bundle(pki.leaf_key.read_bytes())
     with pytest.raises(ValueError, match="at least one certificate"):
         check_bundle(key_only, CheckOptions(at=pki.made_at))
+
+
+@pytest.mark.parametrize(
+    ("chain", "twice"),
+    [
+        (("int",), None),
+        (("int", "root"), None),
+        (("int", "int"), "'certdesk Test Intermediate CA'"),
+    ],
+)
+def test_duplicates_only_when_a_certificate_is_there_twice(
+    pki: OpenSSLPKI, tmp_path: Path, chain: tuple[str, ...], twice: str | None
+) -> None:
+    """``info[duplicate-certificates]`` on ``openssl pkcs12 -export`` files and their PEM
+    forms: leaf + intermediate and leaf + intermediate + root hold no duplicate and get no
+    such finding; the intermediate twice gets it, naming the certificate and the count."""
+    extra = tmp_path / "chain.pem"
+    extra.write_bytes(b"".join(getattr(pki, f"{n}_crt").read_bytes() for n in chain))
+    pfx = tmp_path / "bundle.pfx"
+    run_openssl(
+        "pkcs12", "-export", "-in", pki.leaf_crt, "-inkey", pki.leaf_key, "-certfile", extra,
+        "-passout", f"pass:{PFX_PASSWORD}", "-out", pfx,
+    )  # fmt: skip
+    pem = pki.leaf_crt.read_bytes() + extra.read_bytes()
+    for data, password in ((pfx.read_bytes(), PFX_PASSWORD.encode()), (pem, None)):
+        bundle = load_bundle(data, password=password)
+        assert len(bundle.certificates) == 1 + len(chain)
+        report = check_bundle(bundle, CheckOptions(at=pki.made_at + LATER, roots=pki.roots))
+        found = [f for f in report.findings if f.code == "duplicate-certificates"]
+        if twice is None:
+            assert found == []
+        else:
+            [finding] = found
+            assert finding.severity is Severity.INFO
+            assert finding.message == (
+                f"the same certificate was given more than once: {twice} 2 times"
+            )

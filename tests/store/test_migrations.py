@@ -360,3 +360,69 @@ def test_domains_known_before_claims_are_verified_and_pending_claims_share_a_nam
         _migrate(store, "head")
     finally:
         store.close()
+
+
+def test_probe_requests_become_work_requests_and_back(settings: Settings) -> None:
+    """The queued "probe now" requests are kept when the queue is generalised: each becomes
+    a work request of kind ``probe`` (one left running is free to be taken over), new
+    requests get new ids after them, and a downgrade gives the probes back."""
+    revision, before = _revision_starting("on-demand work requests")
+    store = Store.open(settings.database_url, migrate=False)
+    try:
+        _migrate(store, before)
+        at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
+                {"at": at},
+            )
+            tenant = conn.scalar(text("SELECT id FROM tenants"))
+            for n, (status, started) in enumerate((("queued", None), ("running", at)), start=7):
+                conn.execute(
+                    text(
+                        "INSERT INTO probe_requests (id, tenant_id, requested_by, urls, key, "
+                        "status, created_at, started_at, claimed_by, targets, ok) VALUES "
+                        "(:id, :tenant, 'user:alpha', :urls, :key, :status, :at, :started, "
+                        ":by, 0, 0)"
+                    ),
+                    {
+                        "id": n,
+                        "tenant": tenant,
+                        "urls": f'["https://s{n}.test.com"]',
+                        "key": f"k{n}",
+                        "status": status,
+                        "at": at,
+                        "started": started,
+                        "by": "host:1:probe-0" if started else None,
+                    },
+                )
+        _migrate(store, revision)
+        with store.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, kind, tenant_id, status, attempts, lease_until IS NOT NULL, urls "
+                    "FROM work_requests ORDER BY id"
+                )
+            ).all()
+            assert [tuple(r[:6]) for r in rows] == [
+                (7, "probe", tenant, "queued", 0, False),
+                (8, "probe", tenant, "running", 1, True),
+            ]
+            assert "probe_requests" not in inspect(conn).get_table_names()
+            conn.execute(
+                text(
+                    "INSERT INTO work_requests (kind, tenant_id, requested_by, urls, key, "
+                    "status, created_at, attempts, targets, ok) VALUES ('install', :tenant, "
+                    "'user:alpha', '[]', 'k', 'queued', :at, 0, 0, 0)"
+                ),
+                {"tenant": tenant, "at": at},
+            )
+            assert conn.scalar(text("SELECT MAX(id) FROM work_requests")) == 9
+        _migrate(store, before, down=True)
+        with store.engine.connect() as conn:
+            back = conn.execute(
+                text("SELECT id, status, key FROM probe_requests ORDER BY id")
+            ).all()
+        assert [tuple(b) for b in back] == [(7, "queued", "k7"), (8, "running", "k8")]
+    finally:
+        store.close()

@@ -291,7 +291,7 @@ def test_a_long_upload_disables_its_button_and_says_it_is_working(
     state = json.loads(page.evaluate("() => sessionStorage.getItem('seen')"))
     assert state["disabled"] is True
     assert state["busy"] == "true"
-    assert "proving the install" in state["working"]
+    assert "the next page follows its install" in state["working"]
     assert state["role"] == "status"
 
 

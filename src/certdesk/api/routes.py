@@ -21,7 +21,7 @@ from certdesk.application.installer import InstallOutcome
 from certdesk.desk import accounts
 from certdesk.desk.context import Desk, Forbidden
 from certdesk.desk.monitoring import probe_history as history_of_url
-from certdesk.desk.probe_requests import get_probe_request, request_probe
+from certdesk.desk.work_requests import get_probe_request, request_probe
 from certdesk.errors import InvalidArgument
 from certdesk.http.auth import (
     SESSION_COOKIE,

@@ -5,7 +5,9 @@
 - ``installer``: after an intake, deploy → prove by handshake → keep or roll back → record
   → notify;
 - ``probing``: probe URLs and record what they serve;
-- ``probe_worker``: the queue of "probe now" requests that ``certdesk serve`` works off;
+- ``on_demand``: the workers of ``certdesk serve`` that run the queued "probe now" and
+  "install now" requests (``desk.work_requests``), each under a lease another process
+  takes over;
 - ``readpool``: the processes that read uploaded files, away from the event loop;
 - ``server``: the portal, the API and the scheduler in one process (``certdesk serve``).
 

@@ -76,6 +76,7 @@ class InstallOutcome:
     action: str = ""  # add | replace | unchanged (dry run and deploy)
     state: str = ""  # the binding's install state after this (empty on a dry run)
     next_try_at: datetime | None = None  # install-failed: when it is tried again
+    request_id: int | None = None  # the request the certificate came with
 
     @property
     def stored_not_installed(self) -> bool:
@@ -404,6 +405,7 @@ def outcomes_of(
                 verdict.actions.get(w.hostname, ""),
                 state.state.value if state else "",
                 state.next_try_at if state else None,
+                w.request_id,
             )
         )
     return out

@@ -1,5 +1,5 @@
 """Probing the monitored URLs and keeping what they serve: one function for every caller
-(``certdesk probe``, the probe worker that runs the API's and the portal's "probe now"
+(``certdesk probe``, the on-demand workers that run the API's and the portal's "probe now"
 requests, and the probe sweeps of the job engine)."""
 
 from __future__ import annotations

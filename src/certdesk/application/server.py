@@ -1,7 +1,7 @@
 """``certdesk serve``: the portal, the JSON API and the scheduler in one process.
 
 The app itself is built above, by ``certdesk.asgi`` (``build_app``), which hands it to
-:func:`with_services` here to start the job engine, the probe worker and the configuration
+:func:`with_services` here to start the job engine, the on-demand workers and the configuration
 watcher with it: this module knows no interface."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from certdesk import clock
 from certdesk.application.compose import open_installer, policy_for, probe_config
 from certdesk.application.jobs import job_registry
-from certdesk.application.probe_worker import ProbeWorker
+from certdesk.application.on_demand import OnDemandWorker
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.desk.accounts import ensure_first_operator, operators_exist
 from certdesk.desk.context import Actor, Desk
@@ -178,7 +178,8 @@ def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bo
     """``app`` (the one ASGI app, built by ``certdesk.asgi``) as ``certdesk serve`` runs it:
     with the job engine (the reports and every registered job, and the probe sweeps in a
     thread of their own; unless turned off), ticking every ``scheduler_interval`` seconds,
-    the probe worker that runs queued "probe now" requests, and the watcher that applies
+    the on-demand workers that run queued "probe now" and "install now" requests, and the
+    watcher that applies
     a changed ``certdesk.toml`` (deploy targets, reports, trust roots) without a restart,
     started and stopped with it."""
     readers = app.router.lifespan_context  # stops the file readers at shutdown
@@ -209,10 +210,15 @@ def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bo
                     thread.interval = new.scheduler_interval
 
             watcher = ConfigWatcher(settings, apply)
-            probes = ProbeWorker(desk, probe_config(settings))
+            on_demand = OnDemandWorker(
+                desk,
+                lambda: probe_config(_app.state.settings),
+                lambda: _app.state.installer,
+                lease=settings.work_lease,
+            )
             for thread in threads:
                 thread.start()
-            probes.start()
+            on_demand.start()
             watcher.start()
             hangup = _on_sighup(watcher.wanted.set)
             try:
@@ -220,7 +226,7 @@ def with_services(app: FastAPI, desk: Desk, settings: Settings, *, scheduler: bo
             finally:
                 hangup()
                 watcher.stop()
-                probes.stop()
+                on_demand.stop()
                 for thread in threads:
                     thread.stop()
                 for thread in threads:

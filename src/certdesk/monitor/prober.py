@@ -7,7 +7,7 @@ one result per target, in the order given. With ``workers > 1`` the batch is spl
 over that many processes (each with its own event loop), for when one core is not
 enough; the results and their order are the same.
 
-Without a running loop (:func:`probe_all`: the CLI, the probe worker, the sweeps) the
+Without a running loop (:func:`probe_all`: the CLI, the on-demand workers, the sweeps) the
 batch runs on uvloop's event loop where it is installed (it is with certdesk's
 dependencies on Linux and macOS): its readiness callbacks cost less CPU than asyncio's
 own loop per handshake, and a batch completes sooner (see bench/bench_sweep.py).

@@ -130,7 +130,7 @@ def check_bundle(bundle: Bundle, options: CheckOptions) -> CheckReport:
     findings += _names(leaf, options)
     findings += _purpose(leaf)
     findings += _trust(built, findings)
-    findings += _bundle_shape(built)
+    findings += _bundle_shape(built, bundle.certificates)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: order[f.severity])
     return CheckReport(
@@ -371,7 +371,7 @@ def _trust(built: BuiltChain, found: list[Finding]) -> list[Finding]:
     ]
 
 
-def _bundle_shape(built: BuiltChain) -> list[Finding]:
+def _bundle_shape(built: BuiltChain, given: Sequence[x509.Certificate]) -> list[Finding]:
     chain = built.analysis
     out: list[Finding] = []
     if not chain.in_order:
@@ -388,7 +388,7 @@ def _bundle_shape(built: BuiltChain) -> list[Finding]:
             Finding(
                 "duplicate-certificates",
                 Severity.INFO,
-                f"{chain.duplicates} certificate(s) appear more than once",
+                _duplicates(given),
                 "nothing to do: certdesk keeps one copy of each",
             )
         )
@@ -415,6 +415,17 @@ def _bundle_shape(built: BuiltChain) -> list[Finding]:
             )
         )
     return out
+
+
+def _duplicates(given: Sequence[x509.Certificate]) -> str:
+    """Which certificates were given more than once, and how many times each."""
+    counts: dict[str, tuple[x509.Certificate, int]] = {}
+    for cert in given:
+        sha = describe(cert).sha256
+        first, seen = counts.get(sha, (cert, 0))
+        counts[sha] = (first, seen + 1)
+    twice = [f"{_name(cert)} {n} times" for cert, n in counts.values() if n > 1]
+    return "the same certificate was given more than once: " + ", ".join(twice)
 
 
 def _name(cert: x509.Certificate) -> str:

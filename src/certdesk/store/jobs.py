@@ -1,5 +1,6 @@
-"""Tables of the job engine: one row per (job, period, unit) of work, and the engine's
-facts (the instant certdesk first started)."""
+"""Tables of the job engine: one row per (job, period, unit) of work, the engine's facts
+(the instant certdesk first started), and the on-demand work requests ("probe now",
+"install now") that ``certdesk serve``'s workers claim."""
 
 from __future__ import annotations
 
@@ -59,3 +60,39 @@ class EngineFact(Base):
     __tablename__ = "engine_facts"
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime]
+
+
+class WorkRequest(Base):
+    """On-demand work asked for over the API or the portal ("probe now", "install now"),
+    run by ``certdesk serve``'s on-demand workers (``application.on_demand``).
+
+    ``kind``: ``probe`` | ``install``. ``status``: queued → running → done | failed.
+    ``key`` is what makes two requests the same (the kind, the tenant and its URLs): one
+    equal to a request still queued is that one. A running request is held by
+    ``claimed_by`` until ``lease_until``, which its worker renews while it works; once the
+    lease has passed (the process died), another worker takes it over. ``attempts``
+    counts the claims.
+    """
+
+    __tablename__ = "work_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    targets: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_work_requests_kind_status_created", "kind", "status", "created_at"),
+        Index("ix_work_requests_tenant_created", "tenant_id", "created_at"),
+    )

@@ -9,24 +9,22 @@ finding of a refused certificate with its fix.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from certdesk import desk
-from certdesk.application.installer import InstallOutcome
-from certdesk.desk import NotFound
+from certdesk.desk.work_requests import request_install
 from certdesk.errors import CertdeskError
 from certdesk.http.auth import Principal
 from certdesk.http.bounds import Id
 from certdesk.http.files import download, read_upload
-from certdesk.http.installs import for_reader
 from certdesk.http.threads import in_intake_thread, quick_read
 from certdesk.pki.csr import KeyKind, Subject
-from certdesk.web.common import PageError, attempt, form_page, render, run, tenants_of, viewer
+from certdesk.web.common import attempt, form_page, render, run, tenants_of, viewer
 from certdesk.web.forms import Problems, lines, problems_of
+from certdesk.web.jobs import Progress, progress_of, queue_install
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,16 +43,11 @@ Csrf = Annotated[str, Form(max_length=200)]
 Url = Annotated[str, Form(max_length=2048)]
 
 
-def _install(request: Request, who: Principal, request_id: int | None) -> list[Any]:
-    """With a deploy target configured, install what the intake stored (its outcome is
-    shown; a failed install leaves the request open with the reason)."""
-    try:
-        return request.app.state.installer.after_intake(  # type: ignore[no-any-return]
-            who.actor, request_id
-        )
-    except CertdeskError as exc:
-        # The certificate is stored; the install could not even begin.
-        return [InstallOutcome("", "", False, "", f"{exc.code}: {exc.message}", state="stored")]
+def _queued(request: Request, who: Principal, urls: list[str]) -> Progress | None:
+    """With a deploy target configured, the install of what the intake stored, queued for
+    ``certdesk serve``'s workers: the answer page follows it (``web.jobs``)."""
+    view = queue_install(request, who, urls)
+    return progress_of(view, who.actor) if view is not None else None
 
 
 # --- a customer's .pfx -------------------------------------------------------------------
@@ -112,9 +105,8 @@ async def upload(
     )
     if problems:
         return _pfx_form(request, who, values, problems, 422)
-    installs = await run_in_threadpool(_install, request, who, result.request_id)
-    installs = for_reader(installs, who.actor, result.request_id)
-    return render(request, "upload_result.html", {"result": result, "installs": installs}, who=who)
+    job = await run_in_threadpool(_queued, request, who, list(result.urls))
+    return render(request, "upload_result.html", {"result": result, "job": job}, who=who)
 
 
 # --- a CSR made by certdesk ----------------------------------------------------------------
@@ -222,14 +214,11 @@ def order_csr_download(request: Request, order_id: Id) -> Response:
 
 @router.post("/domain/install")
 def domain_install(request: Request, csrf_token: Csrf = "", url: Url = "") -> Response:
-    """Retry now, from the domain page: install the certificate bound to the URL (one of
-    the viewer's) on its terminator and prove it; the page then shows its state."""
+    """Retry now (the domain page, an upload's answer): the install of the certificate
+    bound to the URL (one of the viewer's) is queued, and the install's page follows it."""
     who = viewer(request, form_csrf=csrf_token)
-    try:
-        request.app.state.installer.install(who.actor, urls=[url])
-    except NotFound as exc:
-        raise PageError.of(exc) from exc
-    return RedirectResponse(f"/domain?url={quote(url, safe='')}&retried=1", 303)
+    view = run(request, who, request_install, urls=[url])
+    return RedirectResponse(f"/installs/{view.id}", 303)
 
 
 @router.post("/orders/{order_id}/cancel")
@@ -277,9 +266,8 @@ async def signed(
     )
     if problems:
         return await run_in_threadpool(_signed_form, request, who, problems, 422)
-    installs = await run_in_threadpool(_install, request, who, result.request_id)
-    installs = for_reader(installs, who.actor, result.request_id)
-    return render(request, "signed_result.html", {"result": result, "installs": installs}, who=who)
+    job = await run_in_threadpool(_queued, request, who, list(result.urls))
+    return render(request, "signed_result.html", {"result": result, "job": job}, who=who)
 
 
 # --- export ------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from certdesk.desk.domains import Overview
 from certdesk.desk.history import REQUEST_KINDS, REQUEST_STATUSES, RequestPage
 from certdesk.desk.installs import InstallState, install_state
 from certdesk.desk.monitoring import probe_history
-from certdesk.desk.probe_requests import ProbeRequestView, get_probe_request, request_probe
 from certdesk.desk.served import ServedPage
+from certdesk.desk.work_requests import WorkRequestView, get_probe_request, request_probe
 from certdesk.http.bounds import Id
 from certdesk.http.threads import quick_read
 from certdesk.pki import time_left
@@ -27,6 +27,7 @@ from certdesk.web.expiry import (
     rows,
     urgency,
 )
+from certdesk.web.jobs import probe_progress
 
 router = APIRouter(include_in_schema=False)
 
@@ -177,7 +178,7 @@ def domain_page(
     probes = run(request, who, probe_history, url=url, limit=20)  # not-found: not yours
     view = run(request, who, desk.show_domain, url=url)
     managed = run(request, who, desk.managed_state, url=url)
-    asked: ProbeRequestView | None = None
+    asked: WorkRequestView | None = None
     if probe is not None:
         asked = run(request, who, get_probe_request, request_id=probe)
     install = run(request, who, install_state, url=url)
@@ -195,7 +196,7 @@ def domain_page(
             "time_left": left,
             "urgency": urgency(live, now),
             "urgency_text": URGENCY_TEXT,
-            "asked": asked,
+            "asked": probe_progress(asked) if asked is not None else None,
             "note": DOMAIN_NOTES.get(done),
             "managed": managed,
             "managed_text": MANAGED_TEXT,

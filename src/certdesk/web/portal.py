@@ -13,7 +13,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certdesk.web import account, certificates, convert, domains, login, operations, overview
+from certdesk.web import (
+    account,
+    certificates,
+    convert,
+    domains,
+    jobs,
+    login,
+    operations,
+    overview,
+)
 from certdesk.web.common import (
     HERE,
     LoginRequired,
@@ -31,7 +40,7 @@ def mount(app: FastAPI) -> None:
     """Add the portal's pages, its static files and its error pages to ``app``. An unknown
     address outside the API is answered by :func:`error_page` (``certdesk.asgi``)."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (login, overview, certificates, domains, convert, account, operations):
+    for module in (login, overview, certificates, jobs, domains, convert, account, operations):
         app.include_router(module.router)
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(LoginRequired, _login_required)
