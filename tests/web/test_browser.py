@@ -11,11 +11,6 @@ install: the browser is never downloaded.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +23,7 @@ from certdesk.application.compose import open_desk
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI
 from tests.signing import sign_csr
 from tests.web.conftest import PASSWORD, add_accounts, settings_in
+from tests.web.serving import certdesk_serve
 
 CHROMIUM = Path(os.environ.get("CERTDESK_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_MISSING = (
@@ -58,12 +54,6 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, pki: OpenSSLPKI) -> Iterator[Server]:
     """``python -m certdesk --home H serve --port N`` with tenants and resellers made first;
@@ -75,7 +65,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, pki: OpenSSLPKI) -> Iterato
         add_accounts(made, operator=False)
     finally:
         made.store.close()
-    port = _free_port()
     env = {
         **os.environ,
         "CERTDESK_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -83,44 +72,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, pki: OpenSSLPKI) -> Iterato
         "CERTDESK_DATABASE_URL": settings.database_url,
     }
     log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "certdesk",
-                "--home",
-                str(settings.home),
-                "serve",
-                "--port",
-                str(port),
-                "--no-scheduler",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"certdesk serve exited:\n{log.read_text()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"certdesk serve did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+    with certdesk_serve(settings.home, env, log) as base:
         yield Server(base, settings.home, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

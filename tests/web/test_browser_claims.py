@@ -13,10 +13,6 @@ page (no serious or critical violation); screenshots go to
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +23,7 @@ from tests.acme.pebble import Pebble, run_pebble
 from tests.deploy.servers import free_port
 from tests.openssl_pki import OpenSSLPKI
 from tests.web.conftest import PASSWORD, add_accounts, settings_in
+from tests.web.serving import certdesk_serve
 from tests.web.test_accessibility import Audit
 from tests.web.test_browser import (  # noqa: F401 - the browser fixture
     DESKTOP,
@@ -57,7 +54,6 @@ def server(
         add_accounts(made, operator=False)
     finally:
         made.store.close()
-    port = free_port()
     env = {
         **os.environ,
         "CERTDESK_ADMIN_PASSWORD": "operator password 1",
@@ -68,37 +64,8 @@ def server(
         "CERTDESK_PLATFORM_TARGETS": EDGE,
     }
     log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "certdesk", "--home", str(settings.home), "serve"),
-                *("--port", str(port), "--no-scheduler"),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"certdesk serve exited:\n{log.read_text()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"certdesk serve did not start:\n{log.read_text()}")
-                time.sleep(0.2)
+    with certdesk_serve(settings.home, env, log) as base:
         yield Server(base, settings.home, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _add(page: Page, url: str) -> None:

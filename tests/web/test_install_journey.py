@@ -13,10 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +23,6 @@ from playwright.sync_api import Browser, Frame, Page, Route, expect
 from certdesk.application.compose import open_desk
 from tests.deploy.servers import (
     Nginx,
-    free_port,
     run_nginx,
     settled_sha256,
     start_nginx,
@@ -35,6 +30,7 @@ from tests.deploy.servers import (
 )
 from tests.openssl_pki import PFX_PASSWORD, OpenSSLPKI, openssl_fingerprint
 from tests.web.conftest import PASSWORD, add_accounts, settings_in
+from tests.web.serving import certdesk_serve
 from tests.web.test_accessibility import SCREENSHOTS, Audit
 from tests.web.test_browser import (  # noqa: F401 - browser is a fixture
     ADMIN_PASSWORD,
@@ -68,7 +64,6 @@ def served(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Served]:
         lines = ['[deploy]\ndefault = "edge"\n\n[deploy.targets.edge]\nkind = "nginx"']
         lines += [f"{key} = {json.dumps(value)}" for key, value in nginx.options().items()]
         (settings.home / "certdesk.toml").write_text("\n".join(lines) + "\n")
-        port = free_port()
         env = {
             **os.environ,
             "CERTDESK_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -76,35 +71,8 @@ def served(tmp_path: Path, pki: OpenSSLPKI) -> Iterator[Served]:
             "CERTDESK_DATABASE_URL": settings.database_url,
         }
         log = folder / "server.log"
-        command = [sys.executable, "-m", "certdesk", "--home", str(settings.home), "serve"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [*command, "--port", str(port), "--no-scheduler"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"certdesk serve exited:\n{log.read_text()}", pytrace=False)
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"certdesk serve did not start:\n{log.read_text()}")
-                    time.sleep(0.2)
+        with certdesk_serve(settings.home, env, log) as base:
             yield Served(base, nginx, log)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture
