@@ -106,6 +106,21 @@ def config_for(settings: Settings, **changes: object) -> ReportConfig:
     return report_config(dataclasses.replace(settings, **values))  # type: ignore[arg-type]
 
 
+def job_units(desk: Desk, job_prefix: str) -> list[JobUnit]:
+    """Every claim row of the jobs whose name starts with ``job_prefix``, detached."""
+    with desk.store.transaction() as session:
+        found = session.scalars(
+            select(JobUnit).where(JobUnit.job.startswith(job_prefix, autoescape=True))
+        ).all()
+        session.expunge_all()
+    return list(found)
+
+
+def claimer_pid(row: JobUnit) -> int:
+    """The process id in a claim's worker name (``host:pid`` or ``host:pid:thread``)."""
+    return int(row.claimed_by.split(":")[1])
+
+
 def deliveries(desk: Desk) -> dict[tuple[str, str, str], Delivery]:
     """Every report delivery in the database, by (kind, period, recipient)."""
     with desk.store.transaction() as session:

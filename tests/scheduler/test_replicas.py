@@ -36,7 +36,15 @@ from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer
 from tests.notify.smtpd import start_smtp
 from tests.reports.world import OPERATOR, point_at
-from tests.scheduler.conftest import OPERATORS, FirstQuitHangs, Small, once_each, wait_for
+from tests.scheduler.conftest import (
+    OPERATORS,
+    FirstQuitHangs,
+    Small,
+    claimer_pid,
+    job_units,
+    once_each,
+    wait_for,
+)
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -88,17 +96,6 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
             for _ in range(2)
         ]
 
-    def units(job_prefix: str) -> list[JobUnit]:
-        with desk.store.transaction() as session:
-            found = session.scalars(
-                select(JobUnit).where(JobUnit.job.startswith(job_prefix, autoescape=True))
-            ).all()
-            session.expunge_all()
-        return list(found)
-
-    def pid(row: JobUnit) -> int:
-        return int(row.claimed_by.rsplit(":", 1)[1])
-
     def kill(proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
@@ -112,16 +109,20 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
         held: list[JobUnit] = []
 
         def holding() -> bool:
-            held[:] = [u for u in units(SWEEP) if u.status == "claimed" and pid(u) in pids]
+            held[:] = [
+                u
+                for u in job_units(desk, SWEEP)
+                if u.status == "claimed" and claimer_pid(u) in pids
+            ]
             return bool(held)
 
         wait_for("a shard held by a process", holding)
-        kill(pids[pid(held[0])])
+        kill(pids[claimer_pid(held[0])])
         for proc in procs:
             if proc.poll() is None:
                 kill(proc)
         assert recorder.received == []  # no report before its sweep is complete
-        dead_shards = [u for u in units(SWEEP) if u.status == "claimed"]
+        dead_shards = [u for u in job_units(desk, SWEEP) if u.status == "claimed"]
         assert dead_shards
 
         # 2. An hour later (past the shards' lease) two processes again: they take the
@@ -132,18 +133,22 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
             for proc in procs:
                 proc.kill()
             outputs = [proc.communicate(timeout=30) for proc in procs]
-            states = [(u.job, u.unit, u.status, u.claimed_by, u.claimed_at) for u in units("")]
+            states = [
+                (u.job, u.unit, u.status, u.claimed_by, u.claimed_at) for u in job_units(desk, "")
+            ]
             raise AssertionError(f"no report reached QUIT: {outputs} {states}")
         assert recorder.held is not None
 
         def recorded() -> list[JobUnit]:
             return [
-                u for u in units("report.") if u.outcome and u.detail["message_id"] == recorder.held
+                u
+                for u in job_units(desk, "report.")
+                if u.outcome and u.detail["message_id"] == recorder.held
             ]
 
         wait_for("the held report recorded sent", lambda: bool(recorded()))
         [first] = recorded()
-        reporter = next(p for p in procs if p.pid == pid(first))
+        reporter = next(p for p in procs if p.pid == claimer_pid(first))
         kill(reporter)
         [other] = [p for p in procs if p is not reporter]
         other.communicate(timeout=120)
@@ -160,19 +165,21 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
         jobs = job_registry(survivor, sweeps=True)
         later = small.daily_at + timedelta(minutes=90)
         assert {o.status for o in engine.tick(desk, jobs, now=later)} == {"already-done"}
-        shard = {(u.period, u.unit): u for u in units(SWEEP)}
+        shard = {(u.period, u.unit): u for u in job_units(desk, SWEEP)}
         taken = [shard[(u.period, u.unit)] for u in dead_shards]
-        assert {(u.status, pid(u) in {p.pid for p in procs}) for u in taken} == {("done", True)}
+        assert {(u.status, claimer_pid(u) in {p.pid for p in procs}) for u in taken} == {
+            ("done", True)
+        }
 
         # Nothing lost: every report and every shard done; every URL probed.
-        reports = units("report.")
+        reports = job_units(desk, "report.")
         assert {(u.job, u.unit, u.outcome) for u in reports} == {
             ("report.daily", "operators", "sent"),
             ("report.daily", f"tenant:{small.acme}", "sent"),
             ("report.monthly", "operators", "sent"),
             ("report.monthly", f"tenant:{small.acme}", "sent"),
         }
-        shards = units(SWEEP)
+        shards = job_units(desk, SWEEP)
         assert len(shards) == 16
         assert {u.status for u in shards} == {"done"}
         # Nothing twice: one mail per report (by Message-ID), one probe per URL.

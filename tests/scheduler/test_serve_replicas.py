@@ -41,6 +41,8 @@ from tests.scheduler.conftest import (
     OPERATORS,
     FirstQuitHangs,
     Small,
+    claimer_pid,
+    job_units,
     once_each,
     serve_at,
     stop,
@@ -48,19 +50,6 @@ from tests.scheduler.conftest import (
 )
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-def units(desk: Desk, job_prefix: str) -> list[JobUnit]:
-    with desk.store.transaction() as session:
-        found = session.scalars(
-            select(JobUnit).where(JobUnit.job.startswith(job_prefix, autoescape=True))
-        ).all()
-        session.expunge_all()
-    return list(found)
-
-
-def pid(row: JobUnit) -> int:
-    return int(row.claimed_by.rsplit(":", 1)[1])
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
@@ -117,12 +106,15 @@ def test_two_serve_processes_killed_mid_sweep_and_mid_report_lose_nothing(
             def holds(proc: subprocess.Popen[bytes] = proc) -> bool:
                 if proc.poll() is not None:
                     raise AssertionError(logs.read_text())
-                return any(u.status == "claimed" and pid(u) == proc.pid for u in units(desk, SWEEP))
+                return any(
+                    u.status == "claimed" and claimer_pid(u) == proc.pid
+                    for u in job_units(desk, SWEEP)
+                )
 
             wait_for(f"process {proc.pid} to hold a shard", holds)
             kill(proc)
         assert server.received == []  # no report before its sweep is complete
-        dead_shards = {(u.period, u.unit) for u in units(desk, SWEEP) if u.status == "claimed"}
+        dead_shards = {(u.period, u.unit) for u in job_units(desk, SWEEP) if u.status == "claimed"}
         assert len(dead_shards) >= 2
         dead = {p.pid for p in procs}
 
@@ -138,12 +130,12 @@ def test_two_serve_processes_killed_mid_sweep_and_mid_report_lose_nothing(
         assert recorder.held is not None
 
         def recorded() -> list[JobUnit]:
-            sent = units(desk, "report.")
+            sent = job_units(desk, "report.")
             return [u for u in sent if u.outcome and u.detail["message_id"] == recorder.held]
 
         wait_for("the held report recorded sent", lambda: bool(recorded()))
         [first] = recorded()
-        [reporter] = [p for p in procs if p.pid == pid(first)]
+        [reporter] = [p for p in procs if p.pid == claimer_pid(first)]
         kill(reporter)
         recorder.hang = 0.0
         [survivor] = [p for p in procs if p is not reporter]
@@ -151,7 +143,7 @@ def test_two_serve_processes_killed_mid_sweep_and_mid_report_lose_nothing(
         # 3. The survivor does what is left.
         def finished() -> bool:
             assert survivor.poll() is None, logs.read_text()
-            reports, shards = units(desk, "report."), units(desk, SWEEP)
+            reports, shards = job_units(desk, "report."), job_units(desk, SWEEP)
             return (
                 len(reports) == 4
                 and {u.status for u in reports} == {"done"}
@@ -164,9 +156,9 @@ def test_two_serve_processes_killed_mid_sweep_and_mid_report_lose_nothing(
         for proc in procs:
             stop(proc)
     try:
-        shards = {(u.period, u.unit): u for u in units(desk, SWEEP)}
-        assert {pid(shards[key]) in dead for key in dead_shards} == {False}  # taken over
-        assert {(u.job, u.unit, u.outcome) for u in units(desk, "report.")} == {
+        shards = {(u.period, u.unit): u for u in job_units(desk, SWEEP)}
+        assert {claimer_pid(shards[key]) in dead for key in dead_shards} == {False}  # taken over
+        assert {(u.job, u.unit, u.outcome) for u in job_units(desk, "report.")} == {
             ("report.daily", "operators", "sent"),
             ("report.daily", f"tenant:{small.acme}", "sent"),
             ("report.monthly", "operators", "sent"),
