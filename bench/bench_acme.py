@@ -34,6 +34,7 @@ A count of 0 leaves that tool out. Not a test: it prints figures and exits 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import os
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,56 +107,66 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def bench_certbot(folder: Path, count: int) -> tuple[float, float, int]:
-    certbot = shutil.which("certbot")
-    if certbot is None:
-        raise _Missing("certbot is not installed (apt-get install certbot): skipped")
-    port = free_port()
-    webroot = folder / "webroot"
+@contextlib.contextmanager
+def _webroot_served(webroot: Path) -> Iterator[int]:
+    """``webroot`` served over HTTP on a free loopback port (the port pebble validates
+    on), as a web server serves a panel's webroot; yields the port."""
     webroot.mkdir(parents=True)
+    port = free_port()
     handler = functools.partial(_Quiet, directory=str(webroot))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        with run_pebble(folder / "pebble", port, nosleep=True) as pebble:
-            env = {**os.environ, "REQUESTS_CA_BUNDLE": str(pebble.ca_bundle)}
-            dirs = [
-                "--config-dir",
-                str(folder / "etc"),
-                "--work-dir",
-                str(folder / "work"),
-                "--logs-dir",
-                str(folder / "logs"),
-            ]
-            common = [certbot, *dirs, "--server", pebble.directory, "--non-interactive"]
-            subprocess.run(
-                [*common, "register", "--agree-tos", "-m", "ops@bench.test"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-            cpu, start, issued = _cpu(), time.perf_counter(), 0
-            for i in range(count):
-                done = subprocess.run(
-                    [
-                        *common,
-                        "certonly",
-                        "--webroot",
-                        "-w",
-                        str(webroot),
-                        "-d",
-                        f"site{i}.bench.test",
-                        "--key-type",
-                        "ecdsa",
-                    ],
-                    env=env,
-                    capture_output=True,
-                    check=False,
-                )
-                issued += done.returncode == 0
-            wall, used = time.perf_counter() - start, _cpu() - cpu
+        yield port
     finally:
         httpd.shutdown()
+
+
+def bench_certbot(folder: Path, count: int) -> tuple[float, float, int]:
+    certbot = shutil.which("certbot")
+    if certbot is None:
+        raise _Missing("certbot is not installed (apt-get install certbot): skipped")
+    webroot = folder / "webroot"
+    with (
+        _webroot_served(webroot) as port,
+        run_pebble(folder / "pebble", port, nosleep=True) as pebble,
+    ):
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(pebble.ca_bundle)}
+        dirs = [
+            "--config-dir",
+            str(folder / "etc"),
+            "--work-dir",
+            str(folder / "work"),
+            "--logs-dir",
+            str(folder / "logs"),
+        ]
+        common = [certbot, *dirs, "--server", pebble.directory, "--non-interactive"]
+        subprocess.run(
+            [*common, "register", "--agree-tos", "-m", "ops@bench.test"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        cpu, start, issued = _cpu(), time.perf_counter(), 0
+        for i in range(count):
+            done = subprocess.run(
+                [
+                    *common,
+                    "certonly",
+                    "--webroot",
+                    "-w",
+                    str(webroot),
+                    "-d",
+                    f"site{i}.bench.test",
+                    "--key-type",
+                    "ecdsa",
+                ],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
+            issued += done.returncode == 0
+        wall, used = time.perf_counter() - start, _cpu() - cpu
     return wall, used, issued
 
 
@@ -162,49 +174,44 @@ def bench_lego(folder: Path, count: int) -> tuple[float, float, int]:
     lego = shutil.which("lego")
     if lego is None:
         raise _Missing("lego is not installed (apt-get install lego): skipped")
-    port = free_port()
     webroot = folder / "webroot"
-    webroot.mkdir(parents=True)
-    handler = functools.partial(_Quiet, directory=str(webroot))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        with run_pebble(folder / "pebble", port, nosleep=True) as pebble:
-            env = {**os.environ, "LEGO_CA_CERTIFICATES": str(pebble.ca_bundle)}
+    with (
+        _webroot_served(webroot) as port,
+        run_pebble(folder / "pebble", port, nosleep=True) as pebble,
+    ):
+        env = {**os.environ, "LEGO_CA_CERTIFICATES": str(pebble.ca_bundle)}
 
-            def run(name: str) -> bool:
-                done = subprocess.run(
-                    [
-                        lego,
-                        "--server",
-                        pebble.directory,
-                        "--accept-tos",
-                        "--email",
-                        "ops@bench.test",
-                        "--path",
-                        str(folder / "lego"),
-                        "--key-type",
-                        "ec256",
-                        "--http",
-                        "--http.webroot",
-                        str(webroot),
-                        "--domains",
-                        name,
-                        "run",
-                    ],
-                    env=env,
-                    capture_output=True,
-                    check=False,
-                )
-                return done.returncode == 0
+        def run(name: str) -> bool:
+            done = subprocess.run(
+                [
+                    lego,
+                    "--server",
+                    pebble.directory,
+                    "--accept-tos",
+                    "--email",
+                    "ops@bench.test",
+                    "--path",
+                    str(folder / "lego"),
+                    "--key-type",
+                    "ec256",
+                    "--http",
+                    "--http.webroot",
+                    str(webroot),
+                    "--domains",
+                    name,
+                    "run",
+                ],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
+            return done.returncode == 0
 
-            if not run("account.bench.test"):  # registers the account; not counted
-                raise _Missing("lego could not get a first certificate from pebble: skipped")
-            cpu, start = _cpu(), time.perf_counter()
-            issued = sum(run(f"site{i}.bench.test") for i in range(count))
-            wall, used = time.perf_counter() - start, _cpu() - cpu
-    finally:
-        httpd.shutdown()
+        if not run("account.bench.test"):  # registers the account; not counted
+            raise _Missing("lego could not get a first certificate from pebble: skipped")
+        cpu, start = _cpu(), time.perf_counter()
+        issued = sum(run(f"site{i}.bench.test") for i in range(count))
+        wall, used = time.perf_counter() - start, _cpu() - cpu
     return wall, used, issued
 
 
