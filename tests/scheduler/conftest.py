@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from certdesk.application.compose import report_config
 from certdesk.desk import Desk
@@ -34,6 +34,8 @@ from certdesk.scheduler.engine import first_start
 from certdesk.scheduler.reports import Delivery, delivery
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
+from certdesk.store.models import Domain
+from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer, server_context
 from tests.notify.smtpd import Received, Recorder, smtp
 from tests.openssl_pki import OpenSSLPKI
@@ -114,6 +116,17 @@ def job_units(desk: Desk, job_prefix: str) -> list[JobUnit]:
         ).all()
         session.expunge_all()
     return list(found)
+
+
+def probes_per_url(desk: Desk) -> Counter[str]:
+    """How many probes each monitored URL has (URLs never probed are absent)."""
+    with desk.store.transaction() as session:
+        rows = session.execute(
+            select(Domain.url, func.count(Probe.id))
+            .join(Probe, Probe.domain_id == Domain.id)
+            .group_by(Domain.url)
+        ).all()
+    return Counter({str(url): int(n) for url, n in rows})
 
 
 def claimer_pid(row: JobUnit) -> int:

@@ -22,7 +22,6 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from certdesk import desk as d
 from certdesk.application.jobs import job_registry
@@ -31,8 +30,6 @@ from certdesk.desk import Desk
 from certdesk.scheduler import engine
 from certdesk.settings import Settings, load_settings
 from certdesk.store.jobs import JobUnit
-from certdesk.store.models import Domain
-from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer
 from tests.notify.smtpd import start_smtp
 from tests.reports.world import OPERATOR, point_at
@@ -43,6 +40,7 @@ from tests.scheduler.conftest import (
     claimer_pid,
     job_units,
     once_each,
+    probes_per_url,
     wait_for,
 )
 
@@ -184,17 +182,7 @@ def test_two_processes_killed_mid_report_and_mid_sweep_lose_nothing(
         assert {u.status for u in shards} == {"done"}
         # Nothing twice: one mail per report (by Message-ID), one probe per URL.
         assert len(once_each(server.received)) == 4
-        with desk.store.transaction() as session:
-            probes = Counter(
-                dict(
-                    session.execute(
-                        select(Domain.url, func.count(Probe.id))
-                        .join(Probe, Probe.domain_id == Domain.id)
-                        .group_by(Domain.url)
-                    ).all()
-                )
-            )
         monitored = {*urls, "https://acme-old.test.com", "https://acme-soon.test.com"}
-        assert probes == Counter(dict.fromkeys(monitored, 1))
+        assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 1))
     finally:
         server.stop()

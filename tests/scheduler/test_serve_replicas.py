@@ -25,15 +25,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from certdesk import desk as d
 from certdesk.application.sweeps import JOB as SWEEP
 from certdesk.desk import Desk
 from certdesk.settings import Settings
 from certdesk.store.jobs import JobUnit
-from certdesk.store.models import Domain
-from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer
 from tests.notify.smtpd import start_smtp
 from tests.reports.world import OPERATOR, point_at
@@ -44,6 +41,7 @@ from tests.scheduler.conftest import (
     claimer_pid,
     job_units,
     once_each,
+    probes_per_url,
     serve_at,
     stop,
     wait_for,
@@ -166,17 +164,7 @@ def test_two_serve_processes_killed_mid_sweep_and_mid_report_lose_nothing(
         }
         # Nothing twice: one mail per report (by Message-ID), one probe per URL.
         assert len(once_each(server.received)) == 4
-        with desk.store.transaction() as session:
-            probes = Counter(
-                dict(
-                    session.execute(
-                        select(Domain.url, func.count(Probe.id))
-                        .join(Probe, Probe.domain_id == Domain.id)
-                        .group_by(Domain.url)
-                    ).all()
-                )
-            )
         monitored = {*urls, "https://acme-old.test.com", "https://acme-soon.test.com"}
-        assert probes == Counter(dict.fromkeys(monitored, 1))
+        assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 1))
     finally:
         server.stop()

@@ -13,14 +13,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from certdesk import desk as d
 from certdesk.application.compose import probe_config
@@ -32,28 +31,15 @@ from certdesk.errors import InvalidArgument
 from certdesk.scheduler import engine
 from certdesk.settings import Settings, load_settings
 from certdesk.store.jobs import JobUnit
-from certdesk.store.models import Domain
 from certdesk.store.monitoring import Probe
-from tests.monitor.conftest import TLSServer, server_context
+from tests.monitor.conftest import TLSServer
 from tests.notify.smtpd import free_port
-from tests.openssl_pki import OpenSSLPKI
 from tests.reports.world import OPERATOR, add_tenant, point_at
-from tests.scheduler.conftest import OPERATORS, Small, read_mail
+from tests.scheduler.conftest import OPERATORS, Small, probes_per_url, read_mail
 
 T0 = datetime(2031, 3, 4, 10, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 TENANTS = {"Big Hosting": 9, "Mid Cloud": 3, "Small Web": 1}
-
-
-@pytest.fixture
-def tls(pki: OpenSSLPKI, tmp_path: Path) -> Iterator[TLSServer]:
-    server = TLSServer(
-        default=server_context(pki.leaf_crt, pki.leaf_key, pki.int_crt, folder=tmp_path)
-    )
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -69,16 +55,6 @@ def monitored(desk: Desk, tls: TLSServer) -> dict[str, str]:
             )
             urls[url] = tenant
     return urls
-
-
-def probes_per_url(desk: Desk) -> Counter[str]:
-    with desk.store.transaction() as session:
-        rows = session.execute(
-            select(Domain.url, func.count(Probe.id))
-            .join(Probe, Probe.domain_id == Domain.id)
-            .group_by(Domain.url)
-        ).all()
-    return Counter({str(url): int(n) for url, n in rows})
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
