@@ -6,7 +6,7 @@ its intermediate for 1,000+ distinct names, each sent as SNI (``n0000.bench.test
 and a self-signed default certificate to any other name (so a probe that did not
 send the SNI would fail its name check):
 
-* ``certdesk`` - ``certdesk.monitor.probe_many``: handshake with pyOpenSSL on the
+* ``certdesk`` - ``certdesk.monitor.probe_many``: handshake with OpenSSL (cryptography's) on the
   event loop, whole chain read, each certificate described, chain verified against
   the bench root, host name checked. With 1 and with 2 worker processes.
 * ``openssl s_client`` - one ``openssl s_client -servername NAME -CAfile ROOT |
@@ -58,8 +58,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import OpenSSL
 from cryptography import x509
+from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 
 from certdesk.monitor import ProbeTarget, probe_many
 from certdesk.pki import describe, verify
@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     info = {
         "python": platform.python_version(),
-        "client_openssl": OpenSSL.SSL.OpenSSL_version(OpenSSL.SSL.OPENSSL_VERSION).decode(),
+        "client_openssl": openssl_backend.openssl_version_text(),
         "nginx": subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip(),
         "cpus": os.cpu_count(),
         "names": args.names,

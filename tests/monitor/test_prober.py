@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -12,6 +16,7 @@ from cryptography import x509
 from certdesk.errors import InvalidArgument
 from certdesk.monitor import ErrorKind, ProbeResult, ProbeTarget, probe_all, probe_many
 from certdesk.monitor import prober as prober_module
+from tests.deploy.servers import free_port, wait_for_port
 from tests.monitor.conftest import ALERT_NAME, TLSServer
 from tests.openssl_pki import OpenSSLPKI, openssl_date, openssl_fingerprint, openssl_x509
 
@@ -403,3 +408,77 @@ def test_verdicts_follow_the_trust_store(pki: OpenSSLPKI, server: TLSServer) -> 
     assert trusted.ok
     assert without.error is ErrorKind.UNTRUSTED
     assert again.ok
+
+
+def _probe_raw_server(pki: OpenSSLPKI, then: str) -> ProbeResult:
+    """Probe a TCP server that reads the ClientHello and then closes (``fin``) or resets
+    (``rst``) the connection: the handshake fails after the connection was made."""
+
+    async def run() -> list[ProbeResult]:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(5)  # the ClientHello's record header has arrived
+            if then == "rst":
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+
+        raw = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = raw.sockets[0].getsockname()[1]
+        try:
+            return await probe_many(
+                [ProbeTarget(url="x", host="store.test.com", connect_to=("127.0.0.1", port))],
+                roots=pki.roots,
+                now=NOW,
+                concurrency=1,
+                timeout=3,
+                allow_private=True,
+            )
+        finally:
+            raw.close()
+            await raw.wait_closed()
+
+    [result] = asyncio.run(run())
+    return result
+
+
+def test_server_closes_during_the_handshake(pki: OpenSSLPKI) -> None:
+    result = _probe_raw_server(pki, "fin")
+    assert result.error is ErrorKind.TLS_ERROR
+    assert result.message == "the server closed the connection during the handshake"
+
+
+def test_server_resets_during_the_handshake(pki: OpenSSLPKI) -> None:
+    result = _probe_raw_server(pki, "rst")
+    assert result.error is ErrorKind.TLS_ERROR
+    assert result.message == "the connection failed during the handshake: ECONNRESET"
+
+
+def test_tls13_suites_offered_in_the_browsers_order(pki: OpenSSLPKI, tmp_path: Path) -> None:
+    """Against ``openssl s_server`` (which follows the client's order, as nginx does by
+    default) the probe agrees on AES-128-GCM, as browsers do, and reads the chain."""
+    port = free_port()
+    log = tmp_path / "s_server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_3", "-naccept", "2",
+             "-cert", str(pki.leaf_crt), "-key", str(pki.leaf_key),
+             "-cert_chain", str(pki.int_crt), "-quiet"],
+            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_port(port, server, log)  # the first of its two connections
+        [result] = probe(
+            pki,
+            ProbeTarget(url="x", host="store.test.com", connect_to=("127.0.0.1", port)),
+        )
+    finally:
+        server.kill()
+        server.wait()
+        assert server.stdin is not None
+        server.stdin.close()
+    assert result.ok, result.message
+    assert (result.tls_version, result.cipher) == ("TLSv1.3", "TLS_AES_128_GCM_SHA256")
+    assert [c.sha256 for c in result.chain] == [
+        openssl_fingerprint(pki.leaf_crt),
+        openssl_fingerprint(pki.int_crt),
+    ]

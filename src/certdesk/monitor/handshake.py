@@ -1,8 +1,13 @@
-"""One TLS handshake on the event loop, through pyOpenSSL on a non-blocking socket.
+"""One TLS handshake on the event loop, through OpenSSL on a non-blocking socket.
 
-Why pyOpenSSL and not ``ssl``: Python 3.11's ``ssl`` gives only the peer's leaf,
-and the OpenSSL bundled with ``cryptography`` (which pyOpenSSL drives) costs less
-CPU per handshake than the system OpenSSL behind ``ssl`` (see bench/bench_probe.py).
+Why OpenSSL through cryptography's bindings and not ``ssl``: Python 3.11's ``ssl`` gives
+only the peer's leaf, and the OpenSSL bundled with ``cryptography`` costs less CPU per
+handshake than the system OpenSSL behind ``ssl`` (see bench/bench_probe.py). Why the
+bindings' functions (``SSL_new``, ``SSL_do_handshake``…) and not pyOpenSSL's
+``Connection``, which makes the same calls: a prober makes thousands of handshakes a
+minute, and the ``Connection`` object, its "want read" exceptions and its certificate
+objects cost 0.02-0.05 ms of a probe's ~0.55 ms of CPU (bench/bench_sweep.py). Only this
+module calls OpenSSL's TLS functions.
 Why no thread: ``SSL_do_handshake`` on a non-blocking socket returns "want read" at
 once, so the event loop waits for readiness with ``add_reader`` and one thread
 drives hundreds of handshakes; there is no per-connection thread or GIL hand-off.
@@ -18,20 +23,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import re
 import socket
 import struct
 from dataclasses import dataclass
+from typing import Any
 
-from OpenSSL import SSL, crypto
-from OpenSSL._util import lib
+from cryptography.hazmat.bindings.openssl.binding import Binding
 
 from certdesk.pki.probes import ErrorKind
+
+# cryptography's bindings to the OpenSSL it bundles (those pyOpenSSL is built on).
+_binding = Binding()
+ffi: Any = _binding.ffi
+lib: Any = _binding.lib
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 # OpenSSL's reasons for an alert received from the peer: "sslv3 alert handshake failure",
 # "tlsv13 alert certificate required", "tlsv1 unrecognized name"…
 _ALERT = re.compile(r"^(?:sslv3|tlsv1|tlsv13) (?:alert )?(?P<name>.+)$")
+# TLS 1.3 suites in the order browsers offer them (AES-128 first): a server that follows
+# the client's order (nginx's default) agrees on what most of its visitors get, and
+# SHA-256's key schedule costs less than SHA-384's.
+_TLS13_SUITES = b"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+# X25519 and P-256 key shares only: the OpenSSL in the cryptography wheel also offers a
+# hybrid post-quantum share by default, ~0.1-0.2 ms of client CPU per handshake. A prober
+# keeps no secret from the session (it reads the certificate and closes), so it has
+# nothing to protect with it.
+_GROUPS = b"X25519:P-256:P-384"
+_CLOSED = "the server closed the connection during the handshake"
 
 
 class HandshakeFailed(Exception):
@@ -52,34 +73,40 @@ class Handshake:
     cipher: str | None
 
 
-def client_context() -> SSL.Context:
+class ClientContext:
+    """OpenSSL's client context for probes: reads any certificate, never resumes a
+    session. One per batch; the handshakes of the batch share it."""
+
+    def __init__(self) -> None:
+        raw = lib.SSL_CTX_new(lib.TLS_client_method())
+        if raw == ffi.NULL:
+            raise MemoryError("OpenSSL could not make a TLS context")
+        self.raw: Any = ffi.gc(raw, lib.SSL_CTX_free)
+        lib.SSL_CTX_set_mode(
+            raw, lib.SSL_MODE_ENABLE_PARTIAL_WRITE | lib.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+        )
+        lib.SSL_CTX_set_verify(raw, lib.SSL_VERIFY_NONE, ffi.NULL)
+        lib.SSL_CTX_set_session_cache_mode(raw, lib.SSL_SESS_CACHE_OFF)
+        lib.SSL_CTX_set_options(raw, lib.SSL_OP_NO_TICKET | lib.SSL_OP_NO_COMPRESSION)
+        # Read what weak servers serve too (1024-bit keys, SHA-1): judging it is pki's job.
+        settings = (
+            (lib.SSL_CTX_set_cipher_list, b"DEFAULT:@SECLEVEL=0"),
+            (lib.SSL_CTX_set_ciphersuites, _TLS13_SUITES),
+            (lib.SSL_CTX_set1_curves_list, _GROUPS),
+        )
+        for setter, value in settings:
+            if setter(raw, value) != 1:
+                lib.ERR_clear_error()
+                raise ValueError(f"OpenSSL refused the probe setting {value.decode()}")
+
+
+def client_context() -> ClientContext:
     """A client context that reads any certificate and never resumes a session."""
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_verify(SSL.VERIFY_NONE)
-    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-    ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION)
-    # Read what weak servers serve too (1024-bit keys, SHA-1): judging it is pki's job.
-    ctx.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
-    _classic_groups(ctx)
-    return ctx
-
-
-def _classic_groups(ctx: SSL.Context) -> None:
-    """Offer X25519 and P-256 key shares only.
-
-    The OpenSSL in the cryptography wheel also offers a hybrid post-quantum share by
-    default, ~0.1-0.2 ms of client CPU per handshake. A prober keeps no secret from the
-    session (it reads the certificate and closes), so it has nothing to protect with it.
-    pyOpenSSL exposes no public call for this; where its binding lacks the function, the
-    default stays.
-    """
-    set_groups = getattr(lib, "SSL_CTX_set1_curves_list", None)
-    if set_groups is not None:
-        set_groups(ctx._context, b"X25519:P-256:P-384")
+    return ClientContext()
 
 
 async def handshake(
-    ctx: SSL.Context,
+    ctx: ClientContext,
     family: socket.AddressFamily,
     address: tuple[str, int],
     server_name: str | None,
@@ -90,6 +117,7 @@ async def handshake(
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(family, socket.SOCK_STREAM)
+    ssl: Any = ffi.NULL
     try:
         sock.setblocking(False)
         try:
@@ -104,30 +132,109 @@ async def handshake(
             raise HandshakeFailed(
                 ErrorKind.REFUSED, f"cannot connect to {_where(address)}: {exc.strerror or exc}"
             ) from exc
-        conn = SSL.Connection(ctx, sock)
-        if server_name is not None:
-            conn.set_tlsext_host_name(server_name.encode("ascii"))
-        conn.set_connect_state()
+        ssl = lib.SSL_new(ctx.raw)
+        if ssl == ffi.NULL:
+            raise MemoryError("OpenSSL could not start a TLS connection")
         fd = sock.fileno()
+        lib.SSL_set_fd(ssl, fd)
+        if server_name is not None:
+            lib.SSL_set_tlsext_host_name(ssl, server_name.encode("ascii"))
+        lib.SSL_set_connect_state(ssl)
         while True:
-            try:
-                conn.do_handshake()
+            lib.ERR_clear_error()  # SSL_get_error reads this thread's queue: start it empty
+            result = lib.SSL_do_handshake(ssl)
+            if result == 1:
                 break
-            except SSL.WantReadError:
+            os_error = ffi.errno
+            code = lib.SSL_get_error(ssl, result)
+            if code == lib.SSL_ERROR_WANT_READ:
                 await _ready(loop, fd, write=False)
-            except SSL.WantWriteError:
+            elif code == lib.SSL_ERROR_WANT_WRITE:
                 await _ready(loop, fd, write=True)
-            except SSL.Error as exc:
-                raise _translate(exc, address) from exc
-        peer = conn.get_peer_cert_chain() or []
-        if not peer:
-            raise HandshakeFailed(ErrorKind.TLS_ERROR, "the server sent no certificate")
-        chain = tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in peer)
-        return Handshake(chain, conn.get_protocol_version_name(), conn.get_cipher_name())
+            else:
+                raise _failure(code, result, os_error, address)
+        return Handshake(_peer_chain(ssl), _text(lib.SSL_get_version(ssl)), _cipher(ssl))
     finally:
+        if ssl != ffi.NULL:
+            lib.SSL_free(ssl)  # the socket is not its to close (SSL_set_fd: BIO_NOCLOSE)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
         sock.close()
+
+
+def _peer_chain(ssl: Any) -> tuple[bytes, ...]:
+    """The certificates the server sent, as DER, leaf first."""
+    chain = lib.SSL_get_peer_cert_chain(ssl)  # on a client, the leaf included; not ours
+    count = lib.sk_X509_num(chain) if chain != ffi.NULL else 0
+    if count <= 0:
+        raise HandshakeFailed(ErrorKind.TLS_ERROR, "the server sent no certificate")
+    bio = lib.BIO_new(lib.BIO_s_mem())
+    if bio == ffi.NULL:
+        raise MemoryError("OpenSSL could not make a memory buffer")
+    try:
+        data = ffi.new("char **")
+        ends = []
+        for i in range(count):
+            if lib.i2d_X509_bio(bio, lib.sk_X509_value(chain, i)) != 1:
+                lib.ERR_clear_error()
+                raise HandshakeFailed(
+                    ErrorKind.TLS_ERROR, "the server sent a certificate that cannot be read"
+                )
+            ends.append(lib.BIO_get_mem_data(bio, data))
+        whole = ffi.buffer(data[0], ends[-1])[:]
+    finally:
+        lib.BIO_free(bio)
+    starts = [0, *ends[:-1]]
+    return tuple(whole[a:b] for a, b in zip(starts, ends, strict=True))
+
+
+def _text(value: Any) -> str | None:
+    return None if value == ffi.NULL else ffi.string(value).decode("ascii", "replace")
+
+
+def _cipher(ssl: Any) -> str | None:
+    cipher = lib.SSL_get_current_cipher(ssl)
+    return None if cipher == ffi.NULL else _text(lib.SSL_CIPHER_get_name(cipher))
+
+
+def _failure(code: int, result: int, os_error: int, address: tuple[str, int]) -> HandshakeFailed:
+    """An OpenSSL failure of ``SSL_do_handshake`` as an error kind and a sentence (the
+    cases pyOpenSSL's ``Connection`` tells apart, in the same order)."""
+    if code == lib.SSL_ERROR_ZERO_RETURN:
+        return HandshakeFailed(ErrorKind.TLS_ERROR, "the server closed the TLS connection")
+    if code == lib.SSL_ERROR_SYSCALL and (lib.ERR_peek_error() == 0 or os_error != 0):
+        lib.ERR_clear_error()
+        if result < 0 and os_error != 0:
+            name = errno.errorcode.get(os_error, str(os_error))
+            return HandshakeFailed(
+                ErrorKind.TLS_ERROR, f"the connection failed during the handshake: {name}"
+            )
+        return HandshakeFailed(ErrorKind.TLS_ERROR, _CLOSED)
+    if (
+        code == lib.SSL_ERROR_SSL
+        and lib.ERR_GET_REASON(lib.ERR_peek_error()) == lib.SSL_R_UNEXPECTED_EOF_WHILE_READING
+    ):
+        lib.ERR_clear_error()
+        return HandshakeFailed(ErrorKind.TLS_ERROR, _CLOSED)
+    reasons = _reasons()
+    for reason in reasons:
+        alert = _ALERT.match(reason)
+        if alert is not None:
+            return HandshakeFailed(
+                ErrorKind.TLS_ALERT,
+                f"{_where(address)} aborted the handshake with the alert {alert['name']!r}",
+            )
+    detail = "; ".join(reasons) or "unknown error"
+    return HandshakeFailed(ErrorKind.TLS_ERROR, f"the TLS handshake failed: {detail}")
+
+
+def _reasons() -> list[str]:
+    """The reason strings in OpenSSL's error queue, which this empties."""
+    out: list[str] = []
+    while (error := lib.ERR_get_error()) != 0:
+        reason = lib.ERR_reason_error_string(error)
+        out.append(_text(reason) or f"error {error:#x}")
+    return out
 
 
 async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
@@ -150,40 +257,6 @@ async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> No
             await waiter
         finally:
             loop.remove_reader(fd)
-
-
-def _translate(exc: SSL.Error, address: tuple[str, int]) -> HandshakeFailed:
-    """An OpenSSL error during the handshake as an error kind and a sentence."""
-    if isinstance(exc, SSL.ZeroReturnError):
-        return HandshakeFailed(ErrorKind.TLS_ERROR, "the server closed the TLS connection")
-    if isinstance(exc, SSL.SysCallError):
-        code = exc.args[0] if exc.args else None
-        if code == -1 or code == 0:
-            text = "the server closed the connection during the handshake"
-        else:
-            text = f"the connection failed during the handshake: {exc.args[-1]}"
-        return HandshakeFailed(ErrorKind.TLS_ERROR, text)
-    reasons = _reasons(exc)
-    for reason in reasons:
-        alert = _ALERT.match(reason)
-        if alert is not None:
-            return HandshakeFailed(
-                ErrorKind.TLS_ALERT,
-                f"{_where(address)} aborted the handshake with the alert {alert['name']!r}",
-            )
-    detail = "; ".join(reasons) or "unknown error"
-    return HandshakeFailed(ErrorKind.TLS_ERROR, f"the TLS handshake failed: {detail}")
-
-
-def _reasons(exc: SSL.Error) -> list[str]:
-    """The reason strings OpenSSL queued (``[(lib, func, reason), …]``)."""
-    out: list[str] = []
-    for arg in exc.args:
-        if isinstance(arg, list):
-            out.extend(str(item[-1]) for item in arg if isinstance(item, tuple) and item)
-        elif isinstance(arg, str):
-            out.append(arg)
-    return out
 
 
 def _where(address: tuple[str, int]) -> str:

@@ -25,11 +25,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from OpenSSL import SSL
 
 from certdesk.errors import InvalidArgument
 from certdesk.monitor.address import AddressRefused, ResolveFailed, literal_ip, resolve
-from certdesk.monitor.handshake import HandshakeFailed, client_context, handshake
+from certdesk.monitor.handshake import ClientContext, HandshakeFailed, client_context, handshake
 from certdesk.monitor.judge import Judge
 from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget
 
@@ -55,7 +54,7 @@ class _Batch:
         timeout: float,
         allow_private: bool,
     ) -> None:
-        self.ctx: SSL.Context = client_context()
+        self.ctx: ClientContext = client_context()
         self.judge = Judge(roots)
         self.now = now
         self.timeout = timeout
@@ -105,7 +104,7 @@ class _Batch:
                 ErrorKind.TIMEOUT,
                 f"no TLS handshake with {host}:{port} within {self.timeout:g} s",
             )
-        except (OSError, SSL.Error, ValueError) as exc:  # the batch goes on whatever happens
+        except (OSError, ValueError) as exc:  # the batch goes on whatever happens
             return failed(ErrorKind.TLS_ERROR, f"the probe failed: {exc}")
         try:
             return self.judge.judge(target, started_at, address, loop.time() - begin, hs)
