@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from certdesk.monitor.address import why_blocked
+from certdesk.monitor.address import literal_ip, why_blocked
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,17 @@ def test_why_blocked(ip: str, blocked: str | None) -> None:
     else:
         assert reason is not None
         assert blocked in reason
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "::1", "[::1]", "[2001:db8::1]", "::ffff:1.2.3.4", "fe80::1%eth0",
+     "store.test.com", "1.2.3", "1.2.3.4.5", "256.1.1.1", "0x7f.1.1.1", "123", "",
+     "١٢٣.1.1.1", "1.2.3.4.", "01.2.3.4"],
+)  # fmt: skip
+def test_literal_ip_is_what_ipaddress_reads(host: str) -> None:
+    try:
+        expected = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        expected = None
+    assert literal_ip(host) == expected

@@ -24,8 +24,14 @@ class ResolveFailed(Exception):
 
 
 def literal_ip(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is one (``[v6]`` too), else None."""
+    text = host.strip("[]")
+    # An IPv6 address has a colon and an IPv4 one only digits and dots: a name is told
+    # apart without the two failed parses ipaddress would try (a probe asks twice).
+    if ":" not in text and not text.replace(".", "").isdigit():
+        return None
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 

@@ -92,12 +92,15 @@ def parse_host(value: str) -> Host:
     host = host.strip()
     if not host:
         raise InvalidArgument(f"no host name in {value!r}", hint="give a name like store.test.com")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return Host(name=str(ip), ip=ip, port=port)
+    # An IPv6 address has a colon and an IPv4 one only digits and dots; anything else is a
+    # name, told apart without the two failed parses ipaddress would try.
+    if ":" in host or host.replace(".", "").isdigit():
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return Host(name=str(ip), ip=ip, port=port)
     return Host(name=reference_name(host, what=value), port=port)
 
 
