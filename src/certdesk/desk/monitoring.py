@@ -14,14 +14,14 @@ from datetime import datetime
 from itertools import zip_longest
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, select
 
 from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.pki import ProbeResult, ProbeTarget, to_pem
-from certdesk.store.db import insert_rows
+from certdesk.store.db import insert_all, insert_rows, update_rows
 from certdesk.store.models import Binding, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
@@ -87,9 +87,11 @@ def record_probes(
 
     Batched, as a sweep records a shard of thousands at once: the domains, their states
     and which of them have a bound certificate not yet installed are read in a few
-    queries; the probes are inserted in one batch (:func:`insert_rows`), the states and the domains'
-    expiry written in one statement per kind of change (plain rows, no ORM objects);
-    each distinct served chain is written out as PEM once."""
+    queries; the probes and the new states are inserted in one batch each
+    (:func:`insert_rows`, :func:`insert_all`: a ``COPY`` on PostgreSQL), the states and
+    the domains' expiry updated in one statement per kind of change (:func:`update_rows`:
+    one ``UPDATE … FROM unnest`` on PostgreSQL; plain rows, no ORM objects); each
+    distinct served chain is written out as PEM once."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
     latest: dict[int, datetime | None] = {}  # each domain's state: its latest probe's instant
     visible: set[int] = set()  # the domains the actor may change
@@ -156,25 +158,19 @@ def record_probes(
                 expiry[domain_id] = leaf.not_after
             if prove_installs and domain_id in awaiting:
                 proofs[domain_id] = leaf.sha256
-    if fresh:
-        ctx.session.execute(insert(_STATES), [{"domain_id": k, **v} for k, v in fresh.items()])
+    insert_all(ctx.session, _STATES, [{"domain_id": k, **v} for k, v in fresh.items()])
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for domain_id, values in changed.items():
-        by_columns.setdefault(tuple(values), []).append({"b_domain_id": domain_id, **values})
-    for columns, params in by_columns.items():
-        ctx.session.execute(
-            update(_STATES)
-            .where(_STATES.c.domain_id == bindparam("b_domain_id"))
-            .values({c: bindparam(c) for c in columns}),
-            params,
-        )
-    if expiry:  # only domains the scoped query above returned (``visible``)
-        ctx.session.execute(
-            update(_DOMAINS)
-            .where(_DOMAINS.c.id == bindparam("b_id"))
-            .values(expires_at=bindparam("b_expires_at"), expiry_source="served"),
-            [{"b_id": k, "b_expires_at": v} for k, v in expiry.items()],
-        )
+        by_columns.setdefault(tuple(values), []).append({"domain_id": domain_id, **values})
+    for params in by_columns.values():
+        update_rows(ctx.session, _STATES, "domain_id", params)
+    # Only domains the scoped query above returned (``visible``).
+    update_rows(
+        ctx.session,
+        _DOMAINS,
+        "id",
+        [{"id": k, "expires_at": v, "expiry_source": "served"} for k, v in expiry.items()],
+    )
     for domain_id, sha256 in proofs.items():
         proven_by_probe(ctx, domain_id=domain_id, sha256=sha256)
     if results:
