@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import zip_longest
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Table, select
 
@@ -20,13 +20,21 @@ from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
-from certdesk.pki import ProbeResult, ProbeTarget, to_pem
-from certdesk.store.db import insert_all, insert_rows, update_rows
-from certdesk.store.models import Binding, Domain
+from certdesk.pki import Address, ProbeResult, ProbeTarget, to_pem
+from certdesk.store.db import insert_all, insert_rows, one_of, update_rows
+from certdesk.store.models import Binding, CertificateRecord, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
 # Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on parameters.
 _IN_BATCH = 1000
+
+
+class _OfTenant(Protocol):
+    @property
+    def tenant_id(self) -> int: ...
+
+
+T = TypeVar("T", bound=_OfTenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,35 +50,67 @@ def probe_targets(
 
     ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n`` (one of the
     ``n`` shards of a probe sweep), the tenants taking turns (one domain of each in turn),
-    so that one tenant's thousand domains never come all before another's few."""
+    so that one tenant's thousand domains never come all before another's few.
+
+    The monitored domains are read in one query of plain rows (a sweep's shard holds
+    thousands): each domain with its bound certificate's fingerprint, its URL made of
+    the parts stored when the domain was added (the URL in its one form, host, port:
+    written by :class:`~certdesk.pki.DomainUrl` then), each distinct connect-to address
+    read once."""
     if urls:
         domains = [find_domain(ctx, u) for u in urls]
         for domain in domains:  # a pending claim's site may be someone else's
             require_verified(domain, "probe")
-    else:
-        stmt = select(Domain).where(
+        current = current_certificates(ctx, [d.id for d in domains])
+        return [
+            Target(d.id, ProbeTarget.for_url(domain_url(d), c.sha256 if c else None))
+            for d in domains
+            for c in [current.get(d.id)]
+        ]
+    stmt = (
+        select(
+            Domain.id,
+            Domain.tenant_id,
+            Domain.url,
+            Domain.hostname,
+            Domain.port,
+            Domain.connect_to,
+            CertificateRecord.sha256,
+        )
+        .outerjoin(Binding, (Binding.domain_id == Domain.id) & Binding.unbound_at.is_(None))
+        .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(
             Domain.monitored.is_(True),
             Domain.removed_at.is_(None),
             Domain.claim == ClaimState.VERIFIED.value,
         )
-        if shard is not None:
-            index, count = shard
-            stmt = stmt.where(Domain.id % count == index)
-        domains = list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id).order_by(Domain.id)))
-        if shard is not None:
-            domains = _tenants_in_turn(domains)
-    current = current_certificates(ctx, [d.id for d in domains])
+    )
+    if shard is not None:
+        index, count = shard
+        stmt = stmt.where(Domain.id % count == index)
+    # One row per domain (the last of its current bindings, as current_certificates).
+    rows = list(
+        {row.id: row for row in ctx.session.execute(ctx.scoped(stmt, Domain.tenant_id))}.values()
+    )
+    rows.sort(key=lambda row: row.id)
+    if shard is not None:
+        rows = _tenants_in_turn(rows)
+    addresses: dict[str, tuple[str, int]] = {}
     out: list[Target] = []
-    for domain in domains:
-        cert = current.get(domain.id)
-        expected = cert.sha256 if cert else None
-        out.append(Target(domain.id, ProbeTarget.for_url(domain_url(domain), expected)))
+    for row in rows:
+        connect_to: tuple[str, int] | None = None
+        if row.connect_to:
+            connect_to = addresses.get(row.connect_to)
+            if connect_to is None:
+                connect_to = addresses[row.connect_to] = Address.parse(row.connect_to).pair
+        target = ProbeTarget(row.url, row.hostname, row.port, connect_to, row.sha256)
+        out.append(Target(row.id, target))
     return out
 
 
-def _tenants_in_turn(domains: Sequence[Domain]) -> list[Domain]:
+def _tenants_in_turn(domains: Sequence[T]) -> list[T]:
     """The first domain of each tenant, then the second of each, and so on."""
-    by_tenant: dict[int, list[Domain]] = {}
+    by_tenant: dict[int, list[T]] = {}
     for domain in domains:
         by_tenant.setdefault(domain.tenant_id, []).append(domain)
     turns = zip_longest(*by_tenant.values())
@@ -102,20 +142,23 @@ def record_probes(
             (domain_id, at)
             for domain_id, at in ctx.session.execute(
                 select(DomainState.domain_id, DomainState.last_probe_at).where(
-                    DomainState.domain_id.in_(chunk)
+                    one_of(ctx.session, DomainState.domain_id, chunk)
                 )
             )
         )
         visible.update(
             ctx.session.scalars(
-                ctx.scoped(select(Domain.id).where(Domain.id.in_(chunk)), Domain.tenant_id)
+                ctx.scoped(
+                    select(Domain.id).where(one_of(ctx.session, Domain.id, chunk)),
+                    Domain.tenant_id,
+                )
             )
         )
         if prove_installs:
             awaiting.update(
                 ctx.session.scalars(
                     select(Binding.domain_id).where(
-                        Binding.domain_id.in_(chunk),
+                        one_of(ctx.session, Binding.domain_id, chunk),
                         Binding.unbound_at.is_(None),
                         Binding.install_state != InstallState.INSTALLED.value,
                     )

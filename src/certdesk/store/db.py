@@ -9,10 +9,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg.sql
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.fixes import Action, fix
@@ -100,6 +113,18 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def one_of(
+    session: Session, column: ColumnElement[int] | QueryableAttribute[int], values: Sequence[int]
+) -> ColumnElement[bool]:
+    """``column IN (values)``, for long lists of ids: on PostgreSQL ``column = ANY(:array)``,
+    one parameter, so the statement's text is the same whatever the list's length
+    (psycopg and the server parse it once; an ``IN`` of hundreds of parameters is
+    rendered and converted anew each time); elsewhere (SQLite) an ``IN``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(Integer)))
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
