@@ -31,7 +31,7 @@ def probe_and_record(
     actor: Actor,
     *,
     urls: Sequence[str] = (),
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int | range, int] | None = None,
     allow_private: bool | None = None,
     concurrency: int | None = None,
     started: Callable[[int], object] | None = None,
@@ -39,7 +39,8 @@ def probe_and_record(
     recorded: Callable[[Ctx, list[ProbeResult]], object] | None = None,
 ) -> list[ProbeResult]:
     """Probe ``urls`` (default: every monitored URL the actor sees, or those of ``shard``:
-    ``(k, n)``, the k-th of n shards of a sweep) and record the results.
+    ``(k, n)``, the domains whose id is ``k`` modulo ``n``, or one of the residues ``k``
+    if it is a range: a unit of a sweep) and record the results.
 
     ``started`` is told how many targets there are; ``progress`` gets each result;
     ``recorded`` is called inside the transaction that records them (a sweep marks its

@@ -44,13 +44,14 @@ class Target:
 
 
 def probe_targets(
-    ctx: Ctx, *, urls: Sequence[str] = (), shard: tuple[int, int] | None = None
+    ctx: Ctx, *, urls: Sequence[str] = (), shard: tuple[int | range, int] | None = None
 ) -> list[Target]:
     """The monitored domains (or the ``urls`` given), each with the fingerprint expected.
 
-    ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n`` (one of the
-    ``n`` shards of a probe sweep), the tenants taking turns (one domain of each in turn),
-    so that one tenant's thousand domains never come all before another's few.
+    ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n``, or one of
+    the residues ``k`` when it is a range (a unit of a probe sweep), the tenants taking
+    turns (one domain of each in turn), so that one tenant's thousand domains never come
+    all before another's few.
 
     The monitored domains are read in one query of plain rows (a sweep's shard holds
     thousands): each domain with its bound certificate's fingerprint, its URL made of
@@ -86,8 +87,11 @@ def probe_targets(
         )
     )
     if shard is not None:
-        index, count = shard
-        stmt = stmt.where(Domain.id % count == index)
+        residues, count = shard
+        if isinstance(residues, range):
+            stmt = stmt.where((Domain.id % count).between(residues[0], residues[-1]))
+        else:
+            stmt = stmt.where(Domain.id % count == residues)
     # One row per domain (the last of its current bindings, as current_certificates).
     rows = list(
         {row.id: row for row in ctx.session.execute(ctx.scoped(stmt, Domain.tenant_id))}.values()
