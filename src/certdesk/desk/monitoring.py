@@ -21,7 +21,7 @@ from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.pki import Address, ProbeResult, ProbeTarget, to_pem
-from certdesk.store.db import insert_all, insert_rows, one_of, update_rows
+from certdesk.store.db import insert_all, one_of, update_rows
 from certdesk.store.models import Binding, CertificateRecord, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
@@ -132,7 +132,7 @@ def record_probes(
     Batched, as a sweep records a shard of thousands at once: the domains, their states
     and which of them have a bound certificate not yet installed are read in a few
     queries; the probes and the new states are inserted in one batch each
-    (:func:`insert_rows`, :func:`insert_all`: a ``COPY`` on PostgreSQL), the states and
+    (:func:`insert_all`: a ``COPY`` on PostgreSQL), the states and
     the domains' expiry updated in one statement per kind of change (:func:`update_rows`:
     one ``UPDATE … FROM unnest`` on PostgreSQL; plain rows, no ORM objects); each
     distinct served chain is written out as PEM once."""
@@ -170,12 +170,12 @@ def record_probes(
             )
     pems: dict[tuple[bytes, ...], str] = {}
     rows = [_probe_row(domain_id, result, pems) for domain_id, result in results]
-    probe_ids = insert_rows(ctx.session, _PROBES, rows)
+    insert_all(ctx.session, _PROBES, rows)
     fresh: dict[int, dict[str, Any]] = {}  # states to create
     changed: dict[int, dict[str, Any]] = {}  # states to update: the columns that change
     expiry: dict[int, datetime] = {}  # domains whose expiry is now the served one
     proofs: dict[int, str] = {}
-    for (domain_id, result), row, probe_id in zip(results, rows, probe_ids, strict=True):
+    for (domain_id, result), row in zip(results, rows, strict=True):
         if domain_id in latest:
             seen = latest[domain_id]
             if seen is not None and seen > result.started_at:
@@ -185,7 +185,6 @@ def record_probes(
             values = fresh.setdefault(domain_id, dict.fromkeys(_STATE_COLUMNS))
         latest[domain_id] = result.started_at
         values |= {
-            "last_probe_id": probe_id,
             "last_probe_at": result.started_at,
             "last_ok": result.ok,
             "last_error_kind": row["error_kind"],
@@ -193,7 +192,6 @@ def record_probes(
         leaf = result.chain[0] if result.chain else None
         if leaf is not None:
             values |= {
-                "served_probe_id": probe_id,
                 "served_at": result.started_at,
                 "served_sha256": leaf.sha256,
                 "served_common_name": row["common_name"],

@@ -19,7 +19,6 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -125,35 +124,6 @@ def one_of(
     if session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
     return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(Integer)))
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``table`` (whose key is ``id``; every row has the same keys):
-    their new ids, in order.
-
-    On PostgreSQL the ids are drawn from the table's sequence in one query and the rows
-    streamed with them by one ``COPY … FROM STDIN`` (each value through its column's type,
-    as an ``INSERT`` would bind it), cheaper for the client and the server than an
-    executemany (psycopg's pipeline: a statement per row); an ``INSERT … RETURNING`` of
-    thousands of rows costs the client ~5 times more, as psycopg converts each of its
-    long statements anew. Elsewhere (SQLite): one ``INSERT … RETURNING``.
-    """
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(session.scalars(returning, rows))
-    ids = list(
-        session.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": len(rows)},
-        )
-    )
-    _copy(session, table, [{"id": new_id, **row} for row, new_id in zip(rows, ids, strict=True)])
-    return ids
 
 
 def _driver(session: Session) -> psycopg.Connection[Any]:
