@@ -261,11 +261,9 @@ def populate(home: Path, domains: int, tenants: int, chains: Sequence[str], seed
             failed = state >= 0.70 or rng.random() < 0.05
             row: dict[str, Any] = {
                 "domain_id": did,
-                "last_probe_id": None,
                 "last_probe_at": probe_at,
                 "last_ok": not failed,
                 "last_error_kind": rng.choice(ERRORS) if failed else None,
-                "served_probe_id": None,
                 "served_at": None,
                 "served_sha256": None,
                 "served_common_name": None,

@@ -21,7 +21,8 @@ Timed, one run each per key and round:
 
 * ``sweep, 1 process`` / ``sweep, 2 processes``: fresh interpreters (spawned) that
   each open the desk and, on one start signal, run ``engine.tick`` with the probe-sweep
-  job (``certdesk.application.sweeps.sweep_job``, 16 shards claimed in ``job_units``)
+  job (``certdesk.application.sweeps.sweep_job``: its units of the domains' ids modulo
+  64, claimed in ``job_units``)
   at the same instant: what ``certdesk serve``'s sweep thread does. The rate is URLs
   over the wall time from the signal to the last process done; client CPU is the
   sweeping processes' own (``getrusage`` around the tick: probing, judging, the shard
@@ -94,7 +95,7 @@ from bench_probe import (
 )
 from certdesk import clock
 from certdesk.application.compose import open_desk, probe_config
-from certdesk.application.sweeps import JOB, SHARDS, sweep_job
+from certdesk.application.sweeps import JOB, SHARDS, shard_plan, sweep_job
 from certdesk.monitor import ProbeTarget, probe_all
 from certdesk.scheduler import engine
 from certdesk.settings import Settings
@@ -580,7 +581,7 @@ def print_key(summary: dict[str, Any]) -> None:
             print(
                 f"    counted: {c['probed_once']}/{c['monitored']} probed once, "
                 f"{c['probed_twice_or_more']} more than once, {c['never_probed']} never; "
-                f"{c['probes_ok']} ok; shards done {c['shards_done']}/{SHARDS}, "
+                f"{c['probes_ok']} ok; units done {c['shards_done']}/{len(shard_plan(SHARDS))}, "
                 f"by process {c['shards_by_process']}"
             )
         if "ok" in row:
@@ -643,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "urls": args.urls,
         "shards": SHARDS,
+        "units": len(shard_plan(SHARDS)),
         "concurrency": args.concurrency,
         "rounds": args.rounds,
     }
@@ -651,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"Probe sweeps through the job engine on PostgreSQL, {args.urls:,} URLs "
-        f"({SHARDS} shards, concurrency {args.concurrency}), {info['cpus']} CPUs, load "
+        f"({info['units']} units of the ids modulo {SHARDS}, concurrency {args.concurrency}), "
+        f"{info['cpus']} CPUs, load "
         f"average {info['load_average_at_start']} at start, {info['load_average_at_end']} "
         f"at end; {args.rounds} round(s), medians. CPU columns: ms per URL."
     )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from certdesk.api.metrics import prometheus_text
 from certdesk.application.compose import probe_config
 from certdesk.application.sweeps import JOB as SWEEP
-from certdesk.application.sweeps import sweep_job
+from certdesk.application.sweeps import SHARDS, shard_plan, sweep_job
 from certdesk.desk import Desk
 from certdesk.desk.metrics import metrics_snapshot
 from certdesk.notify import SmtpMailer
@@ -268,7 +268,7 @@ def test_a_shard_of_an_overtaken_sweep_is_closed_not_probed(desk: Desk, settings
     old = "2031-03-04T10:00:00Z"
     with desk.store.transaction() as session:  # what a process killed mid-shard leaves
         row = session.scalars(
-            select(JobUnit).where(JobUnit.job == SWEEP, JobUnit.unit == "shard-03-of-16")
+            select(JobUnit).where(JobUnit.job == SWEEP, JobUnit.unit == "shard-00-03-of-64")
         ).one()
         assert row.keep_until == ten + 60 * M
         row.status, row.claimed_by, row.outcome = "claimed", "dead-host:1", None
@@ -276,8 +276,9 @@ def test_a_shard_of_an_overtaken_sweep_is_closed_not_probed(desk: Desk, settings
     at = ten + 61 * M + M
     outcomes = engine.tick(desk, [job], now=at)
     assert {(o.period, o.unit): o.status for o in outcomes if o.period == old} == {
-        (old, "shard-03-of-16"): "overtaken"
+        (old, "shard-00-03-of-64"): "overtaken"
     }
-    assert Counter(o.status for o in outcomes if o.period != old) == Counter({"probed": 16})
+    units = len(shard_plan(SHARDS))
+    assert Counter(o.status for o in outcomes if o.period != old) == Counter({"probed": units})
     [status] = engine.status(desk, OPERATOR, [job], now=at)
     assert (status.pending, status.overtaken) == (0, 1)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from certdesk import desk as d
 from certdesk.application.compose import probe_config
 from certdesk.application.jobs import job_registry
-from certdesk.application.sweeps import JOB, sweep_job
+from certdesk.application.sweeps import JOB, SHARDS, shard_plan, sweep_job, unit_key
 from certdesk.desk import Desk
 from certdesk.desk.monitoring import probe_targets
 from certdesk.errors import InvalidArgument
@@ -145,7 +145,7 @@ def test_the_daily_report_is_built_after_its_sweep(
     assert {o.status for o in outcomes} == {"sent"}
     with desk.store.transaction() as session:
         shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
-        assert len(shards) == 16
+        assert len(shards) == len(shard_plan(SHARDS))
         assert {s.outcome for s in shards} == {"probed"}
         assert sum(s.detail["urls"] for s in shards) == 2
     messages = [
@@ -187,7 +187,7 @@ def test_serve_sweeps_with_no_cron(
             with desk.store.transaction() as session:
                 shards = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).all()
                 outcomes = [s.outcome for s in shards]
-            if len(outcomes) == 16 and set(outcomes) == {"probed"}:
+            if len(outcomes) == len(shard_plan(SHARDS)) and set(outcomes) == {"probed"}:
                 break
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, (outcomes, log.read_text())
@@ -226,3 +226,18 @@ def test_a_shard_taken_over_while_it_ran_records_none_of_its_probes(
     with desk.store.transaction() as session:
         row = session.scalars(select(JobUnit).where(JobUnit.job == JOB)).one()
         assert (row.status, row.claimed_by) == ("claimed", "the-other-process")
+
+
+def test_the_units_of_a_sweep_cover_each_residue_once_largest_first() -> None:
+    for shards in (1, 4, 16, 64, 100):
+        plan = shard_plan(shards)
+        assert [k for residues in plan for k in residues] == list(range(shards))
+        sizes = [len(residues) for residues in plan]
+        assert sizes == sorted(sizes, reverse=True)
+        assert max(sizes) == max(1, shards // 16)
+        assert sizes[-1] == 1  # the end of a sweep: single residues
+    assert [len(r) for r in shard_plan(64)] == [4] * 9 + [3] * 2 + [2] * 4 + [1] * 14
+    assert [unit_key(r, 64) for r in shard_plan(64)[:1] + shard_plan(64)[-1:]] == [
+        "shard-00-03-of-64",
+        "shard-63-of-64",
+    ]

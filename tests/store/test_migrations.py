@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from certdesk.application.compose import open_desk
@@ -426,3 +426,60 @@ def test_probe_requests_become_work_requests_and_back(settings: Settings) -> Non
         assert [tuple(b) for b in back] == [(7, "queued", "k7"), (8, "running", "k8")]
     finally:
         store.close()
+
+
+def test_domain_states_lose_their_probe_ids_and_get_them_back_empty(
+    settings: Settings,
+) -> None:
+    """0017 drops ``domain_states.last_probe_id`` and ``served_probe_id`` (and their
+    foreign keys to ``probes``) and keeps every state; a downgrade brings the columns and
+    their foreign keys back, empty."""
+    revision, before = _revision_starting("domain states without probe ids")
+    store = Store.open(settings.database_url, migrate=False)
+    at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    try:
+        _migrate(store, before)
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO domains (tenant_id, url, hostname, port, portal, monitored, "
+                    "created_at, claim) SELECT id, 'https://s.test.com', 's.test.com', 443, "
+                    "'other', :yes, :at, 'verified' FROM tenants"
+                ),
+                {"yes": True, "at": at},
+            )
+            conn.execute(
+                text("INSERT INTO probes (domain_id, at, ok) SELECT id, :at, :no FROM domains"),
+                {"at": at, "no": False},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO domain_states (domain_id, last_probe_id, last_probe_at, "
+                    "last_ok, served_probe_id) SELECT domain_id, id, at, ok, id FROM probes"
+                )
+            )
+        _migrate(store, revision)
+        with store.engine.begin() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("domain_states")}
+            assert {"last_probe_id", "served_probe_id"}.isdisjoint(columns)
+            assert _referred(conn, "domain_states") == {"domains"}
+            last_ok = conn.execute(text("SELECT last_ok FROM domain_states")).scalar_one()
+            assert last_ok in (False, 0)  # SQLite says 0
+        _migrate(store, before, down=True)
+        with store.engine.connect() as conn:
+            back = conn.execute(
+                text("SELECT last_probe_id, served_probe_id, last_ok FROM domain_states")
+            ).one()
+            assert (back[0], back[1]) == (None, None)
+            assert back[2] in (False, 0)
+            assert _referred(conn, "domain_states") == {"domains", "probes"}
+    finally:
+        store.close()
+
+
+def _referred(conn: Connection, table: str) -> set[str]:
+    return {fk["referred_table"] for fk in inspect(conn).get_foreign_keys(table)}

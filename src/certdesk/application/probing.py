@@ -5,6 +5,7 @@ requests, and the probe sweeps of the job engine)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from certdesk import clock
@@ -31,33 +32,38 @@ def probe_and_record(
     actor: Actor,
     *,
     urls: Sequence[str] = (),
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int | range, int] | None = None,
     allow_private: bool | None = None,
     concurrency: int | None = None,
     started: Callable[[int], object] | None = None,
     progress: Callable[[ProbeResult], object] | None = None,
     recorded: Callable[[Ctx, list[ProbeResult]], object] | None = None,
+    probing: AbstractContextManager[object] | None = None,
 ) -> list[ProbeResult]:
     """Probe ``urls`` (default: every monitored URL the actor sees, or those of ``shard``:
-    ``(k, n)``, the k-th of n shards of a sweep) and record the results.
+    ``(k, n)``, the domains whose id is ``k`` modulo ``n``, or one of the residues ``k``
+    if it is a range: a unit of a sweep) and record the results.
 
     ``started`` is told how many targets there are; ``progress`` gets each result;
     ``recorded`` is called inside the transaction that records them (a sweep marks its
-    shard done there, so the probes and the shard's end commit together).
+    shard done there, so the probes and the shard's end commit together). ``probing`` is
+    entered around the handshakes alone (a sweep's lock: one shard probed at a time in a
+    process, while another's targets are read or its probes written).
     """
     with desk.context(actor, readonly=True) as ctx:
         targets = probe_targets(ctx, urls=urls, shard=shard)
     if started is not None:
         started(len(targets))
-    results = probe_all(
-        [t.target for t in targets],
-        roots=desk.policy.roots,
-        now=clock.now,
-        concurrency=concurrency or config.concurrency,
-        timeout=config.timeout,
-        allow_private=config.allow_private if allow_private is None else allow_private,
-        progress=progress,
-    )
+    with probing or nullcontext():
+        results = probe_all(
+            [t.target for t in targets],
+            roots=desk.policy.roots,
+            now=clock.now,
+            concurrency=concurrency or config.concurrency,
+            timeout=config.timeout,
+            allow_private=config.allow_private if allow_private is None else allow_private,
+            progress=progress,
+        )
     with desk.context(actor) as ctx:
         record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
         if recorded is not None:

@@ -1,11 +1,14 @@
 """Probe sweeps: every monitored URL probed once per ``CERTDESK_PROBE_INTERVAL``, by the
 job engine, so that what each URL serves is known without a cron job.
 
-A sweep (the job ``probe.sweep``) is one period of the interval, split into
-:data:`SHARDS` units: shard ``k`` holds the monitored domains whose id is ``k`` modulo
-``SHARDS``, so every process that ticks the engine finds the same shards, claims those
-nobody has, and each URL is probed once per sweep however many processes share the
-database. Within a shard the tenants take turns, and at most ``CERTDESK_PROBE_CONCURRENCY``
+A sweep (the job ``probe.sweep``) is one period of the interval; its monitored domains
+are split by their id modulo :data:`SHARDS` (64) into units of consecutive residues
+(:func:`shard_plan`): large units first (4 residues, a 16th of the URLs: few claims and
+transactions), then smaller ones, down to single residues at the end, so that when
+several processes share a sweep none of them is left probing a large unit alone at
+its end. Every process that ticks the engine finds the same units, claims those nobody
+has, and each URL is probed once per sweep however many processes share the database.
+Within a unit the tenants take turns, and at most ``CERTDESK_PROBE_CONCURRENCY``
 handshakes run at once.
 
 The daily report is built after the sweep due at its instant is complete
@@ -14,6 +17,7 @@ The daily report is built after the sweep due at its instant is complete
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,12 +33,37 @@ from certdesk.scheduler.engine import ENGINE, Job, Period, Run, Unit
 from certdesk.store.jobs import JobUnit
 
 JOB = "probe.sweep"
-SHARDS = 16
+SHARDS = 64
+PARALLEL = 2  # shards each process has at once (one probed, one read or written)
+
+
+def shard_plan(shards: int) -> list[range]:
+    """The units of a sweep over ``shards`` residues: consecutive residues, each unit at
+    most a 16th of them and at most an 8th of those still left, at least one; e.g. for
+    64: nine units of 4, two of 3, four of 2, then fourteen of 1."""
+    plan: list[range] = []
+    start = 0
+    while start < shards:
+        size = max(1, min(shards // 16, (shards - start) // 8))
+        plan.append(range(start, start + size))
+        start += size
+    return plan
+
+
+def unit_key(residues: range, shards: int) -> str:
+    """``shard-03-of-64`` (one residue), ``shard-00-03-of-64`` (residues 0 to 3)."""
+    first, last = residues[0], residues[-1]
+    span = f"{first:02d}" if first == last else f"{first:02d}-{last:02d}"
+    return f"shard-{span}-of-{shards:02d}"
 
 
 def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
-    """The probe sweep as a job of the engine."""
+    """The probe sweep as a job of the engine, over ``shards`` residues."""
+    plan = shard_plan(shards)
     seconds = config.interval
+    # Two shards at once in each process, one probed at a time (the lock): one shard's
+    # handshakes run while the other's targets are read or its probes written.
+    probing = threading.Lock()
 
     def start(now: datetime) -> datetime:
         stamp = now.timestamp()
@@ -46,14 +75,21 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
         return [Period(iso_utc(begins), begins, begins + timedelta(seconds=seconds))]
 
     def units(desk: Desk, period: Period, now: datetime) -> Sequence[Unit]:
-        return [Unit(f"shard-{k:02d}-of-{shards:02d}", payload=k) for k in range(shards)]
+        return [Unit(unit_key(residues, shards), payload=residues) for residues in plan]
 
     def run(r: Run) -> None:
         def recorded(ctx: Ctx, results: list[ProbeResult]) -> None:
             # In the probes' own transaction: a process killed after it has both or neither.
             r.done_in(ctx, "probed", urls=len(results), ok=sum(1 for x in results if x.ok))
 
-        probe_and_record(r.desk, config, ENGINE, shard=(r.unit.payload, shards), recorded=recorded)
+        probe_and_record(
+            r.desk,
+            config,
+            ENGINE,
+            shard=(r.unit.payload, shards),
+            recorded=recorded,
+            probing=probing,
+        )
 
     return Job(
         JOB,
@@ -63,6 +99,7 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
         next_due=lambda now: start(now) + timedelta(seconds=seconds),
         # A shard of many slow URLs may take minutes: not taken over while it runs.
         lease=timedelta(seconds=max(600.0, min(seconds, 3600.0))),
+        parallel=PARALLEL,
     )
 
 

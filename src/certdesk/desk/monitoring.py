@@ -12,21 +12,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import zip_longest
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, select
 
 from certdesk.desk.claims import ClaimState, require_verified
 from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
-from certdesk.pki import ProbeResult, ProbeTarget, to_pem
-from certdesk.store.db import insert_rows
-from certdesk.store.models import Binding, Domain
+from certdesk.pki import Address, ProbeResult, ProbeTarget, to_pem
+from certdesk.store.db import insert_all, one_of, update_rows
+from certdesk.store.models import Binding, CertificateRecord, Domain
 from certdesk.store.monitoring import DomainState, Probe
 
 # Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on parameters.
 _IN_BATCH = 1000
+
+
+class _OfTenant(Protocol):
+    @property
+    def tenant_id(self) -> int: ...
+
+
+T = TypeVar("T", bound=_OfTenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,41 +44,77 @@ class Target:
 
 
 def probe_targets(
-    ctx: Ctx, *, urls: Sequence[str] = (), shard: tuple[int, int] | None = None
+    ctx: Ctx, *, urls: Sequence[str] = (), shard: tuple[int | range, int] | None = None
 ) -> list[Target]:
     """The monitored domains (or the ``urls`` given), each with the fingerprint expected.
 
-    ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n`` (one of the
-    ``n`` shards of a probe sweep), the tenants taking turns (one domain of each in turn),
-    so that one tenant's thousand domains never come all before another's few."""
+    ``shard=(k, n)``: only the monitored domains whose id is ``k`` modulo ``n``, or one of
+    the residues ``k`` when it is a range (a unit of a probe sweep), the tenants taking
+    turns (one domain of each in turn), so that one tenant's thousand domains never come
+    all before another's few.
+
+    The monitored domains are read in one query of plain rows (a sweep's shard holds
+    thousands): each domain with its bound certificate's fingerprint, its URL made of
+    the parts stored when the domain was added (the URL in its one form, host, port:
+    written by :class:`~certdesk.pki.DomainUrl` then), each distinct connect-to address
+    read once."""
     if urls:
         domains = [find_domain(ctx, u) for u in urls]
         for domain in domains:  # a pending claim's site may be someone else's
             require_verified(domain, "probe")
-    else:
-        stmt = select(Domain).where(
+        current = current_certificates(ctx, [d.id for d in domains])
+        return [
+            Target(d.id, ProbeTarget.for_url(domain_url(d), c.sha256 if c else None))
+            for d in domains
+            for c in [current.get(d.id)]
+        ]
+    stmt = (
+        select(
+            Domain.id,
+            Domain.tenant_id,
+            Domain.url,
+            Domain.hostname,
+            Domain.port,
+            Domain.connect_to,
+            CertificateRecord.sha256,
+        )
+        .outerjoin(Binding, (Binding.domain_id == Domain.id) & Binding.unbound_at.is_(None))
+        .outerjoin(CertificateRecord, CertificateRecord.id == Binding.certificate_id)
+        .where(
             Domain.monitored.is_(True),
             Domain.removed_at.is_(None),
             Domain.claim == ClaimState.VERIFIED.value,
         )
-        if shard is not None:
-            index, count = shard
-            stmt = stmt.where(Domain.id % count == index)
-        domains = list(ctx.session.scalars(ctx.scoped(stmt, Domain.tenant_id).order_by(Domain.id)))
-        if shard is not None:
-            domains = _tenants_in_turn(domains)
-    current = current_certificates(ctx, [d.id for d in domains])
+    )
+    if shard is not None:
+        residues, count = shard
+        if isinstance(residues, range):
+            stmt = stmt.where((Domain.id % count).between(residues[0], residues[-1]))
+        else:
+            stmt = stmt.where(Domain.id % count == residues)
+    # One row per domain (the last of its current bindings, as current_certificates).
+    rows = list(
+        {row.id: row for row in ctx.session.execute(ctx.scoped(stmt, Domain.tenant_id))}.values()
+    )
+    rows.sort(key=lambda row: row.id)
+    if shard is not None:
+        rows = _tenants_in_turn(rows)
+    addresses: dict[str, tuple[str, int]] = {}
     out: list[Target] = []
-    for domain in domains:
-        cert = current.get(domain.id)
-        expected = cert.sha256 if cert else None
-        out.append(Target(domain.id, ProbeTarget.for_url(domain_url(domain), expected)))
+    for row in rows:
+        connect_to: tuple[str, int] | None = None
+        if row.connect_to:
+            connect_to = addresses.get(row.connect_to)
+            if connect_to is None:
+                connect_to = addresses[row.connect_to] = Address.parse(row.connect_to).pair
+        target = ProbeTarget(row.url, row.hostname, row.port, connect_to, row.sha256)
+        out.append(Target(row.id, target))
     return out
 
 
-def _tenants_in_turn(domains: Sequence[Domain]) -> list[Domain]:
+def _tenants_in_turn(domains: Sequence[T]) -> list[T]:
     """The first domain of each tenant, then the second of each, and so on."""
-    by_tenant: dict[int, list[Domain]] = {}
+    by_tenant: dict[int, list[T]] = {}
     for domain in domains:
         by_tenant.setdefault(domain.tenant_id, []).append(domain)
     turns = zip_longest(*by_tenant.values())
@@ -87,9 +131,11 @@ def record_probes(
 
     Batched, as a sweep records a shard of thousands at once: the domains, their states
     and which of them have a bound certificate not yet installed are read in a few
-    queries; the probes are inserted in one batch (:func:`insert_rows`), the states and the domains'
-    expiry written in one statement per kind of change (plain rows, no ORM objects);
-    each distinct served chain is written out as PEM once."""
+    queries; the probes and the new states are inserted in one batch each
+    (:func:`insert_all`: a ``COPY`` on PostgreSQL), the states and
+    the domains' expiry updated in one statement per kind of change (:func:`update_rows`:
+    one ``UPDATE … FROM unnest`` on PostgreSQL; plain rows, no ORM objects); each
+    distinct served chain is written out as PEM once."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
     latest: dict[int, datetime | None] = {}  # each domain's state: its latest probe's instant
     visible: set[int] = set()  # the domains the actor may change
@@ -100,20 +146,23 @@ def record_probes(
             (domain_id, at)
             for domain_id, at in ctx.session.execute(
                 select(DomainState.domain_id, DomainState.last_probe_at).where(
-                    DomainState.domain_id.in_(chunk)
+                    one_of(ctx.session, DomainState.domain_id, chunk)
                 )
             )
         )
         visible.update(
             ctx.session.scalars(
-                ctx.scoped(select(Domain.id).where(Domain.id.in_(chunk)), Domain.tenant_id)
+                ctx.scoped(
+                    select(Domain.id).where(one_of(ctx.session, Domain.id, chunk)),
+                    Domain.tenant_id,
+                )
             )
         )
         if prove_installs:
             awaiting.update(
                 ctx.session.scalars(
                     select(Binding.domain_id).where(
-                        Binding.domain_id.in_(chunk),
+                        one_of(ctx.session, Binding.domain_id, chunk),
                         Binding.unbound_at.is_(None),
                         Binding.install_state != InstallState.INSTALLED.value,
                     )
@@ -121,12 +170,12 @@ def record_probes(
             )
     pems: dict[tuple[bytes, ...], str] = {}
     rows = [_probe_row(domain_id, result, pems) for domain_id, result in results]
-    probe_ids = insert_rows(ctx.session, _PROBES, rows)
+    insert_all(ctx.session, _PROBES, rows)
     fresh: dict[int, dict[str, Any]] = {}  # states to create
     changed: dict[int, dict[str, Any]] = {}  # states to update: the columns that change
     expiry: dict[int, datetime] = {}  # domains whose expiry is now the served one
     proofs: dict[int, str] = {}
-    for (domain_id, result), row, probe_id in zip(results, rows, probe_ids, strict=True):
+    for (domain_id, result), row in zip(results, rows, strict=True):
         if domain_id in latest:
             seen = latest[domain_id]
             if seen is not None and seen > result.started_at:
@@ -136,7 +185,6 @@ def record_probes(
             values = fresh.setdefault(domain_id, dict.fromkeys(_STATE_COLUMNS))
         latest[domain_id] = result.started_at
         values |= {
-            "last_probe_id": probe_id,
             "last_probe_at": result.started_at,
             "last_ok": result.ok,
             "last_error_kind": row["error_kind"],
@@ -144,7 +192,6 @@ def record_probes(
         leaf = result.chain[0] if result.chain else None
         if leaf is not None:
             values |= {
-                "served_probe_id": probe_id,
                 "served_at": result.started_at,
                 "served_sha256": leaf.sha256,
                 "served_common_name": row["common_name"],
@@ -156,25 +203,19 @@ def record_probes(
                 expiry[domain_id] = leaf.not_after
             if prove_installs and domain_id in awaiting:
                 proofs[domain_id] = leaf.sha256
-    if fresh:
-        ctx.session.execute(insert(_STATES), [{"domain_id": k, **v} for k, v in fresh.items()])
+    insert_all(ctx.session, _STATES, [{"domain_id": k, **v} for k, v in fresh.items()])
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for domain_id, values in changed.items():
-        by_columns.setdefault(tuple(values), []).append({"b_domain_id": domain_id, **values})
-    for columns, params in by_columns.items():
-        ctx.session.execute(
-            update(_STATES)
-            .where(_STATES.c.domain_id == bindparam("b_domain_id"))
-            .values({c: bindparam(c) for c in columns}),
-            params,
-        )
-    if expiry:  # only domains the scoped query above returned (``visible``)
-        ctx.session.execute(
-            update(_DOMAINS)
-            .where(_DOMAINS.c.id == bindparam("b_id"))
-            .values(expires_at=bindparam("b_expires_at"), expiry_source="served"),
-            [{"b_id": k, "b_expires_at": v} for k, v in expiry.items()],
-        )
+        by_columns.setdefault(tuple(values), []).append({"domain_id": domain_id, **values})
+    for params in by_columns.values():
+        update_rows(ctx.session, _STATES, "domain_id", params)
+    # Only domains the scoped query above returned (``visible``).
+    update_rows(
+        ctx.session,
+        _DOMAINS,
+        "id",
+        [{"id": k, "expires_at": v, "expiry_source": "served"} for k, v in expiry.items()],
+    )
     for domain_id, sha256 in proofs.items():
         proven_by_probe(ctx, domain_id=domain_id, sha256=sha256)
     if results:

@@ -8,10 +8,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, Table, create_engine, event, insert, text
+import psycopg.sql
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.fixes import Action, fix
@@ -101,30 +114,100 @@ class Store:
         self.engine.dispose()
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``table`` (whose key is ``id``): their new ids, in order.
+def one_of(
+    session: Session, column: ColumnElement[int] | QueryableAttribute[int], values: Sequence[int]
+) -> ColumnElement[bool]:
+    """``column IN (values)``, for long lists of ids: on PostgreSQL ``column = ANY(:array)``,
+    one parameter, so the statement's text is the same whatever the list's length
+    (psycopg and the server parse it once; an ``IN`` of hundreds of parameters is
+    rendered and converted anew each time); elsewhere (SQLite) an ``IN``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(Integer)))
 
-    On PostgreSQL the ids are drawn from the table's sequence in one query and the rows
-    sent with them by one executemany (psycopg's pipeline, the statement prepared once):
-    an ``INSERT … RETURNING`` of thousands of rows costs the client ~5 times more CPU, as
-    psycopg converts each of its long statements anew. Elsewhere (SQLite): one
-    ``INSERT … RETURNING``.
+
+def _driver(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's transaction (PostgreSQL)."""
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+def insert_all(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` (every row has the same keys): on PostgreSQL by one
+    ``COPY … FROM STDIN``, elsewhere (SQLite) by an executemany."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    _copy(session, table, rows)
+
+
+def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Stream ``rows`` into ``table`` by ``COPY … FROM STDIN`` (PostgreSQL), each value
+    through its column's type as an ``INSERT`` would bind it."""
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    binds = [table.c[name].type.bind_processor(dialect) for name in names]
+    session.flush()  # what the session holds goes first, as before any statement
+    raw = _driver(session)
+    statement = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
+        psycopg.sql.Identifier(table.name),
+        psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, names)),
+    )
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[name] if bind is None else bind(row[name])
+                    for name, bind in zip(names, binds, strict=True)
+                ]
+            )
+
+
+def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Update the rows of ``table`` whose column ``key`` has each row's ``key`` value, to
+    that row's other values (every row has the same keys).
+
+    On PostgreSQL: one ``UPDATE … FROM unnest(…)`` with one array per column (each value
+    through its column's type, as an ``UPDATE`` would bind it), where an executemany
+    costs the client and the server a statement per row. Elsewhere (SQLite): an
+    executemany.
     """
     if not rows:
-        return []
-    if session.get_bind().dialect.name != "postgresql":
-        returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(session.scalars(returning, rows))
-    ids = list(
-        session.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": len(rows)},
+        return
+    dialect = session.get_bind().dialect
+    names = [name for name in rows[0] if name != key]
+    if dialect.name != "postgresql":
+        session.execute(
+            update(table)
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({name: bindparam(f"b_{name}") for name in names}),
+            [{f"b_{name}": value for name, value in row.items()} for row in rows],
         )
-    )
-    session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
+        return
+    columns = [key, *names]
+    arrays: list[list[Any]] = []
+    for name in columns:
+        bind = table.c[name].type.bind_processor(dialect)
+        values = [row[name] for row in rows]
+        arrays.append(values if bind is None else [bind(v) for v in values])
+    Sql, Id = psycopg.sql.SQL, psycopg.sql.Identifier
+    statement = Sql("UPDATE {table} SET {sets} FROM unnest({arrays}) AS v ({names}) "
+                    "WHERE {table}.{key} = v.{key}").format(
+        table=Id(table.name),
+        sets=Sql(", ").join(Sql("{} = v.{}").format(Id(n), Id(n)) for n in names),
+        arrays=Sql(", ").join(
+            Sql("%s::{}[]").format(Sql(table.c[n].type.compile(dialect=dialect))) for n in columns
+        ),
+        names=Sql(", ").join(map(Id, columns)),
+        key=Id(key),
+    )  # fmt: skip
+    session.flush()  # what the session holds goes first, as before any statement
+    raw = _driver(session)
+    with raw.cursor() as cursor:
+        cursor.execute(statement, arrays)
 
 
 def make_engine(url: str) -> Engine:

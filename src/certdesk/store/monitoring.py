@@ -38,11 +38,9 @@ class DomainState(Base):
 
     __tablename__ = "domain_states"
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), primary_key=True)
-    last_probe_id: Mapped[int | None] = mapped_column(ForeignKey("probes.id"))
     last_probe_at: Mapped[datetime | None]
     last_ok: Mapped[bool | None] = mapped_column(Boolean)
     last_error_kind: Mapped[str | None] = mapped_column(String(40))
-    served_probe_id: Mapped[int | None] = mapped_column(ForeignKey("probes.id"))
     served_at: Mapped[datetime | None]
     served_sha256: Mapped[str | None] = mapped_column(String(64))
     served_common_name: Mapped[str | None] = mapped_column(String(300))

@@ -1,0 +1,69 @@
+"""store.insert_all and update_rows on SQLite and PostgreSQL, where they bypass the ORM
+(``COPY``, one ``UPDATE … FROM unnest``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import Table, insert, select
+
+from certdesk.desk import Actor, Desk
+from certdesk.store.db import insert_all, update_rows
+from certdesk.store.models import Tenant
+from certdesk.store.monitoring import DomainState
+from tests.flows import new_tenant
+
+AT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+STATES: Table = DomainState.__table__  # type: ignore[assignment]
+
+
+def test_insert_all_and_update_rows_bind_each_value_through_its_column(
+    desk: Desk, operator: Actor
+) -> None:
+    """``insert_all`` and ``update_rows`` (COPY and one ``UPDATE … FROM unnest`` on
+    PostgreSQL): every value stored as an ``INSERT``/``UPDATE`` would bind it (a
+    non-UTC instant in UTC, a column of NULLs), only the rows named changed."""
+    new_tenant(desk, operator)
+    domains = Tenant.metadata.tables["domains"]
+    with desk.store.transaction() as session:
+        tenant = session.scalars(select(Tenant.id)).one()
+        ids = list(
+            session.scalars(
+                insert(domains).returning(domains.c.id, sort_by_parameter_order=True),
+                [{"tenant_id": tenant, "url": f"https://s{i}.test.com", "hostname":
+                  f"s{i}.test.com", "port": 443, "portal": "other", "monitored": True,
+                  "created_at": AT} for i in range(4)],
+            )
+        )  # fmt: skip
+    paris = timezone(timedelta(hours=1))
+    with desk.store.transaction() as session:
+        insert_all(
+            session,
+            STATES,
+            [{"domain_id": d, "last_probe_at": AT, "last_ok": True, "last_error_kind": "x"}
+             for d in ids],
+        )  # fmt: skip
+        insert_all(session, STATES, [])
+    with desk.store.transaction() as session:
+        update_rows(
+            session,
+            STATES,
+            "domain_id",
+            [{"domain_id": d, "last_probe_at": AT.astimezone(paris) + timedelta(minutes=i),
+              "last_ok": i % 2 == 0, "last_error_kind": None} for i, d in enumerate(ids[:3])],
+        )  # fmt: skip
+        update_rows(session, STATES, "domain_id", [])
+    with desk.store.transaction() as session:
+        found = {
+            row.domain_id: (row.last_probe_at, row.last_ok, row.last_error_kind)
+            for row in session.execute(select(DomainState)).scalars().all()
+        }
+    assert found == {
+        ids[0]: (AT, True, None),
+        ids[1]: (AT + timedelta(minutes=1), False, None),
+        ids[2]: (AT + timedelta(minutes=2), True, None),
+        ids[3]: (AT, True, "x"),
+    }
+    assert all(
+        at.tzinfo is not None and at.utcoffset() == timedelta(0) for at, _, _ in found.values()
+    )
