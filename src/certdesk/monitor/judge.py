@@ -12,17 +12,28 @@ same chain bytes, against the same roots, at an instant where it still holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
 
 from certdesk.errors import CertdeskError
 from certdesk.monitor.handshake import Handshake
-from certdesk.monitor.verdicts import Verdict, VerdictCache, verdict_cache
+from certdesk.monitor.verdicts import Verdict, VerdictCache, chain_key, verdict_cache
 from certdesk.pki import Host, covers, describe, iso_utc, order_chain, parse_host, verify
 from certdesk.pki.probes import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 
 _MAX_CACHED = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """A served chain as a batch judges it again and again."""
+
+    served: tuple[ServedCertificate, ...]
+    certs: tuple[x509.Certificate, ...]
+    key: bytes  # its verdict's, in the verdict cache
+    until: str  # the leaf's notAfter, as the messages write it
 
 
 class Judge:
@@ -33,6 +44,7 @@ class Judge:
     ) -> None:
         self.roots = tuple(roots)
         self._served: dict[bytes, tuple[ServedCertificate, x509.Certificate]] = {}
+        self._chains: dict[tuple[bytes, ...], _Chain] = {}
         self._verdicts = verdict_cache(self.roots) if verdicts is None else verdicts
         self._hosts: dict[str, Host | None] = {}
 
@@ -44,12 +56,11 @@ class Judge:
         duration: float,
         hs: Handshake,
     ) -> ProbeResult:
-        served = tuple(self._describe(der) for der in hs.chain)
-        chain = tuple(s for s, _ in served)
+        found = self._chain(hs.chain)
+        chain, certs = found.served, found.certs
         leaf = chain[0]
-        certs = tuple(c for _, c in served)
-        verdict = self._verdicts.verdict(
-            hs.chain, certs, started_at, lambda: self._verify(certs, started_at)
+        verdict = self._verdicts.verdict_by_key(
+            found.key, certs, started_at, lambda: self._verify(certs, started_at)
         )
         host = self._host(target.host)
         info = leaf.info
@@ -66,8 +77,7 @@ class Judge:
             names = ", ".join(info.dns_names or info.ip_addresses) or (info.common_name or "?")
             message = f"the certificate is for {names}, not for {target.host}"
         else:
-            until = iso_utc(info.not_after)
-            message = f"trusted certificate for {target.host}, valid until {until}"
+            message = f"trusted certificate for {target.host}, valid until {found.until}"
         if drift:
             message += "; the leaf is not the expected one (drift)"
         return ProbeResult(
@@ -86,6 +96,19 @@ class Judge:
             covers_host=covered,
             drift=drift,
         )
+
+    def _chain(self, ders: tuple[bytes, ...]) -> _Chain:
+        found = self._chains.get(ders)
+        if found is None:
+            served = tuple(self._describe(der) for der in ders)
+            chain = tuple(s for s, _ in served)
+            found = _Chain(
+                chain, tuple(c for _, c in served), chain_key(ders), iso_utc(chain[0].not_after)
+            )
+            if len(self._chains) >= _MAX_CACHED:
+                self._chains.clear()
+            self._chains[ders] = found
+        return found
 
     def _describe(self, der: bytes) -> tuple[ServedCertificate, x509.Certificate]:
         found = self._served.get(der)

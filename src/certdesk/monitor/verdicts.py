@@ -42,6 +42,11 @@ class Verdict:
     message: str | None  # the same in words, for people
 
 
+def chain_key(ders: Sequence[bytes]) -> bytes:
+    """What a chain's verdict is kept under: the SHA-256 of its certificates' bytes."""
+    return hashlib.sha256(b"".join(len(d).to_bytes(4, "big") + d for d in ders)).digest()
+
+
 def _bounds(cert: x509.Certificate) -> tuple[datetime, datetime]:
     return cert.not_valid_before_utc, cert.not_valid_after_utc
 
@@ -68,7 +73,16 @@ class VerdictCache:
     ) -> Verdict:
         """The verdict on the chain ``ders`` (parsed: ``certs``) at ``at``: the one kept,
         when it holds at ``at``, or ``verify()``'s, kept for the span it holds for."""
-        key = hashlib.sha256(b"".join(len(d).to_bytes(4, "big") + d for d in ders)).digest()
+        return self.verdict_by_key(chain_key(ders), certs, at, verify)
+
+    def verdict_by_key(
+        self,
+        key: bytes,
+        certs: Sequence[x509.Certificate],
+        at: datetime,
+        verify: Callable[[], Verdict],
+    ) -> Verdict:
+        """:meth:`verdict` for a chain whose :func:`chain_key` is ``key``."""
         found = self._entries.get(key)
         if found is not None and found[0] <= at <= found[1]:
             return found[2]
