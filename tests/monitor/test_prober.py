@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -188,17 +189,15 @@ def test_tls_alert(pki: OpenSSLPKI, server: TLSServer) -> None:
     assert "unrecognized name" in result.message
 
 
-def test_not_tls(pki: OpenSSLPKI) -> None:
-    """A server that answers with plain text, not TLS."""
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _probe_tcp_server(pki: OpenSSLPKI, answer: Answer) -> ProbeResult:
+    """Probe a plain TCP server on 127.0.0.1 that handles each connection with ``answer``."""
 
     async def run() -> list[ProbeResult]:
-        async def answer(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(b"HTTP/1.0 400 Bad Request\r\n\r\n" * 4)
-            await writer.drain()
-            writer.close()
-
-        plain = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = plain.sockets[0].getsockname()[1]
+        raw = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = raw.sockets[0].getsockname()[1]
         try:
             return await probe_many(
                 [ProbeTarget(url="x", host="store.test.com", connect_to=("127.0.0.1", port))],
@@ -209,10 +208,22 @@ def test_not_tls(pki: OpenSSLPKI) -> None:
                 allow_private=True,
             )
         finally:
-            plain.close()
-            await plain.wait_closed()
+            raw.close()
+            await raw.wait_closed()
 
     [result] = asyncio.run(run())
+    return result
+
+
+def test_not_tls(pki: OpenSSLPKI) -> None:
+    """A server that answers with plain text, not TLS."""
+
+    async def answer(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.0 400 Bad Request\r\n\r\n" * 4)
+        await writer.drain()
+        writer.close()
+
+    result = _probe_tcp_server(pki, answer)
     assert result.error is ErrorKind.TLS_ERROR
     assert result.message
 
@@ -414,31 +425,14 @@ def _probe_raw_server(pki: OpenSSLPKI, then: str) -> ProbeResult:
     """Probe a TCP server that reads the ClientHello and then closes (``fin``) or resets
     (``rst``) the connection: the handshake fails after the connection was made."""
 
-    async def run() -> list[ProbeResult]:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.read(5)  # the ClientHello's record header has arrived
-            if then == "rst":
-                sock = writer.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.close()
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(5)  # the ClientHello's record header has arrived
+        if then == "rst":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
 
-        raw = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = raw.sockets[0].getsockname()[1]
-        try:
-            return await probe_many(
-                [ProbeTarget(url="x", host="store.test.com", connect_to=("127.0.0.1", port))],
-                roots=pki.roots,
-                now=NOW,
-                concurrency=1,
-                timeout=3,
-                allow_private=True,
-            )
-        finally:
-            raw.close()
-            await raw.wait_closed()
-
-    [result] = asyncio.run(run())
-    return result
+    return _probe_tcp_server(pki, answer)
 
 
 def test_server_closes_during_the_handshake(pki: OpenSSLPKI) -> None:
