@@ -89,13 +89,16 @@ class ClientContext:
         lib.SSL_CTX_set_session_cache_mode(raw, lib.SSL_SESS_CACHE_OFF)
         lib.SSL_CTX_set_options(raw, lib.SSL_OP_NO_TICKET | lib.SSL_OP_NO_COMPRESSION)
         # Read what weak servers serve too (1024-bit keys, SHA-1): judging it is pki's job.
+        # The suites' order and the groups are refinements: where an older cryptography's
+        # bindings lack their function, OpenSSL's defaults stay.
         settings = (
-            (lib.SSL_CTX_set_cipher_list, b"DEFAULT:@SECLEVEL=0"),
-            (lib.SSL_CTX_set_ciphersuites, _TLS13_SUITES),
-            (lib.SSL_CTX_set1_curves_list, _GROUPS),
+            ("SSL_CTX_set_cipher_list", b"DEFAULT:@SECLEVEL=0"),
+            ("SSL_CTX_set_ciphersuites", _TLS13_SUITES),
+            ("SSL_CTX_set1_curves_list", _GROUPS),
         )
-        for setter, value in settings:
-            if setter(raw, value) != 1:
+        for function, value in settings:
+            setter = getattr(lib, function, None)
+            if setter is not None and setter(raw, value) != 1:
                 lib.ERR_clear_error()
                 raise ValueError(f"OpenSSL refused the probe setting {value.decode()}")
 
