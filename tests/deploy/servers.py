@@ -295,16 +295,25 @@ def served_sha256(address: tuple[str, int], server_name: str, timeout: float = 5
 
 
 def settled_sha256(
-    address: tuple[str, int], server_name: str, expected: str, timeout: float = 10
+    address: tuple[str, int],
+    server_name: str,
+    expected: str,
+    timeout: float = 10,
+    *,
+    in_a_row: int = 10,
 ) -> str:
-    """The served leaf's SHA-256 once it is ``expected``, or the last one seen after
-    ``timeout`` s: nginx switches workers asynchronously after a reload."""
+    """The served leaf's SHA-256 once it is ``expected`` ``in_a_row`` handshakes in a row,
+    or the last one seen after ``timeout`` s: nginx switches workers asynchronously after
+    a reload, and an old worker may still take a connection after a new one has."""
     deadline = time.monotonic() + timeout
-    while (served := served_sha256(address, server_name)) != expected:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    return served
+    streak = 0
+    while True:
+        served = served_sha256(address, server_name)
+        streak = streak + 1 if served == expected else 0
+        if streak >= in_a_row or time.monotonic() > deadline:
+            return served
+        if streak == 0:
+            time.sleep(0.05)
 
 
 @dataclass
