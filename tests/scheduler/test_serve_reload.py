@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,8 +20,10 @@ import pytest
 
 from certdesk.desk import Actor, Desk, accounts
 from certdesk.settings import CONFIG_FILE, Settings
+from tests.deploy.servers import free_port
 from tests.flows import new_tenant, submit_leaf
 from tests.openssl_pki import OpenSSLPKI
+from tests.scheduler.conftest import stop
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 OPERATOR = Actor(name="test-operator")
@@ -34,12 +35,6 @@ def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 6
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()}"
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def target(name: str, folder: Path) -> str:
@@ -99,13 +94,7 @@ def serving(
         wait_for("serve to answer", up, log)
         yield process, base, log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
+        stop(process)
 
 
 def test_serve_reloads_certdesk_toml_on_sighup_and_on_change(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from certdesk.store.monitoring import Probe
 from tests.monitor.conftest import TLSServer
 from tests.notify.smtpd import free_port
 from tests.reports.world import OPERATOR, add_tenant, point_at
-from tests.scheduler.conftest import OPERATORS, Small, probes_per_url, read_mail
+from tests.scheduler.conftest import OPERATORS, Small, probes_per_url, read_mail, stop
 
 T0 = datetime(2031, 3, 4, 10, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -194,13 +193,7 @@ def test_serve_sweeps_with_no_cron(
             time.sleep(0.2)
         assert probes_per_url(desk) == Counter(dict.fromkeys(monitored, 1))
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
+        stop(process)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

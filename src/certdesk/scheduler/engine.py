@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -137,13 +137,7 @@ class Run:
         with self.desk.context(ENGINE, at=at) as ctx:
             renewed = ctx.session.execute(
                 update(JobUnit)
-                .where(
-                    JobUnit.job == self.job.name,
-                    JobUnit.period == self.period.key,
-                    JobUnit.unit == self.unit.key,
-                    JobUnit.claimed_by == self.worker,
-                    JobUnit.status == "claimed",
-                )
+                .where(*_held(self))
                 .values(claimed_at=at)
                 .execution_options(synchronize_session=False)
             )
@@ -684,16 +678,19 @@ def _row(session: Session, job: Job, period: Period, unit: str) -> JobUnit | Non
     ).one_or_none()
 
 
+def _held(run: Run) -> tuple[ColumnElement[bool], ...]:
+    """The unit of ``run``, while its worker still holds the claim."""
+    return (
+        JobUnit.job == run.job.name,
+        JobUnit.period == run.period.key,
+        JobUnit.unit == run.unit.key,
+        JobUnit.claimed_by == run.worker,
+        JobUnit.status == "claimed",
+    )
+
+
 def _owned(session: Session, run: Run) -> JobUnit | None:
-    return session.scalars(
-        select(JobUnit).where(
-            JobUnit.job == run.job.name,
-            JobUnit.period == run.period.key,
-            JobUnit.unit == run.unit.key,
-            JobUnit.claimed_by == run.worker,
-            JobUnit.status == "claimed",
-        )
-    ).one_or_none()
+    return session.scalars(select(JobUnit).where(*_held(run))).one_or_none()
 
 
 def _finish(run: Run, outcome: str, detail: Mapping[str, Any]) -> None:
@@ -706,13 +703,7 @@ def _mark_done(ctx: Ctx, run: Run, outcome: str, detail: Mapping[str, Any]) -> b
     takeover committed meanwhile is never overwritten) and audit it; False if it does not."""
     marked = ctx.session.execute(
         update(JobUnit)
-        .where(
-            JobUnit.job == run.job.name,
-            JobUnit.period == run.period.key,
-            JobUnit.unit == run.unit.key,
-            JobUnit.claimed_by == run.worker,
-            JobUnit.status == "claimed",
-        )
+        .where(*_held(run))
         .values(
             status="done",
             outcome=outcome,
