@@ -187,36 +187,6 @@ def test_concurrent_workers_do_each_unit_once(desk: Desk) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
-def test_a_job_with_parallel_units_runs_two_at_once_each_once(desk: Desk) -> None:
-    """``Job.parallel``: a tick runs the units of a period on that many threads (a sweep
-    probes a shard while it records the last); each unit once, one failing recorded,
-    the outcomes in the units' order."""
-    targets = Targets([f"u{n:02d}" for n in range(12)])
-    targets.down = {"u05"}
-    together = threading.Barrier(2, timeout=30)  # broken unless u00 and u01 run at once
-    threads: set[str] = set()
-    run_one = targets.run
-
-    def run(desk: Desk, unit: str, now: datetime) -> None:
-        threads.add(threading.current_thread().name)
-        if unit in ("u00", "u01"):
-            together.wait()
-        run_one(desk, unit, now)
-
-    targets.run = run  # type: ignore[method-assign]
-    outcomes = engine.tick(desk, [job_of(targets, parallel=2)], now=T0)
-    assert [o.unit for o in outcomes] == targets.units
-    assert {o.unit: o.status for o in outcomes} == {
-        unit: "failed" if unit == "u05" else "done" for unit in targets.units
-    }
-    assert targets.runs == Counter(dict.fromkeys(targets.units, 1))
-    assert len(threads) == 2
-    assert {u: r.status for u, r in rows(desk).items()} == {
-        unit: "failed" if unit == "u05" else "done" for unit in targets.units
-    }
-
-
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_period_that_ended_before_the_first_start_is_not_run(desk: Desk) -> None:
     with desk.store.transaction() as session:  # a database certdesk never ticked on
         session.execute(delete(EngineFact))

@@ -5,7 +5,6 @@ requests, and the probe sweeps of the job engine)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from certdesk import clock
@@ -38,7 +37,6 @@ def probe_and_record(
     started: Callable[[int], object] | None = None,
     progress: Callable[[ProbeResult], object] | None = None,
     recorded: Callable[[Ctx, list[ProbeResult]], object] | None = None,
-    probing: AbstractContextManager[object] | None = None,
 ) -> list[ProbeResult]:
     """Probe ``urls`` (default: every monitored URL the actor sees, or those of ``shard``:
     ``(k, n)``, the domains whose id is ``k`` modulo ``n``, or one of the residues ``k``
@@ -46,24 +44,21 @@ def probe_and_record(
 
     ``started`` is told how many targets there are; ``progress`` gets each result;
     ``recorded`` is called inside the transaction that records them (a sweep marks its
-    shard done there, so the probes and the shard's end commit together). ``probing`` is
-    entered around the handshakes alone (a sweep's lock: one shard probed at a time in a
-    process, while another's targets are read or its probes written).
+    shard done there, so the probes and the shard's end commit together).
     """
     with desk.context(actor, readonly=True) as ctx:
         targets = probe_targets(ctx, urls=urls, shard=shard)
     if started is not None:
         started(len(targets))
-    with probing or nullcontext():
-        results = probe_all(
-            [t.target for t in targets],
-            roots=desk.policy.roots,
-            now=clock.now,
-            concurrency=concurrency or config.concurrency,
-            timeout=config.timeout,
-            allow_private=config.allow_private if allow_private is None else allow_private,
-            progress=progress,
-        )
+    results = probe_all(
+        [t.target for t in targets],
+        roots=desk.policy.roots,
+        now=clock.now,
+        concurrency=concurrency or config.concurrency,
+        timeout=config.timeout,
+        allow_private=config.allow_private if allow_private is None else allow_private,
+        progress=progress,
+    )
     with desk.context(actor) as ctx:
         record_probes(ctx, [(t.domain_id, r) for t, r in zip(targets, results, strict=True)])
         if recorded is not None:

@@ -17,7 +17,6 @@ The daily report is built after the sweep due at its instant is complete
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,6 @@ from certdesk.store.jobs import JobUnit
 
 JOB = "probe.sweep"
 SHARDS = 64
-PARALLEL = 2  # shards each process has at once (one probed, one read or written)
 
 
 def shard_plan(shards: int) -> list[range]:
@@ -61,9 +59,6 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
     """The probe sweep as a job of the engine, over ``shards`` residues."""
     plan = shard_plan(shards)
     seconds = config.interval
-    # Two shards at once in each process, one probed at a time (the lock): one shard's
-    # handshakes run while the other's targets are read or its probes written.
-    probing = threading.Lock()
 
     def start(now: datetime) -> datetime:
         stamp = now.timestamp()
@@ -82,14 +77,7 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
             # In the probes' own transaction: a process killed after it has both or neither.
             r.done_in(ctx, "probed", urls=len(results), ok=sum(1 for x in results if x.ok))
 
-        probe_and_record(
-            r.desk,
-            config,
-            ENGINE,
-            shard=(r.unit.payload, shards),
-            recorded=recorded,
-            probing=probing,
-        )
+        probe_and_record(r.desk, config, ENGINE, shard=(r.unit.payload, shards), recorded=recorded)
 
     return Job(
         JOB,
@@ -99,7 +87,6 @@ def sweep_job(config: ProbeConfig, *, shards: int = SHARDS) -> Job:
         next_due=lambda now: start(now) + timedelta(seconds=seconds),
         # A shard of many slow URLs may take minutes: not taken over while it runs.
         lease=timedelta(seconds=max(600.0, min(seconds, 3600.0))),
-        parallel=PARALLEL,
     )
 
 

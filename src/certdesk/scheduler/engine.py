@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -192,9 +191,6 @@ class Job:
     # still run once the period is no longer due; after it, it is closed as overtaken.
     # None: until the next period is due (``next_due``), i.e. the next period replaces it.
     keep: Callable[[Period], datetime | None] | None = None
-    # Units of one period run at once by this many threads of a tick (each claims the
-    # next unit when free): a sweep's shard is probed while the last one is recorded.
-    parallel: int = 1
 
     def keep_until(self, period: Period) -> datetime | None:
         if self.keep is not None:
@@ -319,9 +315,6 @@ def tick(
     for job in jobs:
         outcomes.extend(_left_over(desk, job, now, worker, began))
     for job, period, units in _due(desk, jobs, now, outcomes):
-        if job.parallel > 1 and len(units) > 1:
-            outcomes.extend(_run_parallel(desk, job, period, units, now, worker, began))
-            continue
         for unit in units:
             outcomes.append(_run_unit(desk, job, period, unit, now, worker, began))
     return outcomes
@@ -404,48 +397,6 @@ def _run_unit(
     if refused is not None:
         return Outcome(job.name, period.key, unit.key, refused, late)
     return _execute(Run(desk, job, period, unit, now, late, worker, overtaken))
-
-
-def _run_parallel(
-    desk: Desk,
-    job: Job,
-    period: Period,
-    units: Sequence[Unit],
-    now: datetime,
-    worker: str,
-    began: datetime,
-) -> list[Outcome]:
-    """The units on ``job.parallel`` threads, each taking the next unit when free; their
-    outcomes in the units' order. Daemon threads, as a tick's own: a process that stops
-    does not wait for the units left. What one thread raises stops both (each after its
-    unit) and is raised here."""
-    outcomes: list[Outcome | None] = [None] * len(units)
-    queue = iter(enumerate(units))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def take() -> None:
-        while not errors:
-            with lock:
-                index, unit = next(queue, (-1, None))
-            if unit is None:
-                return
-            try:
-                outcomes[index] = _run_unit(desk, job, period, unit, now, worker, began)
-            except BaseException as exc:  # raised in the tick's own thread below
-                errors.append(exc)
-
-    threads = [
-        threading.Thread(target=take, name=f"{job.name}-{n}", daemon=True)
-        for n in range(job.parallel)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [o for o in outcomes if o is not None]
 
 
 def _execute(run: Run) -> Outcome:
