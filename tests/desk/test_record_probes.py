@@ -6,12 +6,13 @@ The results are built from the openssl-made test PKI (what a handshake would hav
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from certdesk import desk as d
 from certdesk.desk import Actor, Desk
@@ -145,3 +146,72 @@ def test_a_resellers_batch_changes_only_its_own_domains(
                             (ids[URL_OTHER], seen(URL_OTHER, t0, pki.cert("leaf")))])  # fmt: skip
     assert expiry(desk, ids[URL_A]) == (pki.cert("leaf").not_valid_after_utc, "served")
     assert expiry(desk, ids[URL_OTHER]) == before
+
+
+@pytest.fixture
+def domain_writes(desk: Desk) -> Callable[[], list[int]]:
+    """The ids of the ``domains`` rows written since, as the database saw them (a trigger
+    on updates, on SQLite and on PostgreSQL)."""
+    statements = ["CREATE TABLE test_domain_writes (domain_id INTEGER)"]
+    if desk.store.engine.dialect.name == "postgresql":
+        statements += [
+            "CREATE FUNCTION test_count_write() RETURNS trigger AS $$ BEGIN "
+            "INSERT INTO test_domain_writes VALUES (NEW.id); RETURN NEW; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER test_domain_written AFTER UPDATE ON domains FOR EACH ROW "
+            "EXECUTE FUNCTION test_count_write()",
+        ]
+    else:
+        statements.append(
+            "CREATE TRIGGER test_domain_written AFTER UPDATE ON domains BEGIN "
+            "INSERT INTO test_domain_writes VALUES (NEW.id); END"
+        )
+    with desk.store.transaction() as session:
+        for statement in statements:
+            session.execute(text(statement))
+
+    def written() -> list[int]:
+        with desk.store.transaction() as session:
+            found = [
+                int(i) for i in session.scalars(text("SELECT domain_id FROM test_domain_writes"))
+            ]
+            session.execute(text("DELETE FROM test_domain_writes"))
+        return found
+
+    return written
+
+
+def test_an_expiry_already_served_is_not_written_again(
+    desk: Desk,
+    operator: Actor,
+    pki: OpenSSLPKI,
+    ids: dict[str, int],
+    domain_writes: Callable[[], list[int]],
+) -> None:
+    """Sweep after sweep a domain serves the same leaf: its row is not rewritten (each
+    write is a new row version, and a domain row has several indexes); it is when the
+    served expiry changes, and the latest result of a batch is the one kept."""
+    t0 = pki.made_at + timedelta(hours=1)
+    leaf, soon, inter = pki.cert("leaf"), pki.cert("soon"), pki.cert("int")
+    a, b = ids[URL_A], ids[URL_B]
+
+    def sweep(at: datetime, *batch: tuple[int, x509.Certificate]) -> None:
+        with desk.context(operator) as ctx:
+            record_probes(ctx, [(i, seen(URL_A if i == a else URL_B, at + timedelta(seconds=n),
+                                         cert, inter))
+                                for n, (i, cert) in enumerate(batch)])  # fmt: skip
+
+    sweep(t0, (a, leaf), (b, soon))
+    assert sorted(domain_writes()) == sorted([a, b])
+    sweep(t0 + timedelta(hours=6), (a, leaf), (b, soon))
+    assert domain_writes() == []
+    assert state(desk, a).served_at == t0 + timedelta(hours=6)  # the state still moves on
+    assert expiry(desk, a) == (leaf.not_valid_after_utc, "served")
+    sweep(t0 + timedelta(hours=12), (a, soon), (b, soon))
+    assert domain_writes() == [a]
+    assert expiry(desk, a) == (soon.not_valid_after_utc, "served")
+    # Two results for A in one batch: the later one counts, whichever is stored.
+    sweep(t0 + timedelta(hours=18), (a, leaf), (a, soon))
+    assert expiry(desk, a) == (soon.not_valid_after_utc, "served")
+    sweep(t0 + timedelta(hours=24), (a, soon), (a, leaf))
+    assert expiry(desk, a) == (leaf.not_valid_after_utc, "served")

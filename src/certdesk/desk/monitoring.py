@@ -138,7 +138,10 @@ def record_probes(
     distinct served chain is written out as PEM once."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
     latest: dict[int, datetime | None] = {}  # each domain's state: its latest probe's instant
-    visible: set[int] = set()  # the domains the actor may change
+    # The domains the actor may change, with their expiry and its source as stored: a
+    # domain whose served expiry is already its expiry is not written again (the usual
+    # case, sweep after sweep; each write of a domain row is a new row version).
+    visible: dict[int, tuple[datetime | None, str | None]] = {}
     awaiting: set[int] = set()  # domains whose current binding is not installed (yet)
     for start in range(0, len(ids), _IN_BATCH):
         chunk = ids[start : start + _IN_BATCH]
@@ -151,9 +154,12 @@ def record_probes(
             )
         )
         visible.update(
-            ctx.session.scalars(
+            (domain_id, (expires_at, source))
+            for domain_id, expires_at, source in ctx.session.execute(
                 ctx.scoped(
-                    select(Domain.id).where(one_of(ctx.session, Domain.id, chunk)),
+                    select(Domain.id, Domain.expires_at, Domain.expiry_source).where(
+                        one_of(ctx.session, Domain.id, chunk)
+                    ),
                     Domain.tenant_id,
                 )
             )
@@ -200,7 +206,10 @@ def record_probes(
                 "served_drift": result.drift,
             }
             if domain_id in visible:
-                expiry[domain_id] = leaf.not_after
+                if visible[domain_id] == (leaf.not_after, "served"):
+                    expiry.pop(domain_id, None)  # as stored (an earlier result may differ)
+                else:
+                    expiry[domain_id] = leaf.not_after
             if prove_installs and domain_id in awaiting:
                 proofs[domain_id] = leaf.sha256
     insert_all(ctx.session, _STATES, [{"domain_id": k, **v} for k, v in fresh.items()])
