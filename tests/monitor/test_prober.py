@@ -183,6 +183,44 @@ def test_timeout(pki: OpenSSLPKI, silent_port: int) -> None:
     assert 0.25 < time.monotonic() - begin < 2.5
 
 
+def test_timeouts_of_a_batch_and_a_batch_cancelled_from_outside(
+    pki: OpenSSLPKI, silent_port: int, server: TLSServer
+) -> None:
+    """Each probe's own timer: the silent ones time out while the others of the batch
+    complete; a batch cancelled from outside is cancelled, its probes not reported as
+    timeouts."""
+    silent = ProbeTarget(
+        url="https://store.test.com", host="store.test.com", connect_to=("127.0.0.1", silent_port)
+    )
+    good = at(server, "store.test.com")
+    results = probe(pki, silent, good, silent, good, timeout=0.3, concurrency=2)
+    assert [r.error for r in results] == [ErrorKind.TIMEOUT, None, ErrorKind.TIMEOUT, None]
+
+    async def cancelled() -> bool:
+        batch = asyncio.ensure_future(
+            # One at a time: a cancellation taken for a timeout would go on to the next.
+            probe_many(
+                [silent] * 2,
+                roots=pki.roots,
+                now=NOW,
+                timeout=10,
+                concurrency=1,
+                allow_private=True,
+            )
+        )
+        await asyncio.sleep(0.3)
+        batch.cancel()
+        try:
+            await batch
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    begin = time.monotonic()
+    assert asyncio.run(cancelled()) is True
+    assert time.monotonic() - begin < 5  # not after the second probe's 10 s
+
+
 def test_tls_alert(pki: OpenSSLPKI, server: TLSServer) -> None:
     [result] = probe(pki, at(server, ALERT_NAME))
     assert result.error is ErrorKind.TLS_ALERT

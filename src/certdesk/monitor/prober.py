@@ -85,12 +85,31 @@ class _Batch:
                 duration=loop.time() - begin,
             )
 
+        # What ``asyncio.timeout`` does, at a tenth of its CPU (~10 µs of a probe's
+        # ~0.45 ms): one timer that cancels this task, its cancellation told apart from
+        # one that comes from outside (which is passed on).
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = loop.call_at(begin + self.timeout, expire)
         try:
-            async with asyncio.timeout(self.timeout):
+            try:
                 family, address = await resolve(loop, host, port, allow_private=self.allow_private)
                 phase = "handshake"
                 server_name = None if literal_ip(target.host) is not None else target.host
                 hs = await handshake(self.ctx, family, address, server_name)
+            except asyncio.CancelledError:
+                if expired and task.uncancel() == 0:
+                    raise TimeoutError from None
+                raise
+            finally:
+                timer.cancel()
         except ResolveFailed as exc:
             return failed(ErrorKind.DNS, str(exc))
         except AddressRefused as exc:
