@@ -72,7 +72,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -216,23 +216,32 @@ def populate(settings: Settings, names: list[str], urls: int, nginx_port: int) -
         desk.store.close()
 
 
-def census(settings: Settings) -> dict[str, Any]:
-    """Probes per domain and shards per process, counted from the database."""
+def census(settings: Settings, since: datetime, period: str) -> dict[str, Any]:
+    """The timed sweep's probes per domain (those from ``since`` on) and its shards
+    (``period``'s) per process, counted from the database."""
     desk = open_desk(settings)
     try:
         with desk.store.transaction() as session:
             monitored = session.scalar(select(func.count(Domain.id))) or 0
             per_domain = (
                 select(Probe.domain_id, func.count(Probe.id).label("n"))
+                .where(Probe.at >= since)
                 .group_by(Probe.domain_id)
                 .subquery()
             )
             spread = dict(
                 session.execute(select(per_domain.c.n, func.count()).group_by(per_domain.c.n)).all()
             )
-            ok = session.scalar(select(func.count(Probe.id)).where(Probe.ok.is_(True))) or 0
+            ok = (
+                session.scalar(
+                    select(func.count(Probe.id)).where(Probe.ok.is_(True), Probe.at >= since)
+                )
+                or 0
+            )
             units = session.execute(
-                select(JobUnit.claimed_by, JobUnit.status).where(JobUnit.job == JOB)
+                select(JobUnit.claimed_by, JobUnit.status).where(
+                    JobUnit.job == JOB, JobUnit.period == period
+                )
             ).all()
     finally:
         desk.store.close()
@@ -374,7 +383,13 @@ def sweep(
     processes: int,
     nginx_port: int,
     nginx_pids: list[int],
+    *,
+    first: bool,
 ) -> Sweep:
+    """One timed sweep of a fresh database by ``processes`` processes: its first sweep
+    (``first``: every domain's state made), or the next one after an untimed sweep of
+    the period before (states and served expiry already stored, as in every sweep of a
+    running certdesk but its first)."""
     settings = Settings(
         home=base.home.parent / db,
         database_url=cluster.create(db),
@@ -384,11 +399,18 @@ def sweep(
         probe_timeout=base.probe_timeout,
     )
     populate(settings, names, urls, nginx_port)
+    now = datetime.now(UTC)
+    job = sweep_job(probe_config(settings))
+    if not first:
+        desk = open_desk(settings)
+        try:
+            engine.tick(desk, [job], now=now - timedelta(seconds=probe_config(settings).interval))
+        finally:
+            desk.store.close()
     ctx = multiprocessing.get_context("spawn")
     ready: Queue[Any] = ctx.Queue()
     out: Queue[Any] = ctx.Queue()
     go = ctx.Event()
-    now = datetime.now(UTC)
     procs = [
         ctx.Process(target=_sweeper, args=(settings, now, ready, go, out)) for _ in range(processes)
     ]
@@ -399,7 +421,7 @@ def sweep(
     sampler.start()
     time.sleep(0.3)  # a few samples of the RSS before the sweep
     sampler.mark()
-    srv0, t0 = proc_cpu(nginx_pids), time.perf_counter()
+    srv0, t0, since = proc_cpu(nginx_pids), time.perf_counter(), datetime.now(UTC)
     go.set()
     results = [out.get() for _ in procs]
     seconds = time.perf_counter() - t0
@@ -415,7 +437,7 @@ def sweep(
         sum(r["cpu"] for r in results),
         pg_cpu,
         nginx_cpu,
-        census(settings),
+        census(settings, since, job.periods(now)[0].key),
         [sampler.rss[pid] for pid in pids],
         results,
     )
@@ -487,9 +509,9 @@ def run_key(
         bench_blackbox(bb_proc, bb_port, port, 300, len(names), args.concurrency, nginx_pids)
         steps: list[tuple[str, Callable[[int], Any]]] = [
             ("1", lambda r: sweep(cluster, base, f"{key}_r{r}_p1", names, args.urls, 1, port,
-                                  nginx_pids)),
+                                  nginx_pids, first=args.first)),
             ("2", lambda r: sweep(cluster, base, f"{key}_r{r}_p2", names, args.urls, 2, port,
-                                  nginx_pids)),
+                                  nginx_pids, first=args.first)),
             ("bare", lambda r: bare(names, args.urls, port, roots, args.concurrency, nginx_pids)),
             ("blackbox", lambda r: bench_blackbox(bb_proc, bb_port, port, args.urls, len(names),
                                                   args.concurrency, nginx_pids)),
@@ -506,7 +528,7 @@ def run_key(
         if key == args.memory_key and args.memory_urls:
             say(f"{key}: memory, one process sweeping {args.memory_urls:,} URLs…")
             mem = sweep(cluster, base, f"{key}_memory", names, args.memory_urls, 1, port,
-                        nginx_pids)  # fmt: skip
+                        nginx_pids, first=True)  # fmt: skip
             [series] = mem.rss
             t_end = series[-1][0] if series else 0.0
             t_go = t_end - mem.seconds
@@ -619,6 +641,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", default="rsa,ec")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=100, help="as probe_concurrency")
+    parser.add_argument(
+        "--first",
+        action="store_true",
+        help="time each database's first sweep (states made) instead of the next one",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.urls > 10_000:
@@ -647,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         "units": len(shard_plan(SHARDS)),
         "concurrency": args.concurrency,
         "rounds": args.rounds,
+        "timed_sweep": "first" if args.first else "next",
     }
     if args.json:
         print(json.dumps({"machine": info, "keys": summaries}, indent=2, default=str))
@@ -656,7 +684,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({info['units']} units of the ids modulo {SHARDS}, concurrency {args.concurrency}), "
         f"{info['cpus']} CPUs, load "
         f"average {info['load_average_at_start']} at start, {info['load_average_at_end']} "
-        f"at end; {args.rounds} round(s), medians. CPU columns: ms per URL."
+        f"at end; {args.rounds} round(s), medians. CPU columns: ms per URL. Timed: "
+        + (
+            "each database's first sweep (every domain's state made)."
+            if args.first
+            else "each database's second sweep (states and served expiry stored by an untimed "
+            "sweep of the period before, as in every sweep of a running certdesk but its "
+            "first)."
+        )
     )
     for summary in summaries:
         print_key(summary)
