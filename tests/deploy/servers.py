@@ -39,15 +39,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 10) -> None:
+def wait_for_port(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float = 10,
+    host: str = "127.0.0.1",
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
         time.sleep(0.02)
-    pytest.fail(f"nothing listens on 127.0.0.1:{port} after {timeout}s:\n{log.read_text()}")
+    pytest.fail(f"nothing listens on {host} port {port} after {timeout}s:\n{log.read_text()}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

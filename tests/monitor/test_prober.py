@@ -485,24 +485,26 @@ def test_server_resets_during_the_handshake(pki: OpenSSLPKI) -> None:
     assert result.message == "the connection failed during the handshake: ECONNRESET"
 
 
-def test_tls13_suites_offered_in_the_browsers_order(pki: OpenSSLPKI, tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_tls13_suites_offered_in_the_browsers_order(
+    pki: OpenSSLPKI, tmp_path: Path, host: str
+) -> None:
     """Against ``openssl s_server`` (which follows the client's order, as nginx does by
-    default) the probe agrees on AES-128-GCM, as browsers do, and reads the chain."""
+    default) the probe agrees on AES-128-GCM, as browsers do, and reads the chain; over
+    IPv4 and IPv6."""
     port = free_port()
     log = tmp_path / "s_server.log"
+    accept = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_3", "-naccept", "2",
+            ["openssl", "s_server", "-accept", accept, "-tls1_3", "-naccept", "2",
              "-cert", str(pki.leaf_crt), "-key", str(pki.leaf_key),
              "-cert_chain", str(pki.int_crt), "-quiet"],
             stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_for_port(port, server, log)  # the first of its two connections
-        [result] = probe(
-            pki,
-            ProbeTarget(url="x", host="store.test.com", connect_to=("127.0.0.1", port)),
-        )
+        wait_for_port(port, server, log, host=host)  # the first of its two connections
+        [result] = probe(pki, ProbeTarget(url="x", host="store.test.com", connect_to=(host, port)))
     finally:
         server.kill()
         server.wait()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import re
 import socket
 import struct
@@ -119,12 +120,11 @@ async def handshake(
     Raises :class:`HandshakeFailed`; a timeout is the caller's (``asyncio.timeout``).
     """
     loop = asyncio.get_running_loop()
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
     ssl: Any = ffi.NULL
     try:
-        sock.setblocking(False)
         try:
-            await loop.sock_connect(sock, address)
+            await _connect(loop, sock, address)
         except ConnectionRefusedError as exc:
             raise HandshakeFailed(
                 ErrorKind.REFUSED, f"connection to {_where(address)} refused"
@@ -163,6 +163,21 @@ async def handshake(
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
         sock.close()
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int]
+) -> None:
+    """Connect the non-blocking ``sock`` to the IP address ``address``. Not the loop's
+    ``sock_connect``: uvloop's resolves the address again, even an IP address, on its
+    thread pool (a thread hand-off and ~7 µs of CPU per probe)."""
+    try:
+        sock.connect(address)
+    except BlockingIOError:
+        await _ready(loop, sock.fileno(), write=True)
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise OSError(error, os.strerror(error)) from None  # ConnectionRefusedError…
 
 
 def _peer_chain(ssl: Any) -> tuple[bytes, ...]:
