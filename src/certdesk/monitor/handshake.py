@@ -117,7 +117,7 @@ async def handshake(
 ) -> Handshake:
     """Connect to ``address``, send ``server_name`` as SNI, complete the handshake.
 
-    Raises :class:`HandshakeFailed`; a timeout is the caller's (``asyncio.timeout``).
+    Raises :class:`HandshakeFailed`; a timeout is the caller's (it cancels the task).
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
@@ -143,19 +143,11 @@ async def handshake(
         if server_name is not None:
             lib.SSL_set_tlsext_host_name(ssl, server_name.encode("ascii"))
         lib.SSL_set_connect_state(ssl)
-        while True:
-            lib.ERR_clear_error()  # SSL_get_error reads this thread's queue: start it empty
-            result = lib.SSL_do_handshake(ssl)
-            if result == 1:
-                break
-            os_error = ffi.errno
-            code = lib.SSL_get_error(ssl, result)
-            if code == lib.SSL_ERROR_WANT_READ:
-                await _ready(loop, fd, write=False)
-            elif code == lib.SSL_ERROR_WANT_WRITE:
-                await _ready(loop, fd, write=True)
-            else:
-                raise _failure(code, result, os_error, address)
+        driver = _Driver(loop, ssl, fd, address)
+        try:
+            await driver.done
+        finally:
+            driver.unwatch()  # before the socket is closed and its number reused
         return Handshake(_peer_chain(ssl), _text(lib.SSL_get_version(ssl)), _cipher(ssl))
     finally:
         if ssl != ffi.NULL:
@@ -174,7 +166,7 @@ async def _connect(
     try:
         sock.connect(address)
     except BlockingIOError:
-        await _ready(loop, sock.fileno(), write=True)
+        await _writable(loop, sock.fileno())
         error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             raise OSError(error, os.strerror(error)) from None  # ConnectionRefusedError…
@@ -255,26 +247,89 @@ def _reasons() -> list[str]:
     return out
 
 
-async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
-    """Wait until ``fd`` is readable (or writable)."""
+class _Driver:
+    """Drives ``SSL_do_handshake`` from the event loop's readiness callbacks: the socket
+    is watched from OpenSSL's first "want read" to the end of the handshake, and each
+    time it is ready the handshake goes on in the callback itself; ``done`` is resolved
+    once, at the end. Not a coroutine that awaits a new future for each "want read" and
+    watches the socket anew each time: that cost ~0.07-0.12 ms of CPU per probe, a
+    quarter of a probe's (probe_all, ECDSA 0.418 -> 0.297 ms, RSA 0.339 -> 0.273 ms,
+    five A/B pairs each)."""
+
+    __slots__ = ("address", "done", "fd", "loop", "reading", "ssl", "writing")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, ssl: Any, fd: int, address: tuple[str, int]
+    ) -> None:
+        self.loop = loop
+        self.ssl = ssl
+        self.fd = fd
+        self.address = address
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.reading = False
+        self.writing = False
+        self.step()
+
+    def step(self) -> None:
+        """One call of ``SSL_do_handshake``, and what it asks for next."""
+        if self.done.done():
+            return
+        try:
+            lib.ERR_clear_error()  # SSL_get_error reads this thread's queue: start it empty
+            result = lib.SSL_do_handshake(self.ssl)
+            if result == 1:
+                self.unwatch()
+                self.done.set_result(None)
+                return
+            os_error = ffi.errno
+            code = lib.SSL_get_error(self.ssl, result)
+            if code == lib.SSL_ERROR_WANT_READ:
+                self._watch(read=True)
+            elif code == lib.SSL_ERROR_WANT_WRITE:
+                self._watch(read=False)
+            else:
+                self.unwatch()
+                self.done.set_exception(_failure(code, result, os_error, self.address))
+        except Exception as exc:  # whatever it is, the awaiting probe gets it
+            self.unwatch()
+            self.done.set_exception(exc)
+
+    def _watch(self, *, read: bool) -> None:
+        if read and not self.reading:
+            if self.writing:
+                self.loop.remove_writer(self.fd)
+                self.writing = False
+            self.loop.add_reader(self.fd, self.step)
+            self.reading = True
+        elif not read and not self.writing:
+            if self.reading:
+                self.loop.remove_reader(self.fd)
+                self.reading = False
+            self.loop.add_writer(self.fd, self.step)
+            self.writing = True
+
+    def unwatch(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+            self.reading = False
+        if self.writing:
+            self.loop.remove_writer(self.fd)
+            self.writing = False
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Wait until ``fd`` is writable (a connection made, or refused)."""
     waiter: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
         if not waiter.done():
             waiter.set_result(None)
 
-    if write:
-        loop.add_writer(fd, wake)
-        try:
-            await waiter
-        finally:
-            loop.remove_writer(fd)
-    else:
-        loop.add_reader(fd, wake)
-        try:
-            await waiter
-        finally:
-            loop.remove_reader(fd)
+    loop.add_writer(fd, wake)
+    try:
+        await waiter
+    finally:
+        loop.remove_writer(fd)
 
 
 def _where(address: tuple[str, int]) -> str:
