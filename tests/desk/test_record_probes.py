@@ -7,6 +7,7 @@ The results are built from the openssl-made test PKI (what a handshake would hav
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -206,3 +207,34 @@ def test_each_served_chain_is_stored_once(
     assert ids_by_probe[3] == ids_by_probe[4] != ids_by_probe[0]
     assert ids_by_probe[1] is None
     assert ids_by_probe[6] is None
+
+
+def test_two_processes_recording_one_new_chain_at_once_both_succeed(
+    desk: Desk, operator: Actor, pki: OpenSSLPKI, ids: dict[str, int]
+) -> None:
+    """Two replicas sweeping at once record the same new chain in two transactions: the
+    second waits for the first (PostgreSQL: on the chain's unique SHA-256; SQLite: on the
+    write lock), then finds the chain stored and refers to it; neither fails."""
+    t0 = pki.made_at + timedelta(hours=1)
+    chain = (pki.cert("leaf"), pki.cert("int"))
+    pem = (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with desk.context(operator) as ctx:
+                record_probes(ctx, [(ids[URL_B], seen(URL_B, t0 + timedelta(minutes=1), *chain))])
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    with desk.context(operator) as ctx:
+        record_probes(ctx, [(ids[URL_A], seen(URL_A, t0, *chain))])
+        thread.start()  # while the first transaction holds the new chain, uncommitted
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second transaction did not wait for the first"
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert errors == []
+    assert [(p, seen_at) for _, p, seen_at in stored_chains(desk)] == [(pem, t0)]
+    assert chains_served(desk) == [pem, pem]
