@@ -265,8 +265,8 @@ def _served_chain_ids(
 
     The stored ones are found by their SHA-256 in one query (a URL serves the same chain
     sweep after sweep: usually all of them), the new ones inserted in one statement that
-    skips any another process has just inserted (:func:`insert_new`: two replicas may
-    record one new chain at once), then read again."""
+    skips any that another process has just inserted (:func:`insert_new`: two replicas
+    may record one new chain at once), then read again."""
     first: dict[str, datetime] = {}
     for (_, result), pem in zip(results, chains, strict=True):
         if pem is not None and (pem not in first or result.started_at < first[pem]):
@@ -289,7 +289,9 @@ def _served_chain_ids(
         return found
 
     ids = stored(list(by_hash))
-    new = [sha256 for sha256, pem in by_hash.items() if pem not in ids]
+    # In the order of their hashes: two transactions inserting the same new chains wait
+    # for each other in one order, never each for the other (a deadlock on PostgreSQL).
+    new = sorted(sha256 for sha256, pem in by_hash.items() if pem not in ids)
     if new:
         rows = [
             {"sha256": h, "chain_pem": by_hash[h], "first_seen_at": first[by_hash[h]]} for h in new
