@@ -6,6 +6,8 @@ The results are built from the openssl-made test PKI (what a handshake would hav
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,7 +22,7 @@ from certdesk.desk.monitoring import record_probes
 from certdesk.monitor import ErrorKind, ProbeResult, ProbeTarget, ServedCertificate
 from certdesk.pki import describe
 from certdesk.store.models import Domain
-from certdesk.store.monitoring import DomainState, Probe
+from certdesk.store.monitoring import DomainState, Probe, ServedChain
 from tests.flows import new_tenant
 from tests.openssl_pki import OpenSSLPKI
 
@@ -70,6 +72,29 @@ def ids(desk: Desk, operator: Actor) -> dict[str, int]:
     return out
 
 
+def chains_served(desk: Desk) -> list[str | None]:
+    """The chain each probe served (PEM, through ``served_chains``), in the probes' order."""
+    with desk.context(Actor("test"), readonly=True) as ctx:
+        rows = ctx.session.execute(
+            select(ServedChain.chain_pem)
+            .select_from(Probe)
+            .outerjoin(ServedChain, ServedChain.id == Probe.chain_id)
+            .order_by(Probe.id)
+        )
+        return [pem for (pem,) in rows]
+
+
+def stored_chains(desk: Desk) -> list[tuple[str, str, datetime]]:
+    """Each row of ``served_chains``: (SHA-256, PEM, first seen), in the order stored."""
+    with desk.context(Actor("test"), readonly=True) as ctx:
+        rows = ctx.session.execute(
+            select(ServedChain.sha256, ServedChain.chain_pem, ServedChain.first_seen_at).order_by(
+                ServedChain.id
+            )
+        )
+        return [(row.sha256, row.chain_pem, row.first_seen_at) for row in rows]
+
+
 def state(desk: Desk, domain_id: int) -> DomainState:
     with desk.context(Actor("test"), readonly=True) as ctx:
         found = ctx.session.get(DomainState, domain_id)
@@ -110,11 +135,11 @@ def test_one_batch_then_the_next(
         probes = list(ctx.session.scalars(select(Probe).order_by(Probe.id)))
     assert [(p.domain_id, p.ok) for p in probes] == [(a, True), (b, True), (a, False)]
     # Each served chain as PEM, as openssl wrote those certificates.
-    assert probes[0].chain_pem == (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
-    assert (
-        probes[1].chain_pem == (pki.wildcard_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
-    )
-    assert probes[2].chain_pem is None
+    assert chains_served(desk) == [
+        (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode(),
+        (pki.wildcard_crt.read_bytes() + pki.int_crt.read_bytes()).decode(),
+        None,
+    ]
 
     # The next batch: A serves the wildcard now (its state changes only in what the
     # probe found); a result for B older than B's latest is kept in the history only.
@@ -215,3 +240,71 @@ def test_an_expiry_already_served_is_not_written_again(
     assert expiry(desk, a) == (soon.not_valid_after_utc, "served")
     sweep(t0 + timedelta(hours=24), (a, soon), (a, leaf))
     assert expiry(desk, a) == (leaf.not_valid_after_utc, "served")
+
+
+def test_each_served_chain_is_stored_once(
+    desk: Desk, operator: Actor, pki: OpenSSLPKI, ids: dict[str, int]
+) -> None:
+    """A batch over two chains stores two; the same chain in a later batch (and on another
+    URL) is not stored again; a failed probe has no chain."""
+    t0 = pki.made_at + timedelta(hours=1)
+    leaf, wildcard, inter = pki.cert("leaf"), pki.cert("wildcard"), pki.cert("int")
+    a, b, other = ids[URL_A], ids[URL_B], ids[URL_OTHER]
+    leaf_pem = (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    wildcard_pem = (pki.wildcard_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    with desk.context(operator) as ctx:
+        # B's wildcard chain is seen a minute later, then A's a minute earlier than B's.
+        record_probes(ctx, [(b, seen(URL_B, t0 + timedelta(minutes=1), wildcard, inter)),
+                            (other, refused(URL_OTHER, t0)),
+                            (a, seen(URL_A, t0, wildcard, inter)),
+                            (other, seen(URL_OTHER, t0, leaf, inter))])  # fmt: skip
+    assert sorted(stored_chains(desk)) == sorted([
+        (hashlib.sha256(wildcard_pem.encode()).hexdigest(), wildcard_pem, t0),
+        (hashlib.sha256(leaf_pem.encode()).hexdigest(), leaf_pem, t0),
+    ])  # fmt: skip
+    assert chains_served(desk) == [wildcard_pem, None, wildcard_pem, leaf_pem]
+    first = stored_chains(desk)
+
+    with desk.context(operator) as ctx:
+        record_probes(ctx, [(a, seen(URL_A, t0 + timedelta(hours=6), leaf, inter)),
+                            (b, seen(URL_B, t0 + timedelta(hours=6), wildcard, inter)),
+                            (other, refused(URL_OTHER, t0 + timedelta(hours=6)))])  # fmt: skip
+    assert stored_chains(desk) == first  # neither stored again, nor first seen later
+    assert chains_served(desk)[4:] == [leaf_pem, wildcard_pem, None]
+    with desk.context(operator, readonly=True) as ctx:
+        ids_by_probe = list(ctx.session.scalars(select(Probe.chain_id).order_by(Probe.id)))
+    assert ids_by_probe[0] == ids_by_probe[2] == ids_by_probe[5]
+    assert ids_by_probe[3] == ids_by_probe[4] != ids_by_probe[0]
+    assert ids_by_probe[1] is None
+    assert ids_by_probe[6] is None
+
+
+def test_two_processes_recording_one_new_chain_at_once_both_succeed(
+    desk: Desk, operator: Actor, pki: OpenSSLPKI, ids: dict[str, int]
+) -> None:
+    """Two replicas sweeping at once record the same new chain in two transactions: the
+    second waits for the first (PostgreSQL: on the chain's unique SHA-256; SQLite: on the
+    write lock), then finds the chain stored and refers to it; neither fails."""
+    t0 = pki.made_at + timedelta(hours=1)
+    chain = (pki.cert("leaf"), pki.cert("int"))
+    pem = (pki.leaf_crt.read_bytes() + pki.int_crt.read_bytes()).decode()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with desk.context(operator) as ctx:
+                record_probes(ctx, [(ids[URL_B], seen(URL_B, t0 + timedelta(minutes=1), *chain))])
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    with desk.context(operator) as ctx:
+        record_probes(ctx, [(ids[URL_A], seen(URL_A, t0, *chain))])
+        thread.start()  # while the first transaction holds the new chain, uncommitted
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second transaction did not wait for the first"
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert errors == []
+    assert [(p, seen_at) for _, p, seen_at in stored_chains(desk)] == [(pem, t0)]
+    assert chains_served(desk) == [pem, pem]

@@ -1,5 +1,5 @@
-"""store.insert_all and update_rows on SQLite and PostgreSQL, where they bypass the ORM
-(``COPY``, one ``UPDATE … FROM unnest``)."""
+"""store.insert_all, update_rows, insert_new and one_of on SQLite and PostgreSQL, where
+the first two bypass the ORM (``COPY``, one ``UPDATE … FROM unnest``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import Table, insert, select
 
 from certdesk.desk import Actor, Desk
-from certdesk.store.db import insert_all, update_rows
+from certdesk.store.db import insert_all, insert_new, one_of, update_rows
 from certdesk.store.models import Tenant
-from certdesk.store.monitoring import DomainState
+from certdesk.store.monitoring import DomainState, ServedChain
 from tests.flows import new_tenant
 
 AT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 STATES: Table = DomainState.__table__  # type: ignore[assignment]
+CHAINS: Table = ServedChain.__table__  # type: ignore[assignment]
 
 
 def test_insert_all_and_update_rows_bind_each_value_through_its_column(
@@ -67,3 +68,32 @@ def test_insert_all_and_update_rows_bind_each_value_through_its_column(
     assert all(
         at.tzinfo is not None and at.utcoffset() == timedelta(0) for at, _, _ in found.values()
     )
+
+
+def test_insert_new_skips_the_rows_whose_key_is_there_and_one_of_takes_text(
+    desk: Desk,
+) -> None:
+    """``insert_new`` (``ON CONFLICT … DO NOTHING``) adds only the rows whose unique key is
+    new and leaves the others as they were; ``one_of`` finds rows by a text column (an
+    array of its type on PostgreSQL)."""
+    with desk.store.transaction() as session:
+        insert_new(session, CHAINS, "sha256", [
+            {"sha256": "a" * 64, "chain_pem": "A", "first_seen_at": AT},
+            {"sha256": "b" * 64, "chain_pem": "B", "first_seen_at": AT},
+        ])  # fmt: skip
+        insert_new(session, CHAINS, "sha256", [])
+    with desk.store.transaction() as session:
+        later = AT + timedelta(hours=1)
+        insert_new(session, CHAINS, "sha256", [
+            {"sha256": "b" * 64, "chain_pem": "B again", "first_seen_at": later},
+            {"sha256": "c" * 64, "chain_pem": "C", "first_seen_at": later},
+        ])  # fmt: skip
+    with desk.store.transaction() as session:
+        rows = session.execute(
+            select(ServedChain.sha256, ServedChain.chain_pem, ServedChain.first_seen_at)
+            .where(one_of(session, ServedChain.sha256, ["b" * 64, "c" * 64, "d" * 64]))
+            .order_by(ServedChain.sha256)
+        ).all()
+        total = session.scalars(select(ServedChain.id)).all()
+    assert [tuple(r) for r in rows] == [("b" * 64, "B", AT), ("c" * 64, "C", later)]
+    assert len(total) == 3

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -20,6 +21,7 @@ from certdesk.desk import Actor, add_tenant, list_tenants
 from certdesk.settings import Settings
 from certdesk.store.db import MIGRATIONS, Store, make_engine
 from certdesk.store.models import Base, Domain
+from certdesk.store.monitoring import ServedChain
 from tests.database import snapshot
 
 
@@ -194,20 +196,46 @@ def _migrate(store: Store, revision: str, *, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(config, revision)
 
 
+_AT = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def _acme_at(settings: Settings, revision: str, *, domain: bool = False) -> tuple[Store, int]:
+    """The store migrated to ``revision`` and no further, with one tenant, Acme (its id is
+    returned), and with ``domain`` its verified domain https://s.test.com (a revision
+    with ownership claims), all made at ``_AT``."""
+    store = Store.open(settings.database_url, migrate=False)
+    try:
+        _migrate(store, revision)
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
+                {"at": _AT},
+            )
+            tenant = conn.scalar(text("SELECT id FROM tenants"))
+            if domain:
+                conn.execute(
+                    text(
+                        "INSERT INTO domains (tenant_id, url, hostname, port, portal, "
+                        "monitored, created_at, claim) SELECT id, 'https://s.test.com', "
+                        "'s.test.com', 443, 'other', :yes, :at, 'verified' FROM tenants"
+                    ),
+                    {"yes": True, "at": _AT},
+                )
+    except BaseException:
+        store.close()
+        raise
+    assert isinstance(tenant, int)
+    return store, tenant
+
+
 def test_report_deliveries_move_into_the_job_engine_and_back(settings: Settings) -> None:
     """The report history of a database made before the job engine is kept: each delivery
     becomes a unit of its report job (and goes back on a downgrade)."""
     engine_revision, before = _job_engine_revision()
-    store = Store.open(settings.database_url, migrate=False)
+    store, tenant = _acme_at(settings, before)
     try:
-        _migrate(store, before)
-        at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        at = _AT
         with store.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
-                {"at": at},
-            )
-            tenant = conn.scalar(text("SELECT id FROM tenants"))
             deliveries = [
                 ("daily", "2026-11-01", "operators", None, "sent", None, 3, "<m1@certdesk>"),
                 ("daily", "2026-11-01", f"tenant:{tenant}", tenant, "empty", None, 0, None),
@@ -367,16 +395,10 @@ def test_probe_requests_become_work_requests_and_back(settings: Settings) -> Non
     a work request of kind ``probe`` (one left running is free to be taken over), new
     requests get new ids after them, and a downgrade gives the probes back."""
     revision, before = _revision_starting("on-demand work requests")
-    store = Store.open(settings.database_url, migrate=False)
+    store, tenant = _acme_at(settings, before)
     try:
-        _migrate(store, before)
-        at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        at = _AT
         with store.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
-                {"at": at},
-            )
-            tenant = conn.scalar(text("SELECT id FROM tenants"))
             for n, (status, started) in enumerate((("queued", None), ("running", at)), start=7):
                 conn.execute(
                     text(
@@ -435,23 +457,10 @@ def test_domain_states_lose_their_probe_ids_and_get_them_back_empty(
     foreign keys to ``probes``) and keeps every state; a downgrade brings the columns and
     their foreign keys back, empty."""
     revision, before = _revision_starting("domain states without probe ids")
-    store = Store.open(settings.database_url, migrate=False)
-    at = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    store, _ = _acme_at(settings, before, domain=True)
+    at = _AT
     try:
-        _migrate(store, before)
         with store.engine.begin() as conn:
-            conn.execute(
-                text("INSERT INTO tenants (name, emails, created_at) VALUES ('Acme', '[]', :at)"),
-                {"at": at},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO domains (tenant_id, url, hostname, port, portal, monitored, "
-                    "created_at, claim) SELECT id, 'https://s.test.com', 's.test.com', 443, "
-                    "'other', :yes, :at, 'verified' FROM tenants"
-                ),
-                {"yes": True, "at": at},
-            )
             conn.execute(
                 text("INSERT INTO probes (domain_id, at, ok) SELECT id, :at, :no FROM domains"),
                 {"at": at, "no": False},
@@ -483,3 +492,54 @@ def test_domain_states_lose_their_probe_ids_and_get_them_back_empty(
 
 def _referred(conn: Connection, table: str) -> set[str]:
     return {fk["referred_table"] for fk in inspect(conn).get_foreign_keys(table)}
+
+
+def test_probes_chains_are_stored_once_and_come_back(settings: Settings) -> None:
+    """0018 moves each distinct ``probes.chain_pem`` into ``served_chains`` once (keyed
+    by the SHA-256 of its text, first seen at its earliest probe) and sets each probe's
+    ``chain_id`` (NULL where no chain was read); a downgrade gives every probe its PEM
+    back."""
+    revision, before = _revision_starting("served chains stored once")
+    store, _ = _acme_at(settings, before, domain=True)
+    one = "-----BEGIN CERTIFICATE-----\nMIIBone\n-----END CERTIFICATE-----\n"
+    two = "-----BEGIN CERTIFICATE-----\nMIIBtwo\n-----END CERTIFICATE-----\n" + one
+    probes = [  # (hours after _AT, chain)
+        (5, one), (1, one), (3, None), (2, two), (6, two), (0, None),
+    ]  # fmt: skip
+    try:
+        with store.engine.begin() as conn:
+            for hours, pem in probes:
+                conn.execute(
+                    text(
+                        "INSERT INTO probes (domain_id, at, ok, chain_pem) "
+                        "SELECT id, :at, :ok, :pem FROM domains"
+                    ),
+                    {"at": _AT + timedelta(hours=hours), "ok": pem is not None, "pem": pem},
+                )
+        _migrate(store, revision)
+        with store.engine.connect() as conn:
+            assert "chain_pem" not in {c["name"] for c in inspect(conn).get_columns("probes")}
+            assert _referred(conn, "probes") == {"domains", "served_chains"}
+            chains = conn.execute(
+                select(ServedChain.id, ServedChain.sha256, ServedChain.chain_pem,
+                       ServedChain.first_seen_at).order_by(ServedChain.id)
+            ).all()  # fmt: skip
+            assert sorted((sha, pem, seen) for _, sha, pem, seen in chains) == sorted(
+                [
+                    (hashlib.sha256(one.encode()).hexdigest(), one, _AT + timedelta(hours=1)),
+                    (hashlib.sha256(two.encode()).hexdigest(), two, _AT + timedelta(hours=2)),
+                ]
+            )
+            id_of = {pem: chain_id for chain_id, _, pem, _ in chains}
+            chain_ids = conn.scalars(text("SELECT chain_id FROM probes ORDER BY id")).all()
+            assert chain_ids == [None if pem is None else id_of[pem] for _, pem in probes]
+        _migrate(store, before, down=True)
+        with store.engine.connect() as conn:
+            back = conn.scalars(text("SELECT chain_pem FROM probes ORDER BY id")).all()
+            assert back == [pem for _, pem in probes]
+            assert "chain_id" not in {c["name"] for c in inspect(conn).get_columns("probes")}
+            assert "served_chains" not in inspect(conn).get_table_names()
+            assert _referred(conn, "probes") == {"domains"}
+        _migrate(store, "head")  # and up again
+    finally:
+        store.close()

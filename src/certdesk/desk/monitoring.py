@@ -8,6 +8,7 @@ the domain, that binding is ``installed``: the handshake proves it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +22,9 @@ from certdesk.desk.context import Ctx, reads
 from certdesk.desk.domains import current_certificates, domain_url, find_domain
 from certdesk.desk.installs import InstallState, proven_by_probe
 from certdesk.pki import Address, ProbeResult, ProbeTarget, to_pem
-from certdesk.store.db import insert_all, one_of, update_rows
+from certdesk.store.db import insert_all, insert_new, one_of, update_rows
 from certdesk.store.models import Binding, CertificateRecord, Domain
-from certdesk.store.monitoring import DomainState, Probe
+from certdesk.store.monitoring import DomainState, Probe, ServedChain
 
 # Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on parameters.
 _IN_BATCH = 1000
@@ -135,7 +136,8 @@ def record_probes(
     (:func:`insert_all`: a ``COPY`` on PostgreSQL), the states and
     the domains' expiry updated in one statement per kind of change (:func:`update_rows`:
     one ``UPDATE … FROM unnest`` on PostgreSQL; plain rows, no ORM objects); each
-    distinct served chain is written out as PEM once."""
+    distinct served chain is made into PEM once and stored once, in ``served_chains``,
+    which the probes refer to (:func:`_served_chain_ids`)."""
     ids = list(dict.fromkeys(domain_id for domain_id, _ in results))
     latest: dict[int, datetime | None] = {}  # each domain's state: its latest probe's instant
     # The domains the actor may change, with their expiry and its source as stored: a
@@ -175,7 +177,12 @@ def record_probes(
                 )
             )
     pems: dict[tuple[bytes, ...], str] = {}
-    rows = [_probe_row(domain_id, result, pems) for domain_id, result in results]
+    chains = [_chain_pem(result, pems) for _, result in results]
+    chain_ids = _served_chain_ids(ctx, results, chains)
+    rows = [
+        _probe_row(domain_id, result, None if pem is None else chain_ids[pem])
+        for (domain_id, result), pem in zip(results, chains, strict=True)
+    ]
     insert_all(ctx.session, _PROBES, rows)
     fresh: dict[int, dict[str, Any]] = {}  # states to create
     changed: dict[int, dict[str, Any]] = {}  # states to update: the columns that change
@@ -240,22 +247,72 @@ def record_probes(
 
 
 _PROBES = cast(Table, Probe.__table__)
+_CHAINS = cast(Table, ServedChain.__table__)
 _STATES = cast(Table, DomainState.__table__)
 _DOMAINS = cast(Table, Domain.__table__)
 _STATE_COLUMNS = tuple(c.name for c in _STATES.columns if c.name != "domain_id")
 
 
-def _probe_row(
-    domain_id: int, result: ProbeResult, pems: dict[tuple[bytes, ...], str]
-) -> dict[str, Any]:
-    """A row of ``probes``; ``pems``: the PEM of each distinct chain, made once."""
+def _chain_pem(result: ProbeResult, pems: dict[tuple[bytes, ...], str]) -> str | None:
+    """The chain ``result`` read as PEM, leaf first (None if no handshake completed);
+    ``pems``: the PEM of each distinct chain of the batch, made once."""
+    if not result.chain:
+        return None
+    ders = tuple(c.der for c in result.chain)
+    pem = pems.get(ders)
+    if pem is None:
+        pem = pems[ders] = to_pem([c.certificate() for c in result.chain]).decode("ascii")
+    return pem
+
+
+def _served_chain_ids(
+    ctx: Ctx, results: Sequence[tuple[int, ProbeResult]], chains: Sequence[str | None]
+) -> dict[str, int]:
+    """The ``served_chains`` id of each distinct chain (PEM) of ``chains``, the chains
+    ``results`` served, each stored if it is new (first seen at the earliest probe of the
+    batch that served it).
+
+    The stored ones are found by their SHA-256 in one query (a URL serves the same chain
+    sweep after sweep: usually all of them), the new ones inserted in one statement that
+    skips any that another process has just inserted (:func:`insert_new`: two replicas
+    may record one new chain at once), then read again."""
+    first: dict[str, datetime] = {}
+    for (_, result), pem in zip(results, chains, strict=True):
+        if pem is not None and (pem not in first or result.started_at < first[pem]):
+            first[pem] = result.started_at
+    by_hash = {hashlib.sha256(pem.encode("ascii")).hexdigest(): pem for pem in first}
+    session = ctx.session
+
+    def stored(hashes: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(hashes), _IN_BATCH):
+            chunk = hashes[start : start + _IN_BATCH]
+            found.update(
+                (by_hash[sha256], chain_id)
+                for sha256, chain_id in session.execute(
+                    select(ServedChain.sha256, ServedChain.id).where(
+                        one_of(session, ServedChain.sha256, chunk)
+                    )
+                )
+            )
+        return found
+
+    ids = stored(list(by_hash))
+    # In the order of their hashes: two transactions inserting the same new chains wait
+    # for each other in one order, never each for the other (a deadlock on PostgreSQL).
+    new = sorted(sha256 for sha256, pem in by_hash.items() if pem not in ids)
+    if new:
+        rows = [
+            {"sha256": h, "chain_pem": by_hash[h], "first_seen_at": first[by_hash[h]]} for h in new
+        ]
+        insert_new(session, _CHAINS, "sha256", rows)
+        ids |= stored(new)
+    return ids
+
+
+def _probe_row(domain_id: int, result: ProbeResult, chain_id: int | None) -> dict[str, Any]:
+    """A row of ``probes``; ``chain_id``: the chain it served (:func:`_served_chain_ids`)."""
     leaf = result.chain[0] if result.chain else None
-    pem: str | None = None
-    if result.chain:
-        ders = tuple(c.der for c in result.chain)
-        pem = pems.get(ders)
-        if pem is None:
-            pem = pems[ders] = to_pem([c.certificate() for c in result.chain]).decode("ascii")
     return {
         "domain_id": domain_id,
         "at": result.started_at,
@@ -269,7 +326,7 @@ def _probe_row(
         "verified": result.trusted,
         "covers_host": result.covers_host,
         "drift": result.drift,
-        "chain_pem": pem,
+        "chain_id": chain_id,
     }
 
 

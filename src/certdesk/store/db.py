@@ -6,13 +6,12 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg.sql
 from sqlalchemy import (
     ColumnElement,
     Engine,
-    Integer,
     Table,
     any_,
     bindparam,
@@ -21,7 +20,7 @@ from sqlalchemy import (
     insert,
     update,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
@@ -30,6 +29,8 @@ from certdesk.errors import InvalidArgument, Unavailable
 from certdesk.fixes import Action, fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+V = TypeVar("V")
 
 
 class StoreUnavailable(Unavailable):
@@ -115,15 +116,29 @@ class Store:
 
 
 def one_of(
-    session: Session, column: ColumnElement[int] | QueryableAttribute[int], values: Sequence[int]
+    session: Session, column: ColumnElement[V] | QueryableAttribute[V], values: Sequence[V]
 ) -> ColumnElement[bool]:
-    """``column IN (values)``, for long lists of ids: on PostgreSQL ``column = ANY(:array)``,
-    one parameter, so the statement's text is the same whatever the list's length
-    (psycopg and the server parse it once; an ``IN`` of hundreds of parameters is
-    rendered and converted anew each time); elsewhere (SQLite) an ``IN``."""
+    """``column IN (values)``, for long lists of ids (or other keys): on PostgreSQL
+    ``column = ANY(:array)``, one parameter (an array of the column's type), so the
+    statement's text is the same whatever the list's length (psycopg and the server parse
+    it once; an ``IN`` of hundreds of parameters is rendered and converted anew each time);
+    elsewhere (SQLite) an ``IN``."""
     if session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
-    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(Integer)))
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+
+
+def insert_new(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``, each unless a row with its ``key`` (a column with a
+    unique constraint) is there already: ``INSERT … ON CONFLICT (key) DO NOTHING`` on
+    PostgreSQL and SQLite alike. So two processes inserting the same new row at once do
+    not fail: on PostgreSQL the second waits for the first's transaction and, once it has
+    committed, inserts nothing (a statement after it sees the row)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=[table.c[key]]), list(rows))
 
 
 def _driver(session: Session) -> psycopg.Connection[Any]:
