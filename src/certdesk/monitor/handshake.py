@@ -6,11 +6,12 @@ handshake than the system OpenSSL behind ``ssl`` (see bench/bench_probe.py). Why
 bindings' functions (``SSL_new``, ``SSL_do_handshake``…) and not pyOpenSSL's
 ``Connection``, which makes the same calls: a prober makes thousands of handshakes a
 minute, and the ``Connection`` object, its "want read" exceptions and its certificate
-objects cost 0.02-0.05 ms of a probe's ~0.55 ms of CPU (bench/bench_sweep.py). Only this
-module calls OpenSSL's TLS functions.
+objects cost 0.02-0.05 ms of CPU per probe (bench/bench_sweep.py). Only this module
+calls OpenSSL's TLS functions.
 Why no thread: ``SSL_do_handshake`` on a non-blocking socket returns "want read" at
-once, so the event loop waits for readiness with ``add_reader`` and one thread
-drives hundreds of handshakes; there is no per-connection thread or GIL hand-off.
+once, so the event loop watches the socket (``add_reader``) and calls it again when it
+is ready (:class:`_Driver`): one thread drives hundreds of handshakes; there is no
+per-connection thread or GIL hand-off.
 
 The peer is not verified here (``VERIFY_NONE``): what is served is read whatever it
 is, and judged afterwards with :mod:`certdesk.pki`. Sessions are never resumed (a
