@@ -91,6 +91,7 @@ class _Batch:
         task = asyncio.current_task()
         assert task is not None
         expired = False
+        cancelling = task.cancelling()  # requests from outside so far, as asyncio.timeout
 
         def expire() -> None:
             nonlocal expired
@@ -105,7 +106,7 @@ class _Batch:
                 server_name = None if literal_ip(target.host) is not None else target.host
                 hs = await handshake(self.ctx, family, address, server_name)
             except asyncio.CancelledError:
-                if expired and task.uncancel() == 0:
+                if expired and task.uncancel() <= cancelling:
                     raise TimeoutError from None
                 raise
             finally:
