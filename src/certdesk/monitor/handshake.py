@@ -121,9 +121,10 @@ async def handshake(
     Raises :class:`HandshakeFailed`; a timeout is the caller's (it cancels the task).
     """
     loop = asyncio.get_running_loop()
-    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     ssl: Any = ffi.NULL
     try:
+        sock.setblocking(False)
         try:
             await _connect(loop, sock, address)
         except ConnectionRefusedError as exc:
@@ -149,6 +150,8 @@ async def handshake(
             await driver.done
         finally:
             driver.unwatch()  # before the socket is closed and its number reused
+            if driver.done.done() and not driver.done.cancelled():
+                driver.done.exception()  # read, when a timeout came first (nothing logged)
         return Handshake(_peer_chain(ssl), _text(lib.SSL_get_version(ssl)), _cipher(ssl))
     finally:
         if ssl != ffi.NULL:

@@ -51,10 +51,16 @@ def upgrade() -> None:
             ],
         )
     op.add_column("probes", sa.Column("chain_id", sa.Integer(), nullable=True))
-    op.execute(
-        "UPDATE probes SET chain_id = s.id FROM served_chains s "
-        "WHERE probes.chain_pem IS NOT NULL AND s.chain_pem = probes.chain_pem"
-    )
+    if connection.dialect.name == "postgresql":  # one hash join
+        op.execute(
+            "UPDATE probes SET chain_id = s.id FROM served_chains s "
+            "WHERE probes.chain_pem IS NOT NULL AND s.chain_pem = probes.chain_pem"
+        )
+    else:  # SQLite has UPDATE … FROM only from 3.33; it indexes the subquery's lookup itself
+        op.execute(
+            "UPDATE probes SET chain_id = (SELECT s.id FROM served_chains s "
+            "WHERE s.chain_pem = probes.chain_pem) WHERE chain_pem IS NOT NULL"
+        )
     with op.batch_alter_table("probes", schema=None) as batch_op:
         batch_op.drop_column("chain_pem")
         batch_op.create_foreign_key("probes_chain_id_fkey", "served_chains", ["chain_id"], ["id"])
@@ -62,9 +68,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.add_column("probes", sa.Column("chain_pem", sa.Text(), nullable=True))
+    # By the primary key: a correlated subquery costs one index lookup per probe, on both.
     op.execute(
-        "UPDATE probes SET chain_pem = s.chain_pem FROM served_chains s "
-        "WHERE s.id = probes.chain_id"
+        "UPDATE probes SET chain_pem = (SELECT s.chain_pem FROM served_chains s "
+        "WHERE s.id = probes.chain_id) WHERE chain_id IS NOT NULL"
     )
     with op.batch_alter_table("probes", schema=None) as batch_op:
         batch_op.drop_constraint("probes_chain_id_fkey", type_="foreignkey")
